@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both install what they need first (Debian packages; see scripts/install-deps.sh).
+
+SWIFT ?= swift
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+.PHONY: deps build release test demo bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: release
+	scripts/demo.sh
+
+bench: release
+	$(SWIFT) run -c release suneung-bench
+
+clean:
+	rm -rf .build demo

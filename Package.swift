@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Suneung",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "suneung", targets: ["suneung"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // Everything about the competition's files and prompts; no dependencies.
+        .target(name: "Exam"),
+        // The SQLite store: datasets, prediction sets, scores, submissions.
+        .target(name: "Store", dependencies: [
+            "Exam",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "suneung", dependencies: [
+            "Exam", "Store",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store"]),
+        .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
+        .testTarget(name: "CommandTests", dependencies: ["Store", "Exam"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

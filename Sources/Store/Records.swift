@@ -1,0 +1,137 @@
+import Exam
+import Foundation
+import GRDB
+
+/// An exam file the store has seen, identified by the sha256 of its bytes.
+public struct DatasetRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "dataset"
+
+    public var id: Int64?
+    public var sha256: String
+    public var itemIds: [String]
+    public var choiceCounts: [Int]
+    public var itemCount: Int
+    /// Where the file was when first registered (for people; the hash is what counts).
+    public var path: String?
+    public var createdAt: Date
+
+    public var shape: DatasetShape { DatasetShape(ids: itemIds, choiceCounts: choiceCounts) }
+    public var shortHash: String { String(sha256.prefix(8)) }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public enum SetOrigin: String, Codable, Sendable {
+    case imported
+    case engine
+    case ensemble
+}
+
+/// Where a prediction set came from. Fields that do not apply stay nil; later
+/// producers (the engine, the trainer) fill in theirs.
+public struct Lineage: Codable, Sendable, Equatable {
+    public var commandLine: String
+    public var toolVersion: String
+    public var sourceFile: String?
+    public var sourceSha256: String?
+    public var datasetPath: String?
+
+    public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil) {
+        self.commandLine = commandLine
+        self.toolVersion = toolVersion
+        self.sourceFile = sourceFile
+        self.sourceSha256 = sourceSha256
+        self.datasetPath = datasetPath
+    }
+}
+
+/// One version of a named prediction set; its rows live in `predictionRow`.
+public struct PredictionSetRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "predictionSet"
+    public static let dataset = belongsTo(DatasetRecord.self)
+
+    public var id: Int64?
+    public var name: String
+    public var version: Int
+    public var datasetId: Int64
+    public var origin: SetOrigin
+    public var choiceValues: ChoiceValues?
+    public var lineage: Lineage
+    /// sha256 of the canonical CSV, which `export` reproduces byte for byte.
+    public var csvSha256: String
+    public var createdAt: Date
+
+    public var ref: SetRef { SetRef(name: name, version: version) }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public enum ScoreKind: String, Codable, Sendable, CaseIterable {
+    case `public`
+    case `private`
+    case local
+}
+
+public struct ScoreRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "score"
+
+    public var id: Int64?
+    public var setId: Int64
+    public var kind: ScoreKind
+    public var value: Double
+    public var note: String?
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// `NAME` or `NAME@vK`.
+public struct SetRef: Sendable, Hashable, CustomStringConvertible {
+    public var name: String
+    /// nil means the latest version.
+    public var version: Int?
+
+    public init(name: String, version: Int?) {
+        self.name = name
+        self.version = version
+    }
+
+    public init(parsing text: String) throws {
+        if let at = text.lastIndex(of: "@") {
+            let suffix = text[text.index(after: at)...]
+            guard suffix.first == "v", let version = Int(suffix.dropFirst()), version >= 1 else {
+                throw StoreError.badReference("'\(text)' is not NAME or NAME@vK (K = 1, 2, ...)")
+            }
+            self.init(name: String(text[..<at]), version: version)
+        } else {
+            self.init(name: text, version: nil)
+        }
+        try SetRef.checkName(name)
+    }
+
+    public var description: String { version.map { "\(name)@v\($0)" } ?? name }
+
+    /// Names become file names and list separators, so they keep to letters, digits,
+    /// `.`, `_` and `-`.
+    public static func checkName(_ name: String) throws {
+        let allowed = name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }
+        guard !name.isEmpty, allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
+            throw StoreError.badReference("name '\(name)' must be letters, digits, '.', '_' and '-' (not starting with '.' or '-')")
+        }
+    }
+}
+
+public enum StoreError: Error, Sendable, CustomStringConvertible {
+    case noStore(String)
+    case newerSchema(String)
+    case badReference(String)
+    case notFound(String)
+    case invalid(String)
+    case corrupted(String)
+
+    public var description: String {
+        switch self {
+        case .noStore(let m), .newerSchema(let m), .badReference(let m), .notFound(let m), .invalid(let m), .corrupted(let m): m
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Exam
+import Foundation
+import Store
+
+struct ScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Record leaderboard scores of a prediction set or submission, or its local accuracy on a labelled file.",
+        discussion: """
+            REF is NAME (its latest version), NAME@vK, or a submission's name. Scores are \
+            accuracies in [0, 1]. --gold computes the accuracy over the ids that the set and \
+            the labelled exam CSV share, and records it as kind `local`.
+            """
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Argument(help: "NAME, NAME@vK or a submission name.")
+    var ref: String
+
+    @Option(name: .customLong("public"), help: "Public leaderboard accuracy, e.g. 0.8111.")
+    var publicScore: Double?
+
+    @Option(name: .customLong("private"), help: "Private leaderboard accuracy.")
+    var privateScore: Double?
+
+    @Option(help: ArgumentHelp("A labelled exam CSV: record the local accuracy on the ids it shares with REF.", valueName: "FILE"))
+    var gold: String?
+
+    @Option(help: "A note kept with the score(s).")
+    var note: String?
+
+    func validate() throws {
+        guard publicScore != nil || privateScore != nil || gold != nil else {
+            throw ValidationError("give at least one of --public, --private, --gold")
+        }
+    }
+
+    func run() throws {
+        let store = try options.openStore()
+        let set = try store.predictionSet(ref)
+        // Read and check everything before the first write, so bad input records nothing.
+        var local: (value: Double, note: String)?
+        if let gold {
+            let items = try ExamSet.load(path: gold).items
+            let labelled = items.filter { $0.answer != nil }
+            guard !labelled.isEmpty else { throw StoreError.invalid("\(gold) has no answers: a gold file needs the answer in every item's problems") }
+            let (correct, total) = try store.table(of: set).accuracy(against: labelled)
+            guard total > 0 else { throw StoreError.invalid("\(gold) shares no labelled id with \(set.ref) (is it for another dataset?)") }
+            local = (Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)" + (note.map { "; \($0)" } ?? ""))
+        }
+        try store.addScores(to: set, [
+            publicScore.map { (ScoreKind.public, $0, note) },
+            privateScore.map { (ScoreKind.private, $0, note) },
+            local.map { (ScoreKind.local, $0.value, $0.note) },
+        ].compactMap { $0 })
+        for (kind, value) in [("public", publicScore), ("private", privateScore), ("local", local?.value)] {
+            guard let value else { continue }
+            print("\(set.ref): \(kind) \(formatScore(value))\(kind == "local" ? " (\(local!.note))" : "")")
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Exam
+import Foundation
+import Store
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show a prediction set: lineage, dataset, scores and answer distribution."
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Argument(help: "NAME, NAME@vK or a submission name.")
+    var ref: String
+
+    func run() throws {
+        let store = try options.openStore()
+        let set = try store.predictionSet(ref)
+        let dataset = try store.dataset(id: set.datasetId)
+        let table = try store.table(of: set)
+        print("\(set.ref)  (\(set.origin.rawValue), created \(timestamp(set.createdAt)))")
+        print("  dataset      \(dataset.shortHash)  \(dataset.itemCount) items  \(dataset.path ?? "")")
+        print("  values       \(set.choiceValues?.rawValue ?? "answers only")")
+        print("  csv sha256   \(set.csvSha256)")
+        print("  file         \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let lineage = String(decoding: try encoder.encode(set.lineage), as: UTF8.self)
+        print("\nLineage\n" + lineage.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+
+        let scores = try store.scores(of: set)
+        print("\nScores")
+        if scores.isEmpty {
+            print("  none yet (suneung score \(set.ref) --public X)")
+        } else {
+            var scoreTable = TextTable([("kind", .left), ("value", .right), ("recorded", .left), ("note", .left)])
+            for score in scores { scoreTable.add([score.kind.rawValue, formatScore(score.value), timestamp(score.createdAt), score.note ?? ""]) }
+            print(indent(scoreTable.rendered))
+        }
+
+        print("\nAnswers")
+        var answers = TextTable([("answer", .right), ("items", .right), ("share", .right)])
+        let counts = Dictionary(grouping: table.rows, by: \.answer).mapValues(\.count)
+        for answer in 1...PredictionRow.maxChoices {
+            answers.add(["\(answer)", "\(counts[answer] ?? 0)", percent(counts[answer] ?? 0, of: table.rows.count)])
+        }
+        print(indent(answers.rendered))
+    }
+}
+
+func indent(_ text: String) -> String {
+    text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Exam
+import Foundation
+import Store
+
+/// `--workspace`, shared by every command that touches the store.
+struct WorkspaceOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The workspace folder (default: the nearest folder, from here upwards, that holds suneung.sqlite; else the current folder).", valueName: "DIR"))
+    var workspace: String?
+
+    var located: Workspace { Workspace.locate(explicit: workspace) }
+
+    func openStore() throws -> Store { try Store(workspace: located) }
+}
+
+/// The command line as typed, quoted where a shell would need it; kept in lineage.
+var commandLineText: String {
+    CommandLine.arguments.map { argument in
+        let safe = argument.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "@%+=:,./_-".unicodeScalars.contains($0) }
+        return safe && !argument.isEmpty ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }.joined(separator: " ")
+}
+
+func formatScore(_ score: Double?) -> String { score.map { String(format: "%.4f", $0) } ?? "-" }
+
+func percent(_ part: Int, of whole: Int) -> String {
+    whole == 0 ? "-" : String(format: "%.1f%%", 100 * Double(part) / Double(whole))
+}
+
+func timestamp(_ date: Date) -> String {
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.dateFormat = "yyyy-MM-dd HH:mm"
+    return formatter.string(from: date)
+}
+
+/// A text table whose columns line up in a terminal, Hangul and Hanja counted as
+/// two cells wide.
+struct TextTable {
+    enum Alignment { case left, right }
+
+    var columns: [(title: String, alignment: Alignment)]
+    var rows: [[String]] = []
+    /// A two-column summary reads better without titles.
+    var showsHeader = true
+
+    init(_ columns: [(String, Alignment)]) {
+        self.columns = columns.map { (title: $0.0, alignment: $0.1) }
+    }
+
+    mutating func add(_ row: [String]) { rows.append(row) }
+
+    var rendered: String {
+        let all = [columns.map(\.title)] + rows
+        let widths = columns.indices.map { column in all.map { displayWidth($0[column]) }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - displayWidth(cell))
+                return columns[index].alignment == .left ? cell + pad : pad + cell
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
+        return ((showsHeader ? [line(columns.map(\.title)), rule] : []) + rows.map(line)).joined(separator: "\n")
+    }
+}
+
+func displayWidth(_ text: String) -> Int {
+    text.unicodeScalars.reduce(0) { width, scalar in
+        switch scalar.value {
+        case 0x0300...0x036F, 0x200B...0x200F: width
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
+             0xA960...0xA97F, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
+             0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD: width + 2
+        default: width + 1
+        }
+    }
+}
