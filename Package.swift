@@ -28,7 +28,7 @@ let package = Package(
         .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store"]),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
-        .testTarget(name: "CommandTests", dependencies: ["Store", "Exam"]),
+        .testTarget(name: "CommandTests", dependencies: ["suneung", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

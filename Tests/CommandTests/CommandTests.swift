@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+import XCTest
+
+/// Runs the built `suneung` binary as a user would, checking output, exit status, and
+/// that a refused command leaves the store exactly as it was.
+final class CommandTests: XCTestCase {
+    var root: URL!
+
+    static var binary: URL {
+        // The test bundle sits beside the products it was built with.
+        var folder = Bundle(for: CommandTests.self).bundleURL
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("suneung").path), folder.path != "/" {
+            folder.deleteLastPathComponent()
+        }
+        return folder.appendingPathComponent("suneung")
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+    }
+
+    @discardableResult
+    func run(_ arguments: String..., status expected: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let result = Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        if let expected {
+            XCTAssertEqual(result.status, expected, "suneung \(arguments.joined(separator: " ")):\n\(result.output)", file: file, line: line)
+        }
+        return result
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(to: root.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    let exam = """
+        id,paragraph,problems,question_plus
+        q1,"지문, 하나","{'question': '옳은 것은?', 'choices': ['a', 'b', 'c', 'd'], 'answer': 2}",
+        q2,지문 둘,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd', 'e'], 'answer': 5}",보기
+        q3,지문 셋,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd'], 'answer': 1}",
+
+        """
+
+    override func setUpWithError() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-cli-\(UUID())")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try write("test.csv", exam)
+        try write("run.csv", "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,2,0.1,2.5,0,-1,\nq2,5,0,0,0,1,3\nq3,1,1,0,0,0,\n")
+        try write("other.csv", "id,answer\nq1,1\nq2,5\nq3,1\n")
+        try run("init")
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    func testTheStoreWorkflow() throws {
+        XCTAssertTrue(try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains("Imported run@v1: 3 items with logits"))
+        XCTAssertTrue(try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains("No new version: run.csv has the same content as run@v1"))
+        try run("import", "other.csv", "--name", "run", "--dataset", "test.csv")
+        try run("import", "other.csv", "--name", "base", "--dataset", "test.csv")
+        try run("score", "run@v1", "--public", "0.8111", "--private", "0.7793", "--note", "LB")
+        XCTAssertTrue(try run("score", "run@v1", "--gold", "test.csv").output.contains("local 1.0000 (gold test.csv: 3/3)"))
+        try run("score", "run", "--public", "0.7")
+
+        let list = try run("list", "--sort", "public").output
+        let lines = list.split(separator: "\n")
+        XCTAssertTrue(lines[0].hasPrefix("set "), list)
+        XCTAssertTrue(lines[2].hasPrefix("run@v1 ") && lines[2].contains("logits") && lines[2].contains("0.8111") && lines[2].contains("0.7793") && lines[2].contains("1.0000"), list)
+        XCTAssertTrue(lines[3].hasPrefix("run@v2 ") && lines[3].contains("0.7000"), list)
+        XCTAssertTrue(lines[4].hasPrefix("base@v1 "), list)
+        let columns = lines.map { $0.range(of: "imported")?.lowerBound.utf16Offset(in: $0) }
+        XCTAssertEqual(Set(columns.dropFirst(2)).count, 1, "columns line up:\n\(list)")
+
+        let json = try JSONSerialization.jsonObject(with: Data(try run("list", "--format", "json").output.utf8)) as? [[String: Any]]
+        XCTAssertEqual(json?.map { $0["ref"] as? String }, ["base@v1", "run@v1", "run@v2"])
+        XCTAssertTrue(try run("list", "--format", "csv").output.hasPrefix("set,origin,dataset,items,values,public,private,local,created\nbase@v1,imported,"))
+
+        let show = try run("show", "run@v1").output
+        XCTAssertTrue(show.contains("\"sourceFile\" : \"\(root.appendingPathComponent("run.csv").standardizedFileURL.path)\""), show)
+        XCTAssertTrue(show.contains("public   0.8111"), show)
+        XCTAssertTrue(show.contains("       5      1  33.3%"), show)
+
+        let diff = try run("diff", "run@v1", "base").output
+        XCTAssertTrue(diff.contains("item  run@v1  base@v1\n----  ------  -------\nq1         2        1\n"), diff)
+        XCTAssertTrue(diff.contains("agree on 2 of 3 shared items (66.7%); 1 differ"), diff)
+
+        try run("export", "run@v1", "--out", "exported.csv")
+        let exported = try Data(contentsOf: root.appendingPathComponent("exported.csv"))
+        XCTAssertEqual(exported, try Data(contentsOf: root.appendingPathComponent("predictions/run@v1.csv")))
+        XCTAssertEqual(String(decoding: exported, as: UTF8.self), "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,2,0.1,2.5,0.0,-1.0,\nq2,5,0.0,0.0,0.0,1.0,3.0\nq3,1,1.0,0.0,0.0,0.0,\n")
+    }
+
+    func testWorkspaceIsFoundFromASubfolder() throws {
+        try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
+        let sub = root
+        root = root.appendingPathComponent("predictions")
+        defer { root = sub }
+        XCTAssertTrue(try run("list").output.contains("run@v1"))
+    }
+
+    /// Every table's rows, as text: what "the store is unchanged" compares.
+    func storeDump() throws -> String {
+        let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
+        return try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map { table in
+                table + ":" + (try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map(\.description).joined(separator: "\n"))
+            }.joined(separator: "\n")
+        }
+    }
+
+    func assertRefused(_ arguments: String..., says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let before = try storeDump()
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).sorted()
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 1, "suneung \(arguments.joined(separator: " ")):\n\(output)", file: file, line: line)
+        XCTAssertTrue(output.contains(fragment), "expected '\(fragment)' in:\n\(output)", file: file, line: line)
+        XCTAssertEqual(output.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, "one clear message:\n\(output)", file: file, line: line)
+        XCTAssertEqual(try storeDump(), before, "the store changed", file: file, line: line)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).sorted(), files, "predictions/ changed", file: file, line: line)
+    }
+
+    func testBadExamFilesAreRefused() throws {
+        try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
+        let header = "id,paragraph,problems,question_plus\n"
+        let cases: [(String, String)] = [
+            ("id,paragraph,question_plus\nq1,p,\n", "missing column problems"),
+            (header + "q1,p,\"{'question': 'q', 'choices': ['a', 'b']}\n", "unterminated quoted field"),
+            (header + "q1,p,\"{'question': 'q', 'choices': ['a', 'b']}\",\nq1,p,\"{'question': 'q', 'choices': ['a', 'b']}\",\n", "bad.csv:3 [id]: duplicate id q1"),
+            (header + "q1,p,{question},\n", "bad.csv:2 [problems]: not a Python literal"),
+            (header + "q1,p,\"{'question': 'q', 'choices': ['1','2','3','4','5','6']}\",\n", "6 choices"),
+            (header + "q1,p,\"{'question': 'q', 'choices': ['1','2','3','4'], 'answer': 0}\",\n", "answer 0 is outside 1...4"),
+        ]
+        for (text, message) in cases {
+            try write("bad.csv", text)
+            try assertRefused("import", "run.csv", "--name", "next", "--dataset", "bad.csv", says: message)
+            let check = try run("data", "check", "bad.csv", status: 1)
+            XCTAssertTrue(check.output.contains(message), check.output)
+        }
+        XCTAssertTrue(try run("data", "check", "test.csv").output.contains("problems         none"))
+    }
+
+    func testBadPredictionFilesAreRefused() throws {
+        try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
+        let header = "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\n"
+        let cases: [(String, String)] = [
+            (header + "q1,2,0,1,0,0,\nq3,1,1,0,0,0,\n", "1 of the dataset's 3 items have no row (q2)"),
+            (header + "q1,2,0,1,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\nq4,1,1,0,0,0,\n", "p.csv:5 [id]: 1 id not in the dataset, first q4"),
+            (header + "q1,5,0,1,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [answer]: answer 5 is outside 1...4 for item q1"),
+            (header + "q1,2,0,one,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [logit_2]: 'one' is not a number"),
+            (header + "q1,2,0,NaN,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [logit_2]: NaN is not a finite number"),
+        ]
+        for (text, message) in cases {
+            try write("p.csv", text)
+            try assertRefused("import", "p.csv", "--name", "run", "--dataset", "test.csv", says: message)
+        }
+    }
+
+    func testBadScoresAndReferencesAreRefused() throws {
+        try run("import", "run.csv", "--name", "qwen_ep2", "--dataset", "test.csv")
+        try assertRefused("score", "qwen_ep2", "--public", "1.7", says: "public score 1.7 is not an accuracy in [0, 1]")
+        try assertRefused("score", "qwen_ep2", "--public=-0.1", says: "public score -0.1 is not an accuracy")
+        try assertRefused("score", "qwen_ep2", "--public", "0.8", "--private", "81.5", says: "that would be 0.815")
+        try assertRefused("score", "qwen_ep3", "--public", "0.8", says: "no prediction set or submission named qwen_ep3 (did you mean qwen_ep2?)")
+        try assertRefused("show", "qwen_ep2@v4", says: "qwen_ep2 has no version 4 (the latest is qwen_ep2@v1)")
+        try write("other-exam.csv", "id,paragraph,problems\nz1,p,\"{'question': 'q', 'choices': ['a', 'b'], 'answer': 1}\"\n")
+        try assertRefused("score", "qwen_ep2", "--gold", "other-exam.csv", says: "shares no labelled id with qwen_ep2@v1")
+    }
+
+    func testNewerStoreIsRefused() throws {
+        let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
+        try queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99 from the future')") }
+        try assertRefused("list", says: "written by a newer suneung")
+        try assertRefused("import", "run.csv", "--name", "run", "--dataset", "test.csv", says: "written by a newer suneung")
+    }
+}
