@@ -1,1 +1,100 @@
-print("bench")
+// Benchmarks of the store (and later the ensembler and engine), on the real sizes:
+// 869 test items, prediction sets with logits. Run: swift run -c release suneung-bench
+import Exam
+import Foundation
+import Store
+
+func seconds(_ work: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try work()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func report(_ name: String, _ value: Double, goal: Double) {
+    let verdict = value <= goal ? "ok" : "OVER GOAL"
+    print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%8.3f s   (goal < %.2f s, ", value, goal) + verdict + ")")
+}
+
+/// A deterministic generator, so every run measures the same inputs.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+let root = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-bench-\(ProcessInfo.processInfo.processIdentifier)")
+defer { try? FileManager.default.removeItem(at: root) }
+let store = try Store(workspace: Workspace(root: root), create: true)
+
+// The real test set when it is beside the checkout; otherwise one of the same size.
+let realTest = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/test.csv")
+let testFile: String
+if FileManager.default.fileExists(atPath: realTest.path) {
+    testFile = realTest.path
+} else {
+    testFile = root.appendingPathComponent("test.csv").path
+    let rows = (0..<869).map { i in
+        ["item-\(i)", String(repeating: "지문 ", count: 200), "{'question': '질문', 'choices': ['1', '2', '3', '4'\(i % 5 == 0 ? "" : ", '5'")], 'answer': ''}", ""]
+    }
+    try CSV.write([["id", "paragraph", "problems", "question_plus"]] + rows).write(toFile: testFile, atomically: true, encoding: .utf8)
+}
+print("dataset: \(testFile)")
+let shape = try store.dataset(file: testFile).shape
+
+func predictionCSV(_ random: inout SplitMix64) -> String {
+    var lines = [["id", "answer", "logit_1", "logit_2", "logit_3", "logit_4", "logit_5"]]
+    for (id, choices) in zip(shape.ids, shape.choiceCounts) {
+        let logits = (0..<choices).map { _ in Double(Float.random(in: -8...8, using: &random)) }
+        let answer = logits.indices.max { logits[$0] < logits[$1] }! + 1
+        lines.append([id, String(answer)] + logits.map { "\($0)" } + Array(repeating: "", count: 5 - choices))
+    }
+    return CSV.write(lines)
+}
+var random = SplitMix64(state: 2026)
+var files: [String] = []
+for index in 0..<100 {
+    let path = root.appendingPathComponent("run-\(index).csv").path
+    try predictionCSV(&random).write(toFile: path, atomically: true, encoding: .utf8)
+    files.append(path)
+}
+
+// What `suneung import` does per file: dataset by hash, parse, validate, store, write.
+let lineage = Lineage(commandLine: "bench", toolVersion: "bench")
+let importTime = try seconds {
+    for (index, file) in files.enumerated() {
+        let dataset = try store.dataset(file: testFile)
+        let table = try PredictionTable.read(bytes: try readFile(file), file: file, dataset: dataset.shape)
+        _ = try store.addPredictionSet(name: "run-\(index)", dataset: dataset, table: table, origin: .imported, lineage: lineage)
+    }
+}
+report("import 100 sets x 869 rows with logits", importTime, goal: 5)
+
+// Up to 1,000 sets, each with scores, then list them.
+let dataset = try store.dataset(file: testFile)
+for index in 100..<1000 {
+    let table = try PredictionTable.read(bytes: try readFile(files[index % 100]), file: files[index % 100], dataset: dataset.shape)
+    guard case .created(let set) = try store.addPredictionSet(name: "more-\(index)", dataset: dataset, table: table, origin: .imported, lineage: lineage) else { continue }
+    try store.addScores(to: set, [(.public, Double(index % 97) / 100, nil), (.private, 0.5, nil)])
+}
+report("list 1,000 sets (in process)", try seconds { _ = try store.summaries() }, goal: 0.3)
+
+let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("suneung")
+if FileManager.default.isExecutableFile(atPath: binary.path) {
+    let listTime = try seconds {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["list", "--sort", "public", "--workspace", root.path]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+    }
+    report("suneung list --sort public, 1,000 sets", listTime, goal: 0.3)
+} else {
+    print("suneung list: skipped, \(binary.path) is not built (swift build -c release)")
+}
