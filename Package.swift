@@ -21,13 +21,16 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Pure ensemble maths over prediction matrices; no I/O.
+        .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store",
+            "Exam", "Store", "Ensemble",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store"]),
+        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble"]),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
+        .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
         .testTarget(name: "CommandTests", dependencies: ["suneung", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

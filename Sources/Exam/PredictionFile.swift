@@ -209,3 +209,29 @@ extension PredictionTable {
         return (correct, total)
     }
 }
+
+/// Checks a submission CSV as the competition would: the header `id,answer`, every
+/// test id exactly once and in test order, each answer within its item's choices.
+public func validateSubmission(bytes: [UInt8], file: String, dataset: DatasetShape) throws {
+    let records: [CSVRecord]
+    do {
+        records = try CSV.parse(bytes)
+    } catch {
+        throw FileProblem(file: file, line: error.line, message: error.message)
+    }
+    guard records.first?.fields == ["id", "answer"] else {
+        throw FileProblem(file: file, line: 1, message: "the header must be id,answer")
+    }
+    let rows = records.dropFirst()
+    guard rows.count == dataset.ids.count else {
+        throw FileProblem(file: file, message: "\(rows.count) rows for a test set of \(dataset.ids.count) items")
+    }
+    for (index, record) in rows.enumerated() {
+        guard record.fields.count == 2, record.fields[0] == dataset.ids[index] else {
+            throw FileProblem(file: file, line: record.line, field: "id", message: "row \(index + 1) is \(record.fields.first ?? "empty"), expected \(dataset.ids[index]) (test-file order)")
+        }
+        guard let answer = Int(record.fields[1]), (1...dataset.choiceCounts[index]).contains(answer) else {
+            throw FileProblem(file: file, line: record.line, field: "answer", message: "answer '\(record.fields[1])' is not within 1...\(dataset.choiceCounts[index])")
+        }
+    }
+}

@@ -74,6 +74,7 @@ public final class Store: Sendable {
             }
             try db.create(index: "scoreBySet", on: "score", columns: ["setId", "kind", "id"])
         }
+        registerSubmissionMigration(&migrator)
         return migrator
     }
 
@@ -115,29 +116,34 @@ public final class Store: Sendable {
     /// canonical CSV. Rows go in within the set's own transaction; `afterRow` lets a
     /// test fail between rows to show that nothing partial remains.
     public func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, origin: SetOrigin, lineage: Lineage, afterRow: (Int) throws -> Void = { _ in }) throws -> AddOutcome {
-        try SetRef.checkName(name)
         let csv = table.canonicalCSV
-        let sha = sha256Hex(csv.utf8)
-        let outcome: AddOutcome = try database.write { db in
-            let versions = try PredictionSetRecord.filter(Column("name") == name).order(Column("version")).fetchAll(db)
-            if let same = versions.first(where: { $0.csvSha256 == sha && $0.datasetId == dataset.id }) {
-                return .identical(same)
-            }
-            var record = PredictionSetRecord(name: name, version: (versions.last?.version ?? 0) + 1, datasetId: dataset.id!, origin: origin, choiceValues: table.choiceValues, lineage: lineage, csvSha256: sha, createdAt: Date())
-            try record.insert(db)
-            let insert = try db.makeStatement(sql: "INSERT INTO predictionRow (setId, position, itemId, answer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            for (position, row) in table.rows.enumerated() {
-                var arguments: StatementArguments = [record.id!, position, row.id, row.answer]
-                arguments += StatementArguments(row.values)
-                try insert.execute(arguments: arguments)
-                try afterRow(position)
-            }
-            return .created(record)
+        let outcome = try database.write { db in
+            try addPredictionSet(name: name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: lineage, afterRow: afterRow, in: db)
         }
         if case .created(let record) = outcome {
             try writeAtomically(csv, to: workspace.predictionFile(for: record.ref))
         }
         return outcome
+    }
+
+    /// The database part of `addPredictionSet`, inside the caller's transaction.
+    func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, canonicalCSV: String, origin: SetOrigin, lineage: Lineage, afterRow: (Int) throws -> Void = { _ in }, in db: Database) throws -> AddOutcome {
+        try SetRef.checkName(name)
+        let sha = sha256Hex(canonicalCSV.utf8)
+        let versions = try PredictionSetRecord.filter(Column("name") == name).order(Column("version")).fetchAll(db)
+        if let same = versions.first(where: { $0.csvSha256 == sha && $0.datasetId == dataset.id }) {
+            return .identical(same)
+        }
+        var record = PredictionSetRecord(name: name, version: (versions.last?.version ?? 0) + 1, datasetId: dataset.id!, origin: origin, choiceValues: table.choiceValues, lineage: lineage, csvSha256: sha, createdAt: Date())
+        try record.insert(db)
+        let insert = try db.makeStatement(sql: "INSERT INTO predictionRow (setId, position, itemId, answer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        for (position, row) in table.rows.enumerated() {
+            var arguments: StatementArguments = [record.id!, position, row.id, row.answer]
+            arguments += StatementArguments(row.values)
+            try insert.execute(arguments: arguments)
+            try afterRow(position)
+        }
+        return .created(record)
     }
 
     /// The set named by a reference; NAME alone means its latest version. An unknown
@@ -198,6 +204,18 @@ public final class Store: Sendable {
         }
     }
 
+    /// The latest score of a kind, if any.
+    public func latestScore(of set: PredictionSetRecord, _ kind: ScoreKind) throws -> Double? {
+        try database.read { try Double.fetchOne($0, sql: "SELECT value FROM score WHERE setId = ? AND kind = ? ORDER BY id DESC LIMIT 1", arguments: [set.id, kind.rawValue]) }
+    }
+
+    public func predictionSet(id: Int64) throws -> PredictionSetRecord {
+        guard let set = try database.read({ try PredictionSetRecord.fetchOne($0, key: id) }) else {
+            throw StoreError.notFound("no prediction set with id \(id)")
+        }
+        return set
+    }
+
     public func scores(of set: PredictionSetRecord) throws -> [ScoreRecord] {
         try database.read { try ScoreRecord.filter(Column("setId") == set.id).order(Column("id")).fetchAll($0) }
     }
@@ -205,11 +223,14 @@ public final class Store: Sendable {
     // MARK: - Listing
 
     public struct SetSummary: Sendable, Codable {
+        public var id: Int64
         public var ref: String
         public var name: String
         public var version: Int
         public var origin: SetOrigin
+        /// The dataset's short hash, for display.
         public var dataset: String
+        public var datasetSha256: String
         public var items: Int
         public var choiceValues: ChoiceValues?
         public var `public`: Double?
@@ -226,13 +247,13 @@ public final class Store: Sendable {
             }
             let rows = try Row.fetchAll(db, sql: """
                 SELECT s.name, s.version, s.origin, d.sha256, d.itemCount, s.choiceValues, s.createdAt,
-                       \(latest(.public)), \(latest(.private)), \(latest(.local))
+                       \(latest(.public)), \(latest(.private)), \(latest(.local)), s.id
                 FROM predictionSet s JOIN dataset d ON d.id = s.datasetId
                 ORDER BY s.name, s.version
                 """)
             return rows.map { row in
                 let name: String = row[0], version: Int = row[1], sha: String = row[3]
-                return SetSummary(ref: "\(name)@v\(version)", name: name, version: version, origin: SetOrigin(rawValue: row[2]) ?? .imported, dataset: String(sha.prefix(8)), items: row[4], choiceValues: (row[5] as String?).flatMap(ChoiceValues.init), public: row[7], private: row[8], local: row[9], createdAt: row[6])
+                return SetSummary(id: row[10], ref: "\(name)@v\(version)", name: name, version: version, origin: SetOrigin(rawValue: row[2]) ?? .imported, dataset: String(sha.prefix(8)), datasetSha256: sha, items: row[4], choiceValues: (row[5] as String?).flatMap(ChoiceValues.init), public: row[7], private: row[8], local: row[9], createdAt: row[6])
             }
         }
     }

@@ -5,7 +5,7 @@ import Store
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a prediction set's canonical CSV, byte for byte as stored, to a file."
+        abstract: "Write a set's CSV, byte for byte as recorded: a submission's id,answer file, or any other set's canonical CSV."
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -19,7 +19,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let set = try store.predictionSet(ref)
-        try writeAtomically(try store.canonicalCSV(of: set), to: URL(fileURLWithPath: out))
-        print("Wrote \(set.ref) to \(out) (sha256 \(set.csvSha256.prefix(12))...).")
+        try store.export(set, to: URL(fileURLWithPath: out))
+        print("Wrote \(set.ref) to \(out).")
     }
 }

@@ -1,0 +1,138 @@
+import Foundation
+
+// Pure ensemble maths over a prediction matrix: items x members x choices. No I/O; the
+// store and the commands feed it and record what it returns.
+
+/// What a member says about each item.
+public enum MemberValues: Sendable, Equatable {
+    /// Raw per-choice logits; probabilities are their softmax over the valid choices.
+    case logits([[Double]])
+    /// Per-choice probabilities, used as given but renormalised over the valid choices.
+    case probabilities([[Double]])
+    /// Answers only: the member's probability is a one-hot vector of its answer.
+    case none
+}
+
+public struct Member: Sendable, Equatable {
+    public var name: String
+    /// 1-based answer per item.
+    public var answers: [Int]
+    /// Per item, at least as many values as the item has choices (extra ones ignored).
+    public var values: MemberValues
+    public var publicScore: Double?
+
+    public init(name: String, answers: [Int], values: MemberValues, publicScore: Double?) {
+        self.name = name
+        self.answers = answers
+        self.values = values
+        self.publicScore = publicScore
+    }
+
+    /// The member's probability of each valid choice, per item.
+    public func probabilities(choiceCounts: [Int]) -> [[Double]] {
+        choiceCounts.indices.map { item in
+            let n = choiceCounts[item]
+            switch values {
+            case .logits(let logits):
+                let valid = logits[item].prefix(n)
+                let top = valid.max()!
+                let exps = valid.map { exp($0 - top) }
+                let sum = exps.reduce(0, +)
+                return exps.map { $0 / sum }
+            case .probabilities(let probabilities):
+                let valid = probabilities[item].prefix(n)
+                let sum = valid.reduce(0, +)
+                return valid.map { $0 / sum }
+            case .none:
+                return (1...n).map { $0 == answers[item] ? 1 : 0 }
+            }
+        }
+    }
+}
+
+public enum Method: String, Sendable, CaseIterable {
+    /// One vote per member.
+    case vote
+    /// A vote counts its member's weight.
+    case weightedVote = "weighted-vote"
+    /// p(c) = Σ w_m p_m(c) / Σ w_m.
+    case average
+
+    public var tieRule: String {
+        switch self {
+        case .vote: "larger summed public score of the voters, then larger mean probability over all members, then lower choice number"
+        case .weightedVote, .average: "lower choice number"
+        }
+    }
+}
+
+public struct EnsembleResult: Sendable, Equatable {
+    /// 1-based answer per item.
+    public var answers: [Int]
+    /// Σ w_m p_m(c) / Σ w_m per item (uniform weights for `vote`): what the ensemble
+    /// passes on when it is itself a member of another ensemble.
+    public var probabilities: [[Double]]
+}
+
+public enum EnsembleError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalid(String)
+
+    public var description: String {
+        switch self { case .invalid(let message): message }
+    }
+}
+
+/// Combines members over the same items. `weights` (one per member) matter for
+/// `weightedVote` and `average`; `vote` gives every member one vote.
+public func combine(_ members: [Member], choiceCounts: [Int], method: Method, weights: [Double]) throws(EnsembleError) -> EnsembleResult {
+    guard !members.isEmpty else { throw .invalid("an ensemble needs at least one member") }
+    guard weights.count == members.count else { throw .invalid("\(weights.count) weights for \(members.count) members") }
+    guard weights.allSatisfy({ $0.isFinite && $0 >= 0 }), weights.contains(where: { $0 > 0 }) else {
+        throw .invalid("weights must be finite, non-negative and not all zero")
+    }
+    let averagingWeights = method == .vote ? Array(repeating: 1.0, count: members.count) : weights
+    let memberProbabilities = members.map { $0.probabilities(choiceCounts: choiceCounts) }
+    let totalWeight = averagingWeights.reduce(0, +)
+
+    var answers: [Int] = []
+    var probabilities: [[Double]] = []
+    for item in choiceCounts.indices {
+        let n = choiceCounts[item]
+        var average = Array(repeating: 0.0, count: n)
+        for (m, weight) in averagingWeights.enumerated() {
+            for c in 0..<n { average[c] += weight * memberProbabilities[m][item][c] }
+        }
+        average = average.map { $0 / totalWeight }
+        probabilities.append(average)
+
+        switch method {
+        case .average:
+            answers.append(firstMaximum(average) + 1)
+        case .weightedVote:
+            var tally = Array(repeating: 0.0, count: n)
+            for (m, member) in members.enumerated() { tally[member.answers[item] - 1] += weights[m] }
+            answers.append(firstMaximum(tally) + 1)
+        case .vote:
+            var votes = Array(repeating: 0, count: n)
+            var voterScore = Array(repeating: 0.0, count: n)
+            for member in members {
+                votes[member.answers[item] - 1] += 1
+                voterScore[member.answers[item] - 1] += member.publicScore ?? 0
+            }
+            // Ties: the voters' summed public score, then the mean probability over all
+            // members (uniform average), then the lower choice number.
+            let best = (0..<n).max { a, b in
+                (votes[a], voterScore[a], average[a], -a) < (votes[b], voterScore[b], average[b], -b)
+            }!
+            answers.append(best + 1)
+        }
+    }
+    return EnsembleResult(answers: answers, probabilities: probabilities)
+}
+
+/// The index of the largest value; the first one among equals (the lower choice number).
+func firstMaximum(_ values: [Double]) -> Int {
+    var best = 0
+    for index in values.indices where values[index] > values[best] { best = index }
+    return best
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Ensemble
+import Exam
+import Foundation
+import Store
+
+extension Ensemble.Method: ExpressibleByArgument {}
+
+struct EnsembleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ensemble",
+        abstract: "Combine prediction sets into a submission CSV, recorded with its members, weights and rules.",
+        discussion: """
+            Members: --top K (the K best public scores among non-ensemble sets; ties: the \
+            newer version first), --members A,B@v2,..., or the names in explicit --weights.
+            Methods: vote (one vote per member), weighted-vote (a vote counts its weight), \
+            average (p(c) = Σ w_m p_m(c) / Σ w_m over softmaxed logits, renormalised \
+            probabilities, or one-hot answers).
+            Weights: score, excess, rank, softmax:T, uniform, or name=w,name=w,... \
+            (default: score for weighted-vote and average).
+            Ties: vote takes the choice whose voters have the larger summed public score, \
+            then the larger mean probability, then the lower choice number; the weighted \
+            methods take the lower choice number.
+            The result is the prediction set NAME@vK (with its averaged probabilities) and \
+            the submission CSV `id,answer` in test order, checked after writing.
+            """
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Option(help: ArgumentHelp("Use the K sets with the best public scores.", valueName: "K"))
+    var top: Int?
+
+    @Option(help: ArgumentHelp("Use these sets: NAME or NAME@vK, comma-separated.", valueName: "LIST"))
+    var members: String?
+
+    @Option(help: ArgumentHelp("With --top: only sets over this exam CSV.", valueName: "TEST.csv"))
+    var dataset: String?
+
+    @Option(help: "vote, weighted-vote or average.")
+    var method: Ensemble.Method = .vote
+
+    @Option(help: ArgumentHelp("score, excess, rank, softmax:T, uniform, or name=w,... (not for vote).", valueName: "SCHEME"))
+    var weights: String?
+
+    @Option(help: "The ensemble's name; it becomes NAME@vK.")
+    var name: String
+
+    @Option(help: ArgumentHelp("Where to write the submission CSV (default: submissions/NAME.csv).", valueName: "FILE"))
+    var out: String?
+
+    @Flag(help: "Print the ensemble, write nothing.")
+    var dryRun = false
+
+    func run() throws {
+        try SetRef.checkName(name)
+        let store = try options.openStore()
+        let selection = MemberSelection(store: store)
+        var scheme = try weights.map { try WeightScheme(parsing: $0) } ?? (method == .vote ? .uniform : .score)
+        if method == .vote, weights != nil {
+            throw ValidationError("vote gives every member one vote; use --method weighted-vote or average with --weights")
+        }
+
+        let sets: [PredictionSetRecord]
+        switch (top, members, scheme) {
+        case (let k?, nil, _): sets = try selection.top(k, datasetFile: dataset)
+        case (nil, let list?, _): sets = try selection.named(commaList(list))
+        case (nil, nil, .explicit(let given)): sets = try selection.named(given.keys.sorted())
+        case (nil, nil, _): throw ValidationError("choose the members: --top K or --members A,B,...")
+        default: throw ValidationError("--top and --members exclude each other")
+        }
+        if case .explicit(let given) = scheme {
+            scheme = .explicit(try resolveWeightNames(given, sets: sets, store: store))
+        }
+        let (datasetRecord, members) = try selection.members(sets)
+        let memberWeights = try scheme.weights(for: members)
+        let result = try combine(members, choiceCounts: datasetRecord.choiceCounts, method: method, weights: memberWeights)
+
+        print("Ensemble \(name): \(method.rawValue) over \(members.count) members, dataset \(datasetRecord.shortHash) (\(datasetRecord.itemCount) items)")
+        var table = TextTable([("#", .right), ("member", .left), ("public", .right), ("weight", .right)])
+        for (index, member) in members.enumerated() {
+            table.add(["\(index + 1)", member.name, formatScore(member.publicScore), method == .vote ? "1 vote" : String(format: "%.4g", memberWeights[index])])
+        }
+        print(indent(table.rendered))
+        print("  weights: \(method == .vote ? "one vote each" : scheme.description)")
+        print("  ties:    \(method.tieRule)")
+        let best = members.indices.max { (members[$0].publicScore ?? -1, -$0) < (members[$1].publicScore ?? -1, -$1) }!
+        let changed = zip(result.answers, members[best].answers).filter { $0 != $1 }.count
+        print("Changes \(changed) of \(datasetRecord.itemCount) answers of the best member \(members[best].name) (public \(formatScore(members[best].publicScore))).")
+
+        let prediction = PredictionTable(choiceValues: .probabilities, rows: datasetRecord.itemIds.indices.map { item in
+            PredictionRow(id: datasetRecord.itemIds[item], answer: result.answers[item], values: (0..<PredictionRow.maxChoices).map { $0 < result.probabilities[item].count ? result.probabilities[item][$0] : nil })
+        })
+        guard !dryRun else {
+            print("Dry run: nothing written.")
+            return
+        }
+        let outURL = out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
+        let outcome = try store.addSubmission(Store.NewSubmission(
+            name: name, dataset: datasetRecord, table: prediction,
+            members: zip(sets, zip(memberWeights, members)).map { ($0, method == .vote ? 1 : $1.0, $1.1.publicScore) },
+            method: method.rawValue, weightScheme: method == .vote ? "one vote each" : scheme.description, tieRule: method.tieRule,
+            lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version), out: outURL))
+        switch outcome {
+        case .created(let set):
+            print("Wrote \(store.workspace.relative(outURL)) (\(datasetRecord.itemCount) rows, checked) and recorded \(set.ref).")
+        case .identical(let set):
+            print("Wrote \(store.workspace.relative(outURL)) (\(datasetRecord.itemCount) rows, checked); the result is identical to \(set.ref), so no new version.")
+        }
+    }
+}
+
+/// Explicit weights may name NAME or NAME@vK; they are keyed by the member's full ref.
+func resolveWeightNames(_ given: [String: Double], sets: [PredictionSetRecord], store: Store) throws -> [String: Double] {
+    var resolved: [String: Double] = [:]
+    for (key, weight) in given {
+        let set = try store.predictionSet(key)
+        guard sets.contains(where: { $0.id == set.id }) else {
+            throw StoreError.invalid("--weights names \(set.ref), which is not a member (members: \(sets.map(\.ref.description).joined(separator: ", ")))")
+        }
+        resolved[set.ref.description] = weight
+    }
+    return resolved
+}
