@@ -90,6 +90,7 @@ public func combine(_ members: [Member], choiceCounts: [Int], method: Method, we
     guard weights.allSatisfy({ $0.isFinite && $0 >= 0 }), weights.contains(where: { $0 > 0 }) else {
         throw .invalid("weights must be finite, non-negative and not all zero")
     }
+    try checkShape(members, choiceCounts: choiceCounts)
     let averagingWeights = method == .vote ? Array(repeating: 1.0, count: members.count) : weights
     let memberProbabilities = members.map { $0.probabilities(choiceCounts: choiceCounts) }
     let totalWeight = averagingWeights.reduce(0, +)
@@ -107,11 +108,11 @@ public func combine(_ members: [Member], choiceCounts: [Int], method: Method, we
 
         switch method {
         case .average:
-            answers.append(firstMaximum(average) + 1)
+            answers.append(highest(n) { average[$0] } + 1)
         case .weightedVote:
             var tally = Array(repeating: 0.0, count: n)
             for (m, member) in members.enumerated() { tally[member.answers[item] - 1] += weights[m] }
-            answers.append(firstMaximum(tally) + 1)
+            answers.append(highest(n) { tally[$0] } + 1)
         case .vote:
             var votes = Array(repeating: 0, count: n)
             var voterScore = Array(repeating: 0.0, count: n)
@@ -119,20 +120,53 @@ public func combine(_ members: [Member], choiceCounts: [Int], method: Method, we
                 votes[member.answers[item] - 1] += 1
                 voterScore[member.answers[item] - 1] += member.publicScore ?? 0
             }
-            // Ties: the voters' summed public score, then the mean probability over all
-            // members (uniform average), then the lower choice number.
-            let best = (0..<n).max { a, b in
-                (votes[a], voterScore[a], average[a], -a) < (votes[b], voterScore[b], average[b], -b)
-            }!
-            answers.append(best + 1)
+            answers.append(voteWinner(n, votes: { votes[$0] }, voterScore: { voterScore[$0] }, meanProbability: { average[$0] }) + 1)
         }
     }
     return EnsembleResult(answers: answers, probabilities: probabilities)
 }
 
-/// The index of the largest value; the first one among equals (the lower choice number).
-func firstMaximum(_ values: [Double]) -> Int {
-    var best = 0
-    for index in values.indices where values[index] > values[best] { best = index }
-    return best
+/// Every member answers every item within its choices and has values for them.
+func checkShape(_ members: [Member], choiceCounts: [Int]) throws(EnsembleError) {
+    for member in members {
+        guard member.answers.count == choiceCounts.count else {
+            throw .invalid("\(member.name) answers \(member.answers.count) items, the matrix has \(choiceCounts.count)")
+        }
+        for (item, n) in choiceCounts.enumerated() where !(1...n).contains(member.answers[item]) {
+            throw .invalid("\(member.name) answers \(member.answers[item]) on item \(item + 1), which has \(n) choices")
+        }
+        switch member.values {
+        case .logits(let rows), .probabilities(let rows):
+            guard rows.count == choiceCounts.count, zip(rows, choiceCounts).allSatisfy({ $0.count >= $1 }) else {
+                throw .invalid("\(member.name) lacks values for some items' choices")
+            }
+        case .none: break
+        }
+    }
+}
+
+/// Values this close count as equal, so that sums which are equal in exact arithmetic
+/// tie whatever order floating point added them in.
+public let tieTolerance = 1e-9
+
+/// The 0-based choice with the largest value; among values within `tieTolerance` of
+/// the largest, the lowest choice.
+@inline(__always)
+func highest(_ n: Int, _ value: (Int) -> Double) -> Int {
+    var top = value(0)
+    for c in 1..<n { top = max(top, value(c)) }
+    return (0..<n).first { value($0) >= top - tieTolerance }!
+}
+
+/// The vote's winner: most votes; then the larger summed public score of the voters;
+/// then the larger mean probability over all members; then the lowest choice.
+@inline(__always)
+func voteWinner(_ n: Int, votes: (Int) -> Int, voterScore: (Int) -> Double, meanProbability: (Int) -> Double) -> Int {
+    var most = votes(0)
+    for c in 1..<n { most = max(most, votes(c)) }
+    var bestScore = -Double.infinity
+    for c in 0..<n where votes(c) == most { bestScore = max(bestScore, voterScore(c)) }
+    var bestMean = -Double.infinity
+    for c in 0..<n where votes(c) == most && voterScore(c) >= bestScore - tieTolerance { bestMean = max(bestMean, meanProbability(c)) }
+    return (0..<n).first { votes($0) == most && voterScore($0) >= bestScore - tieTolerance && meanProbability($0) >= bestMean - tieTolerance }!
 }

@@ -13,6 +13,8 @@ public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [
     guard !candidates.isEmpty else { throw .invalid("no candidates to select from") }
     guard rounds >= 1 else { throw .invalid("the number of rounds must be at least 1") }
     guard method != .weightedVote else { throw .invalid("selection combines with average or vote (the picks are the weights)") }
+    guard gold.count == choiceCounts.count else { throw .invalid("\(gold.count) gold answers for \(choiceCounts.count) items") }
+    try checkShape(candidates, choiceCounts: choiceCounts)
     let probabilities = candidates.map { $0.probabilities(choiceCounts: choiceCounts) }
     let alone = candidates.map { candidate in zip(candidate.answers, gold).filter { $0 == $1 }.count }
 
@@ -24,20 +26,14 @@ public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [
     var voterScore = choiceCounts.map { Array(repeating: 0.0, count: $0) }
 
     func answer(_ item: Int, adding c: Int) -> Int {
+        let n = choiceCounts[item]
         let picked = candidates[c].answers[item] - 1
-        var best = 0
-        for choice in 1..<choiceCounts[item] {
-            let p = probabilitySum[item][choice] + probabilities[c][item][choice]
-            let bestP = probabilitySum[item][best] + probabilities[c][item][best]
-            if method == .average {
-                if p > bestP { best = choice }
-                continue
-            }
-            let key = (votes[item][choice] + (choice == picked ? 1 : 0), voterScore[item][choice] + (choice == picked ? candidates[c].publicScore ?? 0 : 0), p)
-            let bestKey = (votes[item][best] + (best == picked ? 1 : 0), voterScore[item][best] + (best == picked ? candidates[c].publicScore ?? 0 : 0), bestP)
-            if key > bestKey { best = choice }
-        }
-        return best + 1
+        let probability = { (choice: Int) in probabilitySum[item][choice] + probabilities[c][item][choice] }
+        if method == .average { return highest(n, probability) + 1 }
+        return voteWinner(n,
+                          votes: { votes[item][$0] + ($0 == picked ? 1 : 0) },
+                          voterScore: { voterScore[item][$0] + ($0 == picked ? candidates[c].publicScore ?? 0 : 0) },
+                          meanProbability: probability) + 1
     }
 
     var history: [SelectionRound] = []

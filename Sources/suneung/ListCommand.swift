@@ -1,4 +1,5 @@
 import ArgumentParser
+import Ensemble
 import Exam
 import Foundation
 import Store
@@ -19,6 +20,9 @@ struct ListCommand: ParsableCommand {
 
     @Option(help: "Output format.")
     var format: Format = .table
+
+    @Option(help: ArgumentHelp("Items in the public leaderboard split (default: half the dataset's items, rounded down).", valueName: "N"))
+    var publicItems: Int?
 
     func run() throws {
         var sets = try options.openStore().summaries()
@@ -41,9 +45,15 @@ struct ListCommand: ParsableCommand {
                 print("No prediction sets yet: add one with `suneung import FILE --name NAME --dataset TEST.csv`.")
                 return
             }
-            var table = TextTable([("set", .left), ("origin", .left), ("dataset", .left), ("items", .right), ("values", .left), ("public", .right), ("private", .right), ("local", .right), ("created", .left)])
-            for set in sets { table.add(fields(set)) }
+            var table = TextTable([("set", .left), ("origin", .left), ("dataset", .left), ("items", .right), ("values", .left), ("public", .right), ("", .left), ("private", .right), ("local", .right), ("created", .left)])
+            let marks = closeToBest(sets)
+            for set in sets {
+                var row = fields(set)
+                row.insert(marks[set.id].map(\.mark) ?? "", at: 6)
+                table.add(row)
+            }
             print(table.rendered)
+            for note in Set(marks.values.compactMap(\.note)).sorted() { print(note) }
         }
     }
 
@@ -57,6 +67,26 @@ struct ListCommand: ParsableCommand {
             default: a.createdAt > b.createdAt
             }
         }
+    }
+
+    /// Per dataset, the set with the best public score ("best") and those within one
+    /// binomial standard error of it ("~"): the public split cannot tell them apart.
+    func closeToBest(_ sets: [Store.SetSummary]) -> [Int64: (mark: String, note: String?)] {
+        var marks: [Int64: (mark: String, note: String?)] = [:]
+        for group in Dictionary(grouping: sets.filter { $0.public != nil }, by: \.datasetSha256).values {
+            let best = group.max { ($0.public!, $0.createdAt) < ($1.public!, $1.createdAt) }!
+            let n = publicItems ?? best.items / 2
+            let error = standardError(accuracy: best.public!, items: n)
+            let note = String(format: "~ within one standard error (%.3f, at %.4f on %d public items) of the best public score over dataset %@: the leaderboard cannot tell them apart.", error, best.public!, n, best.dataset)
+            for set in group {
+                if set.id == best.id {
+                    marks[set.id] = ("best", nil)
+                } else if best.public! - set.public! < error {
+                    marks[set.id] = ("~", note)
+                }
+            }
+        }
+        return marks
     }
 
     func fields(_ set: Store.SetSummary) -> [String] {

@@ -29,6 +29,17 @@ struct ShowCommand: ParsableCommand {
         let lineage = String(decoding: try encoder.encode(set.lineage), as: UTF8.self)
         print("\nLineage\n" + lineage.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
 
+        if let submission = try store.submission(of: set) {
+            print("\nSubmission  \(submission.record.method), weights \(submission.record.weightScheme)")
+            print("  ties       \(submission.record.tieRule)")
+            print("  csv        \(submission.record.path) (sha256 \(submission.record.csvSha256.prefix(12))...)")
+            var members = TextTable([("#", .right), ("member", .left), ("weight", .right), ("public then", .right)])
+            for (index, member) in submission.members.enumerated() {
+                members.add(["\(index + 1)", member.set.ref.description, String(format: "%.4g", member.weight), formatScore(member.publicScore)])
+            }
+            print(indent(members.rendered))
+        }
+
         let scores = try store.scores(of: set)
         print("\nScores")
         if scores.isEmpty {

@@ -4,12 +4,12 @@ import XCTest
 
 /// Runs the built `suneung` binary as a user would, checking output, exit status, and
 /// that a refused command leaves the store exactly as it was.
-final class CommandTests: XCTestCase {
+class WorkspaceTestCase: XCTestCase {
     var root: URL!
 
     static var binary: URL {
         // The test bundle sits beside the products it was built with.
-        var folder = Bundle(for: CommandTests.self).bundleURL
+        var folder = Bundle(for: WorkspaceTestCase.self).bundleURL
         while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("suneung").path), folder.path != "/" {
             folder.deleteLastPathComponent()
         }
@@ -65,6 +65,49 @@ final class CommandTests: XCTestCase {
         try? FileManager.default.removeItem(at: root)
     }
 
+    /// Every table's rows, as text: what "the store is unchanged" compares.
+    func storeDump() throws -> String {
+        let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
+        return try queue.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map { table in
+                table + ":" + (try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map(\.description).joined(separator: "\n"))
+            }.joined(separator: "\n")
+        }
+    }
+
+    /// The files in predictions/ and submissions/ with their contents.
+    func exportedFiles() throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for folder in ["predictions", "submissions"] {
+            for name in try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path) {
+                files["\(folder)/\(name)"] = try Data(contentsOf: root.appendingPathComponent(folder).appendingPathComponent(name))
+            }
+        }
+        return files
+    }
+
+    func assertRefused(_ arguments: String..., says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let before = try storeDump()
+        let files = try exportedFiles()
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 1, "suneung \(arguments.joined(separator: " ")):\n\(output)", file: file, line: line)
+        XCTAssertTrue(output.contains(fragment), "expected '\(fragment)' in:\n\(output)", file: file, line: line)
+        XCTAssertEqual(output.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, "one clear message:\n\(output)", file: file, line: line)
+        XCTAssertEqual(try storeDump(), before, "the store changed", file: file, line: line)
+        XCTAssertEqual(try exportedFiles(), files, "predictions/ or submissions/ changed", file: file, line: line)
+    }
+}
+
+final class CommandTests: WorkspaceTestCase {
     func testTheStoreWorkflow() throws {
         XCTAssertTrue(try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains("Imported run@v1: 3 items with logits"))
         XCTAssertTrue(try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains("No new version: run.csv has the same content as run@v1"))
@@ -81,7 +124,8 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(lines[3].hasPrefix("run@v2 ") && lines[3].contains("0.7000"), list)
         XCTAssertTrue(lines[4].hasPrefix("base@v1 "), list)
         let columns = lines.map { $0.range(of: "imported")?.lowerBound.utf16Offset(in: $0) }
-        XCTAssertEqual(Set(columns.dropFirst(2)).count, 1, "columns line up:\n\(list)")
+        XCTAssertEqual(Set(columns.dropFirst(2).compactMap { $0 }).count, 1, "columns line up:\n\(list)")
+        XCTAssertTrue(lines[2].contains(" best ") && lines[3].contains(" ~ "), "the best and those within one standard error are marked:\n\(list)")
 
         let json = try JSONSerialization.jsonObject(with: Data(try run("list", "--format", "json").output.utf8)) as? [[String: Any]]
         XCTAssertEqual(json?.map { $0["ref"] as? String }, ["base@v1", "run@v1", "run@v2"])
@@ -108,36 +152,6 @@ final class CommandTests: XCTestCase {
         root = root.appendingPathComponent("predictions")
         defer { root = sub }
         XCTAssertTrue(try run("list").output.contains("run@v1"))
-    }
-
-    /// Every table's rows, as text: what "the store is unchanged" compares.
-    func storeDump() throws -> String {
-        let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
-        return try queue.read { db in
-            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map { table in
-                table + ":" + (try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map(\.description).joined(separator: "\n"))
-            }.joined(separator: "\n")
-        }
-    }
-
-    func assertRefused(_ arguments: String..., says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let before = try storeDump()
-        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).sorted()
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = root
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 1, "suneung \(arguments.joined(separator: " ")):\n\(output)", file: file, line: line)
-        XCTAssertTrue(output.contains(fragment), "expected '\(fragment)' in:\n\(output)", file: file, line: line)
-        XCTAssertEqual(output.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, "one clear message:\n\(output)", file: file, line: line)
-        XCTAssertEqual(try storeDump(), before, "the store changed", file: file, line: line)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).sorted(), files, "predictions/ changed", file: file, line: line)
     }
 
     func testBadExamFilesAreRefused() throws {
