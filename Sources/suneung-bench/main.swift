@@ -84,17 +84,42 @@ for index in 100..<1000 {
 }
 report("list 1,000 sets (in process)", try seconds { _ = try store.summaries() }, goal: 0.3)
 
+// The commands, as whole processes (the release binary beside this one).
 let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("suneung")
-if FileManager.default.isExecutableFile(atPath: binary.path) {
-    let listTime = try seconds {
+func suneung(_ arguments: [String], workspace: URL) throws -> Double {
+    try seconds {
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["list", "--sort", "public", "--workspace", root.path]
+        process.arguments = arguments + ["--workspace", workspace.path]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
+        guard process.terminationStatus == 0 else { fatalError("suneung \(arguments) failed") }
     }
-    report("suneung list --sort public, 1,000 sets", listTime, goal: 0.3)
-} else {
-    print("suneung list: skipped, \(binary.path) is not built (swift build -c release)")
 }
+
+guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+    print("commands: skipped, \(binary.path) is not built (swift build -c release)")
+    exit(0)
+}
+report("suneung list --sort public, 1,000 sets", try suneung(["list", "--sort", "public"], workspace: root), goal: 0.3)
+
+// Ensembles over 50 scored sets with logits, in a workspace of their own.
+let ensembleRoot = root.appendingPathComponent("ensembles")
+let ensembleStore = try Store(workspace: Workspace(root: ensembleRoot), create: true)
+let ensembleDataset = try ensembleStore.dataset(file: testFile)
+for index in 0..<50 {
+    let table = try PredictionTable.read(bytes: try readFile(files[index]), file: files[index], dataset: ensembleDataset.shape)
+    guard case .created(let set) = try ensembleStore.addPredictionSet(name: "ckpt-\(index)", dataset: ensembleDataset, table: table, origin: .imported, lineage: lineage) else { continue }
+    try ensembleStore.addScores(to: set, [(.public, 0.70 + Double(index % 13) / 100, nil)])
+}
+report("suneung ensemble --top 5 (vote), 50 sets", try suneung(["ensemble", "--top", "5", "--name", "v"], workspace: ensembleRoot), goal: 0.5)
+report("suneung ensemble --top 5 (average, score)", try suneung(["ensemble", "--top", "5", "--method", "average", "--name", "a"], workspace: ensembleRoot), goal: 0.5)
+
+// A labelled file over the same ids for selection (answers drawn at random).
+let goldFile = root.appendingPathComponent("gold.csv").path
+try CSV.write([["id", "paragraph", "problems"]] + zip(shape.ids, shape.choiceCounts).map { id, n in
+    [id, "지문", "{'question': 'q', 'choices': [\((1...n).map { "'\($0)'" }.joined(separator: ", "))], 'answer': \(Int.random(in: 1...n, using: &random))}"]
+}).write(toFile: goldFile, atomically: true, encoding: .utf8)
+report("suneung select, 50 candidates, 20 rounds", try suneung(["select", "--gold", goldFile, "--rounds", "20"], workspace: ensembleRoot), goal: 2)
+report("suneung select --method vote, same", try suneung(["select", "--gold", goldFile, "--rounds", "20", "--method", "vote"], workspace: ensembleRoot), goal: 2)
