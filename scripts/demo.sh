@@ -25,20 +25,35 @@ done
 
 step "suneung score: leaderboard scores, and local accuracy on the gold labels"
 # leaderboard.csv stands in for the scores a team reads off the competition's site.
+# A score equal to the latest one recorded is not recorded twice.
 tail -n +2 "$sample/predictions/leaderboard.csv" | while IFS=, read -r name public private; do
-  if [ -z "$("$suneung" show "$name" | sed -n '/^Scores/,/^Answers/p' | grep -E '^  public ')" ]; then
-    "$suneung" score "$name" --public "$public" --private "$private" --note "sample leaderboard"
-    "$suneung" score "$name" --gold "$sample/test_gold.csv"
-  else
-    echo "$name: already scored"
-  fi
+  "$suneung" score "$name" --public "$public" --private "$private" --gold "$sample/test_gold.csv" --note "sample leaderboard"
 done
 
 step "suneung list --sort public"
 "$suneung" list --sort public
 
-best=$("$suneung" list --sort public --format csv | sed -n 2p | cut -d, -f1)
-step "suneung export $best"
-"$suneung" export "$best" --out "$workspace/submissions/best-single.csv"
+step "suneung agree --top 5: do the best five disagree enough to help each other?"
+"$suneung" agree --top 5
 
-printf '\nWorkspace: %s\nStore: %s/suneung.sqlite\nBest single set exported to: %s/submissions/best-single.csv\n' "$workspace" "$workspace" "$workspace"
+step "suneung ensemble: top-5 vote, and top-5 average weighted by public score"
+"$suneung" ensemble --top 5 --method vote --name top5-vote
+"$suneung" ensemble --top 5 --method average --weights score --name top5-average
+
+step "suneung select: greedy selection on the labelled copy of the test set"
+"$suneung" select --gold "$sample/test_gold.csv" --rounds 8 --name greedy
+
+step "suneung score: the ensembles' local accuracy"
+for name in top5-vote top5-average greedy; do "$suneung" score "$name" --gold "$sample/test_gold.csv"; done
+
+step "suneung compare top5-vote with the best single set"
+best=$("$suneung" list --sort public --format csv | grep -v ',ensemble,' | sed -n 2p | cut -d, -f1)
+"$suneung" compare top5-vote "$best" --gold "$sample/test_gold.csv"
+
+step "suneung show top5-vote"
+"$suneung" show top5-vote
+
+step "suneung list --sort local"
+"$suneung" list --sort local
+
+printf '\nWorkspace:   %s\nStore:       %s/suneung.sqlite\nSubmissions: %s/submissions/ (top5-vote.csv, top5-average.csv, greedy.csv)\n' "$workspace" "$workspace" "$workspace"

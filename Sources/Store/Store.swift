@@ -188,25 +188,32 @@ public final class Store: Sendable {
 
     // MARK: - Scores
 
-    /// Records several scores at once: all of them, or (on a bad value) none.
+    /// Records several scores at once: all of them, or (on a bad value) none. A score
+    /// equal to the latest one of its kind is not recorded again (re-running a script
+    /// adds no duplicates); the result says which were new.
     @discardableResult
-    public func addScores(to set: PredictionSetRecord, _ scores: [(kind: ScoreKind, value: Double, note: String?)]) throws -> [ScoreRecord] {
+    public func addScores(to set: PredictionSetRecord, _ scores: [(kind: ScoreKind, value: Double, note: String?)]) throws -> [(kind: ScoreKind, value: Double, recorded: Bool)] {
         for score in scores where !(score.value.isFinite && (0...1).contains(score.value)) {
             let hint = score.value > 1 && score.value <= 100 ? " (a percentage? that would be \(score.value / 100))" : ""
             throw StoreError.invalid("\(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]\(hint)")
         }
         return try database.write { db in
             try scores.map { score in
+                guard try latestScore(of: set, score.kind, in: db) != score.value else { return (score.kind, score.value, false) }
                 var record = ScoreRecord(setId: set.id!, kind: score.kind, value: score.value, note: score.note, createdAt: Date())
                 try record.insert(db)
-                return record
+                return (score.kind, score.value, true)
             }
         }
     }
 
     /// The latest score of a kind, if any.
     public func latestScore(of set: PredictionSetRecord, _ kind: ScoreKind) throws -> Double? {
-        try database.read { try Double.fetchOne($0, sql: "SELECT value FROM score WHERE setId = ? AND kind = ? ORDER BY id DESC LIMIT 1", arguments: [set.id, kind.rawValue]) }
+        try database.read { try latestScore(of: set, kind, in: $0) }
+    }
+
+    func latestScore(of set: PredictionSetRecord, _ kind: ScoreKind, in db: Database) throws -> Double? {
+        try Double.fetchOne(db, sql: "SELECT value FROM score WHERE setId = ? AND kind = ? ORDER BY id DESC LIMIT 1", arguments: [set.id, kind.rawValue])
     }
 
     public func predictionSet(id: Int64) throws -> PredictionSetRecord {

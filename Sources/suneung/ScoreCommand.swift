@@ -50,14 +50,14 @@ struct ScoreCommand: ParsableCommand {
             guard total > 0 else { throw StoreError.invalid("\(gold) shares no labelled id with \(set.ref) (is it for another dataset?)") }
             local = (Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)" + (note.map { "; \($0)" } ?? ""))
         }
-        try store.addScores(to: set, [
+        let results = try store.addScores(to: set, [
             publicScore.map { (ScoreKind.public, $0, note) },
             privateScore.map { (ScoreKind.private, $0, note) },
             local.map { (ScoreKind.local, $0.value, $0.note) },
         ].compactMap { $0 })
-        for (kind, value) in [("public", publicScore), ("private", privateScore), ("local", local?.value)] {
-            guard let value else { continue }
-            print("\(set.ref): \(kind) \(formatScore(value))\(kind == "local" ? " (\(local!.note))" : "")")
+        for result in results {
+            let detail = result.kind == .local ? " (\(local!.note))" : ""
+            print("\(set.ref): \(result.kind.rawValue) \(formatScore(result.value))\(detail)\(result.recorded ? "" : ", already the latest recorded")")
         }
     }
 }

@@ -101,9 +101,11 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(try store.scores(of: set).count, 0)
         try store.addScores(to: set, [(.public, 0.8, "first"), (.private, 0.7, nil)])
         try store.addScores(to: set, [(.public, 0.81, "rescored")])
+        XCTAssertEqual(try store.addScores(to: set, [(.public, 0.81, "again"), (.private, 0.8, nil)]).map(\.recorded), [false, true])
+        XCTAssertEqual(try store.scores(of: set).count, 4, "a repeat of the latest score is not recorded")
         let summary = try XCTUnwrap(try store.summaries().first)
         XCTAssertEqual(summary.public, 0.81, "the latest public score is listed")
-        XCTAssertEqual(summary.private, 0.7)
+        XCTAssertEqual(summary.private, 0.8)
         XCTAssertNil(summary.local)
     }
 
