@@ -88,9 +88,7 @@ struct EnsembleCommand: ParsableCommand {
         let changed = zip(result.answers, members[best].answers).filter { $0 != $1 }.count
         print("Changes \(changed) of \(datasetRecord.itemCount) answers of the best member \(members[best].name) (public \(formatScore(members[best].publicScore))).")
 
-        let prediction = PredictionTable(choiceValues: .probabilities, rows: datasetRecord.itemIds.indices.map { item in
-            PredictionRow(id: datasetRecord.itemIds[item], answer: result.answers[item], values: (0..<PredictionRow.maxChoices).map { $0 < result.probabilities[item].count ? result.probabilities[item][$0] : nil })
-        })
+        let prediction = predictionTable(result, dataset: datasetRecord)
         guard !dryRun else {
             print("Dry run: nothing written.")
             return

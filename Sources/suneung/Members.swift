@@ -66,3 +66,12 @@ struct MemberSelection {
 func commaList(_ text: String) -> [String] {
     text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }
+
+/// An ensemble's result as a prediction set over the dataset: its answers and averaged
+/// probabilities.
+func predictionTable(_ result: EnsembleResult, dataset: DatasetRecord) -> PredictionTable {
+    PredictionTable(choiceValues: .probabilities, rows: dataset.itemIds.indices.map { item in
+        let probabilities = result.probabilities[item]
+        return PredictionRow(id: dataset.itemIds[item], answer: result.answers[item], values: (0..<PredictionRow.maxChoices).map { $0 < probabilities.count ? probabilities[$0] : nil })
+    })
+}

@@ -94,9 +94,7 @@ struct SelectCommand: ParsableCommand {
         guard let name else { return }
         let chosenMembers = picks.map { members[$0] }
         let result = try combine(chosenMembers, choiceCounts: datasetRecord.choiceCounts, method: method, weights: Array(repeating: 1, count: picks.count))
-        let prediction = PredictionTable(choiceValues: .probabilities, rows: datasetRecord.itemIds.indices.map { item in
-            PredictionRow(id: datasetRecord.itemIds[item], answer: result.answers[item], values: (0..<PredictionRow.maxChoices).map { $0 < result.probabilities[item].count ? result.probabilities[item][$0] : nil })
-        })
+        let prediction = predictionTable(result, dataset: datasetRecord)
         let outURL = out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
         let outcome = try store.addSubmission(Store.NewSubmission(
             name: name, dataset: datasetRecord, table: prediction,

@@ -23,6 +23,10 @@ class WorkspaceTestCase: XCTestCase {
 
     @discardableResult
     func run(_ arguments: String..., status expected: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        try run(arguments, status: expected, file: file, line: line)
+    }
+
+    func run(_ arguments: [String], status expected: Int32?, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = arguments
@@ -89,17 +93,7 @@ class WorkspaceTestCase: XCTestCase {
     func assertRefused(_ arguments: String..., says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let before = try storeDump()
         let files = try exportedFiles()
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = root
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 1, "suneung \(arguments.joined(separator: " ")):\n\(output)", file: file, line: line)
+        let output = try run(arguments, status: 1, file: file, line: line).output
         XCTAssertTrue(output.contains(fragment), "expected '\(fragment)' in:\n\(output)", file: file, line: line)
         XCTAssertEqual(output.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, "one clear message:\n\(output)", file: file, line: line)
         XCTAssertEqual(try storeDump(), before, "the store changed", file: file, line: line)
@@ -206,5 +200,41 @@ final class CommandTests: WorkspaceTestCase {
         try queue.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99 from the future')") }
         try assertRefused("list", says: "written by a newer suneung")
         try assertRefused("import", "run.csv", "--name", "run", "--dataset", "test.csv", says: "written by a newer suneung")
+    }
+}
+
+final class KillTests: WorkspaceTestCase {
+    /// `suneung import` killed with SIGKILL at several moments: each time the store holds
+    /// either the whole version or none of it, and the next import still works.
+    func testKilledImportLeavesNoPartialVersion() throws {
+        let count = 20_000
+        var exam = "id,paragraph,problems\n", predictions = "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\n"
+        for i in 0..<count {
+            exam += "k\(i),p,\"{'question': 'q', 'choices': ['a', 'b', 'c', 'd', 'e']}\"\n"
+            predictions += "k\(i),\(i % 5 + 1),0.\(i),1.5,-2.25,3.125,0.0\n"
+        }
+        try write("big.csv", exam)
+        try write("big-run.csv", predictions)
+        try run("import", "big-run.csv", "--name", "warmup", "--dataset", "big.csv")  // registers the dataset
+        for (attempt, delay) in [0.02, 0.05, 0.1, 0.2, 0.4].enumerated() {
+            try write("big-run.csv", predictions.replacingOccurrences(of: ",1.5,", with: ",1.\(attempt + 6),"))
+            let process = Process()
+            process.executableURL = Self.binary
+            process.arguments = ["import", "big-run.csv", "--name", "killed", "--dataset", "big.csv"]
+            process.currentDirectoryURL = root
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: delay)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
+            let partial = try queue.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionSet s WHERE (SELECT COUNT(*) FROM predictionRow r WHERE r.setId = s.id) != ?", arguments: [count])!
+            }
+            XCTAssertEqual(partial, 0, "a version with a partial set of rows after a kill at \(delay) s")
+        }
+        try run("import", "big-run.csv", "--name", "killed", "--dataset", "big.csv")
+        XCTAssertTrue(try run("list").output.contains("killed@v"))
     }
 }
