@@ -88,11 +88,14 @@ public struct GGUFWriter: Sendable {
         return out
     }
 
+    /// Writes the file atomically (a temporary file renamed over the target).
     public func write(to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try Data(serialized()).write(to: temporary)
-        _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+        let temporary = path + ".\(ProcessInfo.processInfo.processIdentifier).tmp"
+        try Data(serialized()).write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw GGUFError(file: path, message: "cannot write: \(String(cString: strerror(errno)))")
+        }
     }
 }
 
