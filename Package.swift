@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Everything about the competition's files and prompts; no dependencies.
@@ -23,16 +24,19 @@ let package = Package(
         ]),
         // GGUF files (memory-mapped) and ggml's quantisation formats.
         .target(name: "GGUF"),
+        // SentencePiece and byte-level BPE tokenizers from GGUF metadata; chat templates.
+        .target(name: "Tokenizer", dependencies: ["GGUF", .product(name: "HeapModule", package: "swift-collections")]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble", "GGUF",
+            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF"]),
+        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF", "Tokenizer"]),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "CommandTests", dependencies: ["suneung", .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -1,0 +1,44 @@
+import GGUF
+
+/// The chat formats of the model families we support, each rendering one system and
+/// one user message with the generation prompt appended (DESIGN.md's prompt).
+public enum ChatTemplate: String, Sendable, CaseIterable {
+    /// Gemma has no system role: the system text opens the first user turn.
+    case gemma
+    /// ChatML: Qwen2, SmolLM2.
+    case chatml
+    case llama3
+    case exaone3
+    /// No template: the system text, a blank line, the user text.
+    case plain
+
+    public func render(system: String, user: String) -> String {
+        switch self {
+        case .gemma:
+            "<bos><start_of_turn>user\n\(system)\n\n\(user)<end_of_turn>\n<start_of_turn>model\n"
+        case .chatml:
+            "<|im_start|>system\n\(system)<|im_end|>\n<|im_start|>user\n\(user)<|im_end|>\n<|im_start|>assistant\n"
+        case .llama3:
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\(system)<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n\(user)<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+        case .exaone3:
+            "[|system|]\(system)[|endofturn|]\n[|user|]\(user)\n[|assistant|]"
+        case .plain:
+            "\(system)\n\n\(user)"
+        }
+    }
+
+    /// The template for a model: from its architecture, else from the markers of its
+    /// `tokenizer.chat_template`, else plain.
+    public static func detect(_ file: GGUFFile) -> ChatTemplate {
+        let architecture = file.metadata["general.architecture"]?.string ?? ""
+        if architecture.hasPrefix("gemma") { return .gemma }
+        if architecture.hasPrefix("qwen") { return .chatml }
+        if architecture.hasPrefix("exaone") { return .exaone3 }
+        let template = file.metadata["tokenizer.chat_template"]?.string ?? ""
+        if template.contains("<|im_start|>") { return .chatml }
+        if template.contains("<|start_header_id|>") { return .llama3 }
+        if template.contains("[|system|]") { return .exaone3 }
+        if template.contains("<start_of_turn>") { return .gemma }
+        return .plain
+    }
+}
