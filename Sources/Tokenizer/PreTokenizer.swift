@@ -14,12 +14,12 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     /// llama.cpp's default for BPE: punctuation runs, GPT-2, number runs, digit triples.
     case standard
 
-    public static let supportedNames = ["smollm", "starcoder", "gpt2", "llama-bpe", "llama3", "qwen2", "default"]
+    public static let supportedNames = ["smollm", "starcoder", "gpt-2", "llama-bpe", "llama3", "qwen2", "default"]
 
     public init?(name: String) {
         switch name {
         case "smollm", "starcoder": self = .smollm
-        case "gpt2": self = .gpt2
+        case "gpt-2": self = .gpt2
         case "llama-bpe", "llama3": self = .llama3
         case "qwen2": self = .qwen2
         case "default": self = .standard

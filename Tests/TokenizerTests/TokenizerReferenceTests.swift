@@ -20,6 +20,7 @@ final class TokenizerReferenceTests: XCTestCase {
         var items: [Item]
         var edge: [String]
         var models: [String: Model]
+        var pretokenizers: [String: [[Int32]]]
     }
 
     static let reference: Reference = {
@@ -51,6 +52,31 @@ final class TokenizerReferenceTests: XCTestCase {
                 }
             }
             print("\(name): \(Self.reference.edge.count * 3 - mismatches) of \(Self.reference.edge.count * 3) edge-case tokenizations equal llama.cpp's")
+        }
+    }
+
+    /// The pre-tokenizers the default models do not use, on SmolLM2's vocabulary with
+    /// tokenizer.ggml.pre changed (written by our GGUF writer, as the script does).
+    func testOtherPreTokenizersMatchLlamaCpp() throws {
+        let smol = try GGUFFile(path: try DefaultModels.path(DefaultModels.smolLM))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pre-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (pre, expected) in Self.reference.pretokenizers.sorted(by: { $0.key < $1.key }) {
+            var writer = GGUFWriter()
+            for key in smol.metadataKeys {
+                writer.set(key, key == "tokenizer.ggml.pre" ? .string(pre) : smol.metadata[key]!)
+            }
+            let path = folder.appendingPathComponent("\(pre).gguf").path
+            try writer.write(to: path)
+            let tokenizer = try Tokenizer(gguf: try GGUFFile(path: path))
+            XCTAssertEqual(tokenizer.kind, .bytePairEncoding(PreTokenizer(name: pre)!))
+            var equal = 0
+            for (index, text) in Self.reference.edge.enumerated() {
+                let ids = tokenizer.encode(text)
+                if ids == expected[index] { equal += 1 } else { XCTFail("\(pre) \(text.debugDescription): \(ids) vs llama.cpp \(expected[index])") }
+            }
+            print("pre-tokenizer \(pre): \(equal) of \(expected.count) edge cases equal llama.cpp's")
         }
     }
 

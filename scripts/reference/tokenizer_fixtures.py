@@ -11,6 +11,9 @@ the token ids of
   the special tokens), stored in full.
 Each string is tokenized as Llama(..., vocab_only=True).tokenize(text, add_bos=False,
 special=True); the edge cases also with add_bos=True.
+The pre-tokenizers the default models do not use (llama-bpe, qwen2, default) are checked
+on the edge cases through vocabulary-only copies of SmolLM2 whose tokenizer.ggml.pre is
+changed (the Swift test writes the same copies with its own GGUF writer).
 
 Regenerate from the repository root, with the models fetched (make models) and
 ../shared/data present:   python3 scripts/reference/tokenizer_fixtures.py
@@ -95,6 +98,27 @@ for file, template in MODELS.items():
     edge_plain = [llm.tokenize(t.encode(), add_bos=False, special=False) for t in EDGE]
     result["models"][file] = {"template": template, "items": ids, "edge": edge_ids, "edge_add_bos": edge_bos, "edge_no_special": edge_plain}
     print(f"{file}: {len(ids)} item strings, {len(EDGE)} edge cases")
+
+from gguf import GGUFReader, GGUFValueType, GGUFWriter
+import tempfile
+smol = GGUFReader(models / "SmolLM2-135M-Instruct.Q4_1.gguf")
+result["pretokenizers"] = {}
+with tempfile.TemporaryDirectory() as folder:
+    for pre in ["llama-bpe", "qwen2", "default"]:
+        path = f"{folder}/vocab-{pre}.gguf"
+        writer = GGUFWriter(path, "llama")
+        for key, field in smol.fields.items():
+            if key.startswith("GGUF.") or key == "general.architecture":
+                continue
+            value = pre if key == "tokenizer.ggml.pre" else field.contents()
+            if field.types[0] == GGUFValueType.ARRAY:
+                writer.add_key_value(key, value, field.types[0], sub_type=field.types[-1])
+            else:
+                writer.add_key_value(key, value, field.types[0])
+        writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
+        llm = Llama(model_path=path, vocab_only=True, verbose=False)
+        result["pretokenizers"][pre] = [llm.tokenize(t.encode(), add_bos=False, special=True) for t in EDGE]
+        print(f"pre-tokenizer {pre}: {len(EDGE)} edge cases")
 
 out.write_text(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
 print(f"wrote {out.relative_to(root)} ({out.stat().st_size} bytes), {len(result['items']) + len(EDGE)} strings per model")
