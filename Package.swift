@@ -33,12 +33,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF", "Tokenizer"]),
+        // Test helpers shared by the test targets (where the default models are).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CommandTests", dependencies: ["suneung", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CommandTests", dependencies: ["suneung", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

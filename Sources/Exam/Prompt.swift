@@ -6,6 +6,11 @@ public struct Prompt: Sendable, Equatable {
     public var system: String
     public var user: String
 
+    public init(system: String, user: String) {
+        self.system = system
+        self.user = user
+    }
+
     /// The baseline user message. The closing instruction names 1..5 even for a
     /// 4-choice item, exactly as the baseline did.
     public static func baseline(_ item: ExamItem) -> Prompt {

@@ -2,6 +2,7 @@ import Crypto
 import Exam
 import Foundation
 import GGUF
+import TestSupport
 import XCTest
 @testable import Tokenizer
 

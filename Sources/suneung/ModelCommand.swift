@@ -1,0 +1,118 @@
+import ArgumentParser
+import Exam
+import Foundation
+import GGUF
+import Tokenizer
+
+extension ChatTemplate: ExpressibleByArgument {}
+
+struct ModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Inspect GGUF models: their shape and tokenizer, and how prompts tokenize.",
+        subcommands: [Info.self, Tokenize.self]
+    )
+
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Architecture, sizes, RoPE and sliding window, tensors by type, tokenizer, answer-token ids and chat template of a GGUF model."
+        )
+
+        @Argument(help: "The model file (.gguf).")
+        var file: String
+
+        func run() throws {
+            let model = try GGUFFile(path: file)
+            let metadata = model.metadata
+            let architecture = metadata["general.architecture"]?.string ?? "?"
+            func value(_ key: String) -> String? {
+                guard let v = metadata["\(architecture).\(key)"] else { return nil }
+                if let n = v.int { return "\(n)" }
+                if let x = v.double { return String(format: "%g", x) }
+                return v.string
+            }
+            var table = TextTable([("", .left), ("", .left)])
+            table.showsHeader = false
+            table.add(["file", "\(file) (GGUF v\(model.version), \(model.metadata.count) metadata keys)"])
+            table.add(["name", metadata["general.name"]?.string ?? "-"])
+            table.add(["architecture", architecture])
+            let parameters = model.tensors.reduce(0) { $0 + $1.elementCount }
+            table.add(["parameters", String(format: "%.1fM (%d)", Double(parameters) / 1e6, parameters)])
+            for (label, key) in [("layers", "block_count"), ("embedding", "embedding_length"), ("feed-forward", "feed_forward_length"),
+                                 ("heads", "attention.head_count"), ("kv heads", "attention.head_count_kv"), ("head size", "attention.key_length"),
+                                 ("context", "context_length"), ("rope base", "rope.freq_base"), ("rope dims", "rope.dimension_count"),
+                                 ("rope scaling", "rope.scaling.type"), ("sliding window", "attention.sliding_window"),
+                                 ("norm epsilon", "attention.layer_norm_rms_epsilon")] {
+                if let v = value(key) { table.add([label, v]) }
+            }
+            let byType = Dictionary(grouping: model.tensors, by: \.type)
+            let types = byType.keys.sorted { $0.rawValue < $1.rawValue }.map { type in
+                "\(type.name) \(byType[type]!.count) (\(String(format: "%.1f", Double(byType[type]!.reduce(0) { $0 + $1.byteCount }) / 1_048_576)) MiB)"
+            }
+            table.add(["tensors", "\(model.tensors.count): \(types.joined(separator: ", "))"])
+            do {
+                let tokenizer = try Tokenizer(gguf: model)
+                let kind = switch tokenizer.kind {
+                case .sentencePiece: "SentencePiece (llama)"
+                case .bytePairEncoding(let pre): "byte-level BPE (gpt2, pre-tokenizer \(pre.rawValue))"
+                }
+                table.add(["vocabulary", "\(tokenizer.vocabularySize) tokens, \(kind)"])
+                let answers = (1...5).map { digit in
+                    let ids = tokenizer.encode(String(digit))
+                    return ids.count == 1 ? "\(digit)=\(ids[0])" : "\(digit)=\(ids) (not one token)"
+                }
+                table.add(["answer tokens", answers.joined(separator: " ")])
+            } catch {
+                table.add(["vocabulary", "unusable: \(error)"])
+            }
+            table.add(["template", ChatTemplate.detect(model).rawValue])
+            print(table.rendered)
+        }
+    }
+
+    struct Tokenize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Token count and ids of a prompt, to check lengths or compare with llama.cpp.",
+            discussion: "With --item, the item's baseline prompt (DESIGN.md) in the model's chat template; with --text, the text as the user message. --raw tokenizes the text (or the item's user message) alone, without a template. Special tokens written in the text become their ids; no BOS is added beyond what the template writes."
+        )
+
+        @Argument(help: "The model file (.gguf).")
+        var file: String
+
+        @Option(help: "Text to tokenize.")
+        var text: String?
+
+        @Option(parsing: .upToNextOption, help: ArgumentHelp("An exam CSV and an item id in it.", valueName: "CSV ID"))
+        var item: [String] = []
+
+        @Option(help: "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain.")
+        var template: ChatTemplate?
+
+        @Flag(help: "No chat template.")
+        var raw = false
+
+        func validate() throws {
+            guard (text == nil) != item.isEmpty else { throw ValidationError("give --text S or --item CSV ID") }
+            guard item.isEmpty || item.count == 2 else { throw ValidationError("--item takes a CSV file and an item id") }
+        }
+
+        func run() throws {
+            let model = try GGUFFile(path: file)
+            let tokenizer = try Tokenizer(gguf: model)
+            let prompt: Prompt
+            if let text {
+                prompt = Prompt(system: Prompt.baselineSystem, user: text)
+            } else {
+                let exam = try ExamSet.load(path: item[0])
+                guard let found = exam.items.first(where: { $0.id == item[1] }) else {
+                    throw ValidationError("\(item[0]) has no item \(item[1])")
+                }
+                prompt = Prompt.baseline(found)
+            }
+            let rendered = raw ? prompt.user : (template ?? ChatTemplate.detect(model)).render(system: prompt.system, user: prompt.user)
+            let ids = tokenizer.encode(rendered)
+            print("\(ids.count) tokens\(raw ? "" : " (template \((template ?? ChatTemplate.detect(model)).rawValue))")")
+            print(ids.map(String.init).joined(separator: " "))
+        }
+    }
+}
