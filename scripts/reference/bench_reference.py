@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Reference timings for suneung-bench, measured in the same run: llama.cpp
+(llama-cpp-python) tokenizing the baseline prompts of a test CSV in Gemma's template,
+and the gguf package opening the Gemma file and dequantising every tensor (numpy).
+
+Usage: bench_reference.py MODEL.gguf TEST.csv  -> prints one JSON line of seconds.
+"""
+import ast
+import csv
+import json
+import sys
+import time
+
+model, test = sys.argv[1], sys.argv[2]
+csv.field_size_limit(sys.maxsize)
+SYSTEM = "지문을 읽고 질문의 답을 구하세요."
+
+
+def prompt(row):
+    p = ast.literal_eval(row["problems"])
+    plus = row.get("question_plus") or p.get("question_plus") or ""
+    choices = "\n".join(f"{i + 1} - {c}" for i, c in enumerate(p["choices"]))
+    user = f"지문:\n{row['paragraph']}\n\n질문:\n{p['question']}\n\n" + (f"<보기>:\n{plus}\n\n" if plus else "")
+    user += f"선택지:\n{choices}\n\n1, 2, 3, 4, 5 중에 하나를 정답으로 고르세요.\n정답:"
+    return f"<bos><start_of_turn>user\n{SYSTEM}\n\n{user}<end_of_turn>\n<start_of_turn>model\n"
+
+
+result = {}
+with open(test, encoding="utf-8", newline="") as f:
+    prompts = [prompt(row) for row in csv.DictReader(f)]
+try:
+    from llama_cpp import Llama
+    llm = Llama(model_path=model, vocab_only=True, verbose=False)
+    start = time.perf_counter()
+    tokens = sum(len(llm.tokenize(p.encode(), add_bos=False, special=True)) for p in prompts)
+    result["tokenize_s"] = time.perf_counter() - start
+    result["tokens"] = tokens
+except ImportError:
+    pass
+try:
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+    start = time.perf_counter()
+    reader = GGUFReader(model)
+    result["open_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for t in reader.tensors:
+        dequantize(t.data, t.tensor_type)
+    result["dequantize_s"] = time.perf_counter() - start
+except ImportError:
+    pass
+print(json.dumps(result))
