@@ -60,6 +60,15 @@ final class GGUFFileTests: XCTestCase {
         XCTAssertEqual(Array(b.prefix(2)), [60 * d, 3 * d])
     }
 
+    /// GGUF v2 has v3's little-endian layout.
+    func testVersion2Reads() throws {
+        var bytes = sample().serialized()
+        bytes[4] = 2
+        let file = try GGUFFile(path: try write(bytes))
+        XCTAssertEqual(file.version, 2)
+        XCTAssertEqual(file.metadata["text"], .string("지문 ㉠ 😀"))
+    }
+
     func testCustomAlignment() throws {
         var writer = sample()
         writer.alignment = 64

@@ -22,6 +22,7 @@ final class TokenizerReferenceTests: XCTestCase {
         var edge: [String]
         var models: [String: Model]
         var pretokenizers: [String: [[Int32]]]
+        var space_prefix: [[Int32]]
     }
 
     static let reference: Reference = {
@@ -59,18 +60,11 @@ final class TokenizerReferenceTests: XCTestCase {
     /// The pre-tokenizers the default models do not use, on SmolLM2's vocabulary with
     /// tokenizer.ggml.pre changed (written by our GGUF writer, as the script does).
     func testOtherPreTokenizersMatchLlamaCpp() throws {
-        let smol = try GGUFFile(path: try DefaultModels.path(DefaultModels.smolLM))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pre-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         for (pre, expected) in Self.reference.pretokenizers.sorted(by: { $0.key < $1.key }) {
-            var writer = GGUFWriter()
-            for key in smol.metadataKeys {
-                writer.set(key, key == "tokenizer.ggml.pre" ? .string(pre) : smol.metadata[key]!)
-            }
-            let path = folder.appendingPathComponent("\(pre).gguf").path
-            try writer.write(to: path)
-            let tokenizer = try Tokenizer(gguf: try GGUFFile(path: path))
+            let tokenizer = try copy(DefaultModels.smolLM, setting: "tokenizer.ggml.pre", to: .string(pre), in: folder)
             XCTAssertEqual(tokenizer.kind, .bytePairEncoding(PreTokenizer(name: pre)!))
             var equal = 0
             for (index, text) in Self.reference.edge.enumerated() {
@@ -78,6 +72,28 @@ final class TokenizerReferenceTests: XCTestCase {
                 if ids == expected[index] { equal += 1 } else { XCTFail("\(pre) \(text.debugDescription): \(ids) vs llama.cpp \(expected[index])") }
             }
             print("pre-tokenizer \(pre): \(equal) of \(expected.count) edge cases equal llama.cpp's")
+        }
+    }
+
+    /// A vocabulary-only copy of a model's metadata with one key changed.
+    func copy(_ name: String, setting key: String, to value: GGUFValue, in folder: URL) throws -> Tokenizer {
+        let source = try GGUFFile(path: try DefaultModels.path(name))
+        var writer = GGUFWriter()
+        for existing in source.metadataKeys { writer.set(existing, existing == key ? value : source.metadata[existing]!) }
+        if source.metadata[key] == nil { writer.set(key, value) }
+        let path = folder.appendingPathComponent("\(UUID()).gguf").path
+        try writer.write(to: path)
+        return try Tokenizer(gguf: try GGUFFile(path: path))
+    }
+
+    /// SentencePiece's add_space_prefix (off in Gemma) on a copy of Gemma's vocabulary.
+    func testSpacePrefixMatchesLlamaCpp() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("space-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let tokenizer = try copy(DefaultModels.gemma, setting: "tokenizer.ggml.add_space_prefix", to: .bool(true), in: folder)
+        for (index, text) in Self.reference.edge.enumerated() {
+            XCTAssertEqual(tokenizer.encode(text, addSpecial: true), Self.reference.space_prefix[index], text.debugDescription)
         }
     }
 

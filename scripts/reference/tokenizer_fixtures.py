@@ -101,24 +101,34 @@ for file, template in MODELS.items():
 
 from gguf import GGUFReader, GGUFValueType, GGUFWriter
 import tempfile
+
+
+def vocabulary_copy(source, path, key, value):
+    """A vocabulary-only copy of a model's metadata with one key changed."""
+    writer = GGUFWriter(path, source.fields["general.architecture"].contents())
+    for name, field in source.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        contents = value if name == key else field.contents()
+        if field.types[0] == GGUFValueType.ARRAY:
+            writer.add_key_value(name, contents, field.types[0], sub_type=field.types[-1])
+        else:
+            writer.add_key_value(name, contents, field.types[0])
+    writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
+    return Llama(model_path=path, vocab_only=True, verbose=False)
+
+
 smol = GGUFReader(models / "SmolLM2-135M-Instruct.Q4_1.gguf")
 result["pretokenizers"] = {}
 with tempfile.TemporaryDirectory() as folder:
     for pre in ["llama-bpe", "qwen2", "default"]:
-        path = f"{folder}/vocab-{pre}.gguf"
-        writer = GGUFWriter(path, "llama")
-        for key, field in smol.fields.items():
-            if key.startswith("GGUF.") or key == "general.architecture":
-                continue
-            value = pre if key == "tokenizer.ggml.pre" else field.contents()
-            if field.types[0] == GGUFValueType.ARRAY:
-                writer.add_key_value(key, value, field.types[0], sub_type=field.types[-1])
-            else:
-                writer.add_key_value(key, value, field.types[0])
-        writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
-        llm = Llama(model_path=path, vocab_only=True, verbose=False)
+        llm = vocabulary_copy(smol, f"{folder}/vocab-{pre}.gguf", "tokenizer.ggml.pre", pre)
         result["pretokenizers"][pre] = [llm.tokenize(t.encode(), add_bos=False, special=True) for t in EDGE]
         print(f"pre-tokenizer {pre}: {len(EDGE)} edge cases")
+    # SentencePiece's add_space_prefix, which Gemma leaves off.
+    llm = vocabulary_copy(GGUFReader(models / "gemma-3-270m-q4_k_m.gguf"), f"{folder}/gemma-space.gguf", "tokenizer.ggml.add_space_prefix", True)
+    result["space_prefix"] = [llm.tokenize(t.encode(), add_bos=True, special=True) for t in EDGE]
+    print(f"add_space_prefix: {len(EDGE)} edge cases")
 
 out.write_text(json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n")
 print(f"wrote {out.relative_to(root)} ({out.stat().st_size} bytes), {len(result['items']) + len(EDGE)} strings per model")
