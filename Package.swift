@@ -26,6 +26,12 @@ let package = Package(
         .target(name: "GGUF"),
         // SentencePiece and byte-level BPE tokenizers from GGUF metadata; chat templates.
         .target(name: "Tokenizer", dependencies: ["GGUF", .product(name: "HeapModule", package: "swift-collections")]),
+        // OpenBLAS's CBLAS, from the system (libopenblas-dev).
+        .systemLibrary(name: "CBLAS"),
+        // Row-major Float32 kernels: BLAS products, norms, RoPE, activations, attention.
+        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        // Model families as data plus one forward pass; the multiple-choice scorer.
+        .target(name: "Engine", dependencies: ["GGUF", "Tokenizer", "Tensor"]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
@@ -38,6 +44,7 @@ let package = Package(
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "GGUF", "Tokenizer", "Exam", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "CommandTests", dependencies: ["suneung", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

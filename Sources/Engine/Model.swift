@@ -1,0 +1,227 @@
+import Foundation
+import GGUF
+import Tensor
+
+public struct EngineError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A model family as data: everything the forward pass needs to know, read from the
+/// GGUF metadata.
+public struct ModelConfig: Sendable, Equatable {
+    public static let supportedArchitectures = ["llama", "qwen2", "gemma3"]
+
+    public var architecture: String
+    public var layers: Int
+    public var embedding: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var feedForward: Int
+    public var epsilon: Float
+    public var ropeBase: Float
+    /// RoPE base of the sliding-window layers (Gemma 3), else `ropeBase`.
+    public var ropeBaseLocal: Float
+    public var ropeDim: Int
+    public var ropeNeox: Bool
+    /// Layers with a sliding window, and its size (Gemma 3: 5 of every 6).
+    public var slidingWindow: Int?
+    public var slidingPattern: Int
+    /// Gemma: embeddings times √d, GELU, norms after attention and FFN, QK-norm.
+    public var gemma: Bool
+    public var contextLength: Int
+
+    public init(_ file: GGUFFile) throws {
+        let metadata = file.metadata
+        guard let architecture = metadata["general.architecture"]?.string else {
+            throw EngineError(message: "\(file.path) names no architecture (general.architecture)")
+        }
+        guard ModelConfig.supportedArchitectures.contains(architecture) else {
+            throw EngineError(message: "\(file.path): architecture '\(architecture)' is not supported (supported: \(ModelConfig.supportedArchitectures.joined(separator: ", ")))")
+        }
+        func int(_ key: String) throws -> Int {
+            guard let value = metadata["\(architecture).\(key)"]?.int else {
+                throw EngineError(message: "\(file.path): \(architecture).\(key) is missing")
+            }
+            return value
+        }
+        func float(_ key: String, default value: Double) -> Float {
+            Float(metadata["\(architecture).\(key)"]?.double ?? value)
+        }
+        self.architecture = architecture
+        layers = try int("block_count")
+        embedding = try int("embedding_length")
+        heads = try int("attention.head_count")
+        kvHeads = (try? int("attention.head_count_kv")) ?? heads
+        headDim = (try? int("attention.key_length")) ?? embedding / heads
+        feedForward = try int("feed_forward_length")
+        epsilon = float("attention.layer_norm_rms_epsilon", default: 1e-6)
+        ropeBase = float("rope.freq_base", default: 10_000)
+        ropeDim = (try? int("rope.dimension_count")) ?? headDim
+        contextLength = (try? int("context_length")) ?? 4096
+        gemma = architecture == "gemma3"
+        ropeNeox = architecture != "llama"
+        if gemma {
+            slidingWindow = try? int("attention.sliding_window")
+            slidingPattern = 6
+            ropeBaseLocal = 10_000
+        } else {
+            slidingWindow = nil
+            slidingPattern = 1
+            ropeBaseLocal = ropeBase
+        }
+    }
+
+    /// Gemma 3's pattern: every sixth layer attends globally.
+    public func isSliding(_ layer: Int) -> Bool {
+        slidingWindow != nil && layer % slidingPattern < slidingPattern - 1
+    }
+}
+
+/// A loaded model: the config, the layer weights dequantised to Float32 once, and the
+/// token embedding left quantised in the mapping (rows are dequantised as needed).
+public final class Model: Sendable {
+    struct Layer: Sendable {
+        var attentionNorm: [Float]
+        var q: [Float], k: [Float], v: [Float], output: [Float]
+        var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
+        var qNorm: [Float]?, kNorm: [Float]?
+        var postAttentionNorm: [Float]?
+        var ffnNorm: [Float]
+        var gate: [Float], up: [Float], down: [Float]
+        var postFFNNorm: [Float]?
+    }
+
+    public let config: ModelConfig
+    public let file: GGUFFile
+    let layers: [Layer]
+    let outputNorm: [Float]
+    let embedding: GGUFTensorInfo
+    /// The output projection when it is not the (tied) embedding.
+    let output: GGUFTensorInfo?
+
+    public init(file: GGUFFile) throws {
+        self.file = file
+        config = try ModelConfig(file)
+        let config = self.config
+        func tensor(_ name: String) throws -> GGUFTensorInfo {
+            guard let tensor = file.tensor(named: name) else { throw EngineError(message: "\(file.path): tensor \(name) is missing") }
+            return tensor
+        }
+        func weights(_ name: String, _ count: Int) throws -> [Float] {
+            let t = try tensor(name)
+            guard t.elementCount == count else {
+                throw EngineError(message: "\(file.path): \(name) has \(t.elementCount) values, \(config.architecture) with these sizes needs \(count)")
+            }
+            return file.dequantize(t)
+        }
+        func optional(_ name: String, _ count: Int) throws -> [Float]? {
+            file.tensor(named: name) == nil ? nil : try weights(name, count)
+        }
+        let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, f = config.feedForward
+        layers = try (0..<config.layers).map { i in
+            let p = "blk.\(i)."
+            return Layer(
+                attentionNorm: try weights(p + "attn_norm.weight", d),
+                q: try weights(p + "attn_q.weight", q * d), k: try weights(p + "attn_k.weight", kv * d),
+                v: try weights(p + "attn_v.weight", kv * d), output: try weights(p + "attn_output.weight", d * q),
+                qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv), vBias: try optional(p + "attn_v.bias", kv),
+                qNorm: try optional(p + "attn_q_norm.weight", config.headDim), kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
+                postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
+                ffnNorm: try weights(p + "ffn_norm.weight", d),
+                gate: try weights(p + "ffn_gate.weight", f * d), up: try weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f),
+                postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
+        }
+        outputNorm = try weights("output_norm.weight", d)
+        embedding = try tensor("token_embd.weight")
+        output = file.tensor(named: "output.weight")
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(file: try GGUFFile(path: path))
+    }
+
+    /// The last position's hidden state after the final norm.
+    public func lastHidden(_ tokens: [Int32]) throws -> [Float] {
+        guard !tokens.isEmpty else { throw EngineError(message: "no tokens to run") }
+        let c = config, t = tokens.count, d = c.embedding
+        let qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim
+        var x = [Float](repeating: 0, count: t * d)
+        for (row, token) in tokens.enumerated() {
+            guard token >= 0, Int(token) < embedding.rowCount else { throw EngineError(message: "token id \(token) is outside the vocabulary") }
+            let values = file.dequantizeRow(embedding, Int(token))
+            let scale: Float = c.gemma ? Float(d).squareRoot() : 1
+            for i in 0..<d { x[row * d + i] = values[i] * scale }
+        }
+        let positions = Array(0..<t)
+        var h = [Float](repeating: 0, count: t * d)
+        var q = [Float](repeating: 0, count: t * qWidth), k = [Float](repeating: 0, count: t * kvWidth), v = [Float](repeating: 0, count: t * kvWidth)
+        var attended = [Float](repeating: 0, count: t * qWidth)
+        var gate = [Float](repeating: 0, count: t * c.feedForward), up = [Float](repeating: 0, count: t * c.feedForward)
+        var projected = [Float](repeating: 0, count: t * d)
+
+        for (index, layer) in layers.enumerated() {
+            Kernels.rmsNorm(x, rows: t, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
+            Kernels.matmulTransposed(h, rows: t, inner: d, layer.q, outer: qWidth, into: &q)
+            Kernels.matmulTransposed(h, rows: t, inner: d, layer.k, outer: kvWidth, into: &k)
+            Kernels.matmulTransposed(h, rows: t, inner: d, layer.v, outer: kvWidth, into: &v)
+            if let b = layer.qBias { addBias(&q, b) }
+            if let b = layer.kBias { addBias(&k, b) }
+            if let b = layer.vBias { addBias(&v, b) }
+            if let w = layer.qNorm { normalizeRows(&q, dim: c.headDim, weight: w) }
+            if let w = layer.kNorm { normalizeRows(&k, dim: c.headDim, weight: w) }
+            let sliding = c.isSliding(index)
+            let base = sliding ? c.ropeBaseLocal : c.ropeBase
+            Kernels.rope(&q, positions: positions, heads: c.heads, headDim: c.headDim, ropeDim: c.ropeDim, base: base, neox: c.ropeNeox)
+            Kernels.rope(&k, positions: positions, heads: c.kvHeads, headDim: c.headDim, ropeDim: c.ropeDim, base: base, neox: c.ropeNeox)
+            Kernels.attention(q: q, k: k, v: v, tokens: t, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
+                              scale: 1 / Float(c.headDim).squareRoot(), window: sliding ? c.slidingWindow : nil, into: &attended)
+            Kernels.matmulTransposed(attended, rows: t, inner: qWidth, layer.output, outer: d, into: &projected)
+            if let w = layer.postAttentionNorm { normalizeRows(&projected, dim: d, weight: w) }
+            for i in 0..<(t * d) { x[i] += projected[i] }
+
+            Kernels.rmsNorm(x, rows: t, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
+            Kernels.matmulTransposed(h, rows: t, inner: d, layer.gate, outer: c.feedForward, into: &gate)
+            Kernels.matmulTransposed(h, rows: t, inner: d, layer.up, outer: c.feedForward, into: &up)
+            if c.gemma {
+                for i in 0..<gate.count { gate[i] = Kernels.gelu(gate[i]) * up[i] }
+            } else {
+                for i in 0..<gate.count { gate[i] = Kernels.silu(gate[i]) * up[i] }
+            }
+            Kernels.matmulTransposed(gate, rows: t, inner: c.feedForward, layer.down, outer: d, into: &projected)
+            if let w = layer.postFFNNorm { normalizeRows(&projected, dim: d, weight: w) }
+            for i in 0..<(t * d) { x[i] += projected[i] }
+        }
+        var last = [Float](repeating: 0, count: d)
+        Array(x[(t - 1) * d..<t * d]).withUnsafeBufferPointer { row in
+            Kernels.rmsNorm(row.baseAddress!, rows: 1, dim: d, weight: outputNorm, epsilon: c.epsilon, into: &last)
+        }
+        return last
+    }
+
+    /// Logits of the given tokens for a final hidden state: only those rows of the
+    /// output projection are computed (Gemma's has 262,144).
+    public func logits(_ hidden: [Float], tokens: [Int32]) -> [Float] {
+        let projection = output ?? embedding
+        return tokens.map { token in
+            let row = file.dequantizeRow(projection, Int(token))
+            var sum: Float = 0
+            for i in 0..<hidden.count { sum += row[i] * hidden[i] }
+            return sum
+        }
+    }
+
+    func addBias(_ x: inout [Float], _ bias: [Float]) {
+        for i in 0..<x.count { x[i] += bias[i % bias.count] }
+    }
+
+    /// RMS normalisation, in place, of every `dim`-long row (a token's vector, or one
+    /// head's for QK-norm).
+    func normalizeRows(_ x: inout [Float], dim: Int, weight: [Float]) {
+        let rows = x.count / dim
+        x.withUnsafeMutableBufferPointer { buffer in
+            Kernels.rmsNorm(buffer.baseAddress!, rows: rows, dim: dim, weight: weight, epsilon: config.epsilon, into: buffer.baseAddress!)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Exam
+import Foundation
+import GGUF
+import TestSupport
+import Tokenizer
+import XCTest
+@testable import Engine
+
+/// The engine against llama.cpp on both default models (fixture from
+/// scripts/reference/engine_peer_fixtures.py). llama.cpp quantises activations to 8
+/// bits inside its quantised matrix products, so its logits are not an exact
+/// reference: measured here, the answer-token logits differ by up to 0.21 on SmolLM2
+/// and 0.69 on Gemma 3 (a shift common to all five, as Gemma's large activation
+/// outliers make 8-bit activations coarser), hence the tolerance of 1.0. The answers
+/// must agree. The exact float32 reference (transformers) is the engine issue's next step.
+final class EnginePeerTests: XCTestCase {
+    struct Reference: Decodable {
+        struct Case: Decodable { var id: String; var tokens: Int; var choices: Int; var answer_logits: [Float]; var argmax: Int32 }
+        struct Model: Decodable { var template: String; var answer_ids: [Int32]; var cases: [Case] }
+    }
+
+    func testAnswerLogitsAgreeWithLlamaCpp() throws {
+        let url = Bundle.module.url(forResource: "Fixtures/engine_peer", withExtension: "json")!
+        let reference = try JSONDecoder().decode([String: Reference.Model].self, from: Data(contentsOf: url))
+        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("data/sample/test.csv")
+        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: sample.path).items.map { ($0.id, $0) })
+        for name in [DefaultModels.gemma, DefaultModels.smolLM] {
+            let expected = try XCTUnwrap(reference[name])
+            let file = try GGUFFile(path: try DefaultModels.path(name))
+            let model = try Model(file: file)
+            let tokenizer = try Tokenizer(gguf: file)
+            let template = try XCTUnwrap(ChatTemplate(rawValue: expected.template))
+            var sameAnswer = 0, largest: Float = 0
+            for reference in expected.cases {
+                let item = try XCTUnwrap(items[reference.id])
+                let prompt = Prompt.baseline(item)
+                let tokens = tokenizer.encode(template.render(system: prompt.system, user: prompt.user))
+                XCTAssertEqual(tokens.count, reference.tokens, "\(name) \(reference.id): token count")
+                let logits = model.logits(try model.lastHidden(tokens), tokens: expected.answer_ids)
+                for (ours, theirs) in zip(logits, reference.answer_logits) {
+                    largest = max(largest, abs(ours - theirs))
+                    XCTAssertEqual(ours, theirs, accuracy: 1.0, "\(name) \(reference.id): \(logits) vs llama.cpp \(reference.answer_logits)")
+                }
+                let n = reference.choices
+                let ourAnswer = logits.prefix(n).indices.max { logits[$0] < logits[$1] }!
+                let theirAnswer = reference.answer_logits.prefix(n).indices.max { reference.answer_logits[$0] < reference.answer_logits[$1] }!
+                if ourAnswer == theirAnswer { sameAnswer += 1 }
+            }
+            print("\(name): same answer as llama.cpp on \(sameAnswer) of \(expected.cases.count) items; largest answer-logit difference \(largest)")
+            XCTAssertGreaterThanOrEqual(sameAnswer, expected.cases.count - 1, name)
+        }
+    }
+}
