@@ -35,7 +35,7 @@ let package = Package(
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer",
+            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF", "Tokenizer"]),

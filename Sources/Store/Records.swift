@@ -35,13 +35,25 @@ public struct Lineage: Codable, Sendable, Equatable {
     public var sourceFile: String?
     public var sourceSha256: String?
     public var datasetPath: String?
+    /// For the engine's sets: the model file and its sha256, and the scoring settings.
+    public var model: String?
+    public var modelSha256: String?
+    public var template: String?
+    public var maxTokens: Int?
+    public var engine: String?
 
-    public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil) {
+    public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
+                model: String? = nil, modelSha256: String? = nil, template: String? = nil, maxTokens: Int? = nil, engine: String? = nil) {
         self.commandLine = commandLine
         self.toolVersion = toolVersion
         self.sourceFile = sourceFile
         self.sourceSha256 = sourceSha256
         self.datasetPath = datasetPath
+        self.model = model
+        self.modelSha256 = modelSha256
+        self.template = template
+        self.maxTokens = maxTokens
+        self.engine = engine
     }
 }
 

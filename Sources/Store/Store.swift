@@ -75,6 +75,7 @@ public final class Store: Sendable {
             try db.create(index: "scoreBySet", on: "score", columns: ["setId", "kind", "id"])
         }
         registerSubmissionMigration(&migrator)
+        registerRunMigration(&migrator)
         return migrator
     }
 

@@ -71,3 +71,12 @@ public func writeAtomically(_ text: String, to url: URL) throws {
 public func sha256Hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
     SHA256.hash(data: Array(bytes)).map { String(format: "%02x", $0) }.joined()
 }
+
+/// sha256 of a file, read in chunks (model files are hundreds of MB).
+public func sha256OfFile(_ path: String) throws -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw FileProblem(file: path, message: "cannot be read") }
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+}

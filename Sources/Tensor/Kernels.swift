@@ -90,3 +90,10 @@ public enum Kernels {
         }
     }
 }
+
+extension Kernels {
+    /// Threads OpenBLAS may use for matrix products.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(count))
+    }
+}

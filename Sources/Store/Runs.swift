@@ -1,0 +1,94 @@
+import Exam
+import Foundation
+import GRDB
+
+/// An engine run in progress: the rows scored so far, committed item by item, so that
+/// a killed run resumes where it stopped. Not a prediction set until it is finished.
+public struct PredictionRunRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "predictionRun"
+
+    public var id: Int64?
+    /// sha256 of everything that determines the results (model, dataset, settings).
+    public var key: String
+    public var name: String
+    public var datasetId: Int64
+    public var lineage: Lineage
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension Store {
+    static func registerRunMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v3 engine runs") { db in
+            try db.create(table: "predictionRun") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("key", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("datasetId", .integer).notNull().references("dataset")
+                t.column("lineage", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.uniqueKey(["key", "name"])
+            }
+            try db.create(table: "predictionRunRow", options: .withoutRowID) { t in
+                t.column("runId", .integer).notNull().references("predictionRun", onDelete: .cascade)
+                t.column("position", .integer).notNull()
+                t.column("answer", .integer).notNull()
+                for choice in 1...PredictionRow.maxChoices { t.column("value\(choice)", .double) }
+                t.primaryKey(["runId", "position"])
+            }
+        }
+    }
+
+    /// The run with this key and name, with the rows it already has (by dataset
+    /// position), or a new one.
+    public func startRun(key: String, name: String, dataset: DatasetRecord, lineage: Lineage) throws -> (run: PredictionRunRecord, done: [Int: PredictionRow]) {
+        try SetRef.checkName(name)
+        return try database.write { db in
+            if let run = try PredictionRunRecord.filter(Column("key") == key && Column("name") == name).fetchOne(db) {
+                var done: [Int: PredictionRow] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ?", arguments: [run.id]) {
+                    let position: Int = row[0]
+                    done[position] = PredictionRow(id: dataset.itemIds[position], answer: row[1], values: (2...6).map { row[$0] as Double? })
+                }
+                return (run, done)
+            }
+            var run = PredictionRunRecord(key: key, name: name, datasetId: dataset.id!, lineage: lineage, createdAt: Date())
+            try run.insert(db)
+            return (run, [:])
+        }
+    }
+
+    /// Records one scored item of a run (its own transaction).
+    public func addRunRow(_ run: PredictionRunRecord, position: Int, row: PredictionRow) throws {
+        try database.write { db in
+            var arguments: StatementArguments = [run.id, position, row.answer]
+            arguments += StatementArguments(row.values)
+            try db.execute(sql: "INSERT OR REPLACE INTO predictionRunRow (runId, position, answer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", arguments: arguments)
+        }
+    }
+
+    /// Turns a complete run into the prediction set NAME@vK, in one transaction, and
+    /// forgets the run.
+    public func finishRun(_ run: PredictionRunRecord, dataset: DatasetRecord, choiceValues: ChoiceValues, origin: SetOrigin) throws -> AddOutcome {
+        let rows = try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ? ORDER BY position", arguments: [run.id])
+        }
+        guard rows.count == dataset.itemCount else {
+            throw StoreError.invalid("run \(run.name) has \(rows.count) of \(dataset.itemCount) items; it cannot become a prediction set yet")
+        }
+        let table = PredictionTable(choiceValues: choiceValues, rows: rows.map { row in
+            PredictionRow(id: dataset.itemIds[row[0]], answer: row[1], values: (2...6).map { row[$0] as Double? })
+        })
+        let csv = table.canonicalCSV
+        let outcome = try database.write { db -> AddOutcome in
+            let outcome = try addPredictionSet(name: run.name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: run.lineage, in: db)
+            _ = try PredictionRunRecord.deleteOne(db, key: run.id)
+            return outcome
+        }
+        if case .created(let set) = outcome {
+            try writeAtomically(csv, to: workspace.predictionFile(for: set.ref))
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Engine
+import Exam
+import Foundation
+import GGUF
+import Store
+import Tensor
+import Tokenizer
+
+struct PredictCommand: ParsableCommand {
+    static let engineVersion = "suneung-engine 1 (float32 weights, OpenBLAS)"
+
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Score every item of an exam CSV with a GGUF model and store the predictions with their answer-token logits.",
+        discussion: """
+            Each item's baseline prompt (DESIGN.md) goes through the model's chat template; \
+            the logits of the tokens "1".."N" at the last position are kept and the answer \
+            is their arg-max. Prompts longer than --max-tokens are shortened by cutting the \
+            middle of the passage, never the question, <보기> or choices. Items are committed \
+            one by one: a run that is killed leaves no prediction set, and the same command \
+            again resumes from the items already scored. The set records the model's sha256, \
+            template, engine and limits in its lineage.
+            """
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Option(help: ArgumentHelp("The model file.", valueName: "FILE.gguf"))
+    var model: String
+
+    @Option(help: ArgumentHelp("The exam CSV to score.", valueName: "FILE.csv"))
+    var dataset: String
+
+    @Option(help: "The prediction set's name.")
+    var name: String
+
+    @Option(help: "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain.")
+    var template: ChatTemplate?
+
+    @Option(help: "Threads for the matrix products (default: all cores).")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Score only the first N items (they are written to data/ as a dataset of their own).", valueName: "N"))
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Longest prompt in tokens (default: the model's context, at most 4,096).", valueName: "N"))
+    var maxTokens: Int?
+
+    @Option(help: ArgumentHelp("A labelled exam CSV: also record the local accuracy.", valueName: "FILE"))
+    var gold: String?
+
+    func run() throws {
+        try SetRef.checkName(name)
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        let store = try options.openStore()
+        var examFile = dataset
+        var items = try ExamSet.load(path: dataset).items
+        if let limit, limit < items.count {
+            items = Array(items.prefix(limit))
+            examFile = try writeSubset(items, of: dataset, workspace: store.workspace)
+            print("Scoring the first \(limit) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile))).")
+        }
+        let datasetRecord = try store.dataset(file: examFile)
+        if let threads { Kernels.setThreads(threads) }
+
+        let file = try GGUFFile(path: model)
+        let scorer = try Scorer(model: try Model(file: file), template: template, maxTokens: maxTokens)
+        let modelSha = try sha256OfFile(model)
+        let settings = [modelSha, datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), Self.engineVersion].joined(separator: "\n")
+        let lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version, datasetPath: datasetRecord.path,
+                              model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
+                              template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: Self.engineVersion)
+        let (run, done) = try store.startRun(key: sha256Hex(settings.utf8), name: name, dataset: datasetRecord, lineage: lineage)
+        if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }
+
+        var progress = ProgressBar(total: items.count - done.count)
+        var shortened = 0
+        for (position, item) in items.enumerated() where done[position] == nil {
+            let prompt = try scorer.prompt(passage: item.paragraph) { passage in
+                var cut = item
+                cut.paragraph = passage
+                let baseline = Prompt.baseline(cut)
+                return (baseline.system, baseline.user)
+            }
+            if prompt.charactersCut > 0 { shortened += 1 }
+            let logits = try scorer.answerLogits(prompt.tokens, choices: item.choices.count)
+            let answer = logits.indices.max { (logits[$0], -$0) < (logits[$1], -$1) }! + 1
+            let values = (0..<PredictionRow.maxChoices).map { $0 < logits.count ? Double(logits[$0]) : nil }
+            try store.addRunRow(run, position: position, row: PredictionRow(id: item.id, answer: answer, values: values))
+            progress.advance(tokens: prompt.tokens.count)
+        }
+        if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }
+
+        switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine) {
+        case .created(let set):
+            print("Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))")
+            try recordGold(store: store, set: set)
+        case .identical(let set):
+            print("No new version: the predictions equal \(set.ref).")
+            try recordGold(store: store, set: set)
+        }
+    }
+
+    func recordGold(store: Store, set: PredictionSetRecord) throws {
+        guard let gold else { return }
+        let labelled = try ExamSet.load(path: gold).items.filter { $0.answer != nil }
+        let (correct, total) = try store.table(of: set).accuracy(against: labelled)
+        guard total > 0 else { throw StoreError.invalid("\(gold) shares no labelled id with \(set.ref)") }
+        try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)")])
+        print("\(set.ref): local \(formatScore(Double(correct) / Double(total))) (\(correct)/\(total) on \(gold))")
+    }
+
+    /// The first items of an exam file as a file of their own in data/, so that the
+    /// prediction set is over a dataset that exists on disk.
+    func writeSubset(_ items: [ExamItem], of path: String, workspace: Workspace) throws -> String {
+        let records = try CSV.parse(try readFile(path))
+        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let url = workspace.root.appendingPathComponent("data/\(stem).first-\(items.count).csv")
+        try writeAtomically(CSV.write(records.prefix(items.count + 1).map(\.fields)), to: url)
+        return url.path
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// A progress bar on standard error: items, items/s, tokens/s and the time left. In a
+/// terminal it redraws one line; otherwise (a log file) it prints a line every 10%.
+struct ProgressBar {
+    let total: Int
+    let start = Date()
+    var done = 0
+    var tokens = 0
+    var lastPrintedTenth = -1
+    let isTerminal = isatty(STDERR_FILENO) != 0
+
+    init(total: Int) { self.total = total }
+
+    mutating func advance(tokens count: Int) {
+        done += 1
+        tokens += count
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let remaining = Double(total - done) / max(rate, 1e-9)
+        let width = 24, filled = total == 0 ? width : width * done / total
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        let line = String(format: "[%@] %d/%d items  %.2f items/s  %.0f tokens/s  ETA %@", bar, done, total, rate, Double(tokens) / max(elapsed, 1e-9), duration(remaining))
+        if isTerminal {
+            FileHandle.standardError.write(Data(("\r" + line + (done == total ? "\n" : "")).utf8))
+        } else if total > 0, done * 10 / total != lastPrintedTenth {
+            lastPrintedTenth = done * 10 / total
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+}
+
+func duration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "-" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+}

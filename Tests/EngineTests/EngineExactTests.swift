@@ -1,0 +1,52 @@
+import Exam
+import Foundation
+import GGUF
+import TestSupport
+import Tokenizer
+import XCTest
+@testable import Engine
+
+/// The engine against Hugging Face transformers in float32 on the same dequantised
+/// weights (fixture from scripts/reference/engine_exact_fixtures.py): answer-token
+/// logits within 2e-3, and the 10 largest logits and 256 sampled ones within 1e-2.
+final class EngineExactTests: XCTestCase {
+    struct Reference: Decodable {
+        struct Case: Decodable {
+            var id: String; var tokens: Int; var answer_logits: [Float]
+            var top_ids: [Int32]; var top_logits: [Float]; var sample_logits: [Float]
+        }
+        struct Model: Decodable { var template: String; var answer_ids: [Int32]; var sample_ids: [Int32]; var cases: [Case] }
+    }
+
+    func testLogitsMatchTransformers() throws {
+        let url = Bundle.module.url(forResource: "Fixtures/engine_exact", withExtension: "json")!
+        let reference = try JSONDecoder().decode([String: Reference.Model].self, from: Data(contentsOf: url))
+        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("data/sample/test.csv")
+        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: sample.path).items.map { ($0.id, $0) })
+        for name in [DefaultModels.gemma, DefaultModels.smolLM] {
+            let expected = try XCTUnwrap(reference[name])
+            let file = try GGUFFile(path: try DefaultModels.path(name))
+            let model = try Model(file: file)
+            let tokenizer = try Tokenizer(gguf: file)
+            let template = try XCTUnwrap(ChatTemplate(rawValue: expected.template))
+            var answerError: Float = 0, otherError: Float = 0
+            for reference in expected.cases {
+                let prompt = Prompt.baseline(try XCTUnwrap(items[reference.id]))
+                let tokens = tokenizer.encode(template.render(system: prompt.system, user: prompt.user))
+                XCTAssertEqual(tokens.count, reference.tokens)
+                let hidden = try model.lastHidden(tokens)
+                for (ours, theirs) in zip(model.logits(hidden, tokens: expected.answer_ids), reference.answer_logits) {
+                    answerError = max(answerError, abs(ours - theirs))
+                    XCTAssertEqual(ours, theirs, accuracy: 2e-3, "\(name) \(reference.id) answer logits")
+                }
+                let others = model.logits(hidden, tokens: reference.top_ids + expected.sample_ids)
+                for (ours, theirs) in zip(others, reference.top_logits + reference.sample_logits) {
+                    otherError = max(otherError, abs(ours - theirs))
+                    XCTAssertEqual(ours, theirs, accuracy: 1e-2, "\(name) \(reference.id) top and sampled logits")
+                }
+            }
+            print("\(name): largest difference from transformers \(answerError) on answer logits, \(otherError) on the others")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Exact reference for the engine: Hugging Face transformers in float32 on the same
+dequantised GGUF weights (pip install torch transformers gguf).
+
+For the first 8 items of data/sample/test.csv, the baseline prompt in each default
+model's chat template is tokenized by llama.cpp (the same ids as ours, checked by the
+tokenizer tests) and run through AutoModelForCausalLM.from_pretrained(folder,
+gguf_file=...). The fixture keeps, per prompt, the last-position logits of the answer
+tokens "1".."5", of the 10 largest logits, and of 256 vocabulary ids drawn with a fixed
+seed (the whole vector would be megabytes).
+
+Regenerate from the repository root (make models; make reference; pip install torch
+transformers):   python3 scripts/reference/engine_exact_fixtures.py
+"""
+import ast
+import csv
+import json
+import os
+import pathlib
+
+import numpy as np
+import torch
+from llama_cpp import Llama
+from transformers import AutoModelForCausalLM
+
+root = pathlib.Path(__file__).resolve().parents[2]
+models = pathlib.Path(os.environ.get("SUNEUNG_MODELS", pathlib.Path.home() / ".cache/suneung/models"))
+out = root / "Tests/EngineTests/Fixtures/engine_exact.json"
+SYSTEM = "지문을 읽고 질문의 답을 구하세요."
+TEMPLATES = {
+    "gemma": lambda user: f"<bos><start_of_turn>user\n{SYSTEM}\n\n{user}<end_of_turn>\n<start_of_turn>model\n",
+    "chatml": lambda user: f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
+}
+
+
+def user_prompt(row):
+    p = ast.literal_eval(row["problems"])
+    plus = row.get("question_plus") or p.get("question_plus") or ""
+    choices = "\n".join(f"{i + 1} - {c}" for i, c in enumerate(p["choices"]))
+    text = f"지문:\n{row['paragraph']}\n\n질문:\n{p['question']}\n\n" + (f"<보기>:\n{plus}\n\n" if plus else "")
+    return text + f"선택지:\n{choices}\n\n1, 2, 3, 4, 5 중에 하나를 정답으로 고르세요.\n정답:"
+
+
+torch.set_num_threads(2)
+with open(root / "data/sample/test.csv", encoding="utf-8", newline="") as f:
+    rows = list(csv.DictReader(f))[:8]
+result = {}
+for file, template in [("gemma-3-270m-q4_k_m.gguf", "gemma"), ("SmolLM2-135M-Instruct.Q4_1.gguf", "chatml")]:
+    vocab = Llama(model_path=str(models / file), vocab_only=True, verbose=False)
+    model = AutoModelForCausalLM.from_pretrained(str(models), gguf_file=file, torch_dtype=torch.float32)
+    model.eval()
+    answer_ids = [vocab.tokenize(str(d).encode(), add_bos=False, special=True)[0] for d in range(1, 6)]
+    sample_ids = np.random.default_rng(7).choice(model.config.vocab_size, size=256, replace=False).tolist()
+    cases = []
+    for row in rows:
+        tokens = vocab.tokenize(TEMPLATES[template](user_prompt(row)).encode(), add_bos=False, special=True)
+        with torch.no_grad():
+            logits = model(torch.tensor([tokens])).logits[0, -1].numpy()
+        top = np.argsort(-logits)[:10].tolist()
+        cases.append({"id": row["id"], "tokens": len(tokens),
+                      "answer_logits": [float(logits[i]) for i in answer_ids],
+                      "top_ids": top, "top_logits": [float(logits[i]) for i in top],
+                      "sample_logits": [float(logits[i]) for i in sample_ids]})
+    result[file] = {"template": template, "answer_ids": answer_ids, "sample_ids": sample_ids, "cases": cases}
+    print(file, cases[0]["answer_logits"])
+out.write_text(json.dumps(result) + "\n")
+print(f"wrote {out.relative_to(root)} ({out.stat().st_size} bytes)")
