@@ -10,7 +10,7 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
 /// A model family as data: everything the forward pass needs to know, read from the
 /// GGUF metadata.
 public struct ModelConfig: Sendable, Equatable {
-    public static let supportedArchitectures = ["llama", "qwen2", "gemma3"]
+    public static let supportedArchitectures = ["llama", "qwen2", "gemma2", "gemma3"]
 
     public var architecture: String
     public var layers: Int
@@ -28,8 +28,12 @@ public struct ModelConfig: Sendable, Equatable {
     /// Layers with a sliding window, and its size (Gemma 3: 5 of every 6).
     public var slidingWindow: Int?
     public var slidingPattern: Int
-    /// Gemma: embeddings times √d, GELU, norms after attention and FFN, QK-norm.
+    /// Gemma: embeddings times √d, GELU, norms after attention and FFN (and Gemma 3's
+    /// QK-norm, read from its tensors).
     public var gemma: Bool
+    /// Gemma 2's soft caps: cap·tanh(x/cap) on attention scores and on the logits.
+    public var attentionSoftcap: Float?
+    public var finalSoftcap: Float?
     public var contextLength: Int
 
     public init(_ file: GGUFFile) throws {
@@ -60,12 +64,19 @@ public struct ModelConfig: Sendable, Equatable {
         ropeBase = float("rope.freq_base", default: 10_000)
         ropeDim = (try? int("rope.dimension_count")) ?? headDim
         contextLength = (try? int("context_length")) ?? 4096
-        gemma = architecture == "gemma3"
+        gemma = architecture.hasPrefix("gemma")
         ropeNeox = architecture != "llama"
-        if gemma {
+        attentionSoftcap = metadata["\(architecture).attn_logit_softcapping"]?.double.map(Float.init)
+        finalSoftcap = metadata["\(architecture).final_logit_softcapping"]?.double.map(Float.init)
+        if architecture == "gemma3" {
             slidingWindow = try? int("attention.sliding_window")
             slidingPattern = 6
             ropeBaseLocal = 10_000
+        } else if architecture == "gemma2" {
+            // Every other layer, from the first, has the window; one RoPE base for all.
+            slidingWindow = try? int("attention.sliding_window")
+            slidingPattern = 2
+            ropeBaseLocal = ropeBase
         } else {
             slidingWindow = nil
             slidingPattern = 1
@@ -73,7 +84,7 @@ public struct ModelConfig: Sendable, Equatable {
         }
     }
 
-    /// Gemma 3's pattern: every sixth layer attends globally.
+    /// Gemma 3: five sliding-window layers, then a global one; Gemma 2: alternating.
     public func isSliding(_ layer: Int) -> Bool {
         slidingWindow != nil && layer % slidingPattern < slidingPattern - 1
     }
@@ -176,7 +187,7 @@ public final class Model: Sendable {
             Kernels.rope(&q, positions: positions, heads: c.heads, headDim: c.headDim, ropeDim: c.ropeDim, base: base, neox: c.ropeNeox)
             Kernels.rope(&k, positions: positions, heads: c.kvHeads, headDim: c.headDim, ropeDim: c.ropeDim, base: base, neox: c.ropeNeox)
             Kernels.attention(q: q, k: k, v: v, tokens: t, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
-                              scale: 1 / Float(c.headDim).squareRoot(), window: sliding ? c.slidingWindow : nil, into: &attended)
+                              scale: 1 / Float(c.headDim).squareRoot(), softcap: c.attentionSoftcap, window: sliding ? c.slidingWindow : nil, into: &attended)
             Kernels.matmulTransposed(attended, rows: t, inner: qWidth, layer.output, outer: d, into: &projected)
             if let w = layer.postAttentionNorm { normalizeRows(&projected, dim: d, weight: w) }
             for i in 0..<(t * d) { x[i] += projected[i] }
@@ -208,7 +219,7 @@ public final class Model: Sendable {
             let row = file.dequantizeRow(projection, Int(token))
             var sum: Float = 0
             for i in 0..<hidden.count { sum += row[i] * hidden[i] }
-            return sum
+            return config.finalSoftcap.map { $0 * tanh(sum / $0) } ?? sum
         }
     }
 

@@ -65,10 +65,11 @@ public enum Kernels {
         for i in 0..<count { x[i] /= sum }
     }
 
-    /// Causal self-attention with grouped KV heads and an optional sliding window
-    /// (a query sees the `window` latest keys, itself included). q is T × (H·D),
-    /// k and v are T × (Hkv·D), out is T × (H·D). Heads run in parallel.
-    public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?, into out: UnsafeMutablePointer<Float>) {
+    /// Causal self-attention with grouped KV heads, an optional soft cap on the scores
+    /// (cap·tanh(s/cap), Gemma 2) and an optional sliding window (a query sees the
+    /// `window` latest keys, itself included). q is T × (H·D), k and v are
+    /// T × (Hkv·D), out is T × (H·D). Heads run in parallel.
+    public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float, softcap: Float? = nil, window: Int?, into out: UnsafeMutablePointer<Float>) {
         let group = heads / kvHeads
         nonisolated(unsafe) let (q, k, v, out) = (q, k, v, out)
         DispatchQueue.concurrentPerform(iterations: heads) { h in
@@ -81,6 +82,7 @@ public enum Kernels {
             for t in 0..<tokens {
                 let row = scores + t * tokens
                 let first = window.map { max(0, t - $0 + 1) } ?? 0
+                if let softcap { for j in first...t { row[j] = softcap * tanh(row[j] / softcap) } }
                 for j in 0..<first { row[j] = 0 }
                 softmax(row + first, count: t - first + 1)
                 for j in (t + 1)..<max(t + 1, tokens) { row[j] = 0 }
