@@ -24,11 +24,15 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-test: deps models
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+# Tests build in release mode: they run real models, which debug builds make 10-50x
+# slower; -enable-testing keeps @testable imports working.
+TEST_FLAGS = -c release -Xswiftc -enable-testing
 
-demo: release
+test: deps models
+	$(SWIFT) build --build-tests $(TEST_FLAGS)
+	$(SWIFT) test --skip-build $(TEST_FLAGS)
+
+demo: release models
 	scripts/demo.sh
 
 bench: release models reference

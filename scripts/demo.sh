@@ -23,6 +23,10 @@ for file in "$sample"/predictions/*.csv; do
   "$suneung" import "$file" --name "$name" --dataset "$sample/test.csv"
 done
 
+step "suneung predict: Gemma 3 270M zero-shot on the test set, with the embedded engine"
+models="${SUNEUNG_MODELS:-$HOME/.cache/suneung/models}"
+"$suneung" predict --model "$models/gemma-3-270m-q4_k_m.gguf" --dataset "$sample/test.csv" --name gemma-zero-shot --gold "$sample/test_gold.csv"
+
 step "suneung score: leaderboard scores, and local accuracy on the gold labels"
 # leaderboard.csv stands in for the scores a team reads off the competition's site.
 # A score equal to the latest one recorded is not recorded twice.

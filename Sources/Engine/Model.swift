@@ -165,7 +165,8 @@ public final class Model: Sendable {
             let scale: Float = c.gemma ? Float(d).squareRoot() : 1
             for i in 0..<d { x[row * d + i] = values[i] * scale }
         }
-        let positions = Array(0..<t)
+        let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
+        let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBaseLocal)
         var h = [Float](repeating: 0, count: t * d)
         var q = [Float](repeating: 0, count: t * qWidth), k = [Float](repeating: 0, count: t * kvWidth), v = [Float](repeating: 0, count: t * kvWidth)
         var attended = [Float](repeating: 0, count: t * qWidth)
@@ -183,9 +184,9 @@ public final class Model: Sendable {
             if let w = layer.qNorm { normalizeRows(&q, dim: c.headDim, weight: w) }
             if let w = layer.kNorm { normalizeRows(&k, dim: c.headDim, weight: w) }
             let sliding = c.isSliding(index)
-            let base = sliding ? c.ropeBaseLocal : c.ropeBase
-            Kernels.rope(&q, positions: positions, heads: c.heads, headDim: c.headDim, ropeDim: c.ropeDim, base: base, neox: c.ropeNeox)
-            Kernels.rope(&k, positions: positions, heads: c.kvHeads, headDim: c.headDim, ropeDim: c.ropeDim, base: base, neox: c.ropeNeox)
+            let rope = sliding ? ropeLocal : ropeGlobal
+            Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+            Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
             Kernels.attention(q: q, k: k, v: v, tokens: t, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
                               scale: 1 / Float(c.headDim).squareRoot(), softcap: c.attentionSoftcap, window: sliding ? c.slidingWindow : nil, into: &attended)
             Kernels.matmulTransposed(attended, rows: t, inner: qWidth, layer.output, outer: d, into: &projected)
@@ -195,11 +196,7 @@ public final class Model: Sendable {
             Kernels.rmsNorm(x, rows: t, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
             Kernels.matmulTransposed(h, rows: t, inner: d, layer.gate, outer: c.feedForward, into: &gate)
             Kernels.matmulTransposed(h, rows: t, inner: d, layer.up, outer: c.feedForward, into: &up)
-            if c.gemma {
-                for i in 0..<gate.count { gate[i] = Kernels.gelu(gate[i]) * up[i] }
-            } else {
-                for i in 0..<gate.count { gate[i] = Kernels.silu(gate[i]) * up[i] }
-            }
+            Kernels.gatedActivation(&gate, up, count: gate.count, gelu: c.gemma)
             Kernels.matmulTransposed(gate, rows: t, inner: c.feedForward, layer.down, outer: d, into: &projected)
             if let w = layer.postFFNNorm { normalizeRows(&projected, dim: d, weight: w) }
             for i in 0..<(t * d) { x[i] += projected[i] }

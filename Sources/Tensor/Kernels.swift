@@ -22,19 +22,39 @@ public enum Kernels {
         }
     }
 
-    /// Rotary position embedding, in place, on `heads` vectors of `headDim` per row;
-    /// the first `ropeDim` dimensions rotate. `neox` pairs dimension i with i + d/2
-    /// (Gemma, Qwen2); otherwise adjacent pairs (llama.cpp's layout for llama weights).
-    public static func rope(_ x: UnsafeMutablePointer<Float>, positions: [Int], heads: Int, headDim: Int, ropeDim: Int, base: Float, neox: Bool) {
-        let half = ropeDim / 2
-        var inverseFrequency = [Float](repeating: 0, count: half)
-        for i in 0..<half { inverseFrequency[i] = pow(base, -2 * Float(i) / Float(ropeDim)) }
-        for (t, position) in positions.enumerated() {
+    /// The cosines and sines of rotary position embedding for positions 0..<count:
+    /// [position × ropeDim/2] each, computed once per forward pass and base.
+    public struct RopeTable: Sendable {
+        public let cos: [Float], sin: [Float]
+        public let half: Int
+
+        public init(positions count: Int, ropeDim: Int, base: Float) {
+            half = ropeDim / 2
+            var cos = [Float](repeating: 0, count: count * half), sin = cos
+            for i in 0..<half {
+                let inverseFrequency = pow(base, -2 * Float(i) / Float(ropeDim))
+                for p in 0..<count {
+                    let angle = Float(p) * inverseFrequency
+                    cos[p * half + i] = Foundation.cos(angle)
+                    sin[p * half + i] = Foundation.sin(angle)
+                }
+            }
+            self.cos = cos
+            self.sin = sin
+        }
+    }
+
+    /// Rotary position embedding, in place, on `heads` vectors of `headDim` per row
+    /// (row t is position t); the first ropeDim dimensions rotate. `neox` pairs
+    /// dimension i with i + d/2 (Gemma, Qwen2); otherwise adjacent pairs (llama.cpp's
+    /// layout for llama weights).
+    public static func rope(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int, table: RopeTable, neox: Bool) {
+        let half = table.half
+        for t in 0..<rows {
             for h in 0..<heads {
                 let v = x + (t * heads + h) * headDim
                 for i in 0..<half {
-                    let angle = Float(position) * inverseFrequency[i]
-                    let c = cos(angle), s = sin(angle)
+                    let c = table.cos[t * half + i], s = table.sin[t * half + i]
                     let a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1
                     let x0 = v[a], x1 = v[b]
                     v[a] = x0 * c - x1 * s
@@ -53,7 +73,7 @@ public enum Kernels {
     @inline(__always)
     public static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
 
-    /// Softmax of each row, in place.
+    /// Softmax of a row, in place.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
         var top = -Float.infinity
         for i in 0..<count { top = max(top, x[i]) }
@@ -68,27 +88,36 @@ public enum Kernels {
     /// Causal self-attention with grouped KV heads, an optional soft cap on the scores
     /// (cap·tanh(s/cap), Gemma 2) and an optional sliding window (a query sees the
     /// `window` latest keys, itself included). q is T × (H·D), k and v are
-    /// T × (Hkv·D), out is T × (H·D). Heads run in parallel.
+    /// T × (Hkv·D), out is T × (H·D). Queries go in blocks, each multiplied only with
+    /// the keys it can see (the causal triangle and the window band are not computed);
+    /// heads and blocks run in parallel.
     public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float, softcap: Float? = nil, window: Int?, into out: UnsafeMutablePointer<Float>) {
-        let group = heads / kvHeads
+        let group = heads / kvHeads, block = 64
+        let blocks = (tokens + block - 1) / block
         nonisolated(unsafe) let (q, k, v, out) = (q, k, v, out)
-        DispatchQueue.concurrentPerform(iterations: heads) { h in
-            let kv = h / group
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: tokens * tokens)
+        DispatchQueue.concurrentPerform(iterations: heads * blocks) { job in
+            let h = job / blocks, kv = h / group
+            let first = (job % blocks) * block, last = min(tokens, first + block)
+            // Keys from the first one the block's first query sees to its last query.
+            let keyStart = window.map { max(0, first - $0 + 1) } ?? 0
+            let keys = last - keyStart, rows = last - first
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * keys)
             defer { scores.deallocate() }
-            // scores = Q_h · K_kvᵀ, each T × T (strided views of the packed rows).
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(tokens), Int32(headDim), scale,
-                        q + h * headDim, Int32(heads * headDim), k + kv * headDim, Int32(kvHeads * headDim), 0, scores, Int32(tokens))
-            for t in 0..<tokens {
-                let row = scores + t * tokens
-                let first = window.map { max(0, t - $0 + 1) } ?? 0
-                if let softcap { for j in first...t { row[j] = softcap * tanh(row[j] / softcap) } }
-                for j in 0..<first { row[j] = 0 }
-                softmax(row + first, count: t - first + 1)
-                for j in (t + 1)..<max(t + 1, tokens) { row[j] = 0 }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(headDim), scale,
+                        q + first * heads * headDim + h * headDim, Int32(heads * headDim),
+                        k + keyStart * kvHeads * headDim + kv * headDim, Int32(kvHeads * headDim), 0, scores, Int32(keys))
+            for r in 0..<rows {
+                let t = first + r, row = scores + r * keys
+                // Visible keys of query t: from max(keyStart, t − window + 1) to t.
+                let from = (window.map { max(0, t - $0 + 1) } ?? 0) - keyStart, to = t - keyStart
+                if let softcap { for j in from...to { row[j] = softcap * tanh(row[j] / softcap) } }
+                softmax(row + from, count: to - from + 1)
+                for j in 0..<from { row[j] = 0 }
+                for j in (to + 1)..<max(to + 1, keys) { row[j] = 0 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(headDim), Int32(tokens), 1,
-                        scores, Int32(tokens), v + kv * headDim, Int32(kvHeads * headDim), 0, out + h * headDim, Int32(heads * headDim))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(headDim), Int32(keys), 1,
+                        scores, Int32(keys), v + keyStart * kvHeads * headDim + kv * headDim, Int32(kvHeads * headDim),
+                        0, out + first * heads * headDim + h * headDim, Int32(heads * headDim))
         }
     }
 }

@@ -1,5 +1,6 @@
 // Benchmarks of the store (and later the ensembler and engine), on the real sizes:
 // 869 test items, prediction sets with logits. Run: swift run -c release suneung-bench
+import Engine
 import Exam
 import Foundation
 import GGUF
@@ -128,6 +129,20 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     let dequantizeTime = seconds { for tensor in gemma.tensors { floats += gemma.dequantize(tensor).count } }
     let readBytes = gemma.tensors.reduce(0) { $0 + $1.byteCount }
     report("dequantize all \(gemma.tensors.count) tensors to Float32", dequantizeTime, goal: 2, note: String(format: "   %.2f GB/s read, %.2f GB/s written;", Double(readBytes) / dequantizeTime / 1e9, Double(floats * 4) / dequantizeTime / 1e9) + versus("dequantize_s", dequantizeTime, "gguf package"))
+
+    // The engine: prompt processing of the first 20 test prompts (llama.cpp: 2 threads).
+    let model = try Model(file: gemma)
+    let batch = prompts.prefix(20).map { tokenizer.encode($0) }
+    let batchTokens = batch.reduce(0) { $0 + $1.count }
+    var checksum: Float = 0
+    let prefillTime = try seconds { for tokens in batch { checksum += try model.lastHidden(tokens)[0] } }
+    let ours = Double(batchTokens) / prefillTime
+    var note = String(format: "   %.0f tokens/s", ours)
+    if let theirs = reference["prefill_s"], let theirTokens = reference["prefill_tokens"] {
+        let rate = theirTokens / theirs
+        note += String(format: "; llama.cpp %.0f tokens/s: ratio %.2f", rate, ours / rate)
+    }
+    report("engine: 20 test prompts, \(batchTokens) tokens", prefillTime, goal: 60, note: note)
 } else {
     print("models: skipped, \(gemmaPath) is absent (make models)")
 }
