@@ -136,6 +136,14 @@ struct SegmentCursor {
         previousEnd = end
     }
 
+    /// Where the word starting with `count` whitespace characters at `pos` ends:
+    /// `\s+(?!\S)` leaves the last space to the next word, `\s+` takes the run, and
+    /// anything else is a word of one character.
+    func endOfWhitespace(_ pos: Int, count: Int) -> Int {
+        if count > 1 && scalar(pos + count) != nil { return pos + count - 1 }
+        return pos + max(count, 1)
+    }
+
     /// `'s|'t|'re|'ve|'m|'ll|'d` at `pos` (optionally case-insensitive): its length.
     func contraction(_ pos: Int, ignoringCase: Bool) -> Int? {
         guard scalar(pos) == "'", pos + 1 < segment.upperBound else { return nil }
@@ -177,17 +185,7 @@ func splitGPT2(_ segment: Range<Int>, _ text: [Unicode.Scalar], _ flags: [Codepo
         }
         var whitespace = 0
         while c.flags(pos + whitespace).isWhitespace { whitespace += 1 }
-        if whitespace > 1 && c.scalar(pos + whitespace) != nil {
-            pos += whitespace - 1
-            c.add(pos)
-            continue
-        }
-        if whitespace > 0 {
-            pos += whitespace
-            c.add(pos)
-            continue
-        }
-        pos += 1
+        pos = c.endOfWhitespace(pos, count: whitespace)
         c.add(pos)
     }
     return c.pieces
@@ -249,18 +247,7 @@ func splitLlama3(_ segment: Range<Int>, _ text: [Unicode.Scalar], _ flags: [Code
             c.add(pos)
             continue
         }
-        // \s+(?!\S)
-        if whitespace > 1 && c.scalar(pos + whitespace) != nil {
-            pos += whitespace - 1
-            c.add(pos)
-            continue
-        }
-        if whitespace > 0 {
-            pos += whitespace
-            c.add(pos)
-            continue
-        }
-        pos += 1
+        pos = c.endOfWhitespace(pos, count: whitespace)
         c.add(pos)
     }
     return c.pieces

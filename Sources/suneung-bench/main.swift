@@ -1,6 +1,7 @@
 // Benchmarks of the store (and later the ensembler and engine), on the real sizes:
 // 869 test items, prediction sets with logits. Run: swift run -c release suneung-bench
 import Engine
+import Ensemble
 import Exam
 import Foundation
 import GGUF
@@ -16,18 +17,6 @@ func seconds(_ work: () throws -> Void) rethrows -> Double {
 func report(_ name: String, _ value: Double, goal: Double, note: String = "") {
     let verdict = value <= goal ? "ok" : "OVER GOAL"
     print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%8.3f s   (goal < %.2f s, ", value, goal) + verdict + ")" + note)
-}
-
-/// A deterministic generator, so every run measures the same inputs.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-bench-\(ProcessInfo.processInfo.processIdentifier)")
@@ -59,7 +48,8 @@ func predictionCSV(_ random: inout SplitMix64) -> String {
     }
     return CSV.write(lines)
 }
-var random = SplitMix64(state: 2026)
+// A seeded generator, so every run measures the same inputs.
+var random = SplitMix64(seed: 2026)
 var files: [String] = []
 for index in 0..<100 {
     let path = root.appendingPathComponent("run-\(index).csv").path

@@ -1,8 +1,5 @@
-import Exam
 import Foundation
-import GGUF
 import TestSupport
-import Tokenizer
 import XCTest
 @testable import Engine
 
@@ -21,19 +18,13 @@ final class EngineExactTests: XCTestCase {
     func testLogitsMatchTransformers() throws {
         let url = Bundle.module.url(forResource: "Fixtures/engine_exact", withExtension: "json")!
         let reference = try JSONDecoder().decode([String: Reference.Model].self, from: Data(contentsOf: url))
-        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("data/sample/test.csv")
-        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: sample.path).items.map { ($0.id, $0) })
         for name in [DefaultModels.gemma, DefaultModels.smolLM] {
             let expected = try XCTUnwrap(reference[name])
-            let file = try GGUFFile(path: try DefaultModels.path(name))
-            let model = try Model(file: file)
-            let tokenizer = try Tokenizer(gguf: file)
-            let template = try XCTUnwrap(ChatTemplate(rawValue: expected.template))
+            let sample = try SampleModel(name, template: expected.template)
+            let model = sample.model
             var answerError: Float = 0, otherError: Float = 0
             for reference in expected.cases {
-                let prompt = Prompt.baseline(try XCTUnwrap(items[reference.id]))
-                let tokens = tokenizer.encode(template.render(system: prompt.system, user: prompt.user))
+                let tokens = try sample.tokens(item: reference.id)
                 XCTAssertEqual(tokens.count, reference.tokens)
                 let hidden = try model.lastHidden(tokens)
                 for (ours, theirs) in zip(model.logits(hidden, tokens: expected.answer_ids), reference.answer_logits) {

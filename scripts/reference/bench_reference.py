@@ -8,29 +8,19 @@ for the engine's prompt-processing throughput.
 
 Usage: bench_reference.py MODEL.gguf TEST.csv  -> prints one JSON line of seconds.
 """
-import ast
 import csv
 import json
 import sys
 import time
 
+from prompts import TEMPLATES, user_prompt
+
 model, test = sys.argv[1], sys.argv[2]
 csv.field_size_limit(sys.maxsize)
-SYSTEM = "지문을 읽고 질문의 답을 구하세요."
-
-
-def prompt(row):
-    p = ast.literal_eval(row["problems"])
-    plus = row.get("question_plus") or p.get("question_plus") or ""
-    choices = "\n".join(f"{i + 1} - {c}" for i, c in enumerate(p["choices"]))
-    user = f"지문:\n{row['paragraph']}\n\n질문:\n{p['question']}\n\n" + (f"<보기>:\n{plus}\n\n" if plus else "")
-    user += f"선택지:\n{choices}\n\n1, 2, 3, 4, 5 중에 하나를 정답으로 고르세요.\n정답:"
-    return f"<bos><start_of_turn>user\n{SYSTEM}\n\n{user}<end_of_turn>\n<start_of_turn>model\n"
-
 
 result = {}
 with open(test, encoding="utf-8", newline="") as f:
-    prompts = [prompt(row) for row in csv.DictReader(f)]
+    prompts = [TEMPLATES["gemma"](user_prompt(row)) for row in csv.DictReader(f)]
 try:
     from llama_cpp import Llama
     llm = Llama(model_path=model, vocab_only=True, verbose=False)

@@ -12,7 +12,6 @@ seed (the whole vector would be megabytes).
 Regenerate from the repository root (make models; make reference; pip install torch
 transformers):   python3 scripts/reference/engine_exact_fixtures.py
 """
-import ast
 import csv
 import json
 import os
@@ -23,23 +22,11 @@ import torch
 from llama_cpp import Llama
 from transformers import AutoModelForCausalLM
 
+from prompts import TEMPLATES, user_prompt
+
 root = pathlib.Path(__file__).resolve().parents[2]
 models = pathlib.Path(os.environ.get("SUNEUNG_MODELS", pathlib.Path.home() / ".cache/suneung/models"))
 out = root / "Tests/EngineTests/Fixtures/engine_exact.json"
-SYSTEM = "지문을 읽고 질문의 답을 구하세요."
-TEMPLATES = {
-    "gemma": lambda user: f"<bos><start_of_turn>user\n{SYSTEM}\n\n{user}<end_of_turn>\n<start_of_turn>model\n",
-    "chatml": lambda user: f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
-}
-
-
-def user_prompt(row):
-    p = ast.literal_eval(row["problems"])
-    plus = row.get("question_plus") or p.get("question_plus") or ""
-    choices = "\n".join(f"{i + 1} - {c}" for i, c in enumerate(p["choices"]))
-    text = f"지문:\n{row['paragraph']}\n\n질문:\n{p['question']}\n\n" + (f"<보기>:\n{plus}\n\n" if plus else "")
-    return text + f"선택지:\n{choices}\n\n1, 2, 3, 4, 5 중에 하나를 정답으로 고르세요.\n정답:"
-
 
 torch.set_num_threads(2)
 with open(root / "data/sample/test.csv", encoding="utf-8", newline="") as f:

@@ -11,7 +11,6 @@ the same answer (arg-max over the choices) on most items.
 Regenerate from the repository root (make models; make reference):
     python3 scripts/reference/engine_peer_fixtures.py
 """
-import ast
 import csv
 import json
 import os
@@ -20,23 +19,11 @@ import pathlib
 import numpy as np
 from llama_cpp import Llama
 
+from prompts import TEMPLATES, choice_count, user_prompt
+
 root = pathlib.Path(__file__).resolve().parents[2]
 models = pathlib.Path(os.environ.get("SUNEUNG_MODELS", pathlib.Path.home() / ".cache/suneung/models"))
 out = root / "Tests/EngineTests/Fixtures/engine_peer.json"
-SYSTEM = "지문을 읽고 질문의 답을 구하세요."
-TEMPLATES = {
-    "gemma": lambda user: f"<bos><start_of_turn>user\n{SYSTEM}\n\n{user}<end_of_turn>\n<start_of_turn>model\n",
-    "chatml": lambda user: f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
-}
-
-
-def user_prompt(row):
-    p = ast.literal_eval(row["problems"])
-    plus = row.get("question_plus") or p.get("question_plus") or ""
-    choices = "\n".join(f"{i + 1} - {c}" for i, c in enumerate(p["choices"]))
-    text = f"지문:\n{row['paragraph']}\n\n질문:\n{p['question']}\n\n" + (f"<보기>:\n{plus}\n\n" if plus else "")
-    return text + f"선택지:\n{choices}\n\n1, 2, 3, 4, 5 중에 하나를 정답으로 고르세요.\n정답:", len(p["choices"])
-
 
 with open(root / "data/sample/test.csv", encoding="utf-8", newline="") as f:
     rows = list(csv.DictReader(f))[:8]
@@ -46,8 +33,8 @@ for file, template in [("gemma-3-270m-q4_k_m.gguf", "gemma"), ("SmolLM2-135M-Ins
     answer_ids = [llm.tokenize(str(d).encode(), add_bos=False, special=True)[0] for d in range(1, 6)]
     cases = []
     for row in rows:
-        user, choices = user_prompt(row)
-        tokens = llm.tokenize(TEMPLATES[template](user).encode(), add_bos=False, special=True)
+        choices = choice_count(row)
+        tokens = llm.tokenize(TEMPLATES[template](user_prompt(row)).encode(), add_bos=False, special=True)
         llm.reset()
         llm.eval(tokens)
         logits = np.array(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)), dtype=np.float32)

@@ -18,7 +18,6 @@ changed (the Swift test writes the same copies with its own GGUF writer).
 Regenerate from the repository root, with the models fetched (make models) and
 ../shared/data present:   python3 scripts/reference/tokenizer_fixtures.py
 """
-import ast
 import csv
 import hashlib
 import json
@@ -27,29 +26,13 @@ import pathlib
 import sys
 
 from llama_cpp import Llama
+from prompts import TEMPLATES, user_prompt
 
 root = pathlib.Path(__file__).resolve().parents[2]
 data = root.parent / "shared" / "data"
 models = pathlib.Path(os.environ.get("SUNEUNG_MODELS", pathlib.Path.home() / ".cache/suneung/models"))
 out = root / "Tests/TokenizerTests/Fixtures/tokenizer_reference.json"
 
-SYSTEM = "지문을 읽고 질문의 답을 구하세요."
-
-
-def user_prompt(row):
-    problems = ast.literal_eval(row["problems"])
-    plus = row.get("question_plus") or problems.get("question_plus") or ""
-    choices = "\n".join(f"{i + 1} - {c}" for i, c in enumerate(problems["choices"]))
-    text = f"지문:\n{row['paragraph']}\n\n질문:\n{problems['question']}\n\n"
-    if plus:
-        text += f"<보기>:\n{plus}\n\n"
-    return text + f"선택지:\n{choices}\n\n1, 2, 3, 4, 5 중에 하나를 정답으로 고르세요.\n정답:"
-
-
-TEMPLATES = {
-    "gemma": lambda user: f"<bos><start_of_turn>user\n{SYSTEM}\n\n{user}<end_of_turn>\n<start_of_turn>model\n",
-    "chatml": lambda user: f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n",
-}
 MODELS = {"gemma-3-270m-q4_k_m.gguf": "gemma", "SmolLM2-135M-Instruct.Q4_1.gguf": "chatml"}
 
 csv.field_size_limit(sys.maxsize)
