@@ -54,18 +54,28 @@ struct PredictCommand: ParsableCommand {
         try SetRef.checkName(name)
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         let store = try options.openStore()
-        var examFile = dataset
-        var items = try ExamSet.load(path: dataset).items
-        if let limit, limit < items.count {
-            items = Array(items.prefix(limit))
-            examFile = try writeSubset(items, of: dataset, workspace: store.workspace)
-            print("Scoring the first \(limit) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile))).")
-        }
-        let datasetRecord = try store.dataset(file: examFile)
+        // Everything that can fail on bad input comes before the first write: the
+        // items, the model, and every prompt (tokenizing all 869 takes under a second).
+        let all = try ExamSet.load(path: dataset).items
+        let items = limit.map { Array(all.prefix($0)) } ?? all
         if let threads { Kernels.setThreads(threads) }
-
         let file = try GGUFFile(path: model)
         let scorer = try Scorer(model: try Model(file: file), template: template, maxTokens: maxTokens)
+        let prompts = try items.map { item in
+            try scorer.prompt(passage: item.paragraph) { passage in
+                var cut = item
+                cut.paragraph = passage
+                let baseline = Prompt.baseline(cut)
+                return (baseline.system, baseline.user)
+            }
+        }
+
+        var examFile = dataset
+        if items.count < all.count {
+            examFile = try writeSubset(items, of: dataset, workspace: store.workspace)
+            print("Scoring the first \(items.count) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile))).")
+        }
+        let datasetRecord = try store.dataset(file: examFile)
         let modelSha = try sha256OfFile(model)
         let settings = [modelSha, datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), Self.engineVersion].joined(separator: "\n")
         let lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version, datasetPath: datasetRecord.path,
@@ -75,21 +85,14 @@ struct PredictCommand: ParsableCommand {
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }
 
         var progress = ProgressBar(total: items.count - done.count)
-        var shortened = 0
         for (position, item) in items.enumerated() where done[position] == nil {
-            let prompt = try scorer.prompt(passage: item.paragraph) { passage in
-                var cut = item
-                cut.paragraph = passage
-                let baseline = Prompt.baseline(cut)
-                return (baseline.system, baseline.user)
-            }
-            if prompt.charactersCut > 0 { shortened += 1 }
-            let logits = try scorer.answerLogits(prompt.tokens, choices: item.choices.count)
+            let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count)
             let answer = logits.indices.max { (logits[$0], -$0) < (logits[$1], -$1) }! + 1
             let values = (0..<PredictionRow.maxChoices).map { $0 < logits.count ? Double(logits[$0]) : nil }
             try store.addRunRow(run, position: position, row: PredictionRow(id: item.id, answer: answer, values: values))
-            progress.advance(tokens: prompt.tokens.count)
+            progress.advance(tokens: prompts[position].tokens.count)
         }
+        let shortened = prompts.filter { $0.charactersCut > 0 }.count
         if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }
 
         switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine) {
@@ -114,9 +117,11 @@ struct PredictCommand: ParsableCommand {
     /// The first items of an exam file as a file of their own in data/, so that the
     /// prediction set is over a dataset that exists on disk.
     func writeSubset(_ items: [ExamItem], of path: String, workspace: Workspace) throws -> String {
-        let records = try CSV.parse(try readFile(path))
+        let bytes = try readFile(path)
+        let records = try CSV.parse(bytes)
+        // The source's hash in the name: two files called test.csv get two subsets.
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        let url = workspace.root.appendingPathComponent("data/\(stem).first-\(items.count).csv")
+        let url = workspace.root.appendingPathComponent("data/\(stem).\(sha256Hex(bytes).prefix(8)).first-\(items.count).csv")
         try writeAtomically(CSV.write(records.prefix(items.count + 1).map(\.fields)), to: url)
         return url.path
     }

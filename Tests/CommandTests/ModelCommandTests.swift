@@ -22,3 +22,31 @@ final class ModelCommandTests: WorkspaceTestCase {
         XCTAssertTrue(try run("model", "info", "missing.gguf", status: 1).output.contains("missing.gguf: cannot open"))
     }
 }
+
+final class PredictCommandTests: WorkspaceTestCase {
+    func testPredictStoresLogitsWithLineageAndIsRepeatable() throws {
+        let smol = try DefaultModels.path(DefaultModels.smolLM)
+        let first = try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "smol", "--gold", "test.csv").output
+        XCTAssertTrue(first.contains("Stored smol@v1: 3 items with logits"), first)
+        XCTAssertTrue(first.contains("smol@v1: local "), first)
+        let csv = try String(contentsOf: root.appendingPathComponent("predictions/smol@v1.csv"), encoding: .utf8)
+        XCTAssertTrue(csv.hasPrefix("id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,"), csv)
+        let show = try run("show", "smol").output
+        XCTAssertTrue(show.contains("\"modelSha256\" : \"b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53\""), show)
+        XCTAssertTrue(show.contains("\"template\" : \"chatml\""), show)
+        XCTAssertTrue(try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "smol").output.contains("No new version: the predictions equal smol@v1"))
+        // A passage too long for --max-tokens loses its middle (about 1,700 tokens here,
+        // 160 without the passage); one that cannot fit even without it is an error.
+        let passage = String(repeating: "가나다라마바사아자차카타파하 ", count: 40)
+        try write("long.csv", "id,paragraph,problems\nL1,\(passage),\"{'question': 'q', 'choices': ['a', 'b', 'c', 'd']}\"\n")
+        let shortened = try run("predict", "--model", smol, "--dataset", "long.csv", "--name", "short", "--max-tokens", "400").output
+        XCTAssertTrue(shortened.contains("1 prompts were longer than 400 tokens; their passages were shortened in the middle."), shortened)
+        try assertRefused("predict", "--model", smol, "--dataset", "long.csv", "--name", "tiny", "--max-tokens", "100", says: "even without its passage, more than --max-tokens 100")
+    }
+
+    func testBadModelIsRefused() throws {
+        try assertRefused("predict", "--model", "missing.gguf", "--dataset", "test.csv", "--name", "x", says: "missing.gguf: cannot open")
+        try write("not-a-model.gguf", "GGUF")
+        try assertRefused("predict", "--model", "not-a-model.gguf", "--dataset", "test.csv", "--name", "x", says: "not-a-model.gguf")
+    }
+}
