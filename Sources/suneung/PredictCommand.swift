@@ -58,6 +58,14 @@ struct PredictCommand: ParsableCommand {
         // items, the model, and every prompt (tokenizing all 869 takes under a second).
         let all = try ExamSet.load(path: dataset).items
         let items = limit.map { Array(all.prefix($0)) } ?? all
+        let labelled = try gold.map { gold in
+            let labelled = try ExamSet.load(path: gold).items.filter { $0.answer != nil }
+            let ids = Set(items.map(\.id))
+            guard labelled.contains(where: { ids.contains($0.id) }) else {
+                throw StoreError.invalid("\(gold) labels none of the items to score (is it for another dataset?)")
+            }
+            return labelled
+        }
         if let threads { Kernels.setThreads(threads) }
         let file = try GGUFFile(path: model)
         let scorer = try Scorer(model: try Model(file: file), template: template, maxTokens: maxTokens)
@@ -98,18 +106,16 @@ struct PredictCommand: ParsableCommand {
         switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine) {
         case .created(let set):
             print("Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))")
-            try recordGold(store: store, set: set)
+            try recordGold(labelled, store: store, set: set)
         case .identical(let set):
             print("No new version: the predictions equal \(set.ref).")
-            try recordGold(store: store, set: set)
+            try recordGold(labelled, store: store, set: set)
         }
     }
 
-    func recordGold(store: Store, set: PredictionSetRecord) throws {
-        guard let gold else { return }
-        let labelled = try ExamSet.load(path: gold).items.filter { $0.answer != nil }
+    func recordGold(_ labelled: [ExamItem]?, store: Store, set: PredictionSetRecord) throws {
+        guard let labelled, let gold else { return }
         let (correct, total) = try store.table(of: set).accuracy(against: labelled)
-        guard total > 0 else { throw StoreError.invalid("\(gold) shares no labelled id with \(set.ref)") }
         try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)")])
         print("\(set.ref): local \(formatScore(Double(correct) / Double(total))) (\(correct)/\(total) on \(gold))")
     }

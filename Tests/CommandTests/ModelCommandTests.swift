@@ -46,6 +46,7 @@ final class PredictCommandTests: WorkspaceTestCase {
 
     func testBadModelIsRefused() throws {
         try assertRefused("predict", "--model", "missing.gguf", "--dataset", "test.csv", "--name", "x", says: "missing.gguf: cannot open")
+        try assertRefused("predict", "--model", try DefaultModels.path(DefaultModels.smolLM), "--dataset", "test.csv", "--name", "x", "--gold", "run.csv", says: "run.csv")
         try write("not-a-model.gguf", "GGUF")
         try assertRefused("predict", "--model", "not-a-model.gguf", "--dataset", "test.csv", "--name", "x", says: "not-a-model.gguf")
     }
