@@ -173,38 +173,44 @@ public final class Model: Sendable {
         var gate = [Float](repeating: 0, count: t * c.feedForward), up = [Float](repeating: 0, count: t * c.feedForward)
         var projected = [Float](repeating: 0, count: t * d)
 
+        // Rows carried through the layers: all positions, until the last layer's keys
+        // and values are made; after them only the last position matters.
+        var rows = t
         for (index, layer) in layers.enumerated() {
-            Kernels.rmsNorm(x, rows: t, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
-            Kernels.matmulTransposed(h, rows: t, inner: d, layer.q, outer: qWidth, into: &q)
-            Kernels.matmulTransposed(h, rows: t, inner: d, layer.k, outer: kvWidth, into: &k)
-            Kernels.matmulTransposed(h, rows: t, inner: d, layer.v, outer: kvWidth, into: &v)
-            if let b = layer.qBias { addBias(&q, b) }
-            if let b = layer.kBias { addBias(&k, b) }
-            if let b = layer.vBias { addBias(&v, b) }
-            if let w = layer.qNorm { normalizeRows(&q, dim: c.headDim, weight: w) }
-            if let w = layer.kNorm { normalizeRows(&k, dim: c.headDim, weight: w) }
+            Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
+            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.q, outer: qWidth, into: &q)
+            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.k, outer: kvWidth, into: &k)
+            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.v, outer: kvWidth, into: &v)
+            if let b = layer.qBias { addBias(&q, b, rows: rows) }
+            if let b = layer.kBias { addBias(&k, b, rows: rows) }
+            if let b = layer.vBias { addBias(&v, b, rows: rows) }
+            if let w = layer.qNorm { normalizeRows(&q, rows: rows * c.heads, dim: c.headDim, weight: w) }
+            if let w = layer.kNorm { normalizeRows(&k, rows: rows * c.kvHeads, dim: c.headDim, weight: w) }
             let sliding = c.isSliding(index)
             let rope = sliding ? ropeLocal : ropeGlobal
-            Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
-            Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
-            Kernels.attention(q: q, k: k, v: v, tokens: t, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
+            Kernels.rope(&q, rows: rows, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+            Kernels.rope(&k, rows: rows, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+            if index == layers.count - 1 {
+                rows = 1
+                q = Array(q[(t - 1) * qWidth..<t * qWidth])
+                x = Array(x[(t - 1) * d..<t * d])
+            }
+            Kernels.attention(q: q, k: k, v: v, tokens: t, firstQuery: t - rows, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
                               scale: 1 / Float(c.headDim).squareRoot(), softcap: c.attentionSoftcap, window: sliding ? c.slidingWindow : nil, into: &attended)
-            Kernels.matmulTransposed(attended, rows: t, inner: qWidth, layer.output, outer: d, into: &projected)
-            if let w = layer.postAttentionNorm { normalizeRows(&projected, dim: d, weight: w) }
-            for i in 0..<(t * d) { x[i] += projected[i] }
+            Kernels.matmulTransposed(attended, rows: rows, inner: qWidth, layer.output, outer: d, into: &projected)
+            if let w = layer.postAttentionNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
+            for i in 0..<(rows * d) { x[i] += projected[i] }
 
-            Kernels.rmsNorm(x, rows: t, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
-            Kernels.matmulTransposed(h, rows: t, inner: d, layer.gate, outer: c.feedForward, into: &gate)
-            Kernels.matmulTransposed(h, rows: t, inner: d, layer.up, outer: c.feedForward, into: &up)
-            Kernels.gatedActivation(&gate, up, count: gate.count, gelu: c.gemma)
-            Kernels.matmulTransposed(gate, rows: t, inner: c.feedForward, layer.down, outer: d, into: &projected)
-            if let w = layer.postFFNNorm { normalizeRows(&projected, dim: d, weight: w) }
-            for i in 0..<(t * d) { x[i] += projected[i] }
+            Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
+            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.gate, outer: c.feedForward, into: &gate)
+            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.up, outer: c.feedForward, into: &up)
+            Kernels.gatedActivation(&gate, up, count: rows * c.feedForward, gelu: c.gemma)
+            Kernels.matmulTransposed(gate, rows: rows, inner: c.feedForward, layer.down, outer: d, into: &projected)
+            if let w = layer.postFFNNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
+            for i in 0..<(rows * d) { x[i] += projected[i] }
         }
         var last = [Float](repeating: 0, count: d)
-        Array(x[(t - 1) * d..<t * d]).withUnsafeBufferPointer { row in
-            Kernels.rmsNorm(row.baseAddress!, rows: 1, dim: d, weight: outputNorm, epsilon: c.epsilon, into: &last)
-        }
+        Kernels.rmsNorm(x, rows: 1, dim: d, weight: outputNorm, epsilon: c.epsilon, into: &last)
         return last
     }
 
@@ -220,14 +226,13 @@ public final class Model: Sendable {
         }
     }
 
-    func addBias(_ x: inout [Float], _ bias: [Float]) {
-        for i in 0..<x.count { x[i] += bias[i % bias.count] }
+    func addBias(_ x: inout [Float], _ bias: [Float], rows: Int) {
+        for i in 0..<(rows * bias.count) { x[i] += bias[i % bias.count] }
     }
 
-    /// RMS normalisation, in place, of every `dim`-long row (a token's vector, or one
-    /// head's for QK-norm).
-    func normalizeRows(_ x: inout [Float], dim: Int, weight: [Float]) {
-        let rows = x.count / dim
+    /// RMS normalisation, in place, of the first `rows` rows of `dim` (a token's
+    /// vector, or one head's for QK-norm).
+    func normalizeRows(_ x: inout [Float], rows: Int, dim: Int, weight: [Float]) {
         x.withUnsafeMutableBufferPointer { buffer in
             Kernels.rmsNorm(buffer.baseAddress!, rows: rows, dim: dim, weight: weight, epsilon: config.epsilon, into: buffer.baseAddress!)
         }

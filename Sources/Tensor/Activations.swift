@@ -10,7 +10,10 @@ extension Kernels {
     @inline(__always)
     public static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let x = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+        // n = round(x·log2 e), read from the low mantissa bits after adding 1.5·2^23:
+        // the generic SIMD rounding and Int32 conversions cost more than the rest.
+        let shifted = x * 1.442_695_04 + 12_582_912
+        let n = shifted - 12_582_912
         let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
         var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
         p = p * r + 1.398_199_95e-3
@@ -19,16 +22,16 @@ extension Kernels {
         p = p * r + 1.666_666_55e-1
         p = p * r + 5.000_000_12e-1
         let y = p * r * r + r + 1
-        let exponent = (SIMD8<Int32>(n) &+ 127) &<< 23
+        let exponent = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
     }
 
     /// gate[i] = act(gate[i]) · up[i] over the whole buffer, in parallel: GELU (tanh
     /// form, written as x·σ(2z)) or SiLU (x·σ(x)).
     public static func gatedActivation(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int, gelu: Bool) {
-        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount * 2, count / 8192))
+        let chunks = max(1, min(Parallel.threads * 2, count / 8192))
         nonisolated(unsafe) let (gate, up) = (gate, up)
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        Parallel.forEach(chunks) { chunk in
             let start = count * chunk / chunks / 8 * 8
             let end = chunk == chunks - 1 ? count : count * (chunk + 1) / chunks / 8 * 8
             var i = start

@@ -6,19 +6,40 @@ import Foundation
 
 public enum Kernels {
     /// y = x · Wᵀ: x is rows × inner, W is outer × inner (a GGUF weight: one row per
-    /// output), y is rows × outer.
+    /// output), y is rows × outer. The outputs are split into one column band per
+    /// thread, each a single-threaded sgemm (see `Parallel`).
     public static func matmulTransposed(_ x: UnsafePointer<Float>, rows: Int, inner: Int, _ w: UnsafePointer<Float>, outer: Int, into y: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outer), Int32(inner), 1, x, Int32(inner), w, Int32(inner), 0, y, Int32(outer))
+        // Bands of whole 16-column panels, and none for a small product.
+        let bands = rows * outer * inner < 1 << 20 ? 1 : min(Parallel.threads, max(1, outer / 16))
+        nonisolated(unsafe) let (x, w, y) = (x, w, y)
+        Parallel.forEach(bands) { band in
+            let first = outer * band / bands / 16 * 16
+            let last = band == bands - 1 ? outer : outer * (band + 1) / bands / 16 * 16
+            guard last > first else { return }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(last - first), Int32(inner), 1, x, Int32(inner),
+                        w + first * inner, Int32(inner), 0, y + first, Int32(outer))
+        }
     }
 
-    /// Root-mean-square normalisation of each row of `x` (rows × dim), times `weight`.
+    /// Root-mean-square normalisation of each row of `x` (rows × dim), times `weight`;
+    /// rows run in parallel, eight lanes at a time.
     public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>, epsilon: Float, into y: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let row = x + r * dim, out = y + r * dim
-            var sum: Float = 0
-            for i in 0..<dim { sum += row[i] * row[i] }
-            let scale = 1 / (sum / Float(dim) + epsilon).squareRoot()
-            for i in 0..<dim { out[i] = row[i] * scale * weight[i] }
+        let chunks = min(rows, rows * dim < 1 << 16 ? 1 : Parallel.threads * 4)
+        nonisolated(unsafe) let (x, weight, y) = (x, weight, y)
+        Parallel.forEach(chunks) { chunk in
+            for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
+                let row = x + r * dim, out = y + r * dim
+                var lanes = SIMD8<Float>.zero, i = 0
+                while i + 8 <= dim {
+                    let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+                    lanes += v * v
+                    i += 8
+                }
+                var sum = lanes.sum()
+                for j in i..<dim { sum += row[j] * row[j] }
+                let scale = 1 / (sum / Float(dim) + epsilon).squareRoot()
+                for j in 0..<dim { out[j] = row[j] * scale * weight[j] }
+            }
         }
     }
 
@@ -87,24 +108,26 @@ public enum Kernels {
 
     /// Causal self-attention with grouped KV heads, an optional soft cap on the scores
     /// (cap·tanh(s/cap), Gemma 2) and an optional sliding window (a query sees the
-    /// `window` latest keys, itself included). q is T × (H·D), k and v are
-    /// T × (Hkv·D), out is T × (H·D). Queries go in blocks, each multiplied only with
-    /// the keys it can see (the causal triangle and the window band are not computed);
-    /// heads and blocks run in parallel.
-    public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float, softcap: Float? = nil, window: Int?, into out: UnsafeMutablePointer<Float>) {
+    /// `window` latest keys, itself included). k and v are T × (Hkv·D) for positions
+    /// 0..<T; q and out are (T − firstQuery) × (H·D), the queries of positions
+    /// firstQuery..<T (a last layer needs only the last one). Queries go in blocks,
+    /// each multiplied only with the keys it can see (the causal triangle and the
+    /// window band are not computed); heads and blocks run in parallel.
+    public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, firstQuery: Int = 0, heads: Int, kvHeads: Int, headDim: Int, scale: Float, softcap: Float? = nil, window: Int?, into out: UnsafeMutablePointer<Float>) {
         let group = heads / kvHeads, block = 64
-        let blocks = (tokens + block - 1) / block
+        let blocks = (tokens - firstQuery + block - 1) / block
         nonisolated(unsafe) let (q, k, v, out) = (q, k, v, out)
-        DispatchQueue.concurrentPerform(iterations: heads * blocks) { job in
+        Parallel.forEach(heads * blocks) { job in
             let h = job / blocks, kv = h / group
-            let first = (job % blocks) * block, last = min(tokens, first + block)
+            let first = firstQuery + (job % blocks) * block, last = min(tokens, first + block)
             // Keys from the first one the block's first query sees to its last query.
             let keyStart = window.map { max(0, first - $0 + 1) } ?? 0
             let keys = last - keyStart, rows = last - first
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * keys)
             defer { scores.deallocate() }
+            let queryRow = (first - firstQuery) * heads * headDim + h * headDim
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(headDim), scale,
-                        q + first * heads * headDim + h * headDim, Int32(heads * headDim),
+                        q + queryRow, Int32(heads * headDim),
                         k + keyStart * kvHeads * headDim + kv * headDim, Int32(kvHeads * headDim), 0, scores, Int32(keys))
             for r in 0..<rows {
                 let t = first + r, row = scores + r * keys
@@ -117,14 +140,8 @@ public enum Kernels {
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(headDim), Int32(keys), 1,
                         scores, Int32(keys), v + keyStart * kvHeads * headDim + kv * headDim, Int32(kvHeads * headDim),
-                        0, out + first * heads * headDim + h * headDim, Int32(heads * headDim))
+                        0, out + queryRow, Int32(heads * headDim))
         }
     }
 }
 
-extension Kernels {
-    /// Threads OpenBLAS may use for matrix products.
-    public static func setThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(count))
-    }
-}

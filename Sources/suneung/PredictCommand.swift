@@ -66,7 +66,7 @@ struct PredictCommand: ParsableCommand {
             }
             return labelled
         }
-        if let threads { Kernels.setThreads(threads) }
+        if let threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
         let scorer = try Scorer(model: try Model(file: file), template: template, maxTokens: maxTokens)
         let prompts = try items.map { item in
