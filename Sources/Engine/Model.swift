@@ -112,7 +112,8 @@ public final class Model: Sendable {
     /// The output projection when it is not the (tied) embedding.
     let output: GGUFTensorInfo?
 
-    public init(file: GGUFFile) throws {
+    /// The model, with the adapter's deltas merged into its layers' weights.
+    public init(file: GGUFFile, adapter: LoRAAdapter? = nil) throws {
         self.file = file
         config = try ModelConfig(file)
         let config = self.config
@@ -131,7 +132,7 @@ public final class Model: Sendable {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
         let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, f = config.feedForward
-        layers = try (0..<config.layers).map { i in
+        var layers = try (0..<config.layers).map { i in
             let p = "blk.\(i)."
             return Layer(
                 attentionNorm: try weights(p + "attn_norm.weight", d),
@@ -144,13 +145,63 @@ public final class Model: Sendable {
                 gate: try weights(p + "ffn_gate.weight", f * d), up: try weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f),
                 postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
         }
+        if let adapter { try Self.merge(adapter, into: &layers, config: config) }
+        self.layers = layers
         outputNorm = try weights("output_norm.weight", d)
         embedding = try tensor("token_embd.weight")
         output = file.tensor(named: "output.weight")
     }
 
-    public convenience init(path: String) throws {
-        try self.init(file: try GGUFFile(path: path))
+    public convenience init(path: String, adapter: LoRAAdapter? = nil) throws {
+        try self.init(file: try GGUFFile(path: path), adapter: adapter)
+    }
+
+    /// W += scale·B·A for every adapted linear layer, after checking that the adapter
+    /// was made for a model of these sizes.
+    static func merge(_ adapter: LoRAAdapter, into layers: inout [Layer], config: ModelConfig) throws {
+        let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
+        for delta in adapter.deltas {
+            let (weight, outputs, inputs): (WritableKeyPath<Layer, [Float]>, Int, Int) = switch delta.module {
+            case .q: (\.q, q, d)
+            case .k: (\.k, kv, d)
+            case .v: (\.v, kv, d)
+            case .o: (\.output, d, q)
+            case .gate: (\.gate, f, d)
+            case .up: (\.up, f, d)
+            case .down: (\.down, d, f)
+            }
+            let name = "layers.\(delta.layer).\(delta.module.rawValue)"
+            guard delta.layer < layers.count else {
+                throw EngineError(message: "\(adapter.folder): \(name) is past the model's \(layers.count) layers: is the adapter for another base model?")
+            }
+            guard delta.outputs == outputs, delta.inputs == inputs else {
+                throw EngineError(message: "\(adapter.folder): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's \(delta.module.rawValue) maps \(inputs) → \(outputs): is the adapter for another base model?")
+            }
+            var b = delta.b
+            // llama.cpp's converter reorders the rows of llama's q and k so that RoPE
+            // rotates adjacent pairs; B's rows (outputs) must follow the same order.
+            if config.architecture == "llama", delta.module == .q || delta.module == .k {
+                b = permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
+            }
+            Kernels.addProduct(b, rows: outputs, inner: delta.rank, delta.a, cols: inputs, scale: adapter.scale, into: &layers[delta.layer][keyPath: weight])
+        }
+    }
+
+    /// Rows of each head from Hugging Face's order (first halves, then second halves
+    /// of the rotated pairs) to llama.cpp's (pairs adjacent): row h·D + 2i + j comes
+    /// from h·D + j·D/2 + i.
+    static func permuteForRope(_ rows: [Float], heads: Int, rowLength: Int) -> [Float] {
+        let headDim = rows.count / rowLength / heads, half = headDim / 2
+        var permuted = rows
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let to = (h * headDim + 2 * i + j) * rowLength, from = (h * headDim + j * half + i) * rowLength
+                    permuted[to..<to + rowLength] = rows[from..<from + rowLength]
+                }
+            }
+        }
+        return permuted
     }
 
     /// The last position's hidden state after the final norm.

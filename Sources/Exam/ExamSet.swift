@@ -67,7 +67,7 @@ public struct ExamSet: Sendable {
 
     /// Reads and validates an exam CSV; any problem fails the whole file.
     public static func load(path: String) throws -> ExamSet {
-        let result = try parse(bytes: try readFile(path), file: path)
+        let result = parse(bytes: try readFile(path), file: path)
         guard result.problems.isEmpty else { throw FileProblems(result.problems) }
         return ExamSet(items: result.items)
     }

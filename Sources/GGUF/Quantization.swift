@@ -53,8 +53,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         let blocks = count / blockSize
         switch self {
         case .f32:
-            output.update(from: source.assumingMemoryBound(to: Float.self), count: count)
-            // The mapping is little-endian, as is every platform Swift runs this on.
+            // A byte copy: the source may be unaligned (a safetensors header has any
+            // length); the data is little-endian, as is every platform Swift runs on.
+            UnsafeMutableRawPointer(output).copyMemory(from: source, byteCount: count * 4)
         case .f16:
             for i in 0..<count { output[i] = half(source, 2 * i) }
         case .bf16:

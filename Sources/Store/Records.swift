@@ -38,12 +38,17 @@ public struct Lineage: Codable, Sendable, Equatable {
     /// For the engine's sets: the model file and its sha256, and the scoring settings.
     public var model: String?
     public var modelSha256: String?
+    /// A LoRA adapter folder, and the sha256 of its adapter_config.json followed by
+    /// its adapter_model.safetensors.
+    public var adapter: String?
+    public var adapterSha256: String?
     public var template: String?
     public var maxTokens: Int?
     public var engine: String?
 
     public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
-                model: String? = nil, modelSha256: String? = nil, template: String? = nil, maxTokens: Int? = nil, engine: String? = nil) {
+                model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil,
+                template: String? = nil, maxTokens: Int? = nil, engine: String? = nil) {
         self.commandLine = commandLine
         self.toolVersion = toolVersion
         self.sourceFile = sourceFile
@@ -51,6 +56,8 @@ public struct Lineage: Codable, Sendable, Equatable {
         self.datasetPath = datasetPath
         self.model = model
         self.modelSha256 = modelSha256
+        self.adapter = adapter
+        self.adapterSha256 = adapterSha256
         self.template = template
         self.maxTokens = maxTokens
         self.engine = engine

@@ -21,6 +21,12 @@ public enum Kernels {
         }
     }
 
+    /// c += scale · a · b: a is rows × inner, b is inner × cols, c is rows × cols (a
+    /// LoRA delta B·A added to a weight).
+    public static func addProduct(_ a: UnsafePointer<Float>, rows: Int, inner: Int, _ b: UnsafePointer<Float>, cols: Int, scale: Float, into c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(inner), scale, a, Int32(inner), b, Int32(cols), 1, c, Int32(cols))
+    }
+
     /// Root-mean-square normalisation of each row of `x` (rows × dim), times `weight`;
     /// rows run in parallel, eight lanes at a time.
     public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>, epsilon: Float, into y: UnsafeMutablePointer<Float>) {

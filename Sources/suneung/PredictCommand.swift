@@ -29,6 +29,9 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The model file.", valueName: "FILE.gguf"))
     var model: String
 
+    @Option(help: ArgumentHelp("A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the model, merged into its weights.", valueName: "DIR"))
+    var adapter: String?
+
     @Option(help: ArgumentHelp("The exam CSV to score.", valueName: "FILE.csv"))
     var dataset: String
 
@@ -68,7 +71,8 @@ struct PredictCommand: ParsableCommand {
         }
         if let threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
-        let scorer = try Scorer(model: try Model(file: file), template: template, maxTokens: maxTokens)
+        let lora = try adapter.map { try LoRAAdapter(folder: $0) }
+        let scorer = try Scorer(model: try Model(file: file, adapter: lora), template: template, maxTokens: maxTokens)
         let prompts = try items.map { item in
             try scorer.prompt(passage: item.paragraph) { passage in
                 var cut = item
@@ -85,9 +89,13 @@ struct PredictCommand: ParsableCommand {
         }
         let datasetRecord = try store.dataset(file: examFile)
         let modelSha = try sha256OfFile(model)
-        let settings = [modelSha, datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), Self.engineVersion].joined(separator: "\n")
+        let adapterSha = try adapter.map { folder in
+            try sha256Hex(["adapter_config.json", "adapter_model.safetensors"].flatMap { try readFile((folder as NSString).appendingPathComponent($0)) })
+        }
+        let settings = [modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), Self.engineVersion].joined(separator: "\n")
         let lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version, datasetPath: datasetRecord.path,
                               model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
+                              adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
                               template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: Self.engineVersion)
         let (run, done) = try store.startRun(key: sha256Hex(settings.utf8), name: name, dataset: datasetRecord, lineage: lineage)
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }

@@ -44,6 +44,28 @@ final class PredictCommandTests: WorkspaceTestCase {
         try assertRefused("predict", "--model", smol, "--dataset", "long.csv", "--name", "tiny", "--max-tokens", "100", says: "even without its passage, more than --max-tokens 100")
     }
 
+    /// The PEFT adapters the engine tests check against transformers + PEFT.
+    func adapter(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("EngineTests/Fixtures/adapters/\(name)").path
+    }
+
+    func testPredictWithAnAdapter() throws {
+        let smol = try DefaultModels.path(DefaultModels.smolLM)
+        _ = try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "base")
+        let output = try run("predict", "--model", smol, "--adapter", adapter("smollm2-sample"), "--dataset", "test.csv", "--name", "lora").output
+        XCTAssertTrue(output.contains("Stored lora@v1: 3 items with logits"), output)
+        let show = try run("show", "lora").output
+        XCTAssertTrue(show.contains("\"adapterSha256\" : \""), show)
+        XCTAssertTrue(show.contains("smollm2-sample"), show)
+        let base = try String(contentsOf: root.appendingPathComponent("predictions/base@v1.csv"), encoding: .utf8)
+        let adapted = try String(contentsOf: root.appendingPathComponent("predictions/lora@v1.csv"), encoding: .utf8)
+        XCTAssertNotEqual(base, adapted, "the adapter changed no logit")
+        // An adapter for another base model (Gemma 3 sizes) is refused before any write.
+        try assertRefused("predict", "--model", smol, "--adapter", adapter("tiny-gemma3"), "--dataset", "test.csv", "--name", "wrong", says: "is the adapter for another base model?")
+        try assertRefused("predict", "--model", smol, "--adapter", "no-such-folder", "--dataset", "test.csv", "--name", "wrong", says: "no-such-folder/adapter_config.json: cannot be read")
+    }
+
     func testBadModelIsRefused() throws {
         try assertRefused("predict", "--model", "missing.gguf", "--dataset", "test.csv", "--name", "x", says: "missing.gguf: cannot open")
         try assertRefused("predict", "--model", try DefaultModels.path(DefaultModels.smolLM), "--dataset", "test.csv", "--name", "x", "--gold", "run.csv", says: "run.csv")

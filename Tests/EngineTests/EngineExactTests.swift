@@ -12,7 +12,9 @@ final class EngineExactTests: XCTestCase {
             var id: String; var tokens: Int; var answer_logits: [Float]
             var top_ids: [Int32]; var top_logits: [Float]; var sample_logits: [Float]
         }
-        struct Model: Decodable { var template: String; var answer_ids: [Int32]; var sample_ids: [Int32]; var cases: [Case] }
+        struct AdapterCase: Decodable { var id: String; var answer_logits: [Float] }
+        struct Adapter: Decodable { var folder: String; var cases: [AdapterCase] }
+        struct Model: Decodable { var template: String; var answer_ids: [Int32]; var sample_ids: [Int32]; var cases: [Case]; var adapter: Adapter? }
     }
 
     func testLogitsMatchTransformers() throws {
@@ -39,5 +41,25 @@ final class EngineExactTests: XCTestCase {
             }
             print("\(name): largest difference from transformers \(answerError) on answer logits, \(otherError) on the others")
         }
+    }
+
+    /// SmolLM2 with a PEFT adapter (F16 tensors) against transformers + PEFT.
+    func testAdapterLogitsMatchTransformersWithPEFT() throws {
+        let url = Bundle.module.url(forResource: "Fixtures/engine_exact", withExtension: "json")!
+        let reference = try JSONDecoder().decode([String: Reference.Model].self, from: Data(contentsOf: url))
+        let expected = try XCTUnwrap(reference[DefaultModels.smolLM])
+        let adapter = try XCTUnwrap(expected.adapter)
+        let sample = try SampleModel(DefaultModels.smolLM, template: expected.template)
+        let folder = Bundle.module.url(forResource: "Fixtures/\(adapter.folder)", withExtension: nil)!.path
+        let model = try Model(file: sample.model.file, adapter: try LoRAAdapter(folder: folder))
+        var worst: Float = 0
+        for reference in adapter.cases {
+            let logits = model.logits(try model.lastHidden(try sample.tokens(item: reference.id)), tokens: expected.answer_ids)
+            for (ours, theirs) in zip(logits, reference.answer_logits) {
+                worst = max(worst, abs(ours - theirs))
+                XCTAssertEqual(ours, theirs, accuracy: 2e-3, "\(reference.id) answer logits with the adapter")
+            }
+        }
+        print("\(DefaultModels.smolLM) with a PEFT adapter: largest answer-logit difference from transformers + PEFT \(worst)")
     }
 }

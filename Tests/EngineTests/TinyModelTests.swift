@@ -39,35 +39,110 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
-    func testEveryFamilyMatchesTransformers() throws {
+    func loadFixture() throws -> Fixture {
         let url = Bundle.module.url(forResource: "Fixtures/tiny_models", withExtension: "json")!
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+        return try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }
+
+    /// The tiny model of `spec`, written with our GGUF writer into `folder`.
+    func writeModel(_ spec: Fixture.Model, vocabulary: Int, in folder: URL) throws -> String {
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string(spec.architecture))
+        for key in spec.keys {
+            writer.set(key[0].string, key[1].string == "u32" ? .uint32(UInt32(key[2].number)) : .float32(Float(key[2].number)))
+        }
+        writer.set("tokenizer.ggml.model", .string("llama"))
+        writer.set("tokenizer.ggml.tokens", .array(.string, (0..<vocabulary).map { .string("<t\($0)>") }))
+        writer.set("tokenizer.ggml.scores", .array(.float32, Array(repeating: .float32(0), count: vocabulary)))
+        writer.set("tokenizer.ggml.token_type", .array(.int32, Array(repeating: .int32(1), count: vocabulary)))
+        writer.tensors = spec.tensors.map { t in
+            let dims = t[1].list
+            return GGUFWriter.Tensor(name: t[0].string, dimensions: dims, values: lcg(seed: Int(t[2].number), count: dims.reduce(1, *), scale: t[3].number, offset: t[4].number))
+        }
+        let path = folder.appendingPathComponent("\(spec.architecture).gguf").path
+        try writer.write(to: path)
+        return path
+    }
+
+    func temporaryFolder() throws -> URL {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        return folder
+    }
+
+    /// The largest difference from the reference, relative to its largest logit.
+    func compare(_ model: Model, tokens: [Int32], vocabulary: Int, reference: [Float], _ what: String) throws {
+        let logits = model.logits(try model.lastHidden(tokens), tokens: (0..<Int32(vocabulary)).map { $0 })
+        let scale = reference.map(abs).max()!
+        let worst = zip(logits, reference).map { abs($0 - $1) }.max()!
+        print("\(what): largest logit difference from transformers \(worst) (largest logit \(scale))")
+        XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(what): relative difference")
+    }
+
+    func testEveryFamilyMatchesTransformers() throws {
+        let fixture = try loadFixture()
+        let folder = try temporaryFolder()
         XCTAssertEqual(Set(fixture.models.map(\.architecture)), Set(ModelConfig.supportedArchitectures))
         for spec in fixture.models {
-            var writer = GGUFWriter()
-            writer.set("general.architecture", .string(spec.architecture))
-            for key in spec.keys {
-                writer.set(key[0].string, key[1].string == "u32" ? .uint32(UInt32(key[2].number)) : .float32(Float(key[2].number)))
-            }
-            writer.set("tokenizer.ggml.model", .string("llama"))
-            writer.set("tokenizer.ggml.tokens", .array(.string, (0..<fixture.vocabulary).map { .string("<t\($0)>") }))
-            writer.set("tokenizer.ggml.scores", .array(.float32, Array(repeating: .float32(0), count: fixture.vocabulary)))
-            writer.set("tokenizer.ggml.token_type", .array(.int32, Array(repeating: .int32(1), count: fixture.vocabulary)))
-            writer.tensors = spec.tensors.map { t in
-                let dims = t[1].list
-                return GGUFWriter.Tensor(name: t[0].string, dimensions: dims, values: lcg(seed: Int(t[2].number), count: dims.reduce(1, *), scale: t[3].number, offset: t[4].number))
-            }
-            let path = folder.appendingPathComponent("\(spec.architecture).gguf").path
-            try writer.write(to: path)
-            let model = try Model(path: path)
-            let logits = model.logits(try model.lastHidden(fixture.tokens), tokens: (0..<Int32(fixture.vocabulary)).map { $0 })
-            let scale = spec.logits.map(abs).max()!
-            let worst = zip(logits, spec.logits).map { abs($0 - $1) }.max()!
-            print("\(spec.architecture): largest logit difference from transformers \(worst) (largest logit \(scale))")
-            XCTAssertLessThanOrEqual(worst / scale, 1e-4, "\(spec.architecture): relative difference")
+            let model = try Model(path: try writeModel(spec, vocabulary: fixture.vocabulary, in: folder))
+            try compare(model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: spec.logits, spec.architecture)
+        }
+    }
+
+    struct AdapterFixture: Decodable {
+        struct Model: Decodable { var architecture: String, adapter: String, logits: [Float] }
+        var models: [Model]
+    }
+
+    func adapterFolder(_ name: String) -> String {
+        Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!.path
+    }
+
+    /// PEFT adapters (F32, F16 and BF16 tensors, rsLoRA, llama's permuted q and k) on
+    /// every family, against transformers + PEFT (scripts/reference/lora_fixtures.py).
+    func testAdaptersMatchPEFT() throws {
+        let fixture = try loadFixture()
+        let adapters = try JSONDecoder().decode(AdapterFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/tiny_adapters", withExtension: "json")!))
+        XCTAssertEqual(Set(adapters.models.map(\.architecture)), Set(ModelConfig.supportedArchitectures))
+        let folder = try temporaryFolder()
+        for expected in adapters.models {
+            let spec = try XCTUnwrap(fixture.models.first { $0.architecture == expected.architecture })
+            let path = try writeModel(spec, vocabulary: fixture.vocabulary, in: folder)
+            let adapter = try LoRAAdapter(folder: adapterFolder(expected.adapter))
+            let model = try Model(path: path, adapter: adapter)
+            try compare(model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: expected.logits, "\(expected.architecture) with its adapter")
+            // The adapter must matter: without it the logits are the base model's.
+            let base = try Model(path: path)
+            let change = zip(base.logits(try base.lastHidden(fixture.tokens), tokens: [0, 1, 2]), expected.logits).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(change, 0.01, "\(expected.architecture): the adapter changes nothing")
+        }
+    }
+
+    func testAdapterProblemsAreNamed() throws {
+        let fixture = try loadFixture()
+        let folder = try temporaryFolder()
+        let llama = try writeModel(fixture.models.first { $0.architecture == "llama" }!, vocabulary: fixture.vocabulary, in: folder)
+        // An adapter for another base model: Gemma 3's q projection is 64 → 256.
+        let gemma = try LoRAAdapter(folder: adapterFolder("adapters/tiny-gemma3"))
+        XCTAssertThrowsError(try Model(path: llama, adapter: gemma)) { error in
+            XCTAssertTrue("\(error)".contains("another base model"), "\(error)")
+        }
+        // A truncated weights file, a missing folder, a config that is not LoRA.
+        let broken = folder.appendingPathComponent("broken")
+        try FileManager.default.copyItem(atPath: adapterFolder("adapters/tiny-llama"), toPath: broken.path)
+        let weights = broken.appendingPathComponent("adapter_model.safetensors")
+        let bytes = try Data(contentsOf: weights)
+        try bytes.prefix(bytes.count - 100).write(to: weights)
+        XCTAssertThrowsError(try LoRAAdapter(folder: broken.path)) { error in
+            XCTAssertTrue("\(error)".contains("adapter_model.safetensors") && "\(error)".contains("truncated"), "\(error)")
+        }
+        XCTAssertThrowsError(try LoRAAdapter(folder: folder.appendingPathComponent("absent").path)) { error in
+            XCTAssertTrue("\(error)".contains("adapter_config.json"), "\(error)")
+        }
+        try Data(#"{"peft_type": "PREFIX_TUNING", "r": 4, "lora_alpha": 8}"#.utf8).write(to: broken.appendingPathComponent("adapter_config.json"))
+        XCTAssertThrowsError(try LoRAAdapter(folder: broken.path)) { error in
+            XCTAssertTrue("\(error)".contains("PREFIX_TUNING"), "\(error)")
         }
     }
 }

@@ -9,6 +9,10 @@ gguf_file=...). The fixture keeps, per prompt, the last-position logits of the a
 tokens "1".."5", of the 10 largest logits, and of 256 vocabulary ids drawn with a fixed
 seed (the whole vector would be megabytes).
 
+SmolLM2 is also run with a PEFT LoRA adapter (seeded random A and B, r 2, on q, v and
+down of layers 0, 15 and 29, stored in F16 as half-precision training saves it) written
+to Tests/EngineTests/Fixtures/adapters/smollm2-sample/; its answer logits are kept too.
+
 Regenerate from the repository root (make models; make reference; pip install torch
 transformers):   python3 scripts/reference/engine_exact_fixtures.py
 """
@@ -20,6 +24,8 @@ import pathlib
 import numpy as np
 import torch
 from llama_cpp import Llama
+from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM
 
 from prompts import TEMPLATES, user_prompt
@@ -32,6 +38,32 @@ torch.set_num_threads(2)
 with open(root / "data/sample/test.csv", encoding="utf-8", newline="") as f:
     rows = list(csv.DictReader(f))[:8]
 result = {}
+
+
+def write_adapter(folder, file):
+    """A seeded random LoRA adapter for the model in `file`, stored in F16."""
+    torch.manual_seed(11)
+    base = AutoModelForCausalLM.from_pretrained(str(models), gguf_file=file, torch_dtype=torch.float32)
+    config = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "down_proj"], layers_to_transform=[0, 15, 29],
+                        lora_dropout=0.0, init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(base, config).save_pretrained(folder)
+    config_file = folder / "adapter_config.json"
+    config_file.write_text(config_file.read_text().replace(str(models), "SmolLM2-135M-Instruct.Q4_1"))
+    weights = folder / "adapter_model.safetensors"
+    save_file({k: v.half().contiguous() for k, v in load_file(weights).items()}, weights, metadata={"format": "pt"})
+
+
+def answer_logits(model, vocab, template, answer_ids):
+    model.eval()
+    values = []
+    for row in rows:
+        tokens = vocab.tokenize(TEMPLATES[template](user_prompt(row)).encode(), add_bos=False, special=True)
+        with torch.no_grad():
+            logits = model(torch.tensor([tokens])).logits[0, -1]
+        values.append({"id": row["id"], "answer_logits": [float(logits[i]) for i in answer_ids]})
+    return values
+
+
 for file, template in [("gemma-3-270m-q4_k_m.gguf", "gemma"), ("SmolLM2-135M-Instruct.Q4_1.gguf", "chatml")]:
     vocab = Llama(model_path=str(models / file), vocab_only=True, verbose=False)
     model = AutoModelForCausalLM.from_pretrained(str(models), gguf_file=file, torch_dtype=torch.float32)
@@ -49,6 +81,13 @@ for file, template in [("gemma-3-270m-q4_k_m.gguf", "gemma"), ("SmolLM2-135M-Ins
                       "top_ids": top, "top_logits": [float(logits[i]) for i in top],
                       "sample_logits": [float(logits[i]) for i in sample_ids]})
     result[file] = {"template": template, "answer_ids": answer_ids, "sample_ids": sample_ids, "cases": cases}
+    if template == "chatml":
+        adapter = root / "Tests/EngineTests/Fixtures/adapters/smollm2-sample"
+        write_adapter(adapter, file)
+        base = AutoModelForCausalLM.from_pretrained(str(models), gguf_file=file, torch_dtype=torch.float32)
+        adapted = answer_logits(PeftModel.from_pretrained(base, adapter), vocab, template, answer_ids)
+        result[file]["adapter"] = {"folder": "adapters/smollm2-sample", "cases": adapted}
+        print(file, "with the adapter", adapted[0]["answer_logits"])
     print(file, cases[0]["answer_logits"])
 out.write_text(json.dumps(result) + "\n")
 print(f"wrote {out.relative_to(root)} ({out.stat().st_size} bytes)")

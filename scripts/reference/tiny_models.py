@@ -67,26 +67,43 @@ FAMILIES = [
     family("gemma3", 64, 1, 1, 256, 128, 6, [("attention.sliding_window", "u32", 8)], norms_after=True, qk_norm=True),
 ]
 
-result = {"tokens": TOKENS, "vocabulary": V, "models": []}
-with tempfile.TemporaryDirectory() as folder:
-    for spec in FAMILIES:
-        name = f"tiny-{spec['architecture']}.gguf"
-        writer = GGUFWriter(f"{folder}/{name}", spec["architecture"])
-        for key, kind, value in spec["keys"]:
-            {"u32": writer.add_uint32, "f32": writer.add_float32}[kind](key, value)
-        writer.add_tokenizer_model("llama")
-        writer.add_token_list([f"<t{i}>" for i in range(V)])
-        writer.add_token_scores([0.0] * V)
-        writer.add_token_types([1] * V)
-        for tensor, dims, seed, scale, offset in spec["tensors"]:
-            count = int(np.prod(dims))
-            writer.add_tensor(tensor, lcg(seed, count, scale, offset).reshape(list(reversed(dims))))
-        writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32)
-        model.eval()
-        with torch.no_grad():
-            logits = model(torch.tensor([TOKENS])).logits[0, -1].tolist()
-        result["models"].append({**spec, "logits": logits})
-        print(spec["architecture"], type(model).__name__, [round(x, 4) for x in logits[:4]])
-out.write_text(json.dumps(result) + "\n")
-print(f"wrote {out.relative_to(root)} ({out.stat().st_size} bytes)")
+def write_gguf(spec, path):
+    """The tiny model of `spec` as a GGUF file (the Swift tests write the same bytes'
+    worth of weights with our own writer)."""
+    writer = GGUFWriter(str(path), spec["architecture"])
+    for key, kind, value in spec["keys"]:
+        {"u32": writer.add_uint32, "f32": writer.add_float32}[kind](key, value)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list([f"<t{i}>" for i in range(V)])
+    writer.add_token_scores([0.0] * V)
+    writer.add_token_types([1] * V)
+    for tensor, dims, seed, scale, offset in spec["tensors"]:
+        count = int(np.prod(dims))
+        writer.add_tensor(tensor, lcg(seed, count, scale, offset).reshape(list(reversed(dims))))
+    writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
+
+
+def load(folder, name):
+    """The GGUF file as a transformers model in float32."""
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32)
+    model.eval()
+    return model
+
+
+def last_logits(model):
+    with torch.no_grad():
+        return model(torch.tensor([TOKENS])).logits[0, -1].tolist()
+
+
+if __name__ == "__main__":
+    result = {"tokens": TOKENS, "vocabulary": V, "models": []}
+    with tempfile.TemporaryDirectory() as folder:
+        for spec in FAMILIES:
+            name = f"tiny-{spec['architecture']}.gguf"
+            write_gguf(spec, f"{folder}/{name}")
+            model = load(folder, name)
+            logits = last_logits(model)
+            result["models"].append({**spec, "logits": logits})
+            print(spec["architecture"], type(model).__name__, [round(x, 4) for x in logits[:4]])
+    out.write_text(json.dumps(result) + "\n")
+    print(f"wrote {out.relative_to(root)} ({out.stat().st_size} bytes)")

@@ -1,0 +1,57 @@
+import Foundation
+import GGUF
+
+/// A safetensors file (Hugging Face's format, PEFT's adapter_model.safetensors): an
+/// 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+/// shape and byte range, then the data. Hand-written: no Swift package on our list
+/// reads it, and an adapter needs only this much. Values are returned as Float32.
+public struct Safetensors: Sendable {
+    public struct Tensor: Sendable {
+        public var shape: [Int]
+        public var values: [Float]
+    }
+
+    public let path: String
+    public let tensors: [String: Tensor]
+
+    /// The dtypes adapters are saved in, as the GGUF types that dequantise them.
+    static let types: [String: GGMLType] = ["F32": .f32, "F16": .f16, "BF16": .bf16]
+
+    public init(path: String) throws {
+        self.path = path
+        func problem(_ message: String) -> EngineError { EngineError(message: "\(path): \(message)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw problem("cannot be read") }
+        guard data.count >= 8 else { throw problem("is \(data.count) bytes, too short for a safetensors header") }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard headerLength <= UInt64(data.count - 8) else {
+            throw problem("its header claims \(headerLength) bytes but the file has \(data.count - 8) after the length: truncated or not safetensors")
+        }
+        let body = 8 + Int(headerLength)
+        guard let header = try? JSONSerialization.jsonObject(with: data[8..<body]) as? [String: Any] else {
+            throw problem("the header is not a JSON object")
+        }
+        var tensors: [String: Tensor] = [:]
+        for (name, entry) in header where name != "__metadata__" {
+            guard let entry = entry as? [String: Any], let dtype = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw problem("tensor \(name): the header entry lacks dtype, shape or data_offsets")
+            }
+            guard let type = Self.types[dtype] else {
+                throw problem("tensor \(name) is \(dtype); supported: \(Self.types.keys.sorted().joined(separator: ", "))")
+            }
+            let count = shape.reduce(1, *), begin = body + offsets[0], end = body + offsets[1]
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1], end <= data.count else {
+                throw problem("tensor \(name): bytes \(offsets[0])..<\(offsets[1]) of the data are outside the file (\(data.count - body) bytes of data): truncated?")
+            }
+            guard end - begin == count * type.blockBytes else {
+                throw problem("tensor \(name): \(end - begin) bytes for \(count) \(dtype) values of shape \(shape)")
+            }
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                data[begin..<end].withUnsafeBytes { type.dequantize($0.baseAddress!, count: count, into: buffer.baseAddress!) }
+                initialized = count
+            }
+            tensors[name] = Tensor(shape: shape, values: values)
+        }
+        self.tensors = tensors
+    }
+}
