@@ -29,6 +29,11 @@ struct SampleModel {
     /// The tokens of a sample item's baseline prompt in the model's template.
     func tokens(item id: String) throws -> [Int32] {
         guard let item = Self.items[id] else { throw EngineError(message: "no sample item \(id)") }
+        return tokens(item)
+    }
+
+    /// The tokens of an item's baseline prompt in the model's template.
+    func tokens(_ item: ExamItem) -> [Int32] {
         let prompt = Prompt.baseline(item)
         return tokenizer.encode(template.render(system: prompt.system, user: prompt.user))
     }
