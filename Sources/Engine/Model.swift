@@ -90,6 +90,28 @@ public struct ModelConfig: Sendable, Equatable {
     }
 }
 
+/// The keys and values of every layer at every position of the last prompt run, for
+/// the next prompt to reuse over the tokens both start with.
+public struct PrefixCache: Sendable {
+    var tokens: [Int32] = []
+    var keys: [[Float]] = [], values: [[Float]] = []
+    /// Positions of the last prompt that were taken from the cache rather than computed.
+    public private(set) var reused = 0
+
+    public init() {}
+
+    init(tokens: [Int32], keys: [[Float]], values: [[Float]], reused: Int) {
+        self.tokens = tokens
+        self.keys = keys
+        self.values = values
+        self.reused = reused
+    }
+
+    func sharedPrefix(with other: [Int32]) -> Int {
+        zip(tokens, other).prefix { $0 == $1 }.count
+    }
+}
+
 /// A loaded model: the config, the layer weights dequantised to Float32 once, and the
 /// token embedding left quantised in the mapping (rows are dequantised as needed).
 public final class Model: Sendable {
@@ -206,11 +228,21 @@ public final class Model: Sendable {
 
     /// The last position's hidden state after the final norm.
     public func lastHidden(_ tokens: [Int32]) throws -> [Float] {
+        var cache = PrefixCache()
+        return try lastHidden(tokens, cache: &cache)
+    }
+
+    /// The same, reusing the keys and values of the tokens this prompt shares with the
+    /// previous one (items on one passage share everything before the question), and
+    /// leaving this prompt's in the cache for the next.
+    public func lastHidden(_ tokens: [Int32], cache: inout PrefixCache) throws -> [Float] {
         guard !tokens.isEmpty else { throw EngineError(message: "no tokens to run") }
         let c = config, t = tokens.count, d = c.embedding
         let qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim
-        var x = [Float](repeating: 0, count: t * d)
-        for (row, token) in tokens.enumerated() {
+        // Positions before `start` come from the cache; the last one is always computed.
+        let start = cache.keys.count == layers.count ? min(cache.sharedPrefix(with: tokens), t - 1) : 0
+        var x = [Float](repeating: 0, count: (t - start) * d)
+        for (row, token) in tokens[start...].enumerated() {
             guard token >= 0, Int(token) < embedding.rowCount else { throw EngineError(message: "token id \(token) is outside the vocabulary") }
             let values = file.dequantizeRow(embedding, Int(token))
             let scale: Float = c.gemma ? Float(d).squareRoot() : 1
@@ -218,15 +250,16 @@ public final class Model: Sendable {
         }
         let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
         let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBaseLocal)
-        var h = [Float](repeating: 0, count: t * d)
-        var q = [Float](repeating: 0, count: t * qWidth), k = [Float](repeating: 0, count: t * kvWidth), v = [Float](repeating: 0, count: t * kvWidth)
-        var attended = [Float](repeating: 0, count: t * qWidth)
-        var gate = [Float](repeating: 0, count: t * c.feedForward), up = [Float](repeating: 0, count: t * c.feedForward)
-        var projected = [Float](repeating: 0, count: t * d)
+        var h = [Float](repeating: 0, count: (t - start) * d)
+        var q = [Float](repeating: 0, count: (t - start) * qWidth), k = [Float](repeating: 0, count: (t - start) * kvWidth), v = k
+        var attended = [Float](repeating: 0, count: (t - start) * qWidth)
+        var gate = [Float](repeating: 0, count: (t - start) * c.feedForward), up = gate
+        var projected = [Float](repeating: 0, count: (t - start) * d)
+        var keys: [[Float]] = [], values: [[Float]] = []
 
-        // Rows carried through the layers: all positions, until the last layer's keys
-        // and values are made; after them only the last position matters.
-        var rows = t
+        // Rows carried through the layers: the new positions, until the last layer's
+        // keys and values are made; after them only the last position matters.
+        var rows = t - start, firstQuery = start
         for (index, layer) in layers.enumerated() {
             Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
             Kernels.matmulTransposed(h, rows: rows, inner: d, layer.q, outer: qWidth, into: &q)
@@ -239,14 +272,18 @@ public final class Model: Sendable {
             if let w = layer.kNorm { normalizeRows(&k, rows: rows * c.kvHeads, dim: c.headDim, weight: w) }
             let sliding = c.isSliding(index)
             let rope = sliding ? ropeLocal : ropeGlobal
-            Kernels.rope(&q, rows: rows, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
-            Kernels.rope(&k, rows: rows, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+            Kernels.rope(&q, rows: rows, firstPosition: start, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+            Kernels.rope(&k, rows: rows, firstPosition: start, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+            // This layer's keys and values at every position: the cached ones, then these.
+            keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
+            values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
             if index == layers.count - 1 {
+                q = Array(q[(rows - 1) * qWidth..<rows * qWidth])
+                x = Array(x[(rows - 1) * d..<rows * d])
                 rows = 1
-                q = Array(q[(t - 1) * qWidth..<t * qWidth])
-                x = Array(x[(t - 1) * d..<t * d])
+                firstQuery = t - 1
             }
-            Kernels.attention(q: q, k: k, v: v, tokens: t, firstQuery: t - rows, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
+            Kernels.attention(q: q, k: keys[index], v: values[index], tokens: t, firstQuery: firstQuery, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
                               scale: 1 / Float(c.headDim).squareRoot(), softcap: c.attentionSoftcap, window: sliding ? c.slidingWindow : nil, into: &attended)
             Kernels.matmulTransposed(attended, rows: rows, inner: qWidth, layer.output, outer: d, into: &projected)
             if let w = layer.postAttentionNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
@@ -260,6 +297,7 @@ public final class Model: Sendable {
             if let w = layer.postFFNNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
             for i in 0..<(rows * d) { x[i] += projected[i] }
         }
+        cache = PrefixCache(tokens: tokens, keys: keys, values: values, reused: start)
         var last = [Float](repeating: 0, count: d)
         Kernels.rmsNorm(x, rows: 1, dim: d, weight: outputNorm, epsilon: c.epsilon, into: &last)
         return last

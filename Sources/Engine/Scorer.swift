@@ -67,9 +67,10 @@ public final class Scorer: Sendable {
         return Prompt(tokens: best, charactersCut: characters.count - bestKept)
     }
 
-    /// The logits of the answer tokens "1".."choices" after the prompt.
-    public func answerLogits(_ tokens: [Int32], choices: Int) throws -> [Float] {
+    /// The logits of the answer tokens "1".."choices" after the prompt; the cache
+    /// carries the keys and values of the tokens it shares with the previous prompt.
+    public func answerLogits(_ tokens: [Int32], choices: Int, cache: inout PrefixCache) throws -> [Float] {
         precondition((1...5).contains(choices))
-        return model.logits(try model.lastHidden(tokens), tokens: Array(answerTokens.prefix(choices)))
+        return model.logits(try model.lastHidden(tokens, cache: &cache), tokens: Array(answerTokens.prefix(choices)))
     }
 }

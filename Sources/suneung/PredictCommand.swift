@@ -19,7 +19,8 @@ struct PredictCommand: ParsableCommand {
             is their arg-max. Prompts longer than --max-tokens are shortened by cutting the \
             middle of the passage, never the question, <보기> or choices. Items are committed \
             one by one: a run that is killed leaves no prediction set, and the same command \
-            again resumes from the items already scored. The set records the model's sha256, \
+            again resumes from the items already scored. Items on the passage of the item \
+            before reuse its keys and values. The set records the model's sha256, \
             template, engine and limits in its lineage.
             """
     )
@@ -101,12 +102,18 @@ struct PredictCommand: ParsableCommand {
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }
 
         var progress = ProgressBar(total: items.count - done.count)
+        var cache = PrefixCache(), reused = 0, total = 0
         for (position, item) in items.enumerated() where done[position] == nil {
-            let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count)
+            let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache)
+            reused += cache.reused
+            total += prompts[position].tokens.count
             let answer = logits.indices.max { (logits[$0], -$0) < (logits[$1], -$1) }! + 1
             let values = (0..<PredictionRow.maxChoices).map { $0 < logits.count ? Double(logits[$0]) : nil }
             try store.addRunRow(run, position: position, row: PredictionRow(id: item.id, answer: answer, values: values))
             progress.advance(tokens: prompts[position].tokens.count)
+        }
+        if reused > 0 {
+            print("\(reused) of \(total) prompt tokens were reused from the item before (items on the same passage share its keys and values).")
         }
         let shortened = prompts.filter { $0.charactersCut > 0 }.count
         if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }

@@ -43,6 +43,26 @@ final class EngineExactTests: XCTestCase {
         }
     }
 
+    /// Two questions on one passage: the second reuses the first's keys and values
+    /// over the shared prompt start and scores as it does alone.
+    func testReusedPassageScoresAsAlone() throws {
+        let sample = try SampleModel(DefaultModels.gemma, template: "gemma")
+        var item = try XCTUnwrap(SampleModel.items.values.min { $0.id < $1.id })
+        let first = sample.tokens(item)
+        item.question = "윗글의 내용과 일치하지 않는 것은?"
+        let second = sample.tokens(item)
+        var cache = PrefixCache()
+        _ = try sample.model.lastHidden(first, cache: &cache)
+        let reused = try sample.model.lastHidden(second, cache: &cache)
+        XCTAssertEqual(cache.reused, zip(first, second).prefix { $0 == $1 }.count, "the prompt start up to the question")
+        XCTAssertGreaterThan(cache.reused, 50)
+        let alone = try sample.model.lastHidden(second)
+        let answers: [Int32] = [236770, 236778, 236800, 236812, 236810]
+        for (a, b) in zip(sample.model.logits(reused, tokens: answers), sample.model.logits(alone, tokens: answers)) {
+            XCTAssertEqual(a, b, accuracy: 1e-4)
+        }
+    }
+
     /// SmolLM2 with a PEFT adapter (F16 tensors) against transformers + PEFT.
     func testAdapterLogitsMatchTransformersWithPEFT() throws {
         let url = Bundle.module.url(forResource: "Fixtures/engine_exact", withExtension: "json")!

@@ -90,6 +90,33 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
+    /// A prompt run after another reuses the keys and values of their shared prefix and
+    /// gives what it gives alone (Gemma 3's window of 8 crosses the reused part).
+    func testReusedPrefixGivesTheSameLogits() throws {
+        let fixture = try loadFixture()
+        let folder = try temporaryFolder()
+        let all = (0..<Int32(fixture.vocabulary)).map { $0 }
+        for spec in fixture.models {
+            let model = try Model(path: try writeModel(spec, vocabulary: fixture.vocabulary, in: folder))
+            let first = fixture.tokens
+            let cases: [([Int32], Int)] = [
+                (Array(first.prefix(16)) + [5, 9, 11, 2, 40, 41, 3, 8], 16),  // same passage, another question
+                (first, first.count - 1),                                   // the same prompt: the last position is recomputed
+                (Array(first.prefix(10)), 9),                               // a prefix of the one before
+                ([1, 2, 3], 0),                                             // nothing shared
+            ]
+            for (second, expectedReuse) in cases {
+                var cache = PrefixCache()
+                _ = try model.lastHidden(first, cache: &cache)
+                let reused = model.logits(try model.lastHidden(second, cache: &cache), tokens: all)
+                XCTAssertEqual(cache.reused, expectedReuse, "\(spec.architecture)")
+                let alone = model.logits(try model.lastHidden(second), tokens: all)
+                let worst = zip(reused, alone).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(worst, 1e-4 * alone.map(abs).max()!, "\(spec.architecture), \(expectedReuse) reused")
+            }
+        }
+    }
+
     struct AdapterFixture: Decodable {
         struct Model: Decodable { var architecture: String, adapter: String, logits: [Float] }
         var models: [Model]
