@@ -9,7 +9,9 @@ extension Kernels {
     /// for e^r (within 2 ulp of expf over the float range); saturates beyond ±88.
     @inline(__always)
     public static func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let x = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
+        // Clamped by masks: the generic clamped(lowerBound:upperBound:) is not inlined.
+        let low = SIMD8<Float>(repeating: -87.3), high = SIMD8<Float>(repeating: 88.3)
+        let x = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
         // n = round(x·log2 e), read from the low mantissa bits after adding 1.5·2^23:
         // the generic SIMD rounding and Int32 conversions cost more than the rest.
         let shifted = x * 1.442_695_04 + 12_582_912

@@ -101,16 +101,33 @@ public enum Kernels {
     @inline(__always)
     public static func silu(_ x: Float) -> Float { x / (1 + exp(-x)) }
 
-    /// Softmax of a row, in place.
+    /// Softmax of a row, in place, eight lanes at a time (the attention scores of every
+    /// query: the largest element-wise cost of a long prompt).
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        var top = -Float.infinity
-        for i in 0..<count { top = max(top, x[i]) }
-        var sum: Float = 0
-        for i in 0..<count {
-            x[i] = exp(x[i] - top)
-            sum += x[i]
+        let vectors = count / 8 * 8
+        var lanes = SIMD8<Float>(repeating: -.infinity), i = 0
+        while i < vectors {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            lanes = lanes.replacing(with: v, where: v .> lanes)
+            i += 8
         }
-        for i in 0..<count { x[i] /= sum }
+        var top = lanes.max()
+        for j in vectors..<count { top = max(top, x[j]) }
+        var sums = SIMD8<Float>.zero
+        i = 0
+        while i < vectors {
+            let e = exp8(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - top)
+            UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD8<Float>.self)
+            sums += e
+            i += 8
+        }
+        var sum = sums.sum()
+        for j in vectors..<count {
+            x[j] = exp(x[j] - top)
+            sum += x[j]
+        }
+        let scale = 1 / sum
+        for j in 0..<count { x[j] *= scale }
     }
 
     /// Causal self-attention with grouped KV heads, an optional soft cap on the scores

@@ -1,3 +1,5 @@
+import Crypto
+import Exam
 import Foundation
 import TestSupport
 import XCTest
@@ -40,6 +42,39 @@ final class EngineExactTests: XCTestCase {
                 }
             }
             print("\(name): largest difference from transformers \(answerError) on answer logits, \(otherError) on the others")
+        }
+    }
+
+    /// 30 real training items (every 53rd of ../shared/data/train.csv, by id) on both
+    /// models, with the same tolerances, where the data is beside the checkout.
+    func testRealItemsMatchTransformers() throws {
+        let train = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/train.csv")
+        guard let bytes = FileManager.default.contents(atPath: train.path) else {
+            throw XCTSkip("\(train.path) is absent: the real items are not beside this checkout")
+        }
+        let url = Bundle.module.url(forResource: "Fixtures/engine_exact_real", withExtension: "json")!
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        XCTAssertEqual(SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined(), object["data_sha256"] as? String, "train.csv is not the file of the fixture")
+        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train.path).items.map { ($0.id, $0) })
+        for name in [DefaultModels.gemma, DefaultModels.smolLM] {
+            let expected = try JSONDecoder().decode(Reference.Model.self, from: JSONSerialization.data(withJSONObject: try XCTUnwrap(object[name])))
+            let sample = try SampleModel(name, template: expected.template)
+            var answerError: Float = 0, otherError: Float = 0
+            for reference in expected.cases {
+                let tokens = sample.tokens(try XCTUnwrap(items[reference.id]))
+                XCTAssertEqual(tokens.count, reference.tokens)
+                let hidden = try sample.model.lastHidden(tokens)
+                for (ours, theirs) in zip(sample.model.logits(hidden, tokens: expected.answer_ids), reference.answer_logits) {
+                    answerError = max(answerError, abs(ours - theirs))
+                    XCTAssertEqual(ours, theirs, accuracy: 2e-3, "\(name) \(reference.id) answer logits")
+                }
+                for (ours, theirs) in zip(sample.model.logits(hidden, tokens: reference.top_ids + expected.sample_ids), reference.top_logits + reference.sample_logits) {
+                    otherError = max(otherError, abs(ours - theirs))
+                    XCTAssertEqual(ours, theirs, accuracy: 1e-2, "\(name) \(reference.id) top and sampled logits")
+                }
+            }
+            print("\(name), \(expected.cases.count) real items: largest difference from transformers \(answerError) on answer logits, \(otherError) on the others")
         }
     }
 
