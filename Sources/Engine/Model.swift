@@ -90,8 +90,9 @@ public struct ModelConfig: Sendable, Equatable {
     }
 }
 
-/// The keys and values of every layer at every position of the last prompt run, for
-/// the next prompt to reuse over the tokens both start with.
+/// The keys and values of every layer at every position of the last prompt a model
+/// ran, for its next prompt to reuse over the tokens both start with (one cache per
+/// model: they are that model's keys).
 public struct PrefixCache: Sendable {
     var tokens: [Int32] = []
     var keys: [[Float]] = [], values: [[Float]] = []
