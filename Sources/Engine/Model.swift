@@ -116,14 +116,21 @@ public struct PrefixCache: Sendable {
 /// A loaded model: the config, the layer weights dequantised to Float32 once, and the
 /// token embedding left quantised in the mapping (rows are dequantised as needed).
 public final class Model: Sendable {
+    /// One block's weights. q, k and v are stacked into one matrix, as are gate and up:
+    /// one product each instead of three and two (the input is packed once, and the
+    /// narrow k and v products, 256 columns for Gemma 3, join a wide one).
     struct Layer: Sendable {
         var attentionNorm: [Float]
-        var q: [Float], k: [Float], v: [Float], output: [Float]
+        /// (q + 2·kv) × d: the rows of q, then k, then v.
+        var qkv: [Float]
+        var output: [Float]
         var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
         var qNorm: [Float]?, kNorm: [Float]?
         var postAttentionNorm: [Float]?
         var ffnNorm: [Float]
-        var gate: [Float], up: [Float], down: [Float]
+        /// 2·ff × d: the rows of gate, then up.
+        var gateUp: [Float]
+        var down: [Float]
         var postFFNNorm: [Float]?
     }
 
@@ -159,13 +166,13 @@ public final class Model: Sendable {
             let p = "blk.\(i)."
             return Layer(
                 attentionNorm: try weights(p + "attn_norm.weight", d),
-                q: try weights(p + "attn_q.weight", q * d), k: try weights(p + "attn_k.weight", kv * d),
-                v: try weights(p + "attn_v.weight", kv * d), output: try weights(p + "attn_output.weight", d * q),
+                qkv: try weights(p + "attn_q.weight", q * d) + weights(p + "attn_k.weight", kv * d) + weights(p + "attn_v.weight", kv * d),
+                output: try weights(p + "attn_output.weight", d * q),
                 qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv), vBias: try optional(p + "attn_v.bias", kv),
                 qNorm: try optional(p + "attn_q_norm.weight", config.headDim), kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
                 postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
                 ffnNorm: try weights(p + "ffn_norm.weight", d),
-                gate: try weights(p + "ffn_gate.weight", f * d), up: try weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f),
+                gateUp: try weights(p + "ffn_gate.weight", f * d) + weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f),
                 postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
         }
         if let adapter { try Self.merge(adapter, into: &layers, config: config) }
@@ -184,14 +191,15 @@ public final class Model: Sendable {
     static func merge(_ adapter: LoRAAdapter, into layers: inout [Layer], config: ModelConfig) throws {
         let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
         for delta in adapter.deltas {
-            let (weight, outputs, inputs): (WritableKeyPath<Layer, [Float]>, Int, Int) = switch delta.module {
-            case .q: (\.q, q, d)
-            case .k: (\.k, kv, d)
-            case .v: (\.v, kv, d)
-            case .o: (\.output, d, q)
-            case .gate: (\.gate, f, d)
-            case .up: (\.up, f, d)
-            case .down: (\.down, d, f)
+            // The weight, the first of its rows there (in the stacked ones), its sizes.
+            let (weight, firstRow, outputs, inputs): (WritableKeyPath<Layer, [Float]>, Int, Int, Int) = switch delta.module {
+            case .q: (\.qkv, 0, q, d)
+            case .k: (\.qkv, q, kv, d)
+            case .v: (\.qkv, q + kv, kv, d)
+            case .o: (\.output, 0, d, q)
+            case .gate: (\.gateUp, 0, f, d)
+            case .up: (\.gateUp, f, f, d)
+            case .down: (\.down, 0, d, f)
             }
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
             guard delta.layer < layers.count else {
@@ -206,7 +214,9 @@ public final class Model: Sendable {
             if config.architecture == "llama", delta.module == .q || delta.module == .k {
                 b = permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
-            Kernels.addProduct(b, rows: outputs, inner: delta.rank, delta.a, cols: inputs, scale: adapter.scale, into: &layers[delta.layer][keyPath: weight])
+            layers[delta.layer][keyPath: weight].withUnsafeMutableBufferPointer { w in
+                Kernels.addProduct(b, rows: outputs, inner: delta.rank, delta.a, cols: inputs, scale: adapter.scale, into: w.baseAddress! + firstRow * inputs)
+            }
         }
     }
 
@@ -252,9 +262,11 @@ public final class Model: Sendable {
         let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
         let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBaseLocal)
         var h = [Float](repeating: 0, count: (t - start) * d)
+        let qkvWidth = qWidth + 2 * kvWidth, f = c.feedForward
+        var qkv = [Float](repeating: 0, count: (t - start) * qkvWidth)
         var q = [Float](repeating: 0, count: (t - start) * qWidth), k = [Float](repeating: 0, count: (t - start) * kvWidth), v = k
         var attended = [Float](repeating: 0, count: (t - start) * qWidth)
-        var gate = [Float](repeating: 0, count: (t - start) * c.feedForward), up = gate
+        var gateUp = [Float](repeating: 0, count: (t - start) * 2 * f)
         var projected = [Float](repeating: 0, count: (t - start) * d)
         var keys: [[Float]] = [], values: [[Float]] = []
 
@@ -263,9 +275,10 @@ public final class Model: Sendable {
         var rows = t - start, firstQuery = start
         for (index, layer) in layers.enumerated() {
             Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
-            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.q, outer: qWidth, into: &q)
-            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.k, outer: kvWidth, into: &k)
-            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.v, outer: kvWidth, into: &v)
+            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.qkv, outer: qkvWidth, into: &qkv)
+            Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: 0, width: qWidth, into: &q)
+            Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: qWidth, width: kvWidth, into: &k)
+            Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: qWidth + kvWidth, width: kvWidth, into: &v)
             if let b = layer.qBias { addBias(&q, b, rows: rows) }
             if let b = layer.kBias { addBias(&k, b, rows: rows) }
             if let b = layer.vBias { addBias(&v, b, rows: rows) }
@@ -291,10 +304,9 @@ public final class Model: Sendable {
             for i in 0..<(rows * d) { x[i] += projected[i] }
 
             Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
-            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.gate, outer: c.feedForward, into: &gate)
-            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.up, outer: c.feedForward, into: &up)
-            Kernels.gatedActivation(&gate, up, count: rows * c.feedForward, gelu: c.gemma)
-            Kernels.matmulTransposed(gate, rows: rows, inner: c.feedForward, layer.down, outer: d, into: &projected)
+            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.gateUp, outer: 2 * f, into: &gateUp)
+            Kernels.gatedActivation(&gateUp, rows: rows, width: f, gelu: c.gemma)
+            Kernels.matmulTransposed(gateUp, rows: rows, inner: f, stride: 2 * f, layer.down, outer: d, into: &projected)
             if let w = layer.postFFNNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
             for i in 0..<(rows * d) { x[i] += projected[i] }
         }

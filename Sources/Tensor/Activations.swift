@@ -28,26 +28,27 @@ extension Kernels {
         return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
     }
 
-    /// gate[i] = act(gate[i]) · up[i] over the whole buffer, in parallel: GELU (tanh
-    /// form, written as x·σ(2z)) or SiLU (x·σ(x)).
-    public static func gatedActivation(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int, gelu: Bool) {
-        let chunks = max(1, min(Parallel.threads * 2, count / 8192))
-        nonisolated(unsafe) let (gate, up) = (gate, up)
+    /// For each row of x, [gate | up] with `width` values each: gate[i] becomes
+    /// act(gate[i]) · up[i], in place, rows in parallel: GELU (tanh form, written as
+    /// x·σ(2z)) or SiLU (x·σ(x)).
+    public static func gatedActivation(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, gelu: Bool) {
+        let chunks = max(1, min(Parallel.threads * 2, rows * width / 8192))
+        nonisolated(unsafe) let x = x
         Parallel.forEach(chunks) { chunk in
-            let start = count * chunk / chunks / 8 * 8
-            let end = chunk == chunks - 1 ? count : count * (chunk + 1) / chunks / 8 * 8
-            var i = start
-            while i + 8 <= end {
-                let x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
-                let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
-                let z = gelu ? 1.595_769_12 * (x + 0.044_715 * x * x * x) : x
-                let y = x / (1 + exp8(-z)) * u
-                UnsafeMutableRawPointer(gate + i).storeBytes(of: y, as: SIMD8<Float>.self)
-                i += 8
-            }
-            while i < end {
-                gate[i] = (gelu ? Kernels.gelu(gate[i]) : Kernels.silu(gate[i])) * up[i]
-                i += 1
+            for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
+                let gate = x + r * 2 * width, up = gate + width
+                var i = 0
+                while i + 8 <= width {
+                    let g = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let z = gelu ? 1.595_769_12 * (g + 0.044_715 * g * g * g) : g
+                    UnsafeMutableRawPointer(gate + i).storeBytes(of: g / (1 + exp8(-z)) * u, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                while i < width {
+                    gate[i] = (gelu ? Kernels.gelu(gate[i]) : Kernels.silu(gate[i])) * up[i]
+                    i += 1
+                }
             }
         }
     }

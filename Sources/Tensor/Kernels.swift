@@ -5,10 +5,12 @@ import Foundation
 // OpenBLAS, and the element-wise kernels of a transformer layer.
 
 public enum Kernels {
-    /// y = x · Wᵀ: x is rows × inner, W is outer × inner (a GGUF weight: one row per
-    /// output), y is rows × outer. The outputs are split into one column band per
-    /// thread, each a single-threaded sgemm (see `Parallel`).
-    public static func matmulTransposed(_ x: UnsafePointer<Float>, rows: Int, inner: Int, _ w: UnsafePointer<Float>, outer: Int, into y: UnsafeMutablePointer<Float>) {
+    /// y = x · Wᵀ: x is rows × inner (rows `stride` apart, default inner), W is
+    /// outer × inner (a GGUF weight: one row per output), y is rows × outer. The outputs
+    /// are split into one column band per thread, each a single-threaded sgemm (see
+    /// `Parallel`).
+    public static func matmulTransposed(_ x: UnsafePointer<Float>, rows: Int, inner: Int, stride: Int? = nil, _ w: UnsafePointer<Float>, outer: Int, into y: UnsafeMutablePointer<Float>) {
+        let stride = stride ?? inner
         // Bands of whole 16-column panels, and none for a small product.
         let bands = rows * outer * inner < 1 << 20 ? 1 : min(Parallel.threads, max(1, outer / 16))
         nonisolated(unsafe) let (x, w, y) = (x, w, y)
@@ -16,9 +18,15 @@ public enum Kernels {
             let first = outer * band / bands / 16 * 16
             let last = band == bands - 1 ? outer : outer * (band + 1) / bands / 16 * 16
             guard last > first else { return }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(last - first), Int32(inner), 1, x, Int32(inner),
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(last - first), Int32(inner), 1, x, Int32(stride),
                         w + first * inner, Int32(inner), 0, y + first, Int32(outer))
         }
+    }
+
+    /// Columns first..<first + width of each row of x (rows `stride` apart), packed
+    /// into y (rows × width).
+    public static func copyColumns(_ x: UnsafePointer<Float>, rows: Int, stride: Int, first: Int, width: Int, into y: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { (y + r * width).update(from: x + r * stride + first, count: width) }
     }
 
     /// c += scale · a · b: a is rows × inner, b is inner × cols, c is rows × cols (a

@@ -48,6 +48,36 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testGatedActivationOnStackedRows() {
+        let rows = 5, width = 21
+        for gelu in [true, false] {
+            var x = random(rows * 2 * width, seed: 9).map { $0 * 4 }
+            let before = x
+            Kernels.gatedActivation(&x, rows: rows, width: width, gelu: gelu)
+            for r in 0..<rows {
+                for i in 0..<width {
+                    let g = before[r * 2 * width + i], u = before[r * 2 * width + width + i]
+                    let act = gelu ? 0.5 * g * (1 + tanh(0.797_884_56 * (g + 0.044_715 * g * g * g))) : g / (1 + exp(-g))
+                    XCTAssertEqual(x[r * 2 * width + i], act * u, accuracy: 1e-5, "gelu \(gelu), row \(r), \(i)")
+                    XCTAssertEqual(x[r * 2 * width + width + i], u, "up is left as it was")
+                }
+            }
+        }
+    }
+
+    func testMatmulOverEveryOtherColumnBlock() {
+        // x is the first half of each row of a rows × 2·inner buffer.
+        let rows = 3, inner = 40, outer = 24
+        let wide = random(rows * 2 * inner, seed: 6), w = random(outer * inner, seed: 7)
+        var y = [Float](repeating: .nan, count: rows * outer)
+        Kernels.matmulTransposed(wide, rows: rows, inner: inner, stride: 2 * inner, w, outer: outer, into: &y)
+        for r in 0..<rows {
+            for o in 0..<outer {
+                XCTAssertEqual(y[r * outer + o], (0..<inner).reduce(0) { $0 + wide[r * 2 * inner + $1] * w[o * inner + $1] }, accuracy: 1e-4)
+            }
+        }
+    }
+
     /// Scalar causal attention for the queries from `first`, with an optional window.
     func naiveAttention(q: [Float], k: [Float], v: [Float], tokens: Int, first: Int, heads: Int, kvHeads: Int, dim: Int, window: Int?) -> [Float] {
         var out = [Float](repeating: 0, count: (tokens - first) * heads * dim)
