@@ -8,7 +8,7 @@ import Tensor
 import Tokenizer
 
 struct PredictCommand: ParsableCommand {
-    static let engineVersion = "suneung-engine 1 (float32 weights, OpenBLAS)"
+    static let engineVersion = "suneung-engine 2 (float32 weights, OpenBLAS, shared-prefix reuse)"
 
     static let configuration = CommandConfiguration(
         commandName: "predict",
@@ -17,11 +17,13 @@ struct PredictCommand: ParsableCommand {
             Each item's baseline prompt (DESIGN.md) goes through the model's chat template; \
             the logits of the tokens "1".."N" at the last position are kept and the answer \
             is their arg-max. Prompts longer than --max-tokens are shortened by cutting the \
-            middle of the passage, never the question, <보기> or choices. Items are committed \
-            one by one: a run that is killed leaves no prediction set, and the same command \
-            again resumes from the items already scored. Items on the passage of the item \
-            before reuse its keys and values. The set records the model's sha256, \
-            template, engine and limits in its lineage.
+            middle of the passage, never the question, <보기> or choices. With --adapter, a \
+            PEFT LoRA adapter's deltas (scale·B·A) are merged into the model's weights. An \
+            item on the same passage as the item before reuses its keys and values. Items \
+            are committed one by one: a run that is killed leaves no prediction set, and \
+            the same command again resumes from the items already scored. The set records \
+            the model's and the adapter's sha256, the template, engine and limits in its \
+            lineage.
             """
     )
 
@@ -42,7 +44,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain.")
     var template: ChatTemplate?
 
-    @Option(help: "Threads for the matrix products (default: all cores).")
+    @Option(help: "Threads for the engine (default: all cores).")
     var threads: Int?
 
     @Option(help: ArgumentHelp("Score only the first N items (they are written to data/ as a dataset of their own).", valueName: "N"))
@@ -101,9 +103,16 @@ struct PredictCommand: ParsableCommand {
         let (run, done) = try store.startRun(key: sha256Hex(settings.utf8), name: name, dataset: datasetRecord, lineage: lineage)
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }
 
+        // Items on one passage one after another (otherwise in the file's order), so that
+        // each reuses the keys and values of the one before; rows keep their positions.
+        var firstOfPassage: [String: Int] = [:]
+        for (position, item) in items.enumerated() where firstOfPassage[item.paragraph] == nil { firstOfPassage[item.paragraph] = position }
+        let order = items.indices.sorted { (firstOfPassage[items[$0].paragraph]!, $0) < (firstOfPassage[items[$1].paragraph]!, $1) }
+
         var progress = ProgressBar(total: items.count - done.count)
         var cache = PrefixCache(), reused = 0, total = 0
-        for (position, item) in items.enumerated() where done[position] == nil {
+        for position in order where done[position] == nil {
+            let item = items[position]
             let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache)
             reused += cache.reused
             total += prompts[position].tokens.count

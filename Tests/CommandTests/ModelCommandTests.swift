@@ -44,6 +44,27 @@ final class PredictCommandTests: WorkspaceTestCase {
         try assertRefused("predict", "--model", smol, "--dataset", "long.csv", "--name", "tiny", "--max-tokens", "100", says: "even without its passage, more than --max-tokens 100")
     }
 
+    /// Questions on one passage are scored one after another, reusing the passage's keys
+    /// and values, even where the file interleaves them; the rows keep the file's order.
+    func testPassagesAreReusedAndRowsKeepTheirOrder() throws {
+        let smol = try DefaultModels.path(DefaultModels.smolLM)
+        let passage = "조선 후기에는 상품 화폐 경제가 발달하면서 도시의 상업 활동이 활발해졌다."
+        try write("shared.csv", """
+            id,paragraph,problems
+            a1,\(passage),"{'question': '윗글의 중심 화제는?', 'choices': ['상업', '농업', '어업', '공업']}"
+            b1,다른 지문이다.,"{'question': '무엇인가?', 'choices': ['가', '나', '다', '라']}"
+            a2,\(passage),"{'question': '윗글과 일치하는 것은?', 'choices': ['도시', '농촌', '바다', '산']}"
+
+            """)
+        let output = try run("predict", "--model", smol, "--dataset", "shared.csv", "--name", "shared").output
+        // Every prompt starts with the same ~55 template tokens; a2 after a1 also reuses
+        // the passage (213 in all here; 110 if a2 followed b1).
+        let reused = try XCTUnwrap(output.split(separator: "\n").first { $0.contains("prompt tokens were reused") }.flatMap { Int($0.prefix { $0 != " " }) })
+        XCTAssertGreaterThan(reused, 180, output)
+        let csv = try String(contentsOf: root.appendingPathComponent("predictions/shared@v1.csv"), encoding: .utf8)
+        XCTAssertEqual(csv.split(separator: "\n").dropFirst().map { String($0.prefix(2)) }, ["a1", "b1", "a2"])
+    }
+
     /// The PEFT adapters the engine tests check against transformers + PEFT.
     func adapter(_ name: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
