@@ -144,25 +144,32 @@ public enum Kernels {
     /// 0..<T; q and out are (T − firstQuery) × (H·D), the queries of positions
     /// firstQuery..<T (a last layer needs only the last one). Queries go in blocks,
     /// each multiplied only with the keys it can see (the causal triangle and the
-    /// window band are not computed); heads and blocks run in parallel.
+    /// window band are not computed); the heads that share a KV head go in one product
+    /// (their queries gathered into one matrix: Gemma 3's four heads make it 256 rows,
+    /// and the keys are packed once, not four times); KV heads and blocks run in
+    /// parallel.
     public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, firstQuery: Int = 0, heads: Int, kvHeads: Int, headDim: Int, scale: Float, softcap: Float? = nil, window: Int?, into out: UnsafeMutablePointer<Float>) {
-        let group = heads / kvHeads, block = 64
+        let group = heads / kvHeads, block = 64, d = headDim
         let blocks = (tokens - firstQuery + block - 1) / block
         nonisolated(unsafe) let (q, k, v, out) = (q, k, v, out)
-        Parallel.forEach(heads * blocks) { job in
-            let h = job / blocks, kv = h / group
+        Parallel.forEach(kvHeads * blocks) { job in
+            let kv = job / blocks
             let first = firstQuery + (job % blocks) * block, last = min(tokens, first + block)
             // Keys from the first one the block's first query sees to its last query.
             let keyStart = window.map { max(0, first - $0 + 1) } ?? 0
-            let keys = last - keyStart, rows = last - first
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * keys)
-            defer { scores.deallocate() }
-            let queryRow = (first - firstQuery) * heads * headDim + h * headDim
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(keys), Int32(headDim), scale,
-                        q + queryRow, Int32(heads * headDim),
-                        k + keyStart * kvHeads * headDim + kv * headDim, Int32(kvHeads * headDim), 0, scores, Int32(keys))
-            for r in 0..<rows {
-                let t = first + r, row = scores + r * keys
+            let keys = last - keyStart, rows = last - first, gathered = group * rows
+            // Row g·rows + r: the query of head kv·group + g at position first + r.
+            let queries = UnsafeMutablePointer<Float>.allocate(capacity: gathered * d)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: gathered * keys)
+            defer { queries.deallocate(); scores.deallocate() }
+            func slot(_ g: Int, _ r: Int) -> Int { (first + r - firstQuery) * heads * d + (kv * group + g) * d }
+            for g in 0..<group {
+                for r in 0..<rows { (queries + (g * rows + r) * d).update(from: q + slot(g, r), count: d) }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(gathered), Int32(keys), Int32(d), scale,
+                        queries, Int32(d), k + keyStart * kvHeads * d + kv * d, Int32(kvHeads * d), 0, scores, Int32(keys))
+            for m in 0..<gathered {
+                let t = first + m % rows, row = scores + m * keys
                 // Visible keys of query t: from max(keyStart, t − window + 1) to t.
                 let from = (window.map { max(0, t - $0 + 1) } ?? 0) - keyStart, to = t - keyStart
                 if let softcap { for j in from...to { row[j] = softcap * tanh(row[j] / softcap) } }
@@ -170,9 +177,12 @@ public enum Kernels {
                 for j in 0..<from { row[j] = 0 }
                 for j in (to + 1)..<max(to + 1, keys) { row[j] = 0 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(headDim), Int32(keys), 1,
-                        scores, Int32(keys), v + keyStart * kvHeads * headDim + kv * headDim, Int32(kvHeads * headDim),
-                        0, out + queryRow, Int32(heads * headDim))
+            // The weighted values, into the gathered queries' place, then back per head.
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(gathered), Int32(d), Int32(keys), 1,
+                        scores, Int32(keys), v + keyStart * kvHeads * d + kv * d, Int32(kvHeads * d), 0, queries, Int32(d))
+            for g in 0..<group {
+                for r in 0..<rows { (out + slot(g, r)).update(from: queries + (g * rows + r) * d, count: d) }
+            }
         }
     }
 }
