@@ -1,4 +1,3 @@
-import Crypto
 import Exam
 import Foundation
 import TestSupport
@@ -48,15 +47,10 @@ final class EngineExactTests: XCTestCase {
     /// 30 real training items (every 53rd of ../shared/data/train.csv, by id) on both
     /// models, with the same tolerances, where the data is beside the checkout.
     func testRealItemsMatchTransformers() throws {
-        let train = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/train.csv")
-        guard let bytes = FileManager.default.contents(atPath: train.path) else {
-            throw XCTSkip("\(train.path) is absent: the real items are not beside this checkout")
-        }
         let url = Bundle.module.url(forResource: "Fixtures/engine_exact_real", withExtension: "json")!
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
-        XCTAssertEqual(SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined(), object["data_sha256"] as? String, "train.csv is not the file of the fixture")
-        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train.path).items.map { ($0.id, $0) })
+        let train = try RealData.path("train.csv", sha256: try XCTUnwrap(object["data_sha256"] as? String))
+        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train).items.map { ($0.id, $0) })
         for name in [DefaultModels.gemma, DefaultModels.smolLM] {
             let expected = try JSONDecoder().decode(Reference.Model.self, from: JSONSerialization.data(withJSONObject: try XCTUnwrap(object[name])))
             let sample = try SampleModel(name, template: expected.template)

@@ -1,4 +1,3 @@
-import Crypto
 import Exam
 import Foundation
 import TestSupport
@@ -55,15 +54,10 @@ final class EnginePeerTests: XCTestCase {
     /// answers). The first 30 keep the test short; an answer may differ only where both
     /// engines see a near tie.
     func testRealItemsAgreeWithLlamaCpp() throws {
-        let train = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/train.csv")
-        guard let bytes = FileManager.default.contents(atPath: train.path) else {
-            throw XCTSkip("\(train.path) is absent: the real items are not beside this checkout")
-        }
         let url = Bundle.module.url(forResource: "Fixtures/peer_train", withExtension: "json")!
         let reference = try JSONDecoder().decode(RealReference.self, from: Data(contentsOf: url))
-        XCTAssertEqual(SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined(), reference.data_sha256, "train.csv is not the file of the fixture")
-        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train.path).items.map { ($0.id, $0) })
+        let train = try RealData.path("train.csv", sha256: reference.data_sha256)
+        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train).items.map { ($0.id, $0) })
         let sample = try SampleModel(reference.model, template: reference.template)
         let answerTokens = try Scorer(model: sample.model).answerTokens
         var same = 0, largest: Float = 0
