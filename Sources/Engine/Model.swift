@@ -252,7 +252,8 @@ public final class Model: Sendable {
         let qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim
         // Positions before `start` come from the cache; the last one is always computed.
         let start = cache.keys.count == layers.count ? min(cache.sharedPrefix(with: tokens), t - 1) : 0
-        var x = [Float](repeating: 0, count: (t - start) * d)
+        let computed = t - start
+        var x = [Float](repeating: 0, count: computed * d)
         for (row, token) in tokens[start...].enumerated() {
             guard token >= 0, Int(token) < embedding.rowCount else { throw EngineError(message: "token id \(token) is outside the vocabulary") }
             let values = file.dequantizeRow(embedding, Int(token))
@@ -261,18 +262,18 @@ public final class Model: Sendable {
         }
         let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
         let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBaseLocal)
-        var h = [Float](repeating: 0, count: (t - start) * d)
+        var h = [Float](repeating: 0, count: computed * d)
         let qkvWidth = qWidth + 2 * kvWidth, f = c.feedForward
-        var qkv = [Float](repeating: 0, count: (t - start) * qkvWidth)
-        var q = [Float](repeating: 0, count: (t - start) * qWidth), k = [Float](repeating: 0, count: (t - start) * kvWidth), v = k
-        var attended = [Float](repeating: 0, count: (t - start) * qWidth)
-        var gateUp = [Float](repeating: 0, count: (t - start) * 2 * f)
-        var projected = [Float](repeating: 0, count: (t - start) * d)
+        var qkv = [Float](repeating: 0, count: computed * qkvWidth)
+        var q = [Float](repeating: 0, count: computed * qWidth), k = [Float](repeating: 0, count: computed * kvWidth), v = k
+        var attended = [Float](repeating: 0, count: computed * qWidth)
+        var gateUp = [Float](repeating: 0, count: computed * 2 * f)
+        var projected = [Float](repeating: 0, count: computed * d)
         var keys: [[Float]] = [], values: [[Float]] = []
 
         // Rows carried through the layers: the new positions, until the last layer's
         // keys and values are made; after them only the last position matters.
-        var rows = t - start, firstQuery = start
+        var rows = computed, firstQuery = start
         for (index, layer) in layers.enumerated() {
             Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
             Kernels.matmulTransposed(h, rows: rows, inner: d, layer.qkv, outer: qkvWidth, into: &qkv)
