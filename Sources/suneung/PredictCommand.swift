@@ -103,26 +103,39 @@ struct PredictCommand: ParsableCommand {
         let (run, done) = try store.startRun(key: sha256Hex(settings.utf8), name: name, dataset: datasetRecord, lineage: lineage)
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }
 
-        // Items on one passage one after another (otherwise in the file's order), so that
-        // each reuses the keys and values of the one before; rows keep their positions.
-        var firstOfPassage: [String: Int] = [:]
-        for (position, item) in items.enumerated() where firstOfPassage[item.paragraph] == nil { firstOfPassage[item.paragraph] = position }
-        let order = items.indices.sorted { (firstOfPassage[items[$0].paragraph]!, $0) < (firstOfPassage[items[$1].paragraph]!, $1) }
-
+        // The questions of one passage go together (passages in the file's order), each
+        // reusing the keys and values of the one before. Every passage starts from the
+        // first item's, computed alone (they share the template's start), never from the
+        // previous passage's: an item's logits then depend only on its own passage's
+        // earlier items, and a resumed run gives exactly what an uninterrupted one gives
+        // (it recomputes the first passage and the interrupted one's scored items).
+        var passages: [String: Int] = [:], groups: [[Int]] = []
+        for (position, item) in items.enumerated() {
+            if let group = passages[item.paragraph] { groups[group].append(position) } else {
+                passages[item.paragraph] = groups.count
+                groups.append([position])
+            }
+        }
+        let pending = groups.indices.filter { groups[$0].contains { done[$0] == nil } }
         var progress = ProgressBar(total: items.count - done.count)
-        var cache = PrefixCache(), reused = 0, total = 0
-        for position in order where done[position] == nil {
-            let item = items[position]
-            let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache)
-            reused += cache.reused
-            total += prompts[position].tokens.count
-            let answer = logits.indices.max { (logits[$0], -$0) < (logits[$1], -$1) }! + 1
-            let values = (0..<PredictionRow.maxChoices).map { $0 < logits.count ? Double(logits[$0]) : nil }
-            try store.addRunRow(run, position: position, row: PredictionRow(id: item.id, answer: answer, values: values))
-            progress.advance(tokens: prompts[position].tokens.count)
+        var firstItem = PrefixCache(), reused = 0, total = 0
+        for index in pending.isEmpty ? [] : Set(pending + [0]).sorted() {
+            var cache = firstItem
+            for position in groups[index] {
+                let item = items[position]
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache)
+                if index == 0 && position == groups[0][0] { firstItem = cache }
+                guard done[position] == nil else { continue }
+                reused += cache.reused
+                total += prompts[position].tokens.count
+                let answer = logits.indices.max { (logits[$0], -$0) < (logits[$1], -$1) }! + 1
+                let values = (0..<PredictionRow.maxChoices).map { $0 < logits.count ? Double(logits[$0]) : nil }
+                try store.addRunRow(run, position: position, row: PredictionRow(id: item.id, answer: answer, values: values))
+                progress.advance(tokens: prompts[position].tokens.count)
+            }
         }
         if reused > 0 {
-            print("\(reused) of \(total) prompt tokens were reused from the item before (items on the same passage share its keys and values).")
+            print("\(reused) of \(total) prompt tokens were reused from the items before (the template's start, and the passage for its later questions).")
         }
         let shortened = prompts.filter { $0.charactersCut > 0 }.count
         if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }

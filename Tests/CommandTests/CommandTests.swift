@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import GRDB
 import XCTest
 
@@ -236,5 +237,44 @@ final class KillTests: WorkspaceTestCase {
         }
         try run("import", "big-run.csv", "--name", "killed", "--dataset", "big.csv")
         XCTAssertTrue(try run("list").output.contains("killed@v"))
+    }
+
+    /// `suneung predict` killed with SIGKILL once some items are committed: no prediction
+    /// set is visible, and the same command resumes from them and gives, byte for byte,
+    /// what an uninterrupted run gives (the reused keys and values included).
+    func testKilledPredictResumes() throws {
+        let smol = try DefaultModels.path(DefaultModels.smolLM)
+        // Six passages of two questions each, the second question of each passage at the end.
+        var exam = "id,paragraph,problems\n"
+        for (n, question) in ["윗글의 중심 내용은?", "윗글과 일치하지 않는 것은?"].enumerated() {
+            for p in 0..<6 {
+                let passage = String(repeating: "제\(p)지문에서 조선 후기 상업과 도시의 변화를 설명한다. ", count: 4 + p)
+                exam += "q\(p)-\(n),\(passage),\"{'question': '\(question)', 'choices': ['가', '나', '다', '라']}\"\n"
+            }
+        }
+        try write("passages.csv", exam)
+        let sample = "passages.csv"
+        try run("predict", "--model", smol, "--dataset", sample, "--name", "clean")
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["predict", "--model", smol, "--dataset", sample, "--name", "killed"]
+        process.currentDirectoryURL = root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
+        func count(_ sql: String) throws -> Int { try queue.read { try Int.fetchOne($0, sql: sql)! } }
+        let deadline = Date().addingTimeInterval(60)
+        while try count("SELECT COUNT(*) FROM predictionRunRow") < 3, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertEqual(try count("SELECT COUNT(*) FROM predictionSet WHERE name = 'killed'"), 0, "a set is visible after the kill")
+        let scored = try count("SELECT COUNT(*) FROM predictionRunRow")
+        XCTAssertGreaterThanOrEqual(scored, 3)
+        XCTAssertLessThan(scored, 12, "the run finished before the kill: nothing was tested")
+        let resumed = try run("predict", "--model", smol, "--dataset", sample, "--name", "killed").output
+        XCTAssertTrue(resumed.contains("Resuming killed: \(scored) of 12 items were scored before."), resumed)
+        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("predictions/killed@v1.csv")),
+                       try Data(contentsOf: root.appendingPathComponent("predictions/clean@v1.csv")))
     }
 }
