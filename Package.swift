@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Everything about the competition's files and prompts; no dependencies.
@@ -32,20 +33,24 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"]),
         // Model families as data plus one forward pass; the multiple-choice scorer.
         .target(name: "Engine", dependencies: ["GGUF", "Tokenizer", "Tensor"]),
+        // LoRA training: the backward pass over Engine's layers, AdamW, PEFT folders.
+        .target(name: "Training", dependencies: ["Engine", "GGUF", "Tensor", "Tokenizer", "Exam", "CBLAS"]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor",
+            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor", "Training",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor"]),
+        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor", "Training"]),
         // Test helpers shared by the test targets (where the default models are).
-        .target(name: "TestSupport", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport"),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "GGUF", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "CommandTests", dependencies: ["suneung", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -119,28 +119,28 @@ public final class Model: Sendable {
     /// One block's weights. q, k and v are stacked into one matrix, as are gate and up:
     /// one product each instead of three and two (the input is packed once, and the
     /// narrow k and v products, 256 columns for Gemma 3, join a wide one).
-    struct Layer: Sendable {
-        var attentionNorm: [Float]
+    package struct Layer: Sendable {
+        package var attentionNorm: [Float]
         /// (q + 2·kv) × d: the rows of q, then k, then v.
-        var qkv: [Float]
-        var output: [Float]
-        var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
-        var qNorm: [Float]?, kNorm: [Float]?
-        var postAttentionNorm: [Float]?
-        var ffnNorm: [Float]
+        package var qkv: [Float]
+        package var output: [Float]
+        package var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
+        package var qNorm: [Float]?, kNorm: [Float]?
+        package var postAttentionNorm: [Float]?
+        package var ffnNorm: [Float]
         /// 2·ff × d: the rows of gate, then up.
-        var gateUp: [Float]
-        var down: [Float]
-        var postFFNNorm: [Float]?
+        package var gateUp: [Float]
+        package var down: [Float]
+        package var postFFNNorm: [Float]?
     }
 
     public let config: ModelConfig
     public let file: GGUFFile
-    let layers: [Layer]
-    let outputNorm: [Float]
-    let embedding: GGUFTensorInfo
+    package let layers: [Layer]
+    package let outputNorm: [Float]
+    package let embedding: GGUFTensorInfo
     /// The output projection when it is not the (tied) embedding.
-    let output: GGUFTensorInfo?
+    package let output: GGUFTensorInfo?
 
     /// The model, with the adapter's deltas merged into its layers' weights.
     public init(file: GGUFFile, adapter: LoRAAdapter? = nil) throws {
@@ -223,7 +223,7 @@ public final class Model: Sendable {
     /// Rows of each head from Hugging Face's order (first halves, then second halves
     /// of the rotated pairs) to llama.cpp's (pairs adjacent): row h·D + 2i + j comes
     /// from h·D + j·D/2 + i.
-    static func permuteForRope(_ rows: [Float], heads: Int, rowLength: Int) -> [Float] {
+    package static func permuteForRope(_ rows: [Float], heads: Int, rowLength: Int) -> [Float] {
         let headDim = rows.count / rowLength / heads, half = headDim / 2
         var permuted = rows
         for h in 0..<heads {

@@ -55,3 +55,33 @@ public struct Safetensors: Sendable {
         self.tensors = tensors
     }
 }
+
+extension Safetensors {
+    /// Writes F32 tensors as a safetensors file (names sorted, the header padded with
+    /// spaces to 8 bytes as the reference writer does), atomically: a temporary file,
+    /// flushed, then renamed.
+    public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])], to url: URL) throws {
+        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
+        var offset = 0
+        let sorted = tensors.sorted { $0.name < $1.name }
+        for tensor in sorted {
+            precondition(tensor.shape.reduce(1, *) == tensor.values.count)
+            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + 4 * tensor.values.count]]
+            offset += 4 * tensor.values.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+        var data = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(json)
+        for tensor in sorted {
+            tensor.values.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: 4 * $0.count)) }
+        }
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        try data.write(to: temporary)
+        let handle = try FileHandle(forWritingTo: temporary)
+        try handle.synchronize()
+        try handle.close()
+        if rename(temporary.path, url.path) != 0 { throw EngineError(message: "\(url.path): cannot write: \(String(cString: strerror(errno)))") }
+    }
+}

@@ -82,15 +82,16 @@ public enum Kernels {
     /// Rotary position embedding, in place, on `heads` vectors of `headDim` per row
     /// (row r is position firstPosition + r); the first ropeDim dimensions rotate. `neox` pairs
     /// dimension i with i + d/2 (Gemma, Qwen2); otherwise adjacent pairs (llama.cpp's
-    /// layout for llama weights).
-    public static func rope(_ x: UnsafeMutablePointer<Float>, rows: Int, firstPosition: Int = 0, heads: Int, headDim: Int, table: RopeTable, neox: Bool) {
+    /// layout for llama weights). `inverse` rotates back: the backward of a rotation,
+    /// for the trainer.
+    public static func rope(_ x: UnsafeMutablePointer<Float>, rows: Int, firstPosition: Int = 0, heads: Int, headDim: Int, table: RopeTable, neox: Bool, inverse: Bool = false) {
         let half = table.half
         for r in 0..<rows {
             let t = firstPosition + r
             for h in 0..<heads {
                 let v = x + (r * heads + h) * headDim
                 for i in 0..<half {
-                    let c = table.cos[t * half + i], s = table.sin[t * half + i]
+                    let c = table.cos[t * half + i], s = inverse ? -table.sin[t * half + i] : table.sin[t * half + i]
                     let a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1
                     let x0 = v[a], x1 = v[b]
                     v[a] = x0 * c - x1 * s

@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+import TestSupport
 import XCTest
 @testable import Engine
 
@@ -10,33 +11,11 @@ final class TinyModelTests: XCTestCase {
     struct Fixture: Decodable {
         struct Model: Decodable {
             var architecture: String
-            var keys: [[Value]]
-            var tensors: [[Value]]
             var logits: [Float]
         }
         var tokens: [Int32]
         var vocabulary: Int
         var models: [Model]
-    }
-
-    enum Value: Decodable {
-        case string(String), number(Double), list([Int])
-        init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let s = try? c.decode(String.self) { self = .string(s) } else if let n = try? c.decode(Double.self) { self = .number(n) } else { self = .list(try c.decode([Int].self)) }
-        }
-        var string: String { if case .string(let s) = self { s } else { "" } }
-        var number: Double { if case .number(let n) = self { n } else { 0 } }
-        var list: [Int] { if case .list(let l) = self { l } else { [] } }
-    }
-
-    /// The generator of the reference script: x = 1664525·x + 1013904223 mod 2^32.
-    func lcg(seed: Int, count: Int, scale: Double, offset: Double) -> [Float] {
-        var x = UInt64(seed)
-        return (0..<count).map { _ in
-            x = (1_664_525 &* x &+ 1_013_904_223) % 4_294_967_296
-            return Float(offset + scale * (2 * Double(x) / 4_294_967_296 - 1))
-        }
     }
 
     func loadFixture() throws -> Fixture {
@@ -46,27 +25,15 @@ final class TinyModelTests: XCTestCase {
 
     /// The tiny model of `spec`, written with our GGUF writer into `folder`.
     func writeModel(_ spec: Fixture.Model, vocabulary: Int, in folder: URL) throws -> String {
-        var writer = GGUFWriter()
-        writer.set("general.architecture", .string(spec.architecture))
-        for key in spec.keys {
-            writer.set(key[0].string, key[1].string == "u32" ? .uint32(UInt32(key[2].number)) : .float32(Float(key[2].number)))
-        }
-        writer.set("tokenizer.ggml.model", .string("llama"))
-        writer.set("tokenizer.ggml.tokens", .array(.string, (0..<vocabulary).map { .string("<t\($0)>") }))
-        writer.set("tokenizer.ggml.scores", .array(.float32, Array(repeating: .float32(0), count: vocabulary)))
-        writer.set("tokenizer.ggml.token_type", .array(.int32, Array(repeating: .int32(1), count: vocabulary)))
-        writer.tensors = spec.tensors.map { t in
-            let dims = t[1].list
-            return GGUFWriter.Tensor(name: t[0].string, dimensions: dims, values: lcg(seed: Int(t[2].number), count: dims.reduce(1, *), scale: t[3].number, offset: t[4].number))
-        }
-        let path = folder.appendingPathComponent("\(spec.architecture).gguf").path
-        try writer.write(to: path)
-        return path
+        // The same entries read again, as the recipe.
+        struct Specs: Decodable { var models: [TinyModelSpec] }
+        let url = Bundle.module.url(forResource: "Fixtures/tiny_models", withExtension: "json")!
+        let specs = try JSONDecoder().decode(Specs.self, from: Data(contentsOf: url)).models
+        return try specs.first { $0.architecture == spec.architecture }!.write(vocabulary: vocabulary, in: folder)
     }
 
     func temporaryFolder() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID())")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try makeTemporaryFolder("tiny")
         addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
         return folder
     }

@@ -1,0 +1,79 @@
+import CBLAS
+import Foundation
+
+// The backward halves of the forward kernels, for the trainer: each takes the gradient
+// of a kernel's output and gives the gradient of its input (the base weights are
+// frozen, so no weight gradients here; LoRA's small products are plain sgemm calls).
+
+extension Kernels {
+    /// y (+)= a · b: a is rows × inner (rows `strideA` apart), b is inner × cols (rows
+    /// `strideB` apart), y is rows × cols (rows `strideY` apart). The backward of
+    /// `matmulTransposed` (dx = dy · W), split into column bands like it.
+    public static func matmul(_ a: UnsafePointer<Float>, rows: Int, inner: Int, strideA: Int? = nil, _ b: UnsafePointer<Float>, cols: Int, strideB: Int? = nil,
+                              into y: UnsafeMutablePointer<Float>, strideY: Int? = nil, accumulate: Bool = false) {
+        let (lda, ldb, ldy) = (strideA ?? inner, strideB ?? cols, strideY ?? cols)
+        let bands = rows * cols * inner < 1 << 20 ? 1 : min(Parallel.threads, max(1, cols / 16))
+        nonisolated(unsafe) let (a, b, y) = (a, b, y)
+        Parallel.forEach(bands) { band in
+            let first = cols * band / bands / 16 * 16
+            let last = band == bands - 1 ? cols : cols * (band + 1) / bands / 16 * 16
+            guard last > first else { return }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(last - first), Int32(inner), 1, a, Int32(lda),
+                        b + first, Int32(ldb), accumulate ? 1 : 0, y + first, Int32(ldy))
+        }
+    }
+
+    /// The gradient of RMS normalisation times `weight` (y = w ⊙ x / rms(x)) for each
+    /// row: dx = (w ⊙ dy − x · mean(x ⊙ w ⊙ dy) / ms) / rms, with ms = mean(x²) + ε.
+    /// Added to dx when `accumulate`.
+    public static func rmsNormBackward(_ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>, epsilon: Float,
+                                       gradient dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let chunks = min(rows, rows * dim < 1 << 16 ? 1 : Parallel.threads * 4)
+        nonisolated(unsafe) let (x, weight, dy, dx) = (x, weight, dy, dx)
+        Parallel.forEach(chunks) { chunk in
+            for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
+                let row = x + r * dim, g = dy + r * dim, out = dx + r * dim
+                var squares: Float = 0, dot: Float = 0
+                for j in 0..<dim {
+                    squares += row[j] * row[j]
+                    dot += row[j] * weight[j] * g[j]
+                }
+                let ms = squares / Float(dim) + epsilon, inverse = 1 / ms.squareRoot()
+                let correction = dot / Float(dim) / ms
+                for j in 0..<dim {
+                    let value = (weight[j] * g[j] - row[j] * correction) * inverse
+                    out[j] = accumulate ? out[j] + value : value
+                }
+            }
+        }
+    }
+
+    /// The gradient of `gatedActivation`: from the pre-activation [gate | up] rows and
+    /// the gradient of act(gate) · up (rows × width), the gradient of [gate | up].
+    public static func gatedActivationBackward(_ gateUp: UnsafePointer<Float>, rows: Int, width: Int, gelu: Bool,
+                                               gradient dy: UnsafePointer<Float>, into dGateUp: UnsafeMutablePointer<Float>) {
+        let chunks = max(1, min(Parallel.threads * 2, rows * width / 8192))
+        nonisolated(unsafe) let (gateUp, dy, dGateUp) = (gateUp, dy, dGateUp)
+        Parallel.forEach(chunks) { chunk in
+            for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
+                let gate = gateUp + r * 2 * width, up = gate + width, g = dy + r * width
+                let dGate = dGateUp + r * 2 * width, dUp = dGate + width
+                for i in 0..<width {
+                    let x = gate[i]
+                    let (value, slope): (Float, Float)
+                    if gelu {
+                        let z = 0.797_884_56 * (x + 0.044_715 * x * x * x), t = tanh(z)
+                        value = 0.5 * x * (1 + t)
+                        slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.797_884_56 * (1 + 3 * 0.044_715 * x * x)
+                    } else {
+                        let s = 1 / (1 + exp(-x))
+                        value = x * s
+                        slope = s * (1 + x * (1 - s))
+                    }
+                    dGate[i] = g[i] * up[i] * slope
+                    dUp[i] = g[i] * value
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import Engine
+import Foundation
+
+/// The trainable weights: LoRA's A (r × in) and B (out × r) for each adapted linear
+/// layer, all in one flat buffer (so that the optimiser, gradient clipping and
+/// accumulation are loops over one array; `Slot` says where each matrix lies). Rows
+/// of B follow the engine's row order (llama.cpp's permuted q and k for llama);
+/// PEFT's order is restored when saving.
+public struct LoRAWeights: Sendable {
+    public typealias Module = LoRAAdapter.Module
+
+    /// Where one adapted layer's A and B are in `values`.
+    public struct Slot: Sendable, Equatable {
+        public let layer: Int
+        public let module: Module
+        public let inputs: Int, outputs: Int
+        public let a: Int, b: Int
+    }
+
+    public let rank: Int
+    public let alpha: Double
+    public let rsLoRA: Bool
+    public let modules: [Module]
+    public let slots: [Slot]
+    public var values: [Float]
+    private let slotIndex: [Int: Int]
+
+    /// PEFT's scale: alpha/r, or alpha/√r with rsLoRA.
+    public var scale: Float { Float(rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)) }
+
+    /// Zero weights of the right sizes for `modules` on every layer of the model.
+    public init(config: ModelConfig, modules: [Module], rank: Int, alpha: Double, rsLoRA: Bool) {
+        precondition(rank >= 1)
+        let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
+        var slots: [Slot] = [], index: [Int: Int] = [:], offset = 0
+        let ordered = Module.allCases.filter(modules.contains)
+        for layer in 0..<config.layers {
+            for module in ordered {
+                let (outputs, inputs) = switch module {
+                case .q: (q, d)
+                case .k, .v: (kv, d)
+                case .o: (d, q)
+                case .gate, .up: (f, d)
+                case .down: (d, f)
+                }
+                index[Self.key(layer, module)] = slots.count
+                slots.append(Slot(layer: layer, module: module, inputs: inputs, outputs: outputs, a: offset, b: offset + rank * inputs))
+                offset += rank * (inputs + outputs)
+            }
+        }
+        self.rank = rank
+        self.alpha = alpha
+        self.rsLoRA = rsLoRA
+        self.modules = ordered
+        self.slots = slots
+        slotIndex = index
+        values = [Float](repeating: 0, count: offset)
+    }
+
+    static func key(_ layer: Int, _ module: Module) -> Int { layer * Module.allCases.count + Module.allCases.firstIndex(of: module)! }
+
+    public func slot(layer: Int, module: Module) -> Slot? {
+        slotIndex[Self.key(layer, module)].map { slots[$0] }
+    }
+
+    /// PEFT's default initialisation: A uniform in ±1/√in (kaiming_uniform_ with
+    /// a = √5), B zero, so the adapted model starts as the base.
+    public mutating func initialize(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        for slot in slots {
+            let bound = 1 / Float(slot.inputs).squareRoot()
+            for i in slot.a..<slot.a + rank * slot.inputs { values[i] = bound * (2 * random.nextUnit() - 1) }
+            for i in slot.b..<slot.b + slot.outputs * rank { values[i] = 0 }
+        }
+    }
+
+    // MARK: - PEFT folders
+
+    /// PEFT's name of a layer's module: base_model.model.model.layers.N.self_attn.q_proj.
+    static func peftName(_ slot: Slot) -> String {
+        let block = [.gate, .up, .down].contains(slot.module) ? "mlp" : "self_attn"
+        return "base_model.model.model.layers.\(slot.layer).\(block).\(slot.module.rawValue)"
+    }
+
+    /// Whether B's rows are permuted between PEFT's order and the engine's.
+    static func permuted(_ slot: Slot, _ config: ModelConfig) -> Bool {
+        config.architecture == "llama" && (slot.module == .q || slot.module == .k)
+    }
+
+    /// The rows of a permuted B back in Hugging Face's order (the inverse of
+    /// `Model.permuteForRope`: row h·D + j·D/2 + i comes from h·D + 2i + j).
+    static func unpermuteForRope(_ rows: [Float], heads: Int, rowLength: Int) -> [Float] {
+        let headDim = rows.count / rowLength / heads, half = headDim / 2
+        var result = rows
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let to = (h * headDim + j * half + i) * rowLength, from = (h * headDim + 2 * i + j) * rowLength
+                    result[to..<to + rowLength] = rows[from..<from + rowLength]
+                }
+            }
+        }
+        return result
+    }
+
+    /// The tensors of adapter_model.safetensors, by PEFT's names.
+    func peftTensors(config: ModelConfig) -> [(name: String, shape: [Int], values: [Float])] {
+        slots.flatMap { slot -> [(name: String, shape: [Int], values: [Float])] in
+            let a = Array(values[slot.a..<slot.a + rank * slot.inputs])
+            var b = Array(values[slot.b..<slot.b + slot.outputs * rank])
+            if Self.permuted(slot, config) {
+                b = Self.unpermuteForRope(b, heads: slot.module == .q ? config.heads : config.kvHeads, rowLength: rank)
+            }
+            let name = Self.peftName(slot)
+            return [(name + ".lora_A.weight", [rank, slot.inputs], a), (name + ".lora_B.weight", [slot.outputs, rank], b)]
+        }
+    }
+
+    /// adapter_config.json as PEFT writes it (the keys PEFT needs to rebuild the
+    /// adapter, and the ones our reader checks).
+    func peftConfig(baseModel: String, dropout: Double) -> [String: Any] {
+        [
+            "base_model_name_or_path": baseModel, "peft_type": "LORA", "task_type": "CAUSAL_LM",
+            "r": rank, "lora_alpha": alpha, "lora_dropout": dropout, "use_rslora": rsLoRA,
+            "target_modules": modules.map(\.rawValue), "bias": "none", "fan_in_fan_out": false,
+            "init_lora_weights": true, "inference_mode": true, "use_dora": false,
+            "modules_to_save": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Double](),
+        ]
+    }
+
+    /// Writes the adapter folder (adapter_config.json, adapter_model.safetensors).
+    public func save(to folder: URL, config: ModelConfig, baseModel: String, dropout: Double) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let json = try JSONSerialization.data(withJSONObject: peftConfig(baseModel: baseModel, dropout: dropout), options: [.prettyPrinted, .sortedKeys])
+        try json.write(to: folder.appendingPathComponent("adapter_config.json"))
+        try Safetensors.write(peftTensors(config: config), to: folder.appendingPathComponent("adapter_model.safetensors"))
+    }
+
+    /// The weights of a PEFT adapter folder (ours or PEFT's), for a model of `config`:
+    /// every matrix must match this model's sizes.
+    public init(adapter: LoRAAdapter, config: ModelConfig) throws {
+        let modules = Array(Set(adapter.deltas.map(\.module)))
+        self.init(config: config, modules: modules, rank: adapter.config.r, alpha: adapter.config.loraAlpha, rsLoRA: adapter.config.useRslora == true)
+        var seen = Set<Int>()
+        for delta in adapter.deltas {
+            let name = "layers.\(delta.layer).\(delta.module.rawValue)"
+            guard let slot = slot(layer: delta.layer, module: delta.module) else {
+                throw TrainingError("\(adapter.folder): \(name) is past the model's \(config.layers) layers: is the adapter for another base model?")
+            }
+            guard delta.inputs == slot.inputs, delta.outputs == slot.outputs else {
+                throw TrainingError("\(adapter.folder): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's maps \(slot.inputs) → \(slot.outputs): is the adapter for another base model?")
+            }
+            seen.insert(Self.key(delta.layer, delta.module))
+            let b = Self.permuted(slot, config) ? Model.permuteForRope(delta.b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: rank) : delta.b
+            values.replaceSubrange(slot.a..<slot.a + rank * slot.inputs, with: delta.a)
+            values.replaceSubrange(slot.b..<slot.b + slot.outputs * rank, with: b)
+        }
+        if let missing = slots.first(where: { !seen.contains(Self.key($0.layer, $0.module)) }) {
+            throw TrainingError("\(adapter.folder): layers.\(missing.layer).\(missing.module.rawValue) is missing (the adapter covers \(modules.map(\.rawValue).sorted().joined(separator: ", ")) on some layers only)")
+        }
+    }
+}
+
+/// A small seeded generator (Steele, Lea and Flood's SplitMix64): the same numbers on
+/// every platform, for initialisation, data order and dropout.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1), from the top 24 bits.
+    public mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}
