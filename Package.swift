@@ -34,7 +34,8 @@ let package = Package(
         // Model families as data plus one forward pass; the multiple-choice scorer.
         .target(name: "Engine", dependencies: ["GGUF", "Tokenizer", "Tensor"]),
         // LoRA training: the backward pass over Engine's layers, AdamW, PEFT folders.
-        .target(name: "Training", dependencies: ["Engine", "GGUF", "Tensor", "Tokenizer", "Exam", "CBLAS"]),
+        // (Ensemble only for its seeded generator.)
+        .target(name: "Training", dependencies: ["Engine", "Ensemble", "GGUF", "Tensor", "Tokenizer", "Exam", "CBLAS"]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
@@ -50,7 +51,7 @@ let package = Package(
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "GGUF", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Ensemble", "GGUF", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "CommandTests", dependencies: ["suneung", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -42,12 +42,14 @@ public struct Lineage: Codable, Sendable, Equatable {
     /// its adapter_model.safetensors.
     public var adapter: String?
     public var adapterSha256: String?
+    /// The training checkpoint (RUN/step-N) the adapter is.
+    public var checkpoint: String?
     public var template: String?
     public var maxTokens: Int?
     public var engine: String?
 
     public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
-                model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil,
+                model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil, checkpoint: String? = nil,
                 template: String? = nil, maxTokens: Int? = nil, engine: String? = nil) {
         self.commandLine = commandLine
         self.toolVersion = toolVersion
@@ -58,6 +60,7 @@ public struct Lineage: Codable, Sendable, Equatable {
         self.modelSha256 = modelSha256
         self.adapter = adapter
         self.adapterSha256 = adapterSha256
+        self.checkpoint = checkpoint
         self.template = template
         self.maxTokens = maxTokens
         self.engine = engine

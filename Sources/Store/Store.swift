@@ -76,6 +76,7 @@ public final class Store: Sendable {
         }
         registerSubmissionMigration(&migrator)
         registerRunMigration(&migrator)
+        registerTrainingMigration(&migrator)
         return migrator
     }
 

@@ -27,6 +27,18 @@ public enum ChatTemplate: String, Sendable, CaseIterable {
         }
     }
 
+    /// The marker that ends the assistant's turn (the seed's completion also trained
+    /// it after the answer); none without a template.
+    public var endOfTurn: String? {
+        switch self {
+        case .gemma: "<end_of_turn>"
+        case .chatml: "<|im_end|>"
+        case .llama3: "<|eot_id|>"
+        case .exaone3: "[|endofturn|]"
+        case .plain: nil
+        }
+    }
+
     /// The template for a model: from its architecture, else from the markers of its
     /// `tokenizer.chat_template`, else plain.
     public static func detect(_ file: GGUFFile) -> ChatTemplate {

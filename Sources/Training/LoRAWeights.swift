@@ -1,4 +1,5 @@
 import Engine
+import Ensemble
 import Foundation
 
 /// The trainable weights: LoRA's A (r × in) and B (out × r) for each adapted linear
@@ -161,21 +162,7 @@ public struct LoRAWeights: Sendable {
     }
 }
 
-/// A small seeded generator (Steele, Lea and Flood's SplitMix64): the same numbers on
-/// every platform, for initialisation, data order and dropout.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// Uniform in [0, 1), from the top 24 bits.
-    public mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }

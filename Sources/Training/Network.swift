@@ -1,5 +1,6 @@
 import CBLAS
 import Engine
+import Ensemble
 import Foundation
 import GGUF
 import Tensor

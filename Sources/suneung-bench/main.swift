@@ -7,6 +7,7 @@ import Foundation
 import GGUF
 import Store
 import Tokenizer
+import Training
 
 func seconds(_ work: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
@@ -133,6 +134,43 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
         note += String(format: "; llama.cpp %.0f tokens/s: ratio %.2f", rate, ours / rate)
     }
     report("engine: 20 test prompts, \(batchTokens) tokens", prefillTime, goal: 60, note: note)
+
+    // The trainer: one optimiser step (forward, backward, AdamW) with LoRA r=16 on all
+    // seven projections, on the first test prompt of 350-450 tokens; PyTorch + PEFT on
+    // the same model, item and adapter sizes in the same run
+    // (scripts/reference/training_bench.py).
+    let trainTokens = prompts.lazy.map { tokenizer.encode($0) }.first { (350...450).contains($0.count) } ?? batch[0]
+    let network = Network(model: model)
+    var lora = LoRAWeights(config: model.config, modules: LoRAAdapter.Module.allCases, rank: 16, alpha: 32, rsLoRA: false)
+    lora.initialize(seed: 1)
+    let sequence = TrainingSequence(tokens: trainTokens, targets: [(trainTokens.count - 1, tokenizer.encode("1", parseSpecial: false)[0])], choices: [])
+    var optimiser = AdamW(count: lora.values.count, weightDecay: 0.01)
+    func trainStep() throws {
+        var gradient = [Float](repeating: 0, count: lora.values.count)
+        _ = try network.accumulateGradient(sequence, lora: lora, loss: .full, into: &gradient)
+        clipGlobalNorm(&gradient, maxNorm: 1)
+        optimiser.update(&lora.values, gradient: gradient, learningRate: 1e-4)
+    }
+    try trainStep()  // the first step also dequantises the output matrix for the full-vocabulary loss
+    let stepTime = try (0..<3).map { _ in try seconds { try trainStep() } }.min()!
+    var trainNote = ""
+    let torchScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/reference/training_bench.py").path
+    let torch = Process()
+    torch.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    torch.arguments = ["python3", torchScript, gemmaPath, "\(trainTokens.count)"]
+    let torchOutput = Pipe()
+    torch.standardOutput = torchOutput
+    torch.standardError = FileHandle.nullDevice
+    if (try? torch.run()) != nil {
+        let data = torchOutput.fileHandleForReading.readDataToEndOfFile()
+        torch.waitUntilExit()
+        if let result = try? JSONSerialization.jsonObject(with: data) as? [String: Double], let theirs = result["step_s"] {
+            trainNote = String(format: "   PyTorch + PEFT %.2f s: ratio %.2f", theirs, theirs / stepTime)
+        }
+    }
+    if trainNote.isEmpty { trainNote = "   (PyTorch + PEFT not installed: no reference)" }
+    report("trainer: one step, \(trainTokens.count) tokens, r=16 on 7 modules", stepTime, goal: 1.0, note: trainNote)
 } else {
     print("models: skipped, \(gemmaPath) is absent (make models)")
 }

@@ -7,7 +7,7 @@ import Store
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List every prediction set version with its dataset and latest scores."
+        abstract: "List every prediction set version with its dataset and latest scores (or, with --checkpoints, every training checkpoint)."
     )
 
     enum Sort: String, ExpressibleByArgument, CaseIterable { case `public`, local, created, name }
@@ -24,7 +24,14 @@ struct ListCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Items in the public leaderboard split (default: half the dataset's items, rounded down).", valueName: "N"))
     var publicItems: Int?
 
+    @Flag(help: "List training checkpoints instead: run, step, epoch, losses, validation accuracy.")
+    var checkpoints = false
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("With --checkpoints: only this training run's.", valueName: "RUN"))
+    var trainingRun: String?
+
     func run() throws {
+        if checkpoints || trainingRun != nil { return try listCheckpoints() }
         var sets = try options.openStore().summaries()
         switch sort {
         case .name: break  // the store returns name, then version
@@ -54,6 +61,30 @@ struct ListCommand: ParsableCommand {
             }
             print(table.rendered)
             for note in Set(marks.values.compactMap(\.note)).sorted() { print(note) }
+        }
+    }
+
+    func listCheckpoints() throws {
+        let store = try options.openStore()
+        let all = try store.checkpoints(run: trainingRun)
+        let header = ["checkpoint", "epoch", "train loss", "val loss", "val acc", "path", "created"]
+        let rows = all.map { run, c in
+            ["\(run.name)/step-\(c.step)", String(format: "%.2f", c.epoch), c.trainLoss.map { String(format: "%.4f", $0) } ?? "-",
+             c.validationLoss.map { String(format: "%.4f", $0) } ?? "-", formatScore(c.validationAccuracy), c.path, timestamp(c.createdAt)]
+        }
+        switch format {
+        case .csv: print(CSV.write([header] + rows), terminator: "")
+        case .json:
+            let objects = rows.map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+        case .table:
+            guard !all.isEmpty else {
+                print("No checkpoints yet: train with `suneung train --config config/train.yaml`.")
+                return
+            }
+            var table = TextTable([("checkpoint", .left), ("epoch", .right), ("train loss", .right), ("val loss", .right), ("val acc", .right), ("path", .left), ("created", .left)])
+            for row in rows { table.add(row) }
+            print(table.rendered)
         }
     }
 

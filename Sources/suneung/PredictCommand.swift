@@ -6,6 +6,7 @@ import GGUF
 import Store
 import Tensor
 import Tokenizer
+import Training
 
 struct PredictCommand: ParsableCommand {
     static let engineVersion = "suneung-engine 2 (float32 weights, OpenBLAS, shared-prefix reuse)"
@@ -29,11 +30,14 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var options: WorkspaceOptions
 
-    @Option(help: ArgumentHelp("The model file.", valueName: "FILE.gguf"))
-    var model: String
+    @Option(help: ArgumentHelp("The model file (not with --checkpoint, which names its own).", valueName: "FILE.gguf"))
+    var model: String?
 
     @Option(help: ArgumentHelp("A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the model, merged into its weights.", valueName: "DIR"))
     var adapter: String?
+
+    @Option(help: ArgumentHelp("A checkpoint of `suneung train` (RUN/step-N, or RUN for its last): its base model and adapter, as the store recorded them.", valueName: "RUN/step-N"))
+    var checkpoint: String?
 
     @Option(help: ArgumentHelp("The exam CSV to score.", valueName: "FILE.csv"))
     var dataset: String
@@ -60,6 +64,18 @@ struct PredictCommand: ParsableCommand {
         try SetRef.checkName(name)
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         let store = try options.openStore()
+        // The model and adapter: given, or a checkpoint's (checked against the store).
+        var model = self.model, adapter = self.adapter, template = self.template
+        let trained = try checkpoint.map { try store.checkpoint($0) }
+        if let trained {
+            guard self.model == nil, self.adapter == nil else { throw ValidationError("--checkpoint names its model and adapter; leave out --model and --adapter") }
+            model = trained.run.model
+            adapter = store.workspace.root.appendingPathComponent(trained.checkpoint.path).path
+            if template == nil, let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(trained.run.config.utf8)), let name = config.template {
+                template = ChatTemplate(rawValue: name)
+            }
+        }
+        guard let model else { throw ValidationError("--model FILE.gguf or --checkpoint RUN/step-N is required") }
         // Everything that can fail on bad input comes before the first write: the
         // items, the model, and every prompt (tokenizing all 869 takes under a second).
         let all = try ExamSet.load(path: dataset).items
@@ -95,10 +111,19 @@ struct PredictCommand: ParsableCommand {
         let adapterSha = try adapter.map { folder in
             try sha256Hex(["adapter_config.json", "adapter_model.safetensors"].flatMap { try readFile((folder as NSString).appendingPathComponent($0)) })
         }
+        if let trained {
+            guard modelSha == trained.run.modelSha256 else {
+                throw StoreError.invalid("\(model) has changed since \(trained.run.name) was trained on it (sha256 differs)")
+            }
+            guard adapterSha == trained.checkpoint.adapterSha256 else {
+                throw StoreError.invalid("\(adapter!) has changed since it was saved (sha256 differs from the store's)")
+            }
+        }
         let settings = [modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), Self.engineVersion].joined(separator: "\n")
         let lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version, datasetPath: datasetRecord.path,
                               model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
                               adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
+                              checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },
                               template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: Self.engineVersion)
         let (run, done) = try store.startRun(key: sha256Hex(settings.utf8), name: name, dataset: datasetRecord, lineage: lineage)
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// A progress bar on standard error: items, items/s, tokens/s and the time left. In a
 /// terminal it redraws one line; otherwise (a log file) it prints a line every 10%.
@@ -34,4 +35,35 @@ func duration(_ seconds: Double) -> String {
     guard seconds.isFinite else { return "-" }
     let s = Int(seconds.rounded())
     return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+}
+
+/// Training's progress line: step, loss, learning rate, tokens/s and the time left;
+/// notes (evaluations, checkpoints) print on lines of their own.
+struct TrainingProgress {
+    let total: Int
+    let start = Date()
+    var done = 0, tokens = 0
+    var lastPrintedTenth = -1
+    let isTerminal = isatty(STDERR_FILENO) != 0
+
+    init(total: Int) { self.total = total }
+
+    mutating func advance(_ step: Trainer.Step) {
+        done += 1
+        tokens += step.tokens
+        let elapsed = Date().timeIntervalSince(start)
+        let remaining = elapsed / Double(done) * Double(total - done)
+        let line = String(format: "step %d (%d/%d)  epoch %.2f  loss %.4f  lr %.2e  %.0f tokens/s  ETA %@",
+                          step.step, done, total, step.epoch, step.loss, step.learningRate, Double(tokens) / max(elapsed, 1e-9), duration(remaining))
+        if isTerminal {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (done == total ? "\n" : "")).utf8))
+        } else if total > 0, done * 10 / total != lastPrintedTenth {
+            lastPrintedTenth = done * 10 / total
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    func note(_ text: String) {
+        FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+    }
 }

@@ -75,3 +75,8 @@ func displayWidth(_ text: String) -> Int {
         }
     }
 }
+
+/// Lines printed so far reach the terminal before progress lines on standard error.
+func flushStandardOutput() {
+    fflush(nil)  // every output stream: stdout is a C global Swift 6 will not touch
+}

@@ -1,0 +1,307 @@
+import ArgumentParser
+import Engine
+import Exam
+import Foundation
+import GGUF
+import Store
+import Tensor
+import Training
+import Yams
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a LoRA adapter on a labelled exam CSV, on the CPU, saving PEFT checkpoints into the store.",
+        discussion: """
+            Settings come from --config (YAML, keys as in config/train.yaml) and from \
+            flags, which win: every key is also a flag (learning_rate is \
+            --learning-rate). The loss is completion-only: the cross-entropy of the \
+            answer token after the baseline prompt (DESIGN.md) in the model's chat \
+            template. Checkpoints go to checkpoints/RUN/step-N/ in PEFT's format \
+            (adapter_config.json, adapter_model.safetensors) with the optimiser's state, \
+            and into the store with their config, data hashes and metrics: see \
+            `suneung list --checkpoints` and `suneung predict --checkpoint RUN/step-N`. \
+            A killed run continues with --resume RUN from its last checkpoint and ends \
+            with the weights an uninterrupted run would have.
+            """
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Option(help: ArgumentHelp("A YAML file of settings (see config/train.yaml).", valueName: "FILE.yaml"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Continue the run RUN from its last checkpoint, with its stored settings.", valueName: "RUN"))
+    var resume: String?
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("model"), help: ArgumentHelp("The base model (GGUF).", valueName: "FILE.gguf"))
+    var model: String?
+
+    @Option(name: .customLong("train"), help: ArgumentHelp("The labelled train CSV.", valueName: "FILE.csv"))
+    var train: String?
+
+    @Option(name: .customLong("validation"), help: ArgumentHelp("A labelled CSV to validate on (default: validation_ratio of the train file, held out by id).", valueName: "FILE.csv"))
+    var validation: String?
+
+    @Option(name: .customLong("validation-ratio"), help: ArgumentHelp("Share of train items held out by a hash of their id (default 0.1).", valueName: "R"))
+    var validationRatio: String?
+
+    @Option(name: .customLong("epochs"), help: ArgumentHelp("Passes over the train items (default 1; fractions allowed).", valueName: "N"))
+    var epochs: String?
+
+    @Option(name: .customLong("max-steps"), help: ArgumentHelp("Optimiser steps (overrides epochs).", valueName: "N"))
+    var maxSteps: String?
+
+    @Option(name: .customLong("rank"), help: ArgumentHelp("LoRA rank r (default 16).", valueName: "R"))
+    var rank: String?
+
+    @Option(name: .customLong("alpha"), help: ArgumentHelp("LoRA alpha (default 32); the scale is alpha/r, or alpha/√r with rslora.", valueName: "A"))
+    var alpha: String?
+
+    @Option(name: .customLong("dropout"), help: ArgumentHelp("LoRA dropout on the adapted layers' inputs (default 0.05).", valueName: "P"))
+    var dropout: String?
+
+    @Option(name: .customLong("rslora"), help: ArgumentHelp("Rank-stabilised scale alpha/√r (default false).", valueName: "BOOL"))
+    var rslora: String?
+
+    @Option(name: .customLong("target-modules"), help: ArgumentHelp("Comma-separated: q,k,v,o,gate,up,down or PEFT's q_proj,... (default all seven).", valueName: "LIST"))
+    var targetModules: String?
+
+    @Option(name: .customLong("learning-rate"), help: ArgumentHelp("Peak learning rate (default 1e-4).", valueName: "LR"))
+    var learningRate: String?
+
+    @Option(name: .customLong("schedule"), help: ArgumentHelp("constant, linear or cosine, after the warm-up (default linear).", valueName: "S"))
+    var schedule: String?
+
+    @Option(name: .customLong("warmup-steps"), help: ArgumentHelp("Warm-up steps from 0 (default: warmup_ratio of the steps).", valueName: "N"))
+    var warmupSteps: String?
+
+    @Option(name: .customLong("warmup-ratio"), help: ArgumentHelp("Warm-up as a share of all steps (default 0).", valueName: "R"))
+    var warmupRatio: String?
+
+    @Option(name: .customLong("weight-decay"), help: ArgumentHelp("AdamW's decoupled weight decay (default 0).", valueName: "W"))
+    var weightDecay: String?
+
+    @Option(name: .customLong("beta1"), help: ArgumentHelp("AdamW β1 (default 0.9).", valueName: "B"))
+    var beta1: String?
+
+    @Option(name: .customLong("beta2"), help: ArgumentHelp("AdamW β2 (default 0.999).", valueName: "B"))
+    var beta2: String?
+
+    @Option(name: .customLong("epsilon"), help: ArgumentHelp("AdamW ε (default 1e-8).", valueName: "E"))
+    var epsilon: String?
+
+    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Sequences per micro-batch (default 1).", valueName: "N"))
+    var batchSize: String?
+
+    @Option(name: .customLong("gradient-accumulation"), help: ArgumentHelp("Micro-batches per optimiser step (default 4).", valueName: "N"))
+    var gradientAccumulation: String?
+
+    @Option(name: .customLong("max-grad-norm"), help: ArgumentHelp("Clip the gradient to this global norm (default 1).", valueName: "N"))
+    var maxGradNorm: String?
+
+    @Option(name: .customLong("max-length"), help: ArgumentHelp("Longest sequence in tokens; longer passages are cut in the middle (default 2048).", valueName: "N"))
+    var maxLength: String?
+
+    @Option(name: .customLong("loss"), help: ArgumentHelp("full (cross-entropy over the vocabulary, default) or choices (over the answer tokens).", valueName: "KIND"))
+    var loss: String?
+
+    @Option(name: .customLong("end-of-turn"), help: ArgumentHelp("Also train the end-of-turn token after the answer (default false).", valueName: "BOOL"))
+    var endOfTurn: String?
+
+    @Option(name: .customLong("seed"), help: ArgumentHelp("Seed of the initialisation, data order and dropout (default 42).", valueName: "N"))
+    var seed: String?
+
+    @Option(name: .customLong("save-steps"), help: ArgumentHelp("Save a checkpoint every N steps (default 0: only per epoch and at the end).", valueName: "N"))
+    var saveSteps: String?
+
+    @Option(name: .customLong("save-each-epoch"), help: ArgumentHelp("Save at the end of each epoch (default true).", valueName: "BOOL"))
+    var saveEachEpoch: String?
+
+    @Option(name: .customLong("eval-steps"), help: ArgumentHelp("Validate every N steps (default 0).", valueName: "N"))
+    var evalSteps: String?
+
+    @Option(name: .customLong("eval-each-epoch"), help: ArgumentHelp("Validate at the end of each epoch (default true).", valueName: "BOOL"))
+    var evalEachEpoch: String?
+
+    @Option(name: .customLong("eval-limit"), help: ArgumentHelp("Validate on the first N held-out items only (default 0: all).", valueName: "N"))
+    var evalLimit: String?
+
+    @Option(name: .customLong("gradient-checkpointing"), help: ArgumentHelp("auto (when activations would pass 1.5 GB), true or false.", valueName: "MODE"))
+    var gradientCheckpointing: String?
+
+    @Option(name: .customLong("template"), help: ArgumentHelp("Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain.", valueName: "T"))
+    var template: String?
+
+    @Option(name: .customLong("name"), help: ArgumentHelp("The run's name: checkpoints go to checkpoints/RUN/step-N.", valueName: "RUN"))
+    var name: String?
+
+    /// The flags given, by config key.
+    var flags: [String: String] {
+        let all: [(String, String?)] = [
+            ("model", model),
+            ("train", train),
+            ("validation", validation),
+            ("validation_ratio", validationRatio),
+            ("epochs", epochs),
+            ("max_steps", maxSteps),
+            ("rank", rank),
+            ("alpha", alpha),
+            ("dropout", dropout),
+            ("rslora", rslora),
+            ("target_modules", targetModules),
+            ("learning_rate", learningRate),
+            ("schedule", schedule),
+            ("warmup_steps", warmupSteps),
+            ("warmup_ratio", warmupRatio),
+            ("weight_decay", weightDecay),
+            ("beta1", beta1),
+            ("beta2", beta2),
+            ("epsilon", epsilon),
+            ("batch_size", batchSize),
+            ("gradient_accumulation", gradientAccumulation),
+            ("max_grad_norm", maxGradNorm),
+            ("max_length", maxLength),
+            ("loss", loss),
+            ("end_of_turn", endOfTurn),
+            ("seed", seed),
+            ("save_steps", saveSteps),
+            ("save_each_epoch", saveEachEpoch),
+            ("eval_steps", evalSteps),
+            ("eval_each_epoch", evalEachEpoch),
+            ("eval_limit", evalLimit),
+            ("gradient_checkpointing", gradientCheckpointing),
+            ("template", template),
+            ("name", name),
+        ]
+        return Dictionary(uniqueKeysWithValues: all.compactMap { key, value in value.map { (key, $0) } })
+    }
+
+    func run() throws {
+        let store = try options.openStore()
+        let root = store.workspace.root
+        var values: [String: ConfigValue] = try config.map { try Self.readYAML($0) } ?? [:]
+        for (key, value) in flags { values[key] = .scalar(value) }
+        let source = config ?? "the flags"
+
+        var settings: TrainingConfig
+        var existing: TrainingRunRecord?
+        if let resume {
+            guard let run = try store.trainingRun(named: resume) else { throw TrainingError("no training run named \(resume) to resume (see `suneung list --checkpoints`)") }
+            settings = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.config.utf8))
+            // Only the model's path may change (a moved file, same bytes): other settings
+            // would not continue the same run.
+            var stored = try Self.values(of: settings)
+            for (key, value) in values where key != "model" { stored[key] = value }
+            guard try TrainingConfig(values: stored, source: source) == settings else {
+                throw TrainingError("--resume continues \(resume) with its stored settings; \(source) changes some of them (start a new run with another --name instead)")
+            }
+            if case .scalar(let path) = values["model"] { settings.model = path }
+            existing = run
+        } else {
+            settings = try TrainingConfig(values: values, source: source)
+        }
+        func resolve(_ path: String) -> String { URL(fileURLWithPath: path, relativeTo: root).standardizedFileURL.path }
+        let modelPath = resolve(settings.model)
+        if let threads { Parallel.threads = threads }
+
+        // Everything that can fail on bad input comes before the first write.
+        let modelSha = try sha256OfFile(modelPath)
+        if let existing, existing.modelSha256 != modelSha {
+            throw TrainingError("\(modelPath) is not the base model of \(existing.name) (sha256 \(modelSha.prefix(12))…, the run was started on \(existing.modelSha256.prefix(12))… from \(existing.model))")
+        }
+        let trainPath = resolve(settings.train)
+        let all = try ExamSet.load(path: trainPath).items
+        if let unlabelled = all.first(where: { $0.answer == nil }) {
+            throw TrainingError("\(settings.train): item \(unlabelled.id) has no answer; training needs a labelled file (is it the test set?)")
+        }
+        let (trainItems, validationItems): ([ExamItem], [ExamItem])
+        var validationSha: String?
+        if let validation = settings.validation {
+            trainItems = all
+            validationItems = try ExamSet.load(path: resolve(validation)).items
+            validationSha = sha256Hex(try readFile(resolve(validation)))
+        } else {
+            (trainItems, validationItems) = Trainer.split(all, validationRatio: settings.validationRatio)
+        }
+        let model = try Model(path: modelPath)
+        let trainer = try Trainer(config: settings, model: model, trainItems: trainItems, validationItems: validationItems)
+        let trainSha = sha256Hex(try readFile(trainPath))
+        if let existing, existing.trainSha256 != trainSha {
+            throw TrainingError("\(trainPath) has changed since \(existing.name) started (sha256 differs); a resumed run must see the same data")
+        }
+        let folder = root.appendingPathComponent("checkpoints/\(settings.name)")
+
+        let run: TrainingRunRecord
+        var first = 0
+        if let existing {
+            run = existing
+            if let last = try store.checkpoints(run: existing.name).last {
+                first = try trainer.resume(from: root.appendingPathComponent(last.checkpoint.path))
+                print("Resuming \(run.name) from step \(first) of \(trainer.totalSteps) (\(last.checkpoint.path)).")
+            } else {
+                print("Resuming \(run.name) from the start: it has no checkpoint yet.")
+            }
+            guard first < trainer.totalSteps else { print("\(run.name) is complete (\(trainer.totalSteps) steps)."); return }
+        } else {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            run = try store.addTrainingRun(TrainingRunRecord(name: settings.name, config: String(decoding: try encoder.encode(settings), as: UTF8.self), model: modelPath,
+                                                             modelSha256: modelSha, trainSha256: trainSha, validationSha256: validationSha, totalSteps: trainer.totalSteps, createdAt: Date()))
+        }
+        print("Training \(run.name): \(trainItems.count) items (\(validationItems.count) held out), \(trainer.totalSteps) steps of \(settings.batchSize * settings.gradientAccumulation) sequences, LoRA r \(settings.rank) on \(settings.modules.map(\.rawValue).joined(separator: ", ")) (\(trainer.lora.values.count) weights).")
+        if trainer.shortened > 0 { print("\(trainer.shortened) prompts were longer than \(settings.maxLength) tokens; their passages were cut in the middle.") }
+        flushStandardOutput()
+
+        var progress = TrainingProgress(total: trainer.totalSteps - first)
+        try trainer.run(from: first, checkpoints: folder) { event in
+            switch event {
+            case .step(let step):
+                try store.addTrainingLog(TrainingLogRecord(runId: run.id!, step: step.step, epoch: step.epoch, loss: step.loss, learningRate: Double(step.learningRate),
+                                                           gradientNorm: Double(step.gradientNorm), tokens: step.tokens, seconds: step.seconds))
+                progress.advance(step)
+            case .evaluation(let evaluation):
+                try store.addEvaluation(TrainingEvaluationRecord(runId: run.id!, step: evaluation.step, loss: evaluation.loss, accuracy: evaluation.accuracy, items: evaluation.items))
+                progress.note(String(format: "step %d: validation loss %.4f, accuracy %.4f (%d items)", evaluation.step, evaluation.loss, evaluation.accuracy, evaluation.items))
+            case .checkpoint(let checkpoint):
+                let files = ["adapter_config.json", "adapter_model.safetensors"].map { checkpoint.folder.appendingPathComponent($0).path }
+                let sha = sha256Hex(try files.flatMap { try readFile($0) })
+                let record = try store.addCheckpoint(CheckpointRecord(runId: run.id!, step: checkpoint.step, epoch: checkpoint.epoch, path: store.workspace.relative(checkpoint.folder),
+                                                                      adapterSha256: sha, trainLoss: checkpoint.trainLoss, validationLoss: checkpoint.evaluation?.loss,
+                                                                      validationAccuracy: checkpoint.evaluation?.accuracy, createdAt: Date()))
+                progress.note("saved \(run.name)/step-\(record.step) -> \(record.path)")
+            }
+        }
+        print("Done: \(run.name), \(trainer.totalSteps) steps. Its checkpoints: `suneung list --checkpoints`; score one with `suneung predict --checkpoint \(run.name)/step-\(trainer.totalSteps) --dataset TEST.csv --name NAME`.")
+    }
+
+    /// A config's keys and values, as a file or flags would give them.
+    static func values(of config: TrainingConfig) throws -> [String: ConfigValue] {
+        let object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(config)) as! [String: Any]
+        return object.mapValues { value in
+            if let list = value as? [Any] { return .list(list.map { "\($0)" }) }
+            return .scalar("\(value)")
+        }
+    }
+
+    /// A YAML file of top-level keys: scalars, or lists of scalars.
+    static func readYAML(_ path: String) throws -> [String: ConfigValue] {
+        let text = String(decoding: try readFile(path), as: UTF8.self)
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: text) } catch { throw TrainingError("\(path): not valid YAML: \(error)") }
+        guard let loaded else { return [:] }
+        guard let mapping = loaded as? [String: Any] else { throw TrainingError("\(path): expected a mapping of keys to values at the top level") }
+        var values: [String: ConfigValue] = [:]
+        for (key, value) in mapping {
+            switch value {
+            case let list as [Any]: values[key] = .list(list.map { "\($0)" })
+            case is [String: Any]: throw TrainingError("\(path): '\(key)' is a nested mapping; the keys are flat (see config/train.yaml)")
+            default: values[key] = .scalar("\(value)")
+            }
+        }
+        return values
+    }
+}
