@@ -50,28 +50,45 @@ extension Kernels {
 
     /// The gradient of `gatedActivation`: from the pre-activation [gate | up] rows and
     /// the gradient of act(gate) · up (rows × width), the gradient of [gate | up].
+    /// Eight lanes at a time with `exp8` (tanh(z) = 2σ(2z) − 1): the C library's tanhf
+    /// on every FFN value cost more than the products around it.
     public static func gatedActivationBackward(_ gateUp: UnsafePointer<Float>, rows: Int, width: Int, gelu: Bool,
                                                gradient dy: UnsafePointer<Float>, into dGateUp: UnsafeMutablePointer<Float>) {
         let chunks = max(1, min(Parallel.threads * 2, rows * width / 8192))
         nonisolated(unsafe) let (gateUp, dy, dGateUp) = (gateUp, dy, dGateUp)
+        @inline(__always) func valueAndSlope(_ x: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+            if gelu {
+                let c: Float = 0.797_884_56, a: Float = 0.044_715
+                let x2 = x * x
+                let z = c * (x + a * x2 * x)
+                let t = 2 / (1 + exp8(-2 * z)) - 1
+                let half = 0.5 * (1 + t)
+                let dz = c * (1 + 3 * a * x2)
+                return (x * half, half + 0.5 * x * (1 - t * t) * dz)
+            }
+            let s = 1 / (1 + exp8(-x))
+            return (x * s, s * (1 + x * (1 - s)))
+        }
         Parallel.forEach(chunks) { chunk in
             for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
                 let gate = gateUp + r * 2 * width, up = gate + width, g = dy + r * width
                 let dGate = dGateUp + r * 2 * width, dUp = dGate + width
-                for i in 0..<width {
-                    let x = gate[i]
-                    let (value, slope): (Float, Float)
-                    if gelu {
-                        let z = 0.797_884_56 * (x + 0.044_715 * x * x * x), t = tanh(z)
-                        value = 0.5 * x * (1 + t)
-                        slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.797_884_56 * (1 + 3 * 0.044_715 * x * x)
-                    } else {
-                        let s = 1 / (1 + exp(-x))
-                        value = x * s
-                        slope = s * (1 + x * (1 - s))
-                    }
-                    dGate[i] = g[i] * up[i] * slope
-                    dUp[i] = g[i] * value
+                var i = 0
+                while i + 8 <= width {
+                    let x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let gradient = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let (value, slope) = valueAndSlope(x)
+                    UnsafeMutableRawPointer(dGate + i).storeBytes(of: gradient * u * slope, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(dUp + i).storeBytes(of: gradient * value, as: SIMD8<Float>.self)
+                    i += 8
+                }
+                // The tail through the same lanes, padded with zeros.
+                if i < width {
+                    var x = SIMD8<Float>.zero, u = x, gradient = x
+                    for j in 0..<(width - i) { x[j] = gate[i + j]; u[j] = up[i + j]; gradient[j] = g[i + j] }
+                    let (value, slope) = valueAndSlope(x)
+                    for j in 0..<(width - i) { dGate[i + j] = gradient[j] * u[j] * slope[j]; dUp[i + j] = gradient[j] * value[j] }
                 }
             }
         }

@@ -141,11 +141,19 @@ public final class Network: @unchecked Sendable {
         return dx
     }
 
-    /// Inverted dropout's mask: 0 with probability p, else 1/(1 − p).
+    /// Inverted dropout's mask: 0 with probability p, else 1/(1 − p); four 16-bit
+    /// draws from each 64-bit number (p is resolved to 1/65,536).
     static func mask(_ dropout: Dropout, count: Int, salt: UInt64) -> [Float] {
         var random = SplitMix64(seed: dropout.seed ^ (salt &* 0x9E37_79B9_7F4A_7C15))
-        let keep = 1 / (1 - dropout.probability)
-        return (0..<count).map { _ in random.nextUnit() < dropout.probability ? 0 : keep }
+        let keep = 1 / (1 - dropout.probability), threshold = UInt64((dropout.probability * 65_536).rounded())
+        var mask = [Float](repeating: 0, count: count)
+        var bits: UInt64 = 0
+        for i in 0..<count {
+            if i % 4 == 0 { bits = random.next() }
+            mask[i] = bits & 0xFFFF < threshold ? 0 : keep
+            bits >>= 16
+        }
+        return mask
     }
 
     // MARK: - One block
