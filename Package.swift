@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
     ],
     targets: [
         // Everything about the competition's files and prompts; no dependencies.
@@ -36,10 +37,12 @@ let package = Package(
         // LoRA training: the backward pass over Engine's layers, AdamW, PEFT folders.
         // (Ensemble only for its seeded generator.)
         .target(name: "Training", dependencies: ["Engine", "Ensemble", "GGUF", "Tensor", "Tokenizer", "Exam", "CBLAS"]),
+        // The pipeline's report: a self-contained HTML page and SVG figures, from data.
+        .target(name: "Report", dependencies: [.product(name: "Plot", package: "Plot")]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor", "Training",
+            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The demo on the bundled sample data, in the workspace demo/ (made on first run).
-# Running it again adds no versions and records no duplicate imports.
+# The demo: the main job on the bundled sample data, in the workspace demo/ (made on
+# first run). `suneung pipeline` trains, predicts, scores, ensembles and reports;
+# running the demo again redoes nothing, and a killed run resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suneung="$PWD/.build/release/suneung"
-sample="$PWD/data/sample"
 workspace="$PWD/demo"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -14,50 +14,15 @@ step "suneung init"
 cd "$workspace"
 
 step "suneung data check (the bundled test set)"
-"$suneung" data check "$sample/test.csv"
+"$suneung" data check ../data/sample/test.csv
 
-step "suneung import: the prediction files of the team's GPU runs"
-for file in "$sample"/predictions/*.csv; do
-  name=$(basename "$file" .csv)
-  [ "$name" = leaderboard ] && continue
-  "$suneung" import "$file" --name "$name" --dataset "$sample/test.csv"
-done
+step "suneung pipeline --config config/pipeline.yaml"
+"$suneung" pipeline --config ../config/pipeline.yaml
 
-step "suneung predict: Gemma 3 270M zero-shot on the test set, with the embedded engine"
-models="${SUNEUNG_MODELS:-$HOME/.cache/suneung/models}"
-"$suneung" predict --model "$models/gemma-3-270m-q4_k_m.gguf" --dataset "$sample/test.csv" --name gemma-zero-shot --gold "$sample/test_gold.csv"
+step "suneung list --checkpoints"
+"$suneung" list --checkpoints
 
-step "suneung score: leaderboard scores, and local accuracy on the gold labels"
-# leaderboard.csv stands in for the scores a team reads off the competition's site.
-# A score equal to the latest one recorded is not recorded twice.
-tail -n +2 "$sample/predictions/leaderboard.csv" | while IFS=, read -r name public private; do
-  "$suneung" score "$name" --public "$public" --private "$private" --gold "$sample/test_gold.csv" --note "sample leaderboard"
-done
+step "suneung show demo-top5-vote: what went into the submission"
+"$suneung" show demo-top5-vote
 
-step "suneung list --sort public"
-"$suneung" list --sort public
-
-step "suneung agree --top 5: do the best five disagree enough to help each other?"
-"$suneung" agree --top 5
-
-step "suneung ensemble: top-5 vote, and top-5 average weighted by public score"
-"$suneung" ensemble --top 5 --method vote --name top5-vote
-"$suneung" ensemble --top 5 --method average --weights score --name top5-average
-
-step "suneung select: greedy selection on the labelled copy of the test set"
-"$suneung" select --gold "$sample/test_gold.csv" --rounds 8 --name greedy
-
-step "suneung score: the ensembles' local accuracy"
-for name in top5-vote top5-average greedy; do "$suneung" score "$name" --gold "$sample/test_gold.csv"; done
-
-step "suneung compare top5-vote with the best single set"
-best=$("$suneung" list --sort public --format csv | grep -v ',ensemble,' | sed -n 2p | cut -d, -f1)
-"$suneung" compare top5-vote "$best" --gold "$sample/test_gold.csv"
-
-step "suneung show top5-vote"
-"$suneung" show top5-vote
-
-step "suneung list --sort local"
-"$suneung" list --sort local
-
-printf '\nWorkspace:   %s\nStore:       %s/suneung.sqlite\nSubmissions: %s/submissions/ (top5-vote.csv, top5-average.csv, greedy.csv)\n' "$workspace" "$workspace" "$workspace"
+printf '\nWorkspace:  %s\nSubmission: %s/submissions/demo-top5-vote.csv (and demo-top5-average.csv)\nReport:     %s/reports/demo.html (figures: reports/demo-*.svg)\n' "$workspace" "$workspace" "$workspace"

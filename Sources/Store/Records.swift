@@ -47,10 +47,13 @@ public struct Lineage: Codable, Sendable, Equatable {
     public var template: String?
     public var maxTokens: Int?
     public var engine: String?
+    /// For the engine's sets: sha256 of everything that determines the results (the
+    /// resume key), so that the same command again finds the finished set.
+    public var runKey: String?
 
     public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
                 model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil, checkpoint: String? = nil,
-                template: String? = nil, maxTokens: Int? = nil, engine: String? = nil) {
+                template: String? = nil, maxTokens: Int? = nil, engine: String? = nil, runKey: String? = nil) {
         self.commandLine = commandLine
         self.toolVersion = toolVersion
         self.sourceFile = sourceFile
@@ -64,6 +67,7 @@ public struct Lineage: Codable, Sendable, Equatable {
         self.template = template
         self.maxTokens = maxTokens
         self.engine = engine
+        self.runKey = runKey
     }
 }
 

@@ -59,6 +59,13 @@ extension Store {
         }
     }
 
+    /// The latest version of NAME that an engine run with this key produced, if any.
+    public func finishedRun(key: String, name: String) throws -> PredictionSetRecord? {
+        try database.read { db in
+            try PredictionSetRecord.filter(Column("name") == name).order(Column("version").desc).fetchAll(db).first { $0.lineage.runKey == key }
+        }
+    }
+
     /// Records one scored item of a run (its own transaction).
     public func addRunRow(_ run: PredictionRunRecord, position: Int, row: PredictionRow) throws {
         try database.write { db in

@@ -128,16 +128,11 @@ public final class Trainer {
     // MARK: - Data
 
     /// The train/validation split of one labelled file: an item is held out when the
-    /// FNV-1a hash of its id, mod 10^6, is below ratio·10^6 - a split by id that does not
-    /// change when rows are reordered or added.
+    /// FNV-1a hash of its id, mod 10^6, is below ratio·10^6.
     public static func split(_ items: [ExamItem], validationRatio: Double) -> (train: [ExamItem], validation: [ExamItem]) {
         let held = items.filter { Double(fnv1a($0.id) % 1_000_000) < validationRatio * 1_000_000 }
         let ids = Set(held.map(\.id))
         return (items.filter { !ids.contains($0.id) }, held)
-    }
-
-    static func fnv1a(_ text: String) -> UInt64 {
-        text.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 
     /// The examples of an epoch, in a shuffled order that depends only on the seed and

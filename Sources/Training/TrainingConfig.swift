@@ -1,4 +1,5 @@
 import Engine
+import Exam
 import Foundation
 
 /// Everything that defines a training run: the base model, the data, LoRA, the loss,
@@ -69,8 +70,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public init(values: [String: ConfigValue], source: String) throws {
         let known = Set(Self.keys)
         for key in values.keys.sorted() where !known.contains(key) {
-            let nearest = Self.keys.min { editDistance($0, key) < editDistance($1, key) }!
-            throw TrainingError("\(source): unknown key '\(key)'\(editDistance(nearest, key) <= 3 ? " (did you mean '\(nearest)'?)" : ""); the keys are: \(Self.keys.sorted().joined(separator: ", "))")
+            let suggestion = nearestName(to: key, among: Self.keys).map { " (did you mean '\($0)'?)" } ?? ""
+            throw TrainingError("\(source): unknown key '\(key)'\(suggestion); the keys are: \(Self.keys.sorted().joined(separator: ", "))")
         }
         for key in Self.requiredKeys where values[key] == nil {
             throw TrainingError("\(source): '\(key)' is required (in the config or as --\(key.replacingOccurrences(of: "_", with: "-")))")
@@ -163,20 +164,4 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 public enum ConfigValue: Sendable, Equatable {
     case scalar(String)
     case list([String])
-}
-
-/// Levenshtein distance, for "did you mean".
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    var row = Array(0...b.count)
-    for i in 1...max(1, a.count) where !a.isEmpty {
-        var previous = row[0]
-        row[0] = i
-        for j in 1...max(1, b.count) where !b.isEmpty {
-            let current = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-            previous = current
-        }
-    }
-    return row[b.count]
 }

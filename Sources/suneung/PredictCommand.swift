@@ -124,8 +124,12 @@ struct PredictCommand: ParsableCommand {
                               model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
                               adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
                               checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },
-                              template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: Self.engineVersion)
-        let (run, done) = try store.startRun(key: sha256Hex(settings.utf8), name: name, dataset: datasetRecord, lineage: lineage)
+                              template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: Self.engineVersion, runKey: sha256Hex(settings.utf8))
+        if let finished = try store.finishedRun(key: lineage.runKey!, name: name) {
+            print("Already scored: \(finished.ref) holds these predictions (same model, adapter, dataset and settings).")
+            return try recordGold(labelled, store: store, set: finished)
+        }
+        let (run, done) = try store.startRun(key: lineage.runKey!, name: name, dataset: datasetRecord, lineage: lineage)
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }
 
         // The questions of one passage go together (passages in the file's order), each

@@ -204,7 +204,7 @@ struct TrainCommand: ParsableCommand {
         } else {
             settings = try TrainingConfig(values: values, source: source)
         }
-        func resolve(_ path: String) -> String { URL(fileURLWithPath: path, relativeTo: root).standardizedFileURL.path }
+        func resolve(_ path: String) -> String { URL(fileURLWithPath: (path as NSString).expandingTildeInPath, relativeTo: root).standardizedFileURL.path }
         let modelPath = resolve(settings.model)
         if let threads { Parallel.threads = threads }
 

@@ -34,7 +34,10 @@ final class PredictCommandTests: WorkspaceTestCase {
         let show = try run("show", "smol").output
         XCTAssertTrue(show.contains("\"modelSha256\" : \"b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53\""), show)
         XCTAssertTrue(show.contains("\"template\" : \"chatml\""), show)
-        XCTAssertTrue(try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "smol").output.contains("No new version: the predictions equal smol@v1"))
+        // The same command again scores nothing: the finished set is found by its settings.
+        let again = try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "smol").output
+        XCTAssertTrue(again.contains("Already scored: smol@v1 holds these predictions"), again)
+        XCTAssertFalse(again.contains("items/s"), "the items were scored again:\n\(again)")
         // A passage too long for --max-tokens loses its middle (about 1,700 tokens here,
         // 160 without the passage); one that cannot fit even without it is an error.
         let passage = String(repeating: "가나다라마바사아자차카타파하 ", count: 40)

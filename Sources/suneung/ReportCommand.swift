@@ -1,0 +1,116 @@
+import ArgumentParser
+import Ensemble
+import Exam
+import Foundation
+import Report
+import Store
+
+/// A pipeline's members and ensembles with their scores, as the summary table and the
+/// report show them.
+struct Summary {
+    let store: Store
+    let pipeline: PipelineRecord
+    var rows: [(ref: String, set: PredictionSetRecord, kind: String, public: Double?, private: Double?, local: Double?, chosen: Bool)] = []
+
+    init(store: Store, pipeline: PipelineRecord) throws {
+        self.store = store
+        self.pipeline = pipeline
+        for ref in pipeline.members + pipeline.ensembles {
+            let set = try store.predictionSet(ref)
+            let kind = set.origin == .ensemble ? "ensemble" : set.lineage.checkpoint != nil ? "checkpoint" : set.origin == .engine ? "zero-shot" : "imported"
+            rows.append((set.ref.description, set, kind, try store.latestScore(of: set, .public), try store.latestScore(of: set, .private),
+                         try store.latestScore(of: set, .local), pipeline.chosen.contains(ref)))
+        }
+    }
+
+    var table: TextTable {
+        var table = TextTable([("set", .left), ("kind", .left), ("public", .right), ("private", .right), ("local", .right), ("top 5", .left)])
+        for row in rows {
+            table.add([row.ref, row.kind, formatScore(row.public), formatScore(row.private), formatScore(row.local), row.chosen ? "*" : ""])
+        }
+        return table
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Rebuild a pipeline's report (reports/NAME.html and its figures as SVG files) from the store alone.",
+        discussion: """
+            The page is self-contained (inline SVG, no script, no network): the summary \
+            table, the training and validation loss, the public and private score of \
+            every member and ensemble with the public split's standard error, the \
+            agreement of the top five and the ensembles, and the answer distribution of \
+            each member against the gold.
+            """
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Argument(help: "The pipeline's name (default: the last one run).")
+    var name: String?
+
+    func run() throws {
+        let store = try options.openStore()
+        let all = try store.pipelines()
+        guard let pipeline = try name.map({ name in
+            guard let found = try store.pipeline(named: name) else {
+                throw StoreError.notFound("no pipeline named \(name)\(nearestName(to: name, among: all.map(\.name)).map { " (did you mean \($0)?)" } ?? "")")
+            }
+            return found
+        }) ?? all.first else {
+            throw StoreError.notFound("no pipeline has run in this workspace yet (suneung pipeline --config config/pipeline.yaml)")
+        }
+        print("Report: \(store.workspace.relative(try Self.write(store: store, pipeline: pipeline)))")
+    }
+
+    /// Writes reports/NAME.html and reports/NAME-*.svg; returns the page's location.
+    static func write(store: Store, pipeline: PipelineRecord) throws -> URL {
+        let summary = try Summary(store: store, pipeline: pipeline)
+        var goldAnswers: [String: Int] = [:]
+        if let gold = pipeline.gold { for item in try ExamSet.load(path: gold).items { goldAnswers[item.id] = item.answer } }
+        var members: [ReportData.Member] = []
+        var answersByRef: [String: [Int]] = [:]
+        for row in summary.rows {
+            let table = try store.table(of: row.set)
+            answersByRef[row.ref] = table.rows.map(\.answer)
+            let counts = (1...5).map { choice in table.rows.filter { $0.answer == choice }.count }
+            let publicItems = goldAnswers.isEmpty ? table.rows.count / 2 : table.rows.filter { goldAnswers[$0.id] != nil && isPublicItem($0.id) }.count
+            members.append(ReportData.Member(ref: row.ref, kind: row.kind, publicScore: row.public, privateScore: row.private, localScore: row.local,
+                                             publicItems: publicItems, chosen: row.chosen, answers: counts))
+        }
+        let goldCounts: [Int]? = goldAnswers.isEmpty ? nil : {
+            let ids = Set(summary.rows.first.map { try! store.table(of: $0.set).rows.map(\.id) } ?? [])
+            let answers = goldAnswers.filter { ids.contains($0.key) }.values
+            return (1...5).map { choice in answers.filter { $0 == choice }.count }
+        }()
+        let compared = summary.rows.filter { $0.chosen || $0.kind == "ensemble" }.map(\.ref)
+        let matrix = compared.map { a in compared.map { b in agreement(answersByRef[a]!, answersByRef[b]!) } }
+        var steps: [(step: Int, loss: Double)] = [], validation: [(step: Int, loss: Double, accuracy: Double)] = []
+        var notes: [String] = []
+        if let runName = pipeline.trainingRun, let run = try store.trainingRun(named: runName) {
+            steps = try store.trainingLog(runId: run.id!).map { ($0.step, $0.loss) }
+            validation = try store.evaluations(runId: run.id!).map { ($0.step, $0.loss, $0.accuracy) }
+            if let first = validation.first, let last = validation.last, last.step > first.step {
+                notes.append(String(format: "Validation (%@): loss %.4f → %.4f, accuracy %.4f → %.4f from step %d to %d.", runName, first.loss, last.loss, first.accuracy, last.accuracy, first.step, last.step))
+            }
+        }
+        if pipeline.gold != nil {
+            notes.append("Public and private scores are simulated from the gold file: an item is public when the FNV-1a hash of its id is even. The error bars are ±1 binomial standard error of the public score.")
+        }
+        notes.append("★ marks the five members with the best public scores (ties: the newer first); the ensembles combine them.")
+        // `ensemble` writes submissions/NAME.csv; the first ensemble is the submission.
+        let submission = try pipeline.ensembles.first.map {
+            store.workspace.relative(store.workspace.submissionsFolder.appendingPathComponent("\(try store.predictionSet($0).name).csv"))
+        }
+        let formatter = ISO8601DateFormatter()
+        let data = ReportData(name: pipeline.name, generated: formatter.string(from: pipeline.updatedAt), members: members, goldAnswers: goldCounts,
+                              trainingRun: pipeline.trainingRun, steps: steps, validation: validation, agreementLabels: compared, agreement: matrix,
+                              submission: submission, notes: notes)
+        let folder = store.workspace.root.appendingPathComponent("reports")
+        for figure in Report.figures(data) { try writeAtomically(figure.svg + "\n", to: folder.appendingPathComponent(figure.file)) }
+        let page = folder.appendingPathComponent("\(pipeline.name).html")
+        try writeAtomically(Report.html(data) + "\n", to: page)
+        return page
+    }
+}
