@@ -66,6 +66,13 @@ extension Store {
         }
     }
 
+    /// Items already scored by unfinished runs named NAME (a killed predict).
+    public func unfinishedRows(name: String) throws -> Int {
+        try database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionRunRow JOIN predictionRun r ON r.id = runId WHERE r.name = ?", arguments: [name])!
+        }
+    }
+
     /// Records one scored item of a run (its own transaction).
     public func addRunRow(_ run: PredictionRunRecord, position: Int, row: PredictionRow) throws {
         try database.write { db in

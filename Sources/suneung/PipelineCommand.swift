@@ -66,14 +66,31 @@ struct PipelineCommand: ParsableCommand {
             }
             return items
         }
-        var members: [String] = []
         let predictFlags = (settings.maxTokens.map { ["--max-tokens", $0] } ?? []) + (settings.template.map { ["--template", $0] } ?? [])
+        // The training settings are checked before any stage runs.
+        var trainingConfig: TrainingConfig?
+        if var train = settings.train {
+            train["model"] = train["model"] ?? .scalar(model)
+            train["name"] = .scalar("\(settings.name)-lora")
+            trainingConfig = try TrainingConfig(values: train, source: "\(config): train")
+            let file = resolve(trainingConfig!.train)
+            if let unlabelled = try ExamSet.load(path: file).items.first(where: { $0.answer == nil }) {
+                throw TrainingError("\(file): item \(unlabelled.id) has no answer; training needs a labelled file")
+            }
+        }
+        var members: [String] = []
+        // What an earlier, interrupted run had left: said again under the summary.
+        var resumed: [String] = []
+        func predict(_ arguments: [String], name: String) throws {
+            let scored = try store.unfinishedRows(name: name)
+            if scored > 0 { resumed.append("predictions \(name): \(scored) items had been scored") }
+            try PredictCommand.parse(workspace + arguments + ["--dataset", test, "--name", name] + predictFlags + threadFlags).run()
+            members.append(try store.predictionSet(name).ref.description)
+        }
 
         if settings.zeroShot {
             stage("1. zero-shot predictions of the base model")
-            let name = "\(settings.name)-zero-shot"
-            try PredictCommand.parse(workspace + ["--model", model, "--dataset", test, "--name", name] + predictFlags + threadFlags).run()
-            members.append(try store.predictionSet(name).ref.description)
+            try predict(["--model", model], name: "\(settings.name)-zero-shot")
         }
         if let folder = settings.imports {
             stage("2. prediction files of runs made elsewhere")
@@ -85,13 +102,10 @@ struct PipelineCommand: ParsableCommand {
             }
         }
         var runName: String?
-        if var train = settings.train {
+        if let trainingConfig {
             stage("3. LoRA training")
-            let name = "\(settings.name)-lora"
+            let name = trainingConfig.name
             runName = name
-            train["model"] = train["model"] ?? .scalar(model)
-            train["name"] = .scalar(name)
-            let trainingConfig = try TrainingConfig(values: train, source: "\(config): train")
             var arguments = workspace + threadFlags
             if let run = try store.trainingRun(named: name) {
                 let stored = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.config.utf8))
@@ -101,6 +115,9 @@ struct PipelineCommand: ParsableCommand {
                     throw TrainingError("\(config): the train settings differ from those \(name) was trained with; give the pipeline another name to train anew")
                 }
                 arguments += ["--resume", name, "--model", model]
+                if let last = try store.checkpoints(run: name).last, last.checkpoint.step < run.totalSteps {
+                    resumed.append("training \(name): from step \(last.checkpoint.step) of \(run.totalSteps)")
+                }
             } else {
                 let file = root.appendingPathComponent("config/.\(name).train.yaml")
                 try writeAtomically(String(decoding: try JSONEncoder().encode(trainingConfig), as: UTF8.self), to: file)
@@ -110,9 +127,7 @@ struct PipelineCommand: ParsableCommand {
 
             stage("4. predictions of every checkpoint")
             for (run, checkpoint) in try store.checkpoints(run: name) {
-                let set = "\(run.name)-step-\(checkpoint.step)"
-                try PredictCommand.parse(workspace + ["--checkpoint", "\(run.name)/step-\(checkpoint.step)", "--dataset", test, "--name", set] + predictFlags + threadFlags).run()
-                members.append(try store.predictionSet(set).ref.description)
+                try predict(["--checkpoint", "\(run.name)/step-\(checkpoint.step)"], name: "\(run.name)-step-\(checkpoint.step)")
             }
         }
 
@@ -148,6 +163,7 @@ struct PipelineCommand: ParsableCommand {
         try store.savePipeline(record)
         stage("7. summary")
         print(try Summary(store: store, pipeline: record).table.rendered)
+        if !resumed.isEmpty { print("\nResumed from an interrupted run: " + resumed.joined(separator: "; ") + ".") }
         let report = try ReportCommand.write(store: store, pipeline: record)
         print("")
         if let best = ensembles.first {
