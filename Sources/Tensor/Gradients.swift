@@ -12,12 +12,8 @@ extension Kernels {
     public static func matmul(_ a: UnsafePointer<Float>, rows: Int, inner: Int, strideA: Int? = nil, _ b: UnsafePointer<Float>, cols: Int, strideB: Int? = nil,
                               into y: UnsafeMutablePointer<Float>, strideY: Int? = nil, accumulate: Bool = false) {
         let (lda, ldb, ldy) = (strideA ?? inner, strideB ?? cols, strideY ?? cols)
-        let bands = rows * cols * inner < 1 << 20 ? 1 : min(Parallel.threads, max(1, cols / 16))
         nonisolated(unsafe) let (a, b, y) = (a, b, y)
-        Parallel.forEach(bands) { band in
-            let first = cols * band / bands / 16 * 16
-            let last = band == bands - 1 ? cols : cols * (band + 1) / bands / 16 * 16
-            guard last > first else { return }
+        forEachBand(columns: cols, work: rows * cols * inner) { first, last in
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(last - first), Int32(inner), 1, a, Int32(lda),
                         b + first, Int32(ldb), accumulate ? 1 : 0, y + first, Int32(ldy))
         }

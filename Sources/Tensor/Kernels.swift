@@ -11,15 +11,21 @@ public enum Kernels {
     /// `Parallel`).
     public static func matmulTransposed(_ x: UnsafePointer<Float>, rows: Int, inner: Int, stride: Int? = nil, _ w: UnsafePointer<Float>, outer: Int, into y: UnsafeMutablePointer<Float>) {
         let stride = stride ?? inner
-        // Bands of whole 16-column panels, and none for a small product.
-        let bands = rows * outer * inner < 1 << 20 ? 1 : min(Parallel.threads, max(1, outer / 16))
         nonisolated(unsafe) let (x, w, y) = (x, w, y)
-        Parallel.forEach(bands) { band in
-            let first = outer * band / bands / 16 * 16
-            let last = band == bands - 1 ? outer : outer * (band + 1) / bands / 16 * 16
-            guard last > first else { return }
+        forEachBand(columns: outer, work: rows * outer * inner) { first, last in
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(last - first), Int32(inner), 1, x, Int32(stride),
                         w + first * inner, Int32(inner), 0, y + first, Int32(outer))
+        }
+    }
+
+    /// body(first, last) for column bands of whole 16-column panels, one per thread
+    /// (one band for a product under 2^20 multiply-adds).
+    static func forEachBand(columns: Int, work: Int, _ body: (Int, Int) -> Void) {
+        let bands = work < 1 << 20 ? 1 : min(Parallel.threads, max(1, columns / 16))
+        Parallel.forEach(bands) { band in
+            let first = columns * band / bands / 16 * 16
+            let last = band == bands - 1 ? columns : columns * (band + 1) / bands / 16 * 16
+            if last > first { body(first, last) }
         }
     }
 

@@ -83,21 +83,25 @@ report("list 1,000 sets (in process)", try seconds { _ = try store.summaries() }
 // Python has them.
 let modelFolder = ProcessInfo.processInfo.environment["SUNEUNG_MODELS"].map { URL(fileURLWithPath: $0) }
     ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/suneung/models")
-let gemmaPath = modelFolder.appendingPathComponent("gemma-3-270m-q4_k_m.gguf").path
-if FileManager.default.fileExists(atPath: gemmaPath) {
-    var reference: [String: Double] = [:]
+/// The JSON line of seconds a script in scripts/reference/ prints; empty where Python
+/// lacks its packages.
+func referenceTimings(_ script: String, _ arguments: [String]) -> [String: Double] {
     let python = Process()
     python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     python.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts/reference/bench_reference.py").path, gemmaPath, testFile]
+        .deletingLastPathComponent().appendingPathComponent("scripts/reference/\(script)").path] + arguments
     let pipe = Pipe()
     python.standardOutput = pipe
     python.standardError = FileHandle.nullDevice
-    if (try? python.run()) != nil {
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        python.waitUntilExit()
-        reference = (try? JSONSerialization.jsonObject(with: data) as? [String: Double]) ?? [:]
-    }
+    guard (try? python.run()) != nil else { return [:] }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    python.waitUntilExit()
+    return (try? JSONSerialization.jsonObject(with: data) as? [String: Double]) ?? [:]
+}
+
+let gemmaPath = modelFolder.appendingPathComponent("gemma-3-270m-q4_k_m.gguf").path
+if FileManager.default.fileExists(atPath: gemmaPath) {
+    let reference = referenceTimings("bench_reference.py", [gemmaPath, testFile])
     func versus(_ key: String, _ ours: Double, _ who: String) -> String {
         guard let theirs = reference[key] else { return "   (\(who) not installed: no reference)" }
         return String(format: "   %@ %.3f s: %.1fx faster", who, theirs, theirs / ours)
@@ -154,20 +158,8 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     try trainStep()  // the first step also dequantises the output matrix for the full-vocabulary loss
     let stepTime = try (0..<3).map { _ in try seconds { try trainStep() } }.min()!
     var trainNote = ""
-    let torchScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts/reference/training_bench.py").path
-    let torch = Process()
-    torch.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    torch.arguments = ["python3", torchScript, gemmaPath, "\(trainTokens.count)"]
-    let torchOutput = Pipe()
-    torch.standardOutput = torchOutput
-    torch.standardError = FileHandle.nullDevice
-    if (try? torch.run()) != nil {
-        let data = torchOutput.fileHandleForReading.readDataToEndOfFile()
-        torch.waitUntilExit()
-        if let result = try? JSONSerialization.jsonObject(with: data) as? [String: Double], let theirs = result["step_s"] {
-            trainNote = String(format: "   PyTorch + PEFT %.2f s: ratio %.2f", theirs, theirs / stepTime)
-        }
+    if let theirs = referenceTimings("training_bench.py", [gemmaPath, "\(trainTokens.count)"])["step_s"] {
+        trainNote = String(format: "   PyTorch + PEFT %.2f s: ratio %.2f", theirs, theirs / stepTime)
     }
     if trainNote.isEmpty { trainNote = "   (PyTorch + PEFT not installed: no reference)" }
     report("trainer: one step, \(trainTokens.count) tokens, r=16 on 7 modules", stepTime, goal: 1.0, note: trainNote)

@@ -91,6 +91,22 @@ class WorkspaceTestCase: XCTestCase {
         return files
     }
 
+    /// Starts `suneung ARGUMENTS` in the workspace, polls `until` every 20 ms (for up to
+    /// `timeout` seconds), then kills it with SIGKILL.
+    func killWhen(_ arguments: [String], timeout: TimeInterval = 180, until condition: () throws -> Bool) throws {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while try !condition(), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     func assertRefused(_ arguments: String..., says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let before = try storeDump()
         let files = try exportedFiles()
@@ -255,19 +271,11 @@ final class KillTests: WorkspaceTestCase {
         try write("passages.csv", exam)
         let sample = "passages.csv"
         try run("predict", "--model", smol, "--dataset", sample, "--name", "clean")
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["predict", "--model", smol, "--dataset", sample, "--name", "killed"]
-        process.currentDirectoryURL = root
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
         func count(_ sql: String) throws -> Int { try queue.read { try Int.fetchOne($0, sql: sql)! } }
-        let deadline = Date().addingTimeInterval(60)
-        while try count("SELECT COUNT(*) FROM predictionRunRow") < 3, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        try killWhen(["predict", "--model", smol, "--dataset", sample, "--name", "killed"], timeout: 60) {
+            try count("SELECT COUNT(*) FROM predictionRunRow") >= 3
+        }
         XCTAssertEqual(try count("SELECT COUNT(*) FROM predictionSet WHERE name = 'killed'"), 0, "a set is visible after the kill")
         let scored = try count("SELECT COUNT(*) FROM predictionRunRow")
         XCTAssertGreaterThanOrEqual(scored, 3)

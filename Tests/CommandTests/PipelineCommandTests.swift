@@ -68,19 +68,9 @@ final class PipelineCommandTests: WorkspaceTestCase {
 
         // Killed during training, the next run resumes it and says so.
         try write("killed.yaml", config(model: smol, name: "killed"))
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["pipeline", "--config", "killed.yaml"]
-        process.currentDirectoryURL = root
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(180)
-        while try count("SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = 'killed-lora'") < 1, Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.02)
+        try killWhen(["pipeline", "--config", "killed.yaml"]) {
+            try count("SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = 'killed-lora'") >= 1
         }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
         XCTAssertEqual(try count("SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = 'killed-lora'"), 1, "killed too late: nothing was tested")
         let resumed = try run("pipeline", "--config", "killed.yaml").output
         XCTAssertTrue(resumed.contains("Resumed from an interrupted run: training killed-lora: from step 3 of 6"), resumed)

@@ -47,17 +47,7 @@ final class TrainCommandTests: WorkspaceTestCase {
         XCTAssertTrue(clean.contains("saved clean/step-10"), clean)
         XCTAssertTrue(clean.contains("step 0: validation loss"), "no evaluation before training:\n\(clean)")
 
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["train", "--config", "killed.yaml"]
-        process.currentDirectoryURL = root
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(120)
-        while try checkpointCount("killed") < 1, Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        try killWhen(["train", "--config", "killed.yaml"]) { try checkpointCount("killed") >= 1 }
         let saved = try checkpointCount("killed")
         XCTAssertGreaterThanOrEqual(saved, 1)
         XCTAssertLessThan(saved, 5, "the run finished before the kill: nothing was tested")
