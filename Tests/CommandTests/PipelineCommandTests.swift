@@ -9,13 +9,16 @@ final class PipelineCommandTests: WorkspaceTestCase {
     static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("data/sample").path
 
-    func config(model: String, name: String) -> String {
+    /// A short run; `members: false` leaves out the zero-shot set and the imports (the
+    /// kill test needs only the training and its checkpoints).
+    func config(model: String, name: String, members: Bool = true) -> String {
         """
         name: \(name)
         model: \(model)
         test: \(Self.sample)/test.csv
         gold: \(Self.sample)/test_gold.csv
-        imports: \(Self.sample)/predictions
+        zero_shot: \(members)
+        \(members ? "imports: \(Self.sample)/predictions" : "")
         max_tokens: 600
         train:
           train: \(Self.sample)/train.csv
@@ -67,7 +70,7 @@ final class PipelineCommandTests: WorkspaceTestCase {
         XCTAssertEqual(try String(contentsOf: root.appendingPathComponent("reports/pipe.html"), encoding: .utf8), page)
 
         // Killed during training, the next run resumes it and says so.
-        try write("killed.yaml", config(model: smol, name: "killed"))
+        try write("killed.yaml", config(model: smol, name: "killed", members: false))
         try killWhen(["pipeline", "--config", "killed.yaml"]) {
             try count("SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = 'killed-lora'") >= 1
         }
