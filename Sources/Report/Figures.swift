@@ -90,7 +90,7 @@ enum Figures {
     }
 
     /// One row per set: the public score (bar, with ±1 binomial standard error) and the
-    /// private score (bar below it); the chosen five marked ★, ensembles in bold.
+    /// private score (bar below it); the chosen members marked ★, ensembles in bold.
     static func scores(_ rows: [(label: String, public: Double?, private: Double?, error: Double?, chosen: Bool, ensemble: Bool)], title: String) -> String {
         let labelWidth = 230.0, right = 690.0, rowHeight = 30.0, top = 74.0
         let height = Int(top + rowHeight * Double(rows.count) + 44)

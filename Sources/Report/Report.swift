@@ -68,9 +68,10 @@ public enum Report {
             (label: m.ref, public: m.publicScore, private: m.privateScore,
              error: m.publicScore.map { p in m.publicItems > 0 ? (p * (1 - p) / Double(m.publicItems)).squareRoot() : 0 }, chosen: m.chosen, ensemble: m.kind == "ensemble")
         }
-        figures.append(("\(data.name)-scores.svg", Figures.scores(rows, title: "Public and private score of every member and ensemble (★ the top five)")))
+        let top = "the top \(data.members.filter(\.chosen).count)"
+        figures.append(("\(data.name)-scores.svg", Figures.scores(rows, title: "Public and private score of every member and ensemble (★ \(top))")))
         if data.agreementLabels.count >= 2 {
-            figures.append(("\(data.name)-agreement.svg", Figures.agreement(labels: data.agreementLabels, matrix: data.agreement, title: "Agreement of the top five and the ensembles")))
+            figures.append(("\(data.name)-agreement.svg", Figures.agreement(labels: data.agreementLabels, matrix: data.agreement, title: "Agreement of \(top) and the ensembles")))
         }
         let answerRows = (data.goldAnswers.map { [(label: "gold", counts: $0)] } ?? []) + data.members.map { (label: $0.ref, counts: $0.answers) }
         figures.append(("\(data.name)-answers.svg", Figures.answers(answerRows, title: "Answer distribution of each member" + (data.goldAnswers == nil ? "" : " against the gold"))))
@@ -106,7 +107,7 @@ public enum Report {
                        .text(" — public \(score(best.publicScore)), private \(score(best.privateScore)).")) },
                 .h2("Summary"),
                 .table(
-                    .tr(.th("set"), .th("kind"), .th("public"), .th("private"), .th("local"), .th("top 5")),
+                    .tr(.th("set"), .th("kind"), .th("public"), .th("private"), .th("local"), .th("top \(data.members.filter(\.chosen).count)")),
                     .forEach(data.members) { m in
                         .tr(.class([m.chosen ? "chosen" : "", m.kind == "ensemble" ? "ensemble" : ""].filter { !$0.isEmpty }.joined(separator: " ")),
                             .td(.text(m.ref)), .td(.text(m.kind)), .td(.text(score(m.publicScore))), .td(.text(score(m.privateScore))),

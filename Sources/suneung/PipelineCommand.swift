@@ -119,9 +119,14 @@ struct PipelineCommand: ParsableCommand {
                     resumed.append("training \(name): from step \(last.checkpoint.step) of \(run.totalSteps)")
                 }
             } else {
-                let file = root.appendingPathComponent("config/.\(name).train.yaml")
-                try writeAtomically(String(decoding: try JSONEncoder().encode(trainingConfig), as: UTF8.self), to: file)
-                arguments += ["--config", file.path]
+                // Every setting as its flag (lists comma-separated), as a user would type them.
+                for (key, value) in try TrainCommand.values(of: trainingConfig).sorted(by: { $0.key < $1.key }) {
+                    let flag = "--" + key.replacingOccurrences(of: "_", with: "-")
+                    switch value {
+                    case .scalar(let text): arguments += [flag, text]
+                    case .list(let list): arguments += [flag, list.joined(separator: ",")]
+                    }
+                }
             }
             try TrainCommand.parse(arguments).run()
 

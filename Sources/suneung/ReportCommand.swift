@@ -24,7 +24,7 @@ struct Summary {
     }
 
     var table: TextTable {
-        var table = TextTable([("set", .left), ("kind", .left), ("public", .right), ("private", .right), ("local", .right), ("top 5", .left)])
+        var table = TextTable([("set", .left), ("kind", .left), ("public", .right), ("private", .right), ("local", .right), ("top \(pipeline.chosen.count)", .left)])
         for row in rows {
             table.add([row.ref, row.kind, formatScore(row.public), formatScore(row.private), formatScore(row.local), row.chosen ? "*" : ""])
         }
@@ -70,20 +70,19 @@ struct ReportCommand: ParsableCommand {
         var goldAnswers: [String: Int] = [:]
         if let gold = pipeline.gold { for item in try ExamSet.load(path: gold).items { goldAnswers[item.id] = item.answer } }
         var members: [ReportData.Member] = []
-        var answersByRef: [String: [Int]] = [:]
+        var answersByRef: [String: [Int]] = [:], ids: Set<String> = []
         for row in summary.rows {
             let table = try store.table(of: row.set)
             answersByRef[row.ref] = table.rows.map(\.answer)
+            ids.formUnion(table.rows.map(\.id))
             let counts = (1...5).map { choice in table.rows.filter { $0.answer == choice }.count }
             let publicItems = goldAnswers.isEmpty ? table.rows.count / 2 : table.rows.filter { goldAnswers[$0.id] != nil && isPublicItem($0.id) }.count
             members.append(ReportData.Member(ref: row.ref, kind: row.kind, publicScore: row.public, privateScore: row.private, localScore: row.local,
                                              publicItems: publicItems, chosen: row.chosen, answers: counts))
         }
-        let goldCounts: [Int]? = goldAnswers.isEmpty ? nil : {
-            let ids = Set(summary.rows.first.map { try! store.table(of: $0.set).rows.map(\.id) } ?? [])
-            let answers = goldAnswers.filter { ids.contains($0.key) }.values
-            return (1...5).map { choice in answers.filter { $0 == choice }.count }
-        }()
+        // The gold's answers over the items the members predict.
+        let goldOfItems = goldAnswers.filter { ids.contains($0.key) }.values
+        let goldCounts = goldAnswers.isEmpty ? nil : (1...5).map { choice in goldOfItems.filter { $0 == choice }.count }
         let compared = summary.rows.filter { $0.chosen || $0.kind == "ensemble" }.map(\.ref)
         let matrix = compared.map { a in compared.map { b in agreement(answersByRef[a]!, answersByRef[b]!) } }
         var steps: [(step: Int, loss: Double)] = [], validation: [(step: Int, loss: Double, accuracy: Double)] = []
@@ -98,7 +97,7 @@ struct ReportCommand: ParsableCommand {
         if pipeline.gold != nil {
             notes.append("Public and private scores are simulated from the gold file: an item is public when the FNV-1a hash of its id is even. The error bars are ±1 binomial standard error of the public score.")
         }
-        notes.append("★ marks the five members with the best public scores (ties: the newer first); the ensembles combine them.")
+        notes.append("★ marks the \(pipeline.chosen.count) members with the best public scores (ties: the newer first); the ensembles combine them.")
         // `ensemble` writes submissions/NAME.csv; the first ensemble is the submission.
         let submission = try pipeline.ensembles.first.map {
             store.workspace.relative(store.workspace.submissionsFolder.appendingPathComponent("\(try store.predictionSet($0).name).csv"))

@@ -6,16 +6,17 @@ import Store
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show a prediction set: lineage, dataset, scores and answer distribution."
+        abstract: "Show a prediction set (lineage, dataset, scores, answer distribution) or a training checkpoint (RUN/step-N: config, data, metrics)."
     )
 
     @OptionGroup var options: WorkspaceOptions
 
-    @Argument(help: "NAME, NAME@vK or a submission name.")
+    @Argument(help: "NAME, NAME@vK, a submission name, or a checkpoint RUN/step-N.")
     var ref: String
 
     func run() throws {
         let store = try options.openStore()
+        if ref.contains("/") { return try showCheckpoint(store) }
         let set = try store.predictionSet(ref)
         let dataset = try store.dataset(id: set.datasetId)
         let table = try store.table(of: set)
@@ -57,6 +58,23 @@ struct ShowCommand: ParsableCommand {
             answers.add(["\(answer)", "\(counts[answer] ?? 0)", percent(counts[answer] ?? 0, of: table.rows.count)])
         }
         print(indent(answers.rendered))
+    }
+
+    /// A checkpoint: where it is, its metrics, its run's base model, data and settings.
+    func showCheckpoint(_ store: Store) throws {
+        let (run, checkpoint) = try store.checkpoint(ref)
+        print("\(run.name)/step-\(checkpoint.step)  (epoch \(String(format: "%.2f", checkpoint.epoch)) of \(run.totalSteps) steps, saved \(timestamp(checkpoint.createdAt)))")
+        print("  folder          \(checkpoint.path)")
+        print("  adapter sha256  \(checkpoint.adapterSha256)")
+        print("  train loss      \(checkpoint.trainLoss.map { String(format: "%.4f", $0) } ?? "-")")
+        print("  validation      loss \(checkpoint.validationLoss.map { String(format: "%.4f", $0) } ?? "-"), accuracy \(formatScore(checkpoint.validationAccuracy))")
+        print("  base model      \(run.model)  (sha256 \(run.modelSha256.prefix(12))...)")
+        print("  train data      sha256 \(run.trainSha256.prefix(12))...\(run.validationSha256.map { ", validation file sha256 \($0.prefix(12))..." } ?? "")")
+        let object = try JSONSerialization.jsonObject(with: Data(run.config.utf8))
+        let config = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        print("\nConfig\n" + indent(config))
+        let sets = try store.summaries().filter { (try? store.predictionSet($0.ref).lineage.checkpoint) == "\(run.name)/step-\(checkpoint.step)" }
+        if !sets.isEmpty { print("\nPrediction sets from it: " + sets.map(\.ref).joined(separator: ", ")) }
     }
 }
 

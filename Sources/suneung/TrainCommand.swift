@@ -203,6 +203,9 @@ struct TrainCommand: ParsableCommand {
             existing = run
         } else {
             settings = try TrainingConfig(values: values, source: source)
+            if try store.trainingRun(named: settings.name) != nil {
+                throw TrainingError("a training run named \(settings.name) exists (resume it with --resume \(settings.name), or choose another --name)")
+            }
         }
         func resolve(_ path: String) -> String { URL(fileURLWithPath: (path as NSString).expandingTildeInPath, relativeTo: root).standardizedFileURL.path }
         let modelPath = resolve(settings.model)

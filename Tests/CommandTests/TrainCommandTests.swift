@@ -71,6 +71,10 @@ final class TrainCommandTests: WorkspaceTestCase {
         let predicted = try run("predict", "--checkpoint", "clean/step-10", "--dataset", "test.csv", "--name", "trained").output
         XCTAssertTrue(predicted.contains("Stored trained@v1"), predicted)
         XCTAssertTrue(try run("show", "trained").output.contains("\"checkpoint\" : \"clean/step-10\""))
+        let shown = try run("show", "clean/step-10").output
+        for expected in ["clean/step-10  (epoch", "folder          checkpoints/clean/step-10", "\"learning_rate\" : 0.001", "Prediction sets from it: trained@v1"] {
+            XCTAssertTrue(shown.contains(expected), "'\(expected)' missing from:\n\(shown)")
+        }
         // The same adapter through --adapter gives the same predictions.
         try run("predict", "--model", smol, "--adapter", "checkpoints/clean/step-10", "--dataset", "test.csv", "--name", "by-folder")
         XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("predictions/trained@v1.csv")),
