@@ -15,14 +15,13 @@ Tests/EngineTests/Fixtures/tiny_adapters.json (settings and last-position logits
 Regenerate from the repository root:   python3 scripts/reference/lora_fixtures.py
 """
 import json
-import pathlib
 import tempfile
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
 from safetensors.torch import load_file, save_file
 
-from tiny_models import FAMILIES, last_logits, load, root, write_gguf
+from tiny_models import FAMILIES, last_logits, load, root, save_random_adapter
 
 ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ADAPTERS = {
@@ -37,17 +36,8 @@ with tempfile.TemporaryDirectory() as folder:
     for spec in FAMILIES:
         arch = spec["architecture"]
         settings = ADAPTERS[arch]
-        name = f"tiny-{arch}.gguf"
-        write_gguf(spec, f"{folder}/{name}")
-        torch.manual_seed(7)
-        config = LoraConfig(r=settings["r"], lora_alpha=settings["lora_alpha"], target_modules=settings["target_modules"],
-                            use_rslora=settings["use_rslora"], lora_dropout=0.0, init_lora_weights=False, task_type="CAUSAL_LM")
-        peft_model = get_peft_model(load(folder, name), config)
         adapter = fixtures / f"adapters/tiny-{arch}"
-        peft_model.save_pretrained(adapter)
-        # The base as the user would name it, not this script's temporary folder.
-        config_file = adapter / "adapter_config.json"
-        config_file.write_text(config_file.read_text().replace(folder, name.removesuffix(".gguf")))
+        name = save_random_adapter(folder, spec, settings, adapter, seed=7)
         weights = adapter / "adapter_model.safetensors"
         tensors = {k: v.to(settings["dtype"]).contiguous() for k, v in load_file(weights).items()}
         save_file(tensors, weights, metadata={"format": "pt"})

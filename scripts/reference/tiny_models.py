@@ -95,6 +95,22 @@ def last_logits(model):
         return model(torch.tensor([TOKENS])).logits[0, -1].tolist()
 
 
+def save_random_adapter(folder, spec, settings, adapter, seed):
+    """Writes the tiny model of `spec` into `folder` and a PEFT adapter on it with random
+    A and B (init_lora_weights=False, torch seeded) into `adapter`; returns the GGUF's
+    file name. The adapter names its base as a user would, not the temporary folder."""
+    from peft import LoraConfig, get_peft_model
+    name = f"tiny-{spec['architecture']}.gguf"
+    write_gguf(spec, f"{folder}/{name}")
+    torch.manual_seed(seed)
+    config = LoraConfig(r=settings["r"], lora_alpha=settings["lora_alpha"], target_modules=settings["target_modules"],
+                        use_rslora=settings["use_rslora"], lora_dropout=0.0, init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(load(folder, name), config).save_pretrained(adapter)
+    config_file = adapter / "adapter_config.json"
+    config_file.write_text(config_file.read_text().replace(folder, name.removesuffix(".gguf")))
+    return name
+
+
 if __name__ == "__main__":
     result = {"tokens": TOKENS, "vocabulary": V, "models": []}
     with tempfile.TemporaryDirectory() as folder:

@@ -23,10 +23,10 @@ import math
 import tempfile
 
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
 from transformers import get_linear_schedule_with_warmup
 
-from tiny_models import FAMILIES, TOKENS, V, load, root, write_gguf
+from tiny_models import FAMILIES, TOKENS, V, load, root, save_random_adapter
 
 ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 ADAPTERS = {
@@ -75,16 +75,8 @@ with tempfile.TemporaryDirectory() as folder:
     for spec in FAMILIES:
         arch = spec["architecture"]
         settings = ADAPTERS[arch]
-        name = f"tiny-{arch}.gguf"
-        write_gguf(spec, f"{folder}/{name}")
-        torch.manual_seed(11)
-        config = LoraConfig(r=settings["r"], lora_alpha=settings["lora_alpha"], target_modules=settings["target_modules"],
-                            use_rslora=settings["use_rslora"], lora_dropout=0.0, init_lora_weights=False, task_type="CAUSAL_LM")
-        model = get_peft_model(load(folder, name), config)
         adapter = fixtures / f"adapters/tiny-{arch}"
-        model.save_pretrained(adapter)
-        config_file = adapter / "adapter_config.json"
-        config_file.write_text(config_file.read_text().replace(folder, name.removesuffix(".gguf")))
+        name = save_random_adapter(folder, spec, settings, adapter, seed=11)
         model = PeftModel.from_pretrained(load(folder, name), adapter, is_trainable=True)
         model.train()  # dropout is 0: train mode changes nothing but requires_grad
 
