@@ -41,6 +41,12 @@ public struct Workspace: Sendable {
         }
     }
 
+    /// A path from a config or flag: ~ is the home folder; a relative path is from the
+    /// workspace root.
+    public func resolve(_ path: String) -> String {
+        URL(fileURLWithPath: (path as NSString).expandingTildeInPath, relativeTo: root).standardizedFileURL.path
+    }
+
     /// A path as the user would type it from the workspace root.
     public func relative(_ url: URL) -> String {
         let path = url.standardizedFileURL.path

@@ -54,7 +54,7 @@ struct PipelineCommand: ParsableCommand {
         let store = try options.openStore()
         let root = store.workspace.root
         let settings = try Self.read(config)
-        func resolve(_ path: String) -> String { URL(fileURLWithPath: (path as NSString).expandingTildeInPath, relativeTo: root).standardizedFileURL.path }
+        let resolve = store.workspace.resolve
         let workspace = ["--workspace", root.path]
         let threadFlags = threads.map { ["--threads", "\($0)"] } ?? []
         let test = resolve(settings.test), model = resolve(settings.model)

@@ -207,7 +207,7 @@ struct TrainCommand: ParsableCommand {
                 throw TrainingError("a training run named \(settings.name) exists (resume it with --resume \(settings.name), or choose another --name)")
             }
         }
-        func resolve(_ path: String) -> String { URL(fileURLWithPath: (path as NSString).expandingTildeInPath, relativeTo: root).standardizedFileURL.path }
+        let resolve = store.workspace.resolve
         let modelPath = resolve(settings.model)
         if let threads { Parallel.threads = threads }
 
