@@ -30,8 +30,11 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["GGUF", .product(name: "HeapModule", package: "swift-collections")]),
         // OpenBLAS's CBLAS, from the system (libopenblas-dev).
         .systemLibrary(name: "CBLAS"),
+        // The AVX-512 product over weights packed once (C: Swift cannot target AVX-512
+        // per function); Tensor's PackedMatrix chooses it or OpenBLAS at run time.
+        .target(name: "PackedKernel"),
         // Row-major Float32 kernels: BLAS products, norms, RoPE, activations, attention.
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "PackedKernel"]),
         // Model families as data plus one forward pass; the multiple-choice scorer.
         .target(name: "Engine", dependencies: ["GGUF", "Tokenizer", "Tensor"]),
         // LoRA training: the backward pass over Engine's layers, AdamW, PEFT folders.

@@ -122,16 +122,21 @@ public final class Model: Sendable {
     package struct Layer: Sendable {
         package var attentionNorm: [Float]
         /// (q + 2·kv) × d: the rows of q, then k, then v.
-        package var qkv: [Float]
-        package var output: [Float]
+        package var qkv: PackedMatrix
+        package var output: PackedMatrix
         package var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
         package var qNorm: [Float]?, kNorm: [Float]?
         package var postAttentionNorm: [Float]?
         package var ffnNorm: [Float]
         /// 2·ff × d: the rows of gate, then up.
-        package var gateUp: [Float]
-        package var down: [Float]
+        package var gateUp: PackedMatrix
+        package var down: PackedMatrix
         package var postFFNNorm: [Float]?
+    }
+
+    /// A block's linear weights as read, row-major, while an adapter is merged into them.
+    struct Linears {
+        var qkv: [Float], output: [Float], gateUp: [Float], down: [Float]
     }
 
     public let config: ModelConfig
@@ -162,21 +167,26 @@ public final class Model: Sendable {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
         let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, f = config.feedForward
-        var layers = try (0..<config.layers).map { i in
+        var linears = try (0..<config.layers).map { i in
+            let p = "blk.\(i)."
+            return Linears(qkv: try weights(p + "attn_q.weight", q * d) + weights(p + "attn_k.weight", kv * d) + weights(p + "attn_v.weight", kv * d),
+                           output: try weights(p + "attn_output.weight", d * q),
+                           gateUp: try weights(p + "ffn_gate.weight", f * d) + weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f))
+        }
+        if let adapter { try Self.merge(adapter, into: &linears, config: config) }
+        layers = try linears.enumerated().map { i, w in
             let p = "blk.\(i)."
             return Layer(
                 attentionNorm: try weights(p + "attn_norm.weight", d),
-                qkv: try weights(p + "attn_q.weight", q * d) + weights(p + "attn_k.weight", kv * d) + weights(p + "attn_v.weight", kv * d),
-                output: try weights(p + "attn_output.weight", d * q),
+                qkv: PackedMatrix(w.qkv, outer: q + 2 * kv, inner: d),
+                output: PackedMatrix(w.output, outer: d, inner: q),
                 qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv), vBias: try optional(p + "attn_v.bias", kv),
                 qNorm: try optional(p + "attn_q_norm.weight", config.headDim), kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
                 postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
                 ffnNorm: try weights(p + "ffn_norm.weight", d),
-                gateUp: try weights(p + "ffn_gate.weight", f * d) + weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f),
+                gateUp: PackedMatrix(w.gateUp, outer: 2 * f, inner: d), down: PackedMatrix(w.down, outer: d, inner: f),
                 postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
         }
-        if let adapter { try Self.merge(adapter, into: &layers, config: config) }
-        self.layers = layers
         outputNorm = try weights("output_norm.weight", d)
         embedding = try tensor("token_embd.weight")
         output = file.tensor(named: "output.weight")
@@ -188,11 +198,11 @@ public final class Model: Sendable {
 
     /// W += scale·B·A for every adapted linear layer, after checking that the adapter
     /// was made for a model of these sizes.
-    static func merge(_ adapter: LoRAAdapter, into layers: inout [Layer], config: ModelConfig) throws {
+    static func merge(_ adapter: LoRAAdapter, into layers: inout [Linears], config: ModelConfig) throws {
         let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
         for delta in adapter.deltas {
             // The weight, the first of its rows there (in the stacked ones), its sizes.
-            let (weight, firstRow, outputs, inputs): (WritableKeyPath<Layer, [Float]>, Int, Int, Int) = switch delta.module {
+            let (weight, firstRow, outputs, inputs): (WritableKeyPath<Linears, [Float]>, Int, Int, Int) = switch delta.module {
             case .q: (\.qkv, 0, q, d)
             case .k: (\.qkv, q, kv, d)
             case .v: (\.qkv, q + kv, kv, d)
@@ -276,7 +286,7 @@ public final class Model: Sendable {
         var rows = computed, firstQuery = start
         for (index, layer) in layers.enumerated() {
             Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
-            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.qkv, outer: qkvWidth, into: &qkv)
+            layer.qkv.product(h, rows: rows, into: &qkv)
             Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: 0, width: qWidth, into: &q)
             Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: qWidth, width: kvWidth, into: &k)
             Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: qWidth + kvWidth, width: kvWidth, into: &v)
@@ -300,14 +310,14 @@ public final class Model: Sendable {
             }
             Kernels.attention(q: q, k: keys[index], v: values[index], tokens: t, firstQuery: firstQuery, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
                               scale: 1 / Float(c.headDim).squareRoot(), softcap: c.attentionSoftcap, window: sliding ? c.slidingWindow : nil, into: &attended)
-            Kernels.matmulTransposed(attended, rows: rows, inner: qWidth, layer.output, outer: d, into: &projected)
+            layer.output.product(attended, rows: rows, into: &projected)
             if let w = layer.postAttentionNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
             for i in 0..<(rows * d) { x[i] += projected[i] }
 
             Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
-            Kernels.matmulTransposed(h, rows: rows, inner: d, layer.gateUp, outer: 2 * f, into: &gateUp)
+            layer.gateUp.product(h, rows: rows, into: &gateUp)
             Kernels.gatedActivation(&gateUp, rows: rows, width: f, gelu: c.gemma)
-            Kernels.matmulTransposed(gateUp, rows: rows, inner: f, stride: 2 * f, layer.down, outer: d, into: &projected)
+            layer.down.product(gateUp, rows: rows, stride: 2 * f, into: &projected)
             if let w = layer.postFFNNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
             for i in 0..<(rows * d) { x[i] += projected[i] }
         }

@@ -39,8 +39,14 @@ public final class Network: @unchecked Sendable {
     /// loss: the loss needs every row at the target positions.
     private var outputMatrix: [Float]?
     private let lock = NSLock()
+    /// Each block's linear weights row-major, for the input gradients dx = dy·W (the
+    /// model keeps them packed for its forward products).
+    let rowMajor: [(qkv: [Float], output: [Float], gateUp: [Float], down: [Float])]
 
-    public init(model: Model) { self.model = model }
+    public init(model: Model) {
+        self.model = model
+        rowMajor = model.layers.map { ($0.qkv.rows(), $0.output.rows(), $0.gateUp.rows(), $0.down.rows()) }
+    }
 
     /// Dropout of LoRA's inputs: probability and a seed that makes the masks of one
     /// sequence in one step the same in the recomputation and after a resume.
@@ -85,10 +91,11 @@ public final class Network: @unchecked Sendable {
 
     /// y = x·Wᵀ, plus scale·drop(x)·Aᵀ·Bᵀ on the columns of each adapted module; keeps
     /// drop(x)·Aᵀ (T × r) and the dropout mask of each.
-    func linear(_ x: [Float], rows: Int, inner: Int, weight: [Float], outer: Int, adapted: [(LoRAWeights.Slot, Int)], lora: LoRAWeights,
+    func linear(_ x: [Float], rows: Int, weight: PackedMatrix, adapted: [(LoRAWeights.Slot, Int)], lora: LoRAWeights,
                 dropout: Dropout?, block: inout Block?) -> [Float] {
+        let inner = weight.inner, outer = weight.outer
         var y = [Float](repeating: 0, count: rows * outer)
-        Kernels.matmulTransposed(x, rows: rows, inner: inner, weight, outer: outer, into: &y)
+        weight.product(x, rows: rows, into: &y)
         let r = lora.rank
         for (slot, column) in adapted {
             let mask = dropout.map { Self.mask($0, count: rows * inner, salt: UInt64(LoRAWeights.key(slot.layer, slot.module))) }
@@ -167,7 +174,7 @@ public final class Network: @unchecked Sendable {
         var block: Block? = keep ? Block(input: x, normed: normed, q: [], k: [], v: [], probabilities: [], attended: [], attentionOutput: [], middle: [],
                                           ffnNormed: [], gateUp: [], activated: [], ffnOutput: []) : nil
         let qkvAdapted = columns([(.q, 0), (.k, s.qWidth), (.v, s.qWidth + s.kvWidth)], lora, layer: index)
-        let qkv = linear(normed, rows: t, inner: s.d, weight: layer.qkv, outer: s.qkvWidth, adapted: qkvAdapted, lora: lora, dropout: dropout, block: &block)
+        let qkv = linear(normed, rows: t, weight: layer.qkv, adapted: qkvAdapted, lora: lora, dropout: dropout, block: &block)
         var q = [Float](repeating: 0, count: t * s.qWidth), k = [Float](repeating: 0, count: t * s.kvWidth), v = k
         Kernels.copyColumns(qkv, rows: t, stride: s.qkvWidth, first: 0, width: s.qWidth, into: &q)
         Kernels.copyColumns(qkv, rows: t, stride: s.qkvWidth, first: s.qWidth, width: s.kvWidth, into: &k)
@@ -190,7 +197,7 @@ public final class Network: @unchecked Sendable {
         var attended = [Float](repeating: 0, count: t * s.qWidth)
         let probabilities = attention(index, tokens: t).forward(q: q, k: k, v: v, into: &attended)
         let oAdapted = columns([(.o, 0)], lora, layer: index)
-        var attentionOutput = linear(attended, rows: t, inner: s.qWidth, weight: layer.output, outer: s.d, adapted: oAdapted, lora: lora, dropout: dropout, block: &block)
+        var attentionOutput = linear(attended, rows: t, weight: layer.output, adapted: oAdapted, lora: lora, dropout: dropout, block: &block)
         let beforePostNorm = attentionOutput
         if let w = layer.postAttentionNorm { Kernels.rmsNorm(beforePostNorm, rows: t, dim: s.d, weight: w, epsilon: eps, into: &attentionOutput) }
         for i in 0..<x.count { x[i] += attentionOutput[i] }
@@ -198,13 +205,13 @@ public final class Network: @unchecked Sendable {
         var ffnNormed = [Float](repeating: 0, count: t * s.d)
         Kernels.rmsNorm(x, rows: t, dim: s.d, weight: layer.ffnNorm, epsilon: eps, into: &ffnNormed)
         let guAdapted = columns([(.gate, 0), (.up, s.f)], lora, layer: index)
-        let gateUp = linear(ffnNormed, rows: t, inner: s.d, weight: layer.gateUp, outer: 2 * s.f, adapted: guAdapted, lora: lora, dropout: dropout, block: &block)
+        let gateUp = linear(ffnNormed, rows: t, weight: layer.gateUp, adapted: guAdapted, lora: lora, dropout: dropout, block: &block)
         var activated = gateUp
         Kernels.gatedActivation(&activated, rows: t, width: s.f, gelu: c.gemma)
         var packed = [Float](repeating: 0, count: t * s.f)
         Kernels.copyColumns(activated, rows: t, stride: 2 * s.f, first: 0, width: s.f, into: &packed)
         let downAdapted = columns([(.down, 0)], lora, layer: index)
-        var ffnOutput = linear(packed, rows: t, inner: s.f, weight: layer.down, outer: s.d, adapted: downAdapted, lora: lora, dropout: dropout, block: &block)
+        var ffnOutput = linear(packed, rows: t, weight: layer.down, adapted: downAdapted, lora: lora, dropout: dropout, block: &block)
         let beforeFFNNorm = ffnOutput
         if let w = layer.postFFNNorm { Kernels.rmsNorm(beforeFFNNorm, rows: t, dim: s.d, weight: w, epsilon: eps, into: &ffnOutput) }
         for i in 0..<x.count { x[i] += ffnOutput[i] }
@@ -236,17 +243,17 @@ public final class Network: @unchecked Sendable {
         // FFN: x_out = middle + post(down(act(gate)·up)).
         var dFFN = dx
         if let w = layer.postFFNNorm { Kernels.rmsNormBackward(b.ffnOutput, rows: t, dim: s.d, weight: w, epsilon: eps, gradient: dx, into: &dFFN) }
-        let dActivated = linearBackward(dFFN, rows: t, inner: s.f, weight: layer.down, outer: s.d, x: b.activated, adapted: columns([(.down, 0)], lora, layer: index),
+        let dActivated = linearBackward(dFFN, rows: t, inner: s.f, weight: rowMajor[index].down, outer: s.d, x: b.activated, adapted: columns([(.down, 0)], lora, layer: index),
                                         lora: lora, block: b, gradient: &gradient)
         var dGateUp = [Float](repeating: 0, count: t * 2 * s.f)
         Kernels.gatedActivationBackward(b.gateUp, rows: t, width: s.f, gelu: c.gemma, gradient: dActivated, into: &dGateUp)
-        let dFFNNormed = linearBackward(dGateUp, rows: t, inner: s.d, weight: layer.gateUp, outer: 2 * s.f, x: b.ffnNormed,
+        let dFFNNormed = linearBackward(dGateUp, rows: t, inner: s.d, weight: rowMajor[index].gateUp, outer: 2 * s.f, x: b.ffnNormed,
                                         adapted: columns([(.gate, 0), (.up, s.f)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
         Kernels.rmsNormBackward(b.middle, rows: t, dim: s.d, weight: layer.ffnNorm, epsilon: eps, gradient: dFFNNormed, into: &dx, accumulate: true)
         // Attention: middle = x_in + post(o(attention(rope(norm(q)), rope(norm(k)), v))).
         var dAttention = dx
         if let w = layer.postAttentionNorm { Kernels.rmsNormBackward(b.attentionOutput, rows: t, dim: s.d, weight: w, epsilon: eps, gradient: dx, into: &dAttention) }
-        let dAttended = linearBackward(dAttention, rows: t, inner: s.qWidth, weight: layer.output, outer: s.d, x: b.attended, adapted: columns([(.o, 0)], lora, layer: index),
+        let dAttended = linearBackward(dAttention, rows: t, inner: s.qWidth, weight: rowMajor[index].output, outer: s.d, x: b.attended, adapted: columns([(.o, 0)], lora, layer: index),
                                        lora: lora, block: b, gradient: &gradient)
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
         attention(index, tokens: t).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
@@ -268,7 +275,7 @@ public final class Network: @unchecked Sendable {
                 dqkv[r * s.qkvWidth + s.qWidth + s.kvWidth + i] = dv[r * s.kvWidth + i]
             }
         }
-        let dNormed = linearBackward(dqkv, rows: t, inner: s.d, weight: layer.qkv, outer: s.qkvWidth, x: b.normed,
+        let dNormed = linearBackward(dqkv, rows: t, inner: s.d, weight: rowMajor[index].qkv, outer: s.qkvWidth, x: b.normed,
                                      adapted: columns([(.q, 0), (.k, s.qWidth), (.v, s.qWidth + s.kvWidth)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
         Kernels.rmsNormBackward(b.input, rows: t, dim: s.d, weight: layer.attentionNorm, epsilon: eps, gradient: dNormed, into: &dx, accumulate: true)
     }

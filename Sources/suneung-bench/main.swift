@@ -6,6 +6,7 @@ import Exam
 import Foundation
 import GGUF
 import Store
+import Tensor
 import Tokenizer
 import Training
 
@@ -127,6 +128,36 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
 
     // The engine: prompt processing of the first 20 test prompts (llama.cpp: 2 threads).
     let model = try Model(file: gemma)
+
+    // The four linear products of one block on 400 rows: our packed kernel against
+    // OpenBLAS on the same weights (OpenBLAS packs them on every call).
+    if PackedMatrix.kernelAvailable {
+        let layer = model.layers[0]
+        var random = SplitMix64(seed: 3)
+        let weights = [layer.qkv, layer.output, layer.gateUp, layer.down].map { packed in
+            (packed: packed, plain: PackedMatrix(packed.rows(), outer: packed.outer, inner: packed.inner, pack: false))
+        }
+        let inputs = weights.map { w in (0..<400 * w.packed.inner).map { _ in Float(random.next() % 2001) / 1000 - 1 } }
+        var output = [Float](repeating: 0, count: 400 * 2 * model.config.feedForward)
+        func time(packed: Bool) -> Double {
+            var best = Double.infinity
+            for _ in 0..<3 {
+                best = min(best, seconds {
+                    for _ in 0..<10 {
+                        for (w, x) in zip(weights, inputs) { (packed ? w.packed : w.plain).product(x, rows: 400, into: &output) }
+                    }
+                })
+            }
+            return best
+        }
+        let multiplyAdds = weights.reduce(0) { $0 + $1.packed.outer * $1.packed.inner }
+        let flops = 10 * 2 * 400 * Double(multiplyAdds)
+        let packedTime = time(packed: true), blasTime = time(packed: false)
+        report("engine: block products, 400 rows, x10", packedTime, goal: blasTime,
+               note: String(format: "   %.0f GFLOP/s; OpenBLAS %.0f GFLOP/s (%.3f s): ratio %.2f", flops / packedTime / 1e9, flops / blasTime / 1e9, blasTime, blasTime / packedTime))
+    } else {
+        print("packed kernel: skipped, this CPU has no AVX-512F (the engine uses OpenBLAS)")
+    }
     let batch = prompts.prefix(20).map { tokenizer.encode($0) }
     let batchTokens = batch.reduce(0) { $0 + $1.count }
     var checksum: Float = 0
