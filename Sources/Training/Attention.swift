@@ -11,6 +11,9 @@ struct Attention {
     let scale: Float
     let softcap: Float?
     let window: Int?
+    /// Queries before this one are skipped (their output and gradients stay zero): the
+    /// last block needs only the rows whose next token is scored.
+    var firstQuery = 0
     static let block = 64
 
     /// Keys query t sees: from `first(t)` to t.
@@ -18,7 +21,7 @@ struct Attention {
 
     /// The query blocks: rows first..<last see keys keyStart..<last.
     var blocks: [(first: Int, last: Int, keyStart: Int)] {
-        stride(from: 0, to: tokens, by: Self.block).map { ($0, min(tokens, $0 + Self.block), first($0)) }
+        stride(from: firstQuery, to: tokens, by: Self.block).map { ($0, min(tokens, $0 + Self.block), first($0)) }
     }
 
     /// Scaled scores (before the soft cap) of head h for one block, into s (rows ×

@@ -39,13 +39,24 @@ public final class Network: @unchecked Sendable {
     /// loss: the loss needs every row at the target positions.
     private var outputMatrix: [Float]?
     private let lock = NSLock()
-    /// Each block's linear weights row-major, for the input gradients dx = dy·W (the
-    /// model keeps them packed for its forward products).
-    let rowMajor: [(qkv: [Float], output: [Float], gateUp: [Float], down: [Float])]
+    /// Each block's linear weights transposed (inner × outer), packed for the input
+    /// gradients dx = dy·W = dy·(Wᵀ)ᵀ: the same product as the forward pass's.
+    let transposed: [(qkv: PackedMatrix, output: PackedMatrix, gateUp: PackedMatrix, down: PackedMatrix)]
 
     public init(model: Model) {
         self.model = model
-        rowMajor = model.layers.map { ($0.qkv.rows(), $0.output.rows(), $0.gateUp.rows(), $0.down.rows()) }
+        func transpose(_ w: PackedMatrix) -> PackedMatrix {
+            let rows = w.rows()
+            var t = [Float](repeating: 0, count: rows.count)
+            // In 32 × 32 tiles, so that the strided writes stay in cache.
+            for o0 in stride(from: 0, to: w.outer, by: 32) {
+                for i0 in stride(from: 0, to: w.inner, by: 32) {
+                    for o in o0..<min(o0 + 32, w.outer) { for i in i0..<min(i0 + 32, w.inner) { t[i * w.outer + o] = rows[o * w.inner + i] } }
+                }
+            }
+            return PackedMatrix(t, outer: w.inner, inner: w.outer)
+        }
+        transposed = model.layers.map { (transpose($0.qkv), transpose($0.output), transpose($0.gateUp), transpose($0.down)) }
     }
 
     /// Dropout of LoRA's inputs: probability and a seed that makes the masks of one
@@ -116,10 +127,11 @@ public final class Network: @unchecked Sendable {
 
     /// dx = dy·W plus LoRA's part; adds the gradients of each adapted A and B:
     /// g = dy·B, dB += scale·dyᵀ·u, dA += scale·gᵀ·drop(x), dx += scale·(g·A) ⊙ mask.
-    func linearBackward(_ dy: [Float], rows: Int, inner: Int, weight: [Float], outer: Int, x: [Float], adapted: [(LoRAWeights.Slot, Int)],
+    func linearBackward(_ dy: [Float], rows: Int, transposed weight: PackedMatrix, x: [Float], adapted: [(LoRAWeights.Slot, Int)],
                         lora: LoRAWeights, block: Block, gradient: inout [Float]) -> [Float] {
+        let inner = weight.outer, outer = weight.inner
         var dx = [Float](repeating: 0, count: rows * inner)
-        Kernels.matmul(dy, rows: rows, inner: outer, weight, cols: inner, into: &dx)
+        weight.product(dy, rows: rows, into: &dx)
         let r = lora.rank, scale = lora.scale
         for (slot, column) in adapted {
             let u = block.lora[slot.module]!, mask = block.masks[slot.module]
@@ -166,8 +178,10 @@ public final class Network: @unchecked Sendable {
     // MARK: - One block
 
     /// The block's output (in place of its input x), and what its backward needs when
-    /// `keep` is set.
-    func blockForward(_ index: Int, x: inout [Float], rows t: Int, lora: LoRAWeights, dropout: Dropout?, rope: Kernels.RopeTable, keep: Bool) -> Block? {
+    /// `keep` is set. With `first` > 0 (the last block: only the rows whose next token
+    /// is scored matter) rows before it get keys and values but no output.
+    func blockForward(_ index: Int, x: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, dropout: Dropout?, rope: Kernels.RopeTable,
+                      keep: Bool) -> Block? {
         let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon
         var normed = [Float](repeating: 0, count: t * s.d)
         Kernels.rmsNorm(x, rows: t, dim: s.d, weight: layer.attentionNorm, epsilon: eps, into: &normed)
@@ -195,32 +209,35 @@ public final class Network: @unchecked Sendable {
         Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
         Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
         var attended = [Float](repeating: 0, count: t * s.qWidth)
-        let probabilities = attention(index, tokens: t).forward(q: q, k: k, v: v, into: &attended)
+        let probabilities = attention(index, tokens: t, firstQuery: first).forward(q: q, k: k, v: v, into: &attended)
+        // From here on only rows first..<t (m of them) are computed.
+        let m = t - first
+        let attendedRows = first == 0 ? attended : Array(attended[(first * s.qWidth)...])
         let oAdapted = columns([(.o, 0)], lora, layer: index)
-        var attentionOutput = linear(attended, rows: t, weight: layer.output, adapted: oAdapted, lora: lora, dropout: dropout, block: &block)
+        var attentionOutput = linear(attendedRows, rows: m, weight: layer.output, adapted: oAdapted, lora: lora, dropout: dropout, block: &block)
         let beforePostNorm = attentionOutput
-        if let w = layer.postAttentionNorm { Kernels.rmsNorm(beforePostNorm, rows: t, dim: s.d, weight: w, epsilon: eps, into: &attentionOutput) }
-        for i in 0..<x.count { x[i] += attentionOutput[i] }
-        let middle = x
-        var ffnNormed = [Float](repeating: 0, count: t * s.d)
-        Kernels.rmsNorm(x, rows: t, dim: s.d, weight: layer.ffnNorm, epsilon: eps, into: &ffnNormed)
+        if let w = layer.postAttentionNorm { Kernels.rmsNorm(beforePostNorm, rows: m, dim: s.d, weight: w, epsilon: eps, into: &attentionOutput) }
+        for i in 0..<(m * s.d) { x[first * s.d + i] += attentionOutput[i] }
+        let middle = first == 0 ? x : Array(x[(first * s.d)...])
+        var ffnNormed = [Float](repeating: 0, count: m * s.d)
+        Kernels.rmsNorm(middle, rows: m, dim: s.d, weight: layer.ffnNorm, epsilon: eps, into: &ffnNormed)
         let guAdapted = columns([(.gate, 0), (.up, s.f)], lora, layer: index)
-        let gateUp = linear(ffnNormed, rows: t, weight: layer.gateUp, adapted: guAdapted, lora: lora, dropout: dropout, block: &block)
+        let gateUp = linear(ffnNormed, rows: m, weight: layer.gateUp, adapted: guAdapted, lora: lora, dropout: dropout, block: &block)
         var activated = gateUp
-        Kernels.gatedActivation(&activated, rows: t, width: s.f, gelu: c.gemma)
-        var packed = [Float](repeating: 0, count: t * s.f)
-        Kernels.copyColumns(activated, rows: t, stride: 2 * s.f, first: 0, width: s.f, into: &packed)
+        Kernels.gatedActivation(&activated, rows: m, width: s.f, gelu: c.gemma)
+        var packed = [Float](repeating: 0, count: m * s.f)
+        Kernels.copyColumns(activated, rows: m, stride: 2 * s.f, first: 0, width: s.f, into: &packed)
         let downAdapted = columns([(.down, 0)], lora, layer: index)
-        var ffnOutput = linear(packed, rows: t, weight: layer.down, adapted: downAdapted, lora: lora, dropout: dropout, block: &block)
+        var ffnOutput = linear(packed, rows: m, weight: layer.down, adapted: downAdapted, lora: lora, dropout: dropout, block: &block)
         let beforeFFNNorm = ffnOutput
-        if let w = layer.postFFNNorm { Kernels.rmsNorm(beforeFFNNorm, rows: t, dim: s.d, weight: w, epsilon: eps, into: &ffnOutput) }
-        for i in 0..<x.count { x[i] += ffnOutput[i] }
+        if let w = layer.postFFNNorm { Kernels.rmsNorm(beforeFFNNorm, rows: m, dim: s.d, weight: w, epsilon: eps, into: &ffnOutput) }
+        for i in 0..<(m * s.d) { x[first * s.d + i] += ffnOutput[i] }
         guard var block else { return nil }
         block.q = q
         block.k = k
         block.v = v
         block.probabilities = probabilities
-        block.attended = attended
+        block.attended = attendedRows
         block.attentionOutput = beforePostNorm
         block.middle = middle
         block.ffnNormed = ffnNormed
@@ -230,33 +247,40 @@ public final class Network: @unchecked Sendable {
         return block
     }
 
-    func attention(_ index: Int, tokens: Int) -> Attention {
+    func attention(_ index: Int, tokens: Int, firstQuery: Int) -> Attention {
         let c = config
         return Attention(tokens: tokens, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-                         softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil)
+                         softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, firstQuery: firstQuery)
     }
 
     /// From the gradient of the block's output (dx), the gradient of its input (in
     /// place), adding LoRA's gradients to `gradient`.
-    func blockBackward(_ index: Int, _ b: Block, dx: inout [Float], rows t: Int, lora: LoRAWeights, rope: Kernels.RopeTable, gradient: inout [Float]) {
-        let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon
-        // FFN: x_out = middle + post(down(act(gate)·up)).
-        var dFFN = dx
-        if let w = layer.postFFNNorm { Kernels.rmsNormBackward(b.ffnOutput, rows: t, dim: s.d, weight: w, epsilon: eps, gradient: dx, into: &dFFN) }
-        let dActivated = linearBackward(dFFN, rows: t, inner: s.f, weight: rowMajor[index].down, outer: s.d, x: b.activated, adapted: columns([(.down, 0)], lora, layer: index),
+    func blockBackward(_ index: Int, _ b: Block, dx: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, rope: Kernels.RopeTable,
+                       gradient: inout [Float]) {
+        let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon, m = t - first
+        func rowsFromFirst(_ a: [Float]) -> [Float] { first == 0 ? a : Array(a[(first * s.d)...]) }
+        // FFN: x_out = middle + post(down(act(gate)·up)), on rows first..<t.
+        let dOutput = rowsFromFirst(dx)
+        var dFFN = dOutput
+        if let w = layer.postFFNNorm { Kernels.rmsNormBackward(b.ffnOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dOutput, into: &dFFN) }
+        let dActivated = linearBackward(dFFN, rows: m, transposed: transposed[index].down, x: b.activated, adapted: columns([(.down, 0)], lora, layer: index),
                                         lora: lora, block: b, gradient: &gradient)
-        var dGateUp = [Float](repeating: 0, count: t * 2 * s.f)
-        Kernels.gatedActivationBackward(b.gateUp, rows: t, width: s.f, gelu: c.gemma, gradient: dActivated, into: &dGateUp)
-        let dFFNNormed = linearBackward(dGateUp, rows: t, inner: s.d, weight: rowMajor[index].gateUp, outer: 2 * s.f, x: b.ffnNormed,
+        var dGateUp = [Float](repeating: 0, count: m * 2 * s.f)
+        Kernels.gatedActivationBackward(b.gateUp, rows: m, width: s.f, gelu: c.gemma, gradient: dActivated, into: &dGateUp)
+        let dFFNNormed = linearBackward(dGateUp, rows: m, transposed: transposed[index].gateUp, x: b.ffnNormed,
                                         adapted: columns([(.gate, 0), (.up, s.f)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
-        Kernels.rmsNormBackward(b.middle, rows: t, dim: s.d, weight: layer.ffnNorm, epsilon: eps, gradient: dFFNNormed, into: &dx, accumulate: true)
+        dx.withUnsafeMutableBufferPointer { dx in
+            Kernels.rmsNormBackward(b.middle, rows: m, dim: s.d, weight: layer.ffnNorm, epsilon: eps, gradient: dFFNNormed, into: dx.baseAddress! + first * s.d, accumulate: true)
+        }
         // Attention: middle = x_in + post(o(attention(rope(norm(q)), rope(norm(k)), v))).
-        var dAttention = dx
-        if let w = layer.postAttentionNorm { Kernels.rmsNormBackward(b.attentionOutput, rows: t, dim: s.d, weight: w, epsilon: eps, gradient: dx, into: &dAttention) }
-        let dAttended = linearBackward(dAttention, rows: t, inner: s.qWidth, weight: rowMajor[index].output, outer: s.d, x: b.attended, adapted: columns([(.o, 0)], lora, layer: index),
-                                       lora: lora, block: b, gradient: &gradient)
+        let dMiddle = rowsFromFirst(dx)
+        var dAttention = dMiddle
+        if let w = layer.postAttentionNorm { Kernels.rmsNormBackward(b.attentionOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dMiddle, into: &dAttention) }
+        let dAttendedRows = linearBackward(dAttention, rows: m, transposed: transposed[index].output, x: b.attended, adapted: columns([(.o, 0)], lora, layer: index),
+                                           lora: lora, block: b, gradient: &gradient)
+        let dAttended = first == 0 ? dAttendedRows : [Float](repeating: 0, count: first * s.qWidth) + dAttendedRows
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
-        attention(index, tokens: t).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
+        attention(index, tokens: t, firstQuery: first).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
         Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox, inverse: true)
         Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox, inverse: true)
         if let w = layer.qNorm, let before = b.qBeforeNorm {
@@ -275,7 +299,7 @@ public final class Network: @unchecked Sendable {
                 dqkv[r * s.qkvWidth + s.qWidth + s.kvWidth + i] = dv[r * s.kvWidth + i]
             }
         }
-        let dNormed = linearBackward(dqkv, rows: t, inner: s.d, weight: rowMajor[index].qkv, outer: s.qkvWidth, x: b.normed,
+        let dNormed = linearBackward(dqkv, rows: t, transposed: transposed[index].qkv, x: b.normed,
                                      adapted: columns([(.q, 0), (.k, s.qWidth), (.v, s.qWidth + s.kvWidth)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
         Kernels.rmsNormBackward(b.input, rows: t, dim: s.d, weight: layer.attentionNorm, epsilon: eps, gradient: dNormed, into: &dx, accumulate: true)
     }
@@ -322,10 +346,13 @@ public final class Network: @unchecked Sendable {
         let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBaseLocal)
         func rope(_ index: Int) -> Kernels.RopeTable { c.isSliding(index) ? ropeLocal : ropeGlobal }
         precondition(!training || gradient.count == lora.values.count)
+        // The last block computes its output rows from the first target on only.
+        let firstTarget = sequence.targets.map(\.position).min()!
+        func first(_ index: Int) -> Int { index == model.layers.count - 1 ? firstTarget : 0 }
         var blocks: [Block] = [], inputs: [[Float]] = []
         for index in model.layers.indices {
             if training && recompute { inputs.append(x) }
-            let block = blockForward(index, x: &x, rows: t, lora: lora, dropout: training ? dropout : nil, rope: rope(index), keep: training && !recompute)
+            let block = blockForward(index, x: &x, rows: t, from: first(index), lora: lora, dropout: training ? dropout : nil, rope: rope(index), keep: training && !recompute)
             if let block { blocks.append(block) }
         }
 
@@ -345,26 +372,14 @@ public final class Network: @unchecked Sendable {
             }
             // The rows of the softmax: all of the vocabulary, or the answer tokens.
             let rows: [Float] = full ? matrix : ids.flatMap { model.file.dequantizeRow(projection, Int($0)) }
-            let count = rows.count / d
-            var raw = [Float](repeating: 0, count: count)
-            Kernels.matmulTransposed(hidden, rows: 1, inner: d, rows, outer: count, into: &raw)
-            let logits = c.finalSoftcap.map { cap in raw.map { cap * tanh($0 / cap) } } ?? raw
-            if target.position == lastTarget.position {
-                answerLogits = sequence.choices.map { logits[full ? Int($0) : ids.firstIndex(of: $0)!] }
-            }
             let index = full ? Int(target.token) : ids.firstIndex(of: target.token)!
-            let top = logits.max()!
-            var sum = 0.0
-            for value in logits { sum += Double(exp(value - top)) }
-            total += Double(top) + log(sum) - Double(logits[index])
-            guard training else { continue }
+            let answers = sequence.choices.map { full ? Int($0) : ids.firstIndex(of: $0)! }
             // d loss / d logit = softmax − one-hot, over the targets' mean, times weight.
-            let share = weight / Float(sequence.targets.count)
-            var dLogits = logits.map { Float(Double(exp($0 - top)) / sum) * share }
-            dLogits[index] -= share
-            if let cap = c.finalSoftcap { for i in 0..<count { dLogits[i] *= 1 - (logits[i] / cap) * (logits[i] / cap) } }
-            var dHidden = [Float](repeating: 0, count: d)
-            Kernels.matmul(dLogits, rows: 1, inner: count, rows, cols: d, into: &dHidden)
+            let share = training ? weight / Float(sequence.targets.count) : nil
+            let entropy = rows.withUnsafeBufferPointer { crossEntropy(hidden, rows: $0.baseAddress!, count: rows.count / d, target: index, answers: answers, share: share) }
+            total += entropy.loss
+            if target.position == lastTarget.position { answerLogits = entropy.answerLogits }
+            guard let dHidden = entropy.dHidden else { continue }
             dx.withUnsafeMutableBufferPointer { dx in
                 Kernels.rmsNormBackward(row, rows: 1, dim: d, weight: model.outputNorm, epsilon: c.epsilon, gradient: dHidden,
                                         into: dx.baseAddress! + target.position * d, accumulate: true)
@@ -377,13 +392,80 @@ public final class Network: @unchecked Sendable {
             let block: Block
             if recompute {
                 var input = inputs[index]
-                block = blockForward(index, x: &input, rows: t, lora: lora, dropout: dropout, rope: rope(index), keep: true)!
+                block = blockForward(index, x: &input, rows: t, from: first(index), lora: lora, dropout: dropout, rope: rope(index), keep: true)!
             } else {
                 block = blocks.removeLast()
             }
-            blockBackward(index, block, dx: &dx, rows: t, lora: lora, rope: rope(index), gradient: &gradient)
+            blockBackward(index, block, dx: &dx, rows: t, from: first(index), lora: lora, rope: rope(index), gradient: &gradient)
         }
         return result
+    }
+
+    /// Cross-entropy of the target row among `count` rows (count × d) for a final hidden
+    /// state, in one pass over the rows: each chunk's logits and its part of the
+    /// gradient are computed while the chunk is in cache, an online softmax rescaling
+    /// what came before when the maximum grows (the full vocabulary's 671 MB are read
+    /// once, not twice). Returns the loss, the logits at `answers` and, when `share` is
+    /// set, share · d loss / d hidden.
+    func crossEntropy(_ hidden: [Float], rows: UnsafePointer<Float>, count: Int, target: Int, answers: [Int], share: Float?)
+        -> (loss: Double, answerLogits: [Float], dHidden: [Float]?) {
+        let d = hidden.count, cap = config.finalSoftcap
+        func logit(_ row: Int) -> Float {
+            let raw = cblas_sdot(Int32(d), rows + row * d, 1, hidden, 1)
+            return cap.map { $0 * tanh(raw / $0) } ?? raw
+        }
+        /// One worker's running maximum, Σ exp(z − maximum), Σ exp(z − maximum)·(dz/draw)·row.
+        struct Partial { var maximum = -Float.infinity, sum = 0.0, weighted: [Float] }
+        let chunk = 128, chunks = (count + chunk - 1) / chunk, workers = min(Parallel.threads, chunks)
+        var partials = [Partial](repeating: Partial(weighted: [Float](repeating: 0, count: share == nil ? 0 : d)), count: workers)
+        partials.withUnsafeMutableBufferPointer { partials in
+            nonisolated(unsafe) let (partials, rows) = (partials, rows)
+            Parallel.forEach(workers) { worker in
+                var p = partials[worker], z = [Float](repeating: 0, count: chunk), slope = [Float](repeating: 1, count: chunk)
+                for c in (chunks * worker / workers)..<(chunks * (worker + 1) / workers) {
+                    let first = c * chunk, n = min(chunk, count - first), block = rows + first * d
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), 1, block, Int32(d), hidden, 1, 0, &z, 1)
+                    if let cap {
+                        for i in 0..<n {
+                            z[i] = cap * tanh(z[i] / cap)
+                            slope[i] = 1 - (z[i] / cap) * (z[i] / cap)
+                        }
+                    }
+                    let top = z[..<n].max()!
+                    if top > p.maximum {
+                        let rescale = exp(p.maximum - top)
+                        p.sum *= Double(rescale)
+                        for i in 0..<p.weighted.count { p.weighted[i] *= rescale }
+                        p.maximum = top
+                    }
+                    for i in 0..<n {
+                        let e = exp(z[i] - p.maximum)
+                        p.sum += Double(e)
+                        z[i] = e * slope[i]
+                    }
+                    if share != nil {
+                        p.weighted.withUnsafeMutableBufferPointer { g in
+                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(d), 1, block, Int32(d), z, 1, 1, g.baseAddress!, 1)
+                        }
+                    }
+                }
+                partials[worker] = p
+            }
+        }
+        let maximum = partials.map(\.maximum).max()!
+        let sum = partials.reduce(0.0) { $0 + $1.sum * Double(exp($1.maximum - maximum)) }
+        let targetLogit = logit(target)
+        let loss = Double(maximum) + log(sum) - Double(targetLogit)
+        guard let share else { return (loss, answers.map(logit), nil) }
+        // share · (Σ softmax·slope·row − slope(target)·row(target)).
+        var dHidden = [Float](repeating: 0, count: d)
+        for p in partials {
+            let factor = Float(Double(exp(p.maximum - maximum)) / sum) * share
+            for i in 0..<d { dHidden[i] += factor * p.weighted[i] }
+        }
+        let targetSlope = cap.map { 1 - (targetLogit / $0) * (targetLogit / $0) } ?? 1
+        for i in 0..<d { dHidden[i] -= share * targetSlope * rows[target * d + i] }
+        return (loss, answers.map(logit), dHidden)
     }
 
     func fullOutputMatrix() -> [Float] {
