@@ -167,15 +167,16 @@ public final class Model: Sendable {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
         let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, f = config.feedForward
-        var linears = try (0..<config.layers).map { i in
-            let p = "blk.\(i)."
-            return Linears(qkv: try weights(p + "attn_q.weight", q * d) + weights(p + "attn_k.weight", kv * d) + weights(p + "attn_v.weight", kv * d),
-                           output: try weights(p + "attn_output.weight", d * q),
-                           gateUp: try weights(p + "ffn_gate.weight", f * d) + weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f))
+        if let adapter, let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
+            throw EngineError(message: "\(adapter.folder): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?")
         }
-        if let adapter { try Self.merge(adapter, into: &linears, config: config) }
-        layers = try linears.enumerated().map { i, w in
+        // Layer by layer, so that only one layer's row-major copy exists beside the packed ones.
+        layers = try (0..<config.layers).map { i in
             let p = "blk.\(i)."
+            var w = Linears(qkv: try weights(p + "attn_q.weight", q * d) + weights(p + "attn_k.weight", kv * d) + weights(p + "attn_v.weight", kv * d),
+                            output: try weights(p + "attn_output.weight", d * q),
+                            gateUp: try weights(p + "ffn_gate.weight", f * d) + weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f))
+            if let adapter { try Self.merge(adapter, layer: i, into: &w, config: config) }
             return Layer(
                 attentionNorm: try weights(p + "attn_norm.weight", d),
                 qkv: PackedMatrix(w.qkv, outer: q + 2 * kv, inner: d),
@@ -196,11 +197,11 @@ public final class Model: Sendable {
         try self.init(file: try GGUFFile(path: path), adapter: adapter)
     }
 
-    /// W += scale·B·A for every adapted linear layer, after checking that the adapter
-    /// was made for a model of these sizes.
-    static func merge(_ adapter: LoRAAdapter, into layers: inout [Linears], config: ModelConfig) throws {
+    /// W += scale·B·A for the adapter's deltas of one layer, after checking that the
+    /// adapter was made for a model of these sizes.
+    static func merge(_ adapter: LoRAAdapter, layer index: Int, into linears: inout Linears, config: ModelConfig) throws {
         let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
-        for delta in adapter.deltas {
+        for delta in adapter.deltas where delta.layer == index {
             // The weight, the first of its rows there (in the stacked ones), its sizes.
             let (weight, firstRow, outputs, inputs): (WritableKeyPath<Linears, [Float]>, Int, Int, Int) = switch delta.module {
             case .q: (\.qkv, 0, q, d)
@@ -212,9 +213,6 @@ public final class Model: Sendable {
             case .down: (\.down, 0, d, f)
             }
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
-            guard delta.layer < layers.count else {
-                throw EngineError(message: "\(adapter.folder): \(name) is past the model's \(layers.count) layers: is the adapter for another base model?")
-            }
             guard delta.outputs == outputs, delta.inputs == inputs else {
                 throw EngineError(message: "\(adapter.folder): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's \(delta.module.rawValue) maps \(inputs) → \(outputs): is the adapter for another base model?")
             }
@@ -224,7 +222,7 @@ public final class Model: Sendable {
             if config.architecture == "llama", delta.module == .q || delta.module == .k {
                 b = permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
-            layers[delta.layer][keyPath: weight].withUnsafeMutableBufferPointer { w in
+            linears[keyPath: weight].withUnsafeMutableBufferPointer { w in
                 Kernels.addProduct(b, rows: outputs, inner: delta.rank, delta.a, cols: inputs, scale: adapter.scale, into: w.baseAddress! + firstRow * inputs)
             }
         }
