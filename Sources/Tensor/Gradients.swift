@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 
 // The backward halves of the forward kernels, for the trainer: each takes the gradient
@@ -6,19 +5,6 @@ import Foundation
 // frozen, so no weight gradients here; LoRA's small products are plain sgemm calls).
 
 extension Kernels {
-    /// y (+)= a · b: a is rows × inner (rows `strideA` apart), b is inner × cols (rows
-    /// `strideB` apart), y is rows × cols (rows `strideY` apart). The backward of
-    /// `matmulTransposed` (dx = dy · W), split into column bands like it.
-    public static func matmul(_ a: UnsafePointer<Float>, rows: Int, inner: Int, strideA: Int? = nil, _ b: UnsafePointer<Float>, cols: Int, strideB: Int? = nil,
-                              into y: UnsafeMutablePointer<Float>, strideY: Int? = nil, accumulate: Bool = false) {
-        let (lda, ldb, ldy) = (strideA ?? inner, strideB ?? cols, strideY ?? cols)
-        nonisolated(unsafe) let (a, b, y) = (a, b, y)
-        forEachBand(columns: cols, work: rows * cols * inner) { first, last in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(last - first), Int32(inner), 1, a, Int32(lda),
-                        b + first, Int32(ldb), accumulate ? 1 : 0, y + first, Int32(ldy))
-        }
-    }
-
     /// The gradient of RMS normalisation times `weight` (y = w ⊙ x / rms(x)) for each
     /// row: dx = (w ⊙ dy − x · mean(x ⊙ w ⊙ dy) / ms) / rms, with ms = mean(x²) + ε.
     /// Added to dx when `accumulate`.
