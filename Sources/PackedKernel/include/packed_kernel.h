@@ -3,7 +3,7 @@
 #ifndef SUNEUNG_PACKED_KERNEL_H
 #define SUNEUNG_PACKED_KERNEL_H
 
-/// Floats in a panel: 32 rows of the weight matrix, interleaved by input.
+/// Rows of the weight matrix in one panel (stored interleaved by input).
 #define SUNEUNG_PANEL_ROWS 32
 
 /// 1 when this CPU runs the packed kernel (AVX-512F), else 0.
