@@ -1,4 +1,3 @@
-import CBLAS
 import PackedKernel
 
 /// A weight matrix (outer × inner, one row per output) for y = x · Wᵀ, packed once into
@@ -12,6 +11,7 @@ public final class PackedMatrix: @unchecked Sendable {
 
     /// Whether this CPU runs the packed kernel.
     public static let kernelAvailable = suneung_packed_available() != 0
+    private static func panels(_ outer: Int) -> Int { (outer + Int(SUNEUNG_PANEL_ROWS) - 1) / Int(SUNEUNG_PANEL_ROWS) }
 
     public init(_ w: [Float], outer: Int, inner: Int, pack: Bool = PackedMatrix.kernelAvailable) {
         precondition(w.count == outer * inner && outer > 0 && inner > 0)
@@ -19,8 +19,7 @@ public final class PackedMatrix: @unchecked Sendable {
         self.outer = outer
         self.inner = inner
         isPacked = pack
-        let panels = (outer + Int(SUNEUNG_PANEL_ROWS) - 1) / Int(SUNEUNG_PANEL_ROWS)
-        let count = pack ? panels * Int(SUNEUNG_PANEL_ROWS) * inner : w.count
+        let count = pack ? Self.panels(outer) * Int(SUNEUNG_PANEL_ROWS) * inner : w.count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
         storage = UnsafeMutableBufferPointer(start: raw.bindMemory(to: Float.self, capacity: count), count: count)
         if pack {
@@ -32,7 +31,7 @@ public final class PackedMatrix: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
-    /// The rows as given (the trainer's input gradients multiply by W itself).
+    /// The rows as given (the trainer packs their transpose for its input gradients).
     public func rows() -> [Float] {
         guard isPacked else { return Array(storage) }
         let panel = Int(SUNEUNG_PANEL_ROWS)
@@ -53,7 +52,7 @@ public final class PackedMatrix: @unchecked Sendable {
             Kernels.matmulTransposed(x, rows: rows, inner: inner, stride: stride, storage.baseAddress!, outer: outer, into: y)
             return
         }
-        let panels = (outer + Int(SUNEUNG_PANEL_ROWS) - 1) / Int(SUNEUNG_PANEL_ROWS)
+        let panels = Self.panels(outer)
         let bands = rows * outer * inner < 1 << 20 ? 1 : min(Parallel.threads, panels)
         nonisolated(unsafe) let (x, y, w) = (x, y, UnsafePointer(storage.baseAddress!))
         let (outer, inner) = (self.outer, self.inner)
