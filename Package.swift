@@ -44,8 +44,11 @@ let package = Package(
         .target(name: "Report", dependencies: [.product(name: "Plot", package: "Plot")]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
+        // The ledger's workflows over the store: importing files, choosing ensemble
+        // members, the competition's settings; what the commands (and a server) call.
+        .target(name: "Workflow", dependencies: ["Exam", "Store", "Ensemble", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
+            "Exam", "Store", "Ensemble", "Workflow", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -53,7 +56,7 @@ let package = Package(
         // Test helpers shared by the test targets (where the default models are).
         .target(name: "TestSupport", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport"),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Exam"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Exam", "Workflow", "Ensemble", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport"], resources: [.copy("Fixtures")]),

@@ -15,7 +15,8 @@ public enum MemberValues: Sendable, Equatable {
 
 public struct Member: Sendable, Equatable {
     public var name: String
-    /// 1-based answer per item.
+    /// 1-based answer per item; 0 where the member abstains (its answer was not one of
+    /// the item's choices): it neither votes nor adds probability there.
     public var answers: [Int]
     /// Per item, at least as many values as the item has choices (extra ones ignored).
     public var values: MemberValues
@@ -28,10 +29,11 @@ public struct Member: Sendable, Equatable {
         self.publicScore = publicScore
     }
 
-    /// The member's probability of each valid choice, per item.
+    /// The member's probability of each valid choice, per item; all zero where it abstains.
     public func probabilities(choiceCounts: [Int]) -> [[Double]] {
         choiceCounts.indices.map { item in
             let n = choiceCounts[item]
+            if answers[item] == 0 { return Array(repeating: 0, count: n) }
             switch values {
             case .logits(let logits):
                 let valid = logits[item].prefix(n)
@@ -91,19 +93,27 @@ public func combine(_ members: [Member], choiceCounts: [Int], method: Method, we
         throw .invalid("weights must be finite, non-negative and not all zero")
     }
     try checkShape(members, choiceCounts: choiceCounts)
+    var weights = weights
+    // Weights whose sum overflows (1e308 twice) mean the same scaled down.
+    if !weights.reduce(0, +).isFinite {
+        let largest = weights.max()!
+        weights = weights.map { $0 / largest }
+    }
     let averagingWeights = method == .vote ? Array(repeating: 1.0, count: members.count) : weights
     let memberProbabilities = members.map { $0.probabilities(choiceCounts: choiceCounts) }
-    let totalWeight = averagingWeights.reduce(0, +)
 
     var answers: [Int] = []
     var probabilities: [[Double]] = []
     for item in choiceCounts.indices {
         let n = choiceCounts[item]
         var average = Array(repeating: 0.0, count: n)
-        for (m, weight) in averagingWeights.enumerated() {
+        var totalWeight = 0.0
+        for (m, weight) in averagingWeights.enumerated() where members[m].answers[item] != 0 {
             for c in 0..<n { average[c] += weight * memberProbabilities[m][item][c] }
+            totalWeight += weight
         }
-        average = average.map { $0 / totalWeight }
+        // Where every member abstains, nothing is known: uniform, and the lowest choice.
+        average = totalWeight > 0 ? average.map { $0 / totalWeight } : Array(repeating: 1 / Double(n), count: n)
         probabilities.append(average)
 
         switch method {
@@ -111,12 +121,12 @@ public func combine(_ members: [Member], choiceCounts: [Int], method: Method, we
             answers.append(highest(n) { average[$0] } + 1)
         case .weightedVote:
             var tally = Array(repeating: 0.0, count: n)
-            for (m, member) in members.enumerated() { tally[member.answers[item] - 1] += weights[m] }
+            for (m, member) in members.enumerated() where member.answers[item] != 0 { tally[member.answers[item] - 1] += weights[m] }
             answers.append(highest(n) { tally[$0] } + 1)
         case .vote:
             var votes = Array(repeating: 0, count: n)
             var voterScore = Array(repeating: 0.0, count: n)
-            for member in members {
+            for member in members where member.answers[item] != 0 {
                 votes[member.answers[item] - 1] += 1
                 voterScore[member.answers[item] - 1] += member.publicScore ?? 0
             }
@@ -126,13 +136,14 @@ public func combine(_ members: [Member], choiceCounts: [Int], method: Method, we
     return EnsembleResult(answers: answers, probabilities: probabilities)
 }
 
-/// Every member answers every item within its choices and has values for them.
+/// Every member answers every item within its choices (or abstains: 0) and has values
+/// for them.
 func checkShape(_ members: [Member], choiceCounts: [Int]) throws(EnsembleError) {
     for member in members {
         guard member.answers.count == choiceCounts.count else {
             throw .invalid("\(member.name) answers \(member.answers.count) items, the matrix has \(choiceCounts.count)")
         }
-        for (item, n) in choiceCounts.enumerated() where !(1...n).contains(member.answers[item]) {
+        for (item, n) in choiceCounts.enumerated() where !(0...n).contains(member.answers[item]) {
             throw .invalid("\(member.name) answers \(member.answers[item]) on item \(item + 1), which has \(n) choices")
         }
         switch member.values {

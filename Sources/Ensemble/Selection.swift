@@ -27,7 +27,7 @@ public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [
 
     func answer(_ item: Int, adding c: Int) -> Int {
         let n = choiceCounts[item]
-        let picked = candidates[c].answers[item] - 1
+        let picked = candidates[c].answers[item] - 1  // -1: abstains
         let probability = { (choice: Int) in probabilitySum[item][choice] + probabilities[c][item][choice] }
         if method == .average { return highest(n, probability) + 1 }
         return voteWinner(n,
@@ -47,6 +47,7 @@ public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [
         for item in choiceCounts.indices {
             for choice in 0..<choiceCounts[item] { probabilitySum[item][choice] += probabilities[chosen][item][choice] }
             let picked = candidates[chosen].answers[item] - 1
+            guard picked >= 0 else { continue }
             votes[item][picked] += 1
             voterScore[item][picked] += candidates[chosen].publicScore ?? 0
         }

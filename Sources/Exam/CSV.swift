@@ -27,8 +27,9 @@ public enum CSV {
     /// quoted fields holding commas, doubled quotes and line breaks, and empty trailing
     /// fields. Blank lines between records are skipped. A quote inside an unquoted field
     /// is kept as a character (as Python's csv module does).
-    public static func parse(_ bytes: [UInt8]) throws(CSVError) -> [CSVRecord] {
-        let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+    /// `separator` is the field separator: a comma, or a tab for tab-separated files.
+    public static func parse(_ bytes: [UInt8], separator: UInt8 = UInt8(ascii: ",")) throws(CSVError) -> [CSVRecord] {
+        let comma = separator, quote = UInt8(ascii: "\""), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         var i = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         var line = 1
         var records: [CSVRecord] = []

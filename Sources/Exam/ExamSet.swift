@@ -90,7 +90,7 @@ public struct ExamSet: Sendable {
         }
         let missing = requiredColumns.filter { column[$0] == nil }
         guard missing.isEmpty else {
-            return ([], [FileProblem(file: file, line: 1, message: "missing column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (the header is \(header.fields.joined(separator: ",")))")])
+            return ([], [FileProblem(file: file, line: 1, message: "missing column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (the header is \(excerpt(header.fields.joined(separator: ","))))")])
         }
 
         var items: [ExamItem] = []
@@ -107,7 +107,7 @@ public struct ExamSet: Sendable {
             let id = record.fields[column["id"]!]
             guard !id.isEmpty else { problem("id", "empty id"); continue }
             if let earlier = firstLineOfId[id] {
-                problem("id", "duplicate id \(id) (first on line \(earlier))")
+                problem("id", "duplicate id \(excerpt(id)) (first on line \(earlier))")
                 continue
             }
             firstLineOfId[id] = record.line

@@ -59,9 +59,14 @@ public enum PythonLiteral {
         return value
     }
 
+    /// Python's parser stops at 200 nested brackets ("too many nested parentheses");
+    /// so does this one, before the recursion could exhaust the stack.
+    public static let maxDepth = 200
+
     private struct Parser {
         let scalars: [Unicode.Scalar]
         var i = 0
+        var depth = 0
 
         var atEnd: Bool { i >= scalars.count }
         var current: Unicode.Scalar? { i < scalars.count ? scalars[i] : nil }
@@ -76,6 +81,11 @@ public enum PythonLiteral {
 
         mutating func value() throws(PythonLiteralError) -> PythonValue {
             guard let c = current else { throw error("unexpected end of the literal") }
+            if c == "{" || c == "[" || c == "(" {
+                guard depth < PythonLiteral.maxDepth else { throw error("nested too deeply (more than \(PythonLiteral.maxDepth) levels of brackets, where Python's parser stops too)") }
+                depth += 1
+            }
+            defer { if c == "{" || c == "[" || c == "(" { depth -= 1 } }
             switch c {
             case "{": return try dict()
             case "[": return .list(try sequence(closing: "]"))

@@ -11,9 +11,14 @@ public struct DatasetRecord: Codable, Sendable, FetchableRecord, MutablePersista
     public var itemIds: [String]
     public var choiceCounts: [Int]
     public var itemCount: Int
-    /// Where the file was when first registered (for people; the hash is what counts).
+    /// Where the file was when first registered, relative to the workspace when inside
+    /// it (for people; the content digest is what counts).
     public var path: String?
     public var createdAt: Date
+    /// sha256 of the parsed items (ids, text, choices, answers): the dataset's identity,
+    /// so that the same file with CRLF line ends or a byte-order mark is the same dataset.
+    /// nil for datasets registered before it was kept whose file has since changed.
+    public var contentSha256: String?
 
     public var shape: DatasetShape { DatasetShape(ids: itemIds, choiceCounts: choiceCounts) }
     public var shortHash: String { String(sha256.prefix(8)) }
@@ -25,6 +30,15 @@ public enum SetOrigin: String, Codable, Sendable {
     case imported
     case engine
     case ensemble
+
+    /// As a sentence says it: "an ensemble's", "imported sets".
+    public var described: String {
+        switch self {
+        case .imported: "imported"
+        case .engine: "predicted (engine)"
+        case .ensemble: "ensemble"
+        }
+    }
 }
 
 /// Where a prediction set came from. Fields that do not apply stay nil; later
@@ -50,6 +64,11 @@ public struct Lineage: Codable, Sendable, Equatable {
     /// For the engine's sets: sha256 of everything that determines the results (the
     /// resume key), so that the same command again finds the finished set.
     public var runKey: String?
+    /// For imports: the rule for answers that are not a choice (`as-wrong`) and how many
+    /// there were; on how many items the answer column is not the arg-max of the values.
+    public var invalidAnswerRule: String?
+    public var invalidAnswers: Int?
+    public var answerArgmaxDisagreements: Int?
 
     public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
                 model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil, checkpoint: String? = nil,
@@ -83,9 +102,22 @@ public struct PredictionSetRecord: Codable, Sendable, FetchableRecord, MutablePe
     public var origin: SetOrigin
     public var choiceValues: ChoiceValues?
     public var lineage: Lineage
-    /// sha256 of the canonical CSV, which `export` reproduces byte for byte.
+    /// sha256 of the canonical CSV, which `export` reproduces byte for byte; with the
+    /// dataset it is the set's content identity, across names.
     public var csvSha256: String
     public var createdAt: Date
+    /// sha256 of the `id,answer` lines alone: which sets answer alike.
+    public var answersSha256: String?
+    /// The canonical CSV's size, for a cheap check of the file in predictions/.
+    public var csvBytes: Int?
+    /// Items with a row: fewer than the dataset's for a subset (`import --subset`).
+    public var itemCount: Int?
+    /// Answers kept verbatim that are not one of their item's choices.
+    public var invalidAnswers: Int = 0
+    public var author: String?
+    public var note: String?
+    /// Out of `list` and `--top` unless asked for.
+    public var hidden: Bool = false
 
     public var ref: SetRef { SetRef(name: name, version: version) }
 
@@ -107,6 +139,12 @@ public struct ScoreRecord: Codable, Sendable, FetchableRecord, MutablePersistabl
     public var value: Double
     public var note: String?
     public var createdAt: Date
+    /// The leaderboard upload a public or private score came from (nil for local scores
+    /// and for the pipeline's simulated leaderboard).
+    public var uploadId: Int64?
+    public var author: String?
+    /// Retracted scores stay in the history but are no longer a set's latest.
+    public var retractedAt: Date?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
@@ -126,7 +164,7 @@ public struct SetRef: Sendable, Hashable, CustomStringConvertible {
         if let at = text.lastIndex(of: "@") {
             let suffix = text[text.index(after: at)...]
             guard suffix.first == "v", let version = Int(suffix.dropFirst()), version >= 1 else {
-                throw StoreError.badReference("'\(text)' is not NAME or NAME@vK (K = 1, 2, ...)")
+                throw StoreError.badReference("'\(excerpt(text))' is not NAME or NAME@vK (K = 1, 2, ...)")
             }
             self.init(name: String(text[..<at]), version: version)
         } else {
@@ -137,12 +175,17 @@ public struct SetRef: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { version.map { "\(name)@v\($0)" } ?? name }
 
+    public static let maxNameLength = 100
+
     /// Names become file names and list separators, so they keep to letters, digits,
-    /// `.`, `_` and `-`.
-    public static func checkName(_ name: String) throws {
+    /// `.`, `_` and `-`, and to 100 characters.
+    public static func checkName(_ name: String, what: String = "name") throws {
+        guard name.count <= maxNameLength else {
+            throw StoreError.badReference("\(what) '\(excerpt(name, limit: 40))' is longer than \(maxNameLength) characters")
+        }
         let allowed = name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }
         guard !name.isEmpty, allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
-            throw StoreError.badReference("name '\(name)' must be letters, digits, '.', '_' and '-' (not starting with '.' or '-')")
+            throw StoreError.badReference("\(what) '\(excerpt(name))' must be letters, digits, '.', '_' and '-' (not starting with '.' or '-')")
         }
     }
 }

@@ -84,7 +84,7 @@ extension Store {
 
     /// Turns a complete run into the prediction set NAME@vK, in one transaction, and
     /// forgets the run.
-    public func finishRun(_ run: PredictionRunRecord, dataset: DatasetRecord, choiceValues: ChoiceValues, origin: SetOrigin) throws -> AddOutcome {
+    public func finishRun(_ run: PredictionRunRecord, dataset: DatasetRecord, choiceValues: ChoiceValues, origin: SetOrigin, notes: SetNotes = SetNotes()) throws -> AddOutcome {
         let rows = try database.read { db in
             try Row.fetchAll(db, sql: "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ? ORDER BY position", arguments: [run.id])
         }
@@ -95,14 +95,13 @@ extension Store {
             PredictionRow(id: dataset.itemIds[row[0]], answer: row[1], values: (2...6).map { row[$0] as Double? })
         })
         let csv = table.canonicalCSV
-        let outcome = try database.write { db -> AddOutcome in
-            let outcome = try addPredictionSet(name: run.name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: run.lineage, in: db)
+        let outcome = try writeWithFiles { db -> (AddOutcome, [ManagedFile]) in
+            let outcome = try addPredictionSet(name: run.name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: run.lineage, notes: notes, in: db)
             _ = try PredictionRunRecord.deleteOne(db, key: run.id)
-            return outcome
+            guard case .created(let set) = outcome else { return (outcome, []) }
+            return (outcome, [ManagedFile(url: workspace.predictionFile(for: set.ref), text: csv, owner: set.ref)])
         }
-        if case .created(let set) = outcome {
-            try writeAtomically(csv, to: workspace.predictionFile(for: set.ref))
-        }
+        if case .identical(let set) = outcome { try restoreFile(of: set) }
         return outcome
     }
 }

@@ -70,9 +70,10 @@ extension Store {
         public var weightScheme: String
         public var tieRule: String
         public var lineage: Lineage
+        public var notes: SetNotes
         public var out: URL
 
-        public init(name: String, dataset: DatasetRecord, table: PredictionTable, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)], method: String, weightScheme: String, tieRule: String, lineage: Lineage, out: URL) {
+        public init(name: String, dataset: DatasetRecord, table: PredictionTable, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)], method: String, weightScheme: String, tieRule: String, lineage: Lineage, notes: SetNotes = SetNotes(), out: URL) {
             self.name = name
             self.dataset = dataset
             self.table = table
@@ -81,30 +82,36 @@ extension Store {
             self.weightScheme = weightScheme
             self.tieRule = tieRule
             self.lineage = lineage
+            self.notes = notes
             self.out = out
         }
     }
 
-    /// Records an ensemble as NAME@vK with its submission, then writes the submission
-    /// CSV atomically and checks the file as written. The same ensemble again records
-    /// nothing new (and rewrites the same bytes).
+    /// Records an ensemble as NAME@vK with its submission, writing its canonical CSV and
+    /// the submission CSV (checked as written) in the same transaction: a refusal, a
+    /// failed write or a kill leaves neither rows nor files. The same ensemble again
+    /// records nothing new (and rewrites the same bytes).
     public func addSubmission(_ new: NewSubmission) throws -> AddOutcome {
+        try checkOutputPath(new.out, owner: SetRef(name: new.name, version: nil))
         let csv = new.table.submissionCSV
         let canonical = new.table.canonicalCSV
-        let outcome = try database.write { db -> AddOutcome in
-            let outcome = try addPredictionSet(name: new.name, dataset: new.dataset, table: new.table, canonicalCSV: canonical, origin: .ensemble, lineage: new.lineage, in: db)
-            guard case .created(let set) = outcome else { return outcome }
-            var submission = SubmissionRecord(setId: set.id!, method: new.method, weightScheme: new.weightScheme, tieRule: new.tieRule, csvSha256: sha256Hex(csv.utf8), path: new.out.standardizedFileURL.path, commandLine: new.lineage.commandLine, toolVersion: new.lineage.toolVersion, createdAt: set.createdAt)
+        let outcome = try writeWithFiles { db -> (AddOutcome, [ManagedFile]) in
+            let outcome = try addPredictionSet(name: new.name, dataset: new.dataset, table: new.table, canonicalCSV: canonical, origin: .ensemble, lineage: new.lineage, notes: new.notes, in: db)
+            guard case .created(let set) = outcome else { return (outcome, []) }
+            var submission = SubmissionRecord(setId: set.id!, method: new.method, weightScheme: new.weightScheme, tieRule: new.tieRule, csvSha256: sha256Hex(csv.utf8), path: workspace.relative(new.out), commandLine: new.lineage.commandLine, toolVersion: new.lineage.toolVersion, createdAt: set.createdAt)
             try submission.insert(db)
             for (position, member) in new.members.enumerated() {
                 try SubmissionMemberRecord(submissionId: submission.id!, position: position, memberSetId: member.set.id!, weight: member.weight, publicScore: member.publicScore).insert(db)
             }
-            return outcome
+            return (outcome, [
+                ManagedFile(url: workspace.predictionFile(for: set.ref), text: canonical, owner: set.ref),
+                ManagedFile(url: new.out, text: csv, owner: set.ref) { try self.checkWritten(csv, at: $0, dataset: new.dataset) },
+            ])
         }
-        if case .created(let set) = outcome {
-            try writeAtomically(canonical, to: workspace.predictionFile(for: set.ref))
+        if case .identical(let set) = outcome {
+            try restoreFile(of: set)
+            try writeSubmission(csv, to: new.out, dataset: new.dataset)
         }
-        try writeSubmission(csv, to: new.out, dataset: new.dataset)
         return outcome
     }
 
@@ -124,23 +131,32 @@ extension Store {
 
     /// Writes what `export` gives: the submission CSV of an ensemble (validated as a
     /// submission), the canonical CSV of any other set; each checked against the hash
-    /// recorded when it was made.
+    /// recorded when it was made. A subset is never exported.
     public func export(_ set: PredictionSetRecord, to url: URL) throws {
+        try checkOutputPath(url, owner: set.ref)
+        let dataset = try dataset(id: set.datasetId)
+        if let rows = set.itemCount, rows < dataset.itemCount {
+            throw StoreError.invalid("\(set.ref) covers \(rows) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset is never exported as a submission")
+        }
         guard let submission = try submission(of: set) else {
             try writeAtomically(try canonicalCSV(of: set), to: url)
             return
         }
-        let csv = try table(of: set).submissionCSV
+        let csv = try checkedTable(of: set).submissionCSV
         guard sha256Hex(csv.utf8) == submission.record.csvSha256 else {
             throw StoreError.corrupted("the rows of \(set.ref) no longer give the submission CSV whose sha256 was recorded: the store was changed outside suneung")
         }
-        try writeSubmission(csv, to: url, dataset: try dataset(id: set.datasetId))
+        try writeSubmission(csv, to: url, dataset: dataset)
     }
 
     /// Writes a submission CSV atomically, then reads the file back and validates it:
     /// every test id once, in test order, each answer within its item's choices.
     public func writeSubmission(_ csv: String, to url: URL, dataset: DatasetRecord) throws {
         try writeAtomically(csv, to: url)
+        try checkWritten(csv, at: url, dataset: dataset)
+    }
+
+    func checkWritten(_ csv: String, at url: URL, dataset: DatasetRecord) throws {
         let written = try readFile(url.path)
         try validateSubmission(bytes: written, file: url.path, dataset: dataset.shape)
         guard written == Array(csv.utf8) else {

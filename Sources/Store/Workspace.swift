@@ -60,13 +60,18 @@ public struct Workspace: Sendable {
 public func writeAtomically(_ text: String, to url: URL) throws {
     let folder = url.deletingLastPathComponent()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+    let temporary = temporaryFile(for: url, pid: getpid())
     guard FileManager.default.createFile(atPath: temporary.path, contents: Data(text.utf8)) else {
-        throw FileProblem(file: url.path, message: "cannot write (is the folder writable?)")
+        throw FileProblem(file: url.path, message: "cannot write (is the folder writable, the disk full?)")
     }
-    let handle = try FileHandle(forWritingTo: temporary)
-    try handle.synchronize()
-    try handle.close()
+    do {
+        let handle = try FileHandle(forWritingTo: temporary)
+        try handle.synchronize()
+        try handle.close()
+    } catch {
+        try? FileManager.default.removeItem(at: temporary)
+        throw FileProblem(file: url.path, message: "cannot write: \(error.localizedDescription)")
+    }
     if rename(temporary.path, url.path) != 0 {
         let reason = String(cString: strerror(errno))
         try? FileManager.default.removeItem(at: temporary)

@@ -1,13 +1,15 @@
 import ArgumentParser
 import Ensemble
+import Exam
 import Foundation
 import Store
+import Workflow
 
 struct AgreeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agree",
         abstract: "How much prediction sets agree: pairwise agreement, Cohen's kappa, and agreement with the majority.",
-        discussion: "Members that agree on nearly everything add little to an ensemble. The majority is the plain vote of all the sets shown, with the vote tie rule."
+        discussion: "Members that agree on nearly everything add little to an ensemble. The majority is the plain vote of all the sets shown, with the vote tie rule. --top counts content two names share once; subsets are compared on the items all the sets cover."
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -15,8 +17,17 @@ struct AgreeCommand: ParsableCommand {
     @Argument(help: "Sets (NAME or NAME@vK); or use --top.")
     var refs: [String] = []
 
-    @Option(help: ArgumentHelp("The K sets with the best public scores.", valueName: "K"))
+    @Option(help: ArgumentHelp("The K sets with the best scores (--by).", valueName: "K"))
     var top: Int?
+
+    @Option(help: "With --top: the score that ranks: public, private or local.")
+    var by: ScoreKind = .public
+
+    @Option(help: ArgumentHelp("With --top: leave these out (NAME for every version, or NAME@vK), comma-separated.", valueName: "LIST"))
+    var exclude: String?
+
+    @Option(help: "Output format.")
+    var format: OutputFormat = .table
 
     @Option(help: ArgumentHelp("With --top: only sets over this exam CSV.", valueName: "TEST.csv"))
     var dataset: String?
@@ -26,15 +37,36 @@ struct AgreeCommand: ParsableCommand {
         let selection = MemberSelection(store: store)
         let sets: [PredictionSetRecord]
         switch (top, refs.isEmpty) {
-        case (let k?, true): sets = try selection.top(k, datasetFile: dataset)
+        case (let k?, true):
+            let chosen = try selection.top(k, by: by, datasetFile: dataset, excluding: exclude.map(commaList) ?? [])
+            sets = chosen.sets
+            if format == .table { for copy in chosen.skippedCopies { print("Skipped \(copy.skipped): the same answers and values as \(copy.sameAs).") } }
         case (nil, false): sets = try selection.named(refs)
         case (nil, true): throw ValidationError("name two or more sets, or use --top K")
         default: throw ValidationError("name sets or use --top, not both")
         }
         guard sets.count >= 2 else { throw StoreError.invalid("agreement needs at least two sets") }
-        let (datasetRecord, members) = try selection.members(sets)
+        let (datasetRecord, all, covered) = try selection.members(sets, allowSubsets: true)
+        guard !covered.isEmpty else { throw StoreError.invalid("the sets share no item (subsets of different parts of the dataset)") }
+        let members = restrict(all, to: covered)
+        let choiceCounts = covered.map { datasetRecord.choiceCounts[$0] }
+        let majority = try combine(members, choiceCounts: choiceCounts, method: .vote, weights: Array(repeating: 1, count: members.count))
+        if format != .table {
+            let pairs = members.indices.flatMap { i in members.indices.filter { $0 != i }.map { j in (i, j) } }
+            let header = ["set", "other", "agreement", "kappa", "agrees_with_majority"]
+            let rows = pairs.map { i, j -> [String] in
+                let kappa = cohensKappa(members[i].answers, members[j].answers)
+                return [members[i].name, members[j].name, "\(agreement(members[i].answers, members[j].answers))", kappa.isNaN ? "" : "\(kappa)", "\(agreement(members[i].answers, majority.answers))"]
+            }
+            if format == .csv {
+                print(CSV.write([header] + rows), terminator: "")
+            } else {
+                try printJSON(rows.map { row in AgreementRow(set: row[0], other: row[1], agreement: Double(row[2])!, kappa: Double(row[3]), agreesWithMajority: Double(row[4])!, items: covered.count) })
+            }
+            return
+        }
 
-        print("Sets over dataset \(datasetRecord.shortHash) (\(datasetRecord.itemCount) items):")
+        print("Sets over dataset \(datasetRecord.shortHash) (\(covered.count == datasetRecord.itemCount ? "\(covered.count) items" : "\(covered.count) of its \(datasetRecord.itemCount) items, covered by all"):")
         var legend = TextTable([("#", .right), ("set", .left), ("public", .right)])
         for (index, member) in members.enumerated() { legend.add(["\(index + 1)", member.name, formatScore(member.publicScore)]) }
         print(indent(legend.rendered))
@@ -52,11 +84,32 @@ struct AgreeCommand: ParsableCommand {
         matrix("Agreement (share of items with the same answer)") { agreement($0.answers, $1.answers) }
         matrix("Cohen's kappa (agreement beyond chance; n/a when undefined)") { cohensKappa($0.answers, $1.answers) }
 
-        let majority = try combine(members, choiceCounts: datasetRecord.choiceCounts, method: .vote, weights: Array(repeating: 1, count: members.count))
         var withMajority = TextTable([("#", .right), ("set", .left), ("agrees with majority", .right)])
         for (index, member) in members.enumerated() {
             withMajority.add(["\(index + 1)", member.name, String(format: "%.3f", agreement(member.answers, majority.answers))])
         }
         print("\nAgreement with the majority vote of these \(members.count) sets\n" + indent(withMajority.rendered))
+    }
+}
+
+/// One pair of `agree --format json`: kappa is null where it is undefined.
+struct AgreementRow: Encodable {
+    var set: String
+    var other: String
+    var agreement: Double
+    var kappa: Double?
+    var agreesWithMajority: Double
+    var items: Int
+
+    enum CodingKeys: String, CodingKey { case set, other, agreement, kappa, agreesWithMajority, items }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(set, forKey: .set)
+        try c.encode(other, forKey: .other)
+        try c.encode(agreement, forKey: .agreement)
+        try c.encode(kappa, forKey: .kappa)
+        try c.encode(agreesWithMajority, forKey: .agreesWithMajority)
+        try c.encode(items, forKey: .items)
     }
 }

@@ -3,6 +3,7 @@ import Ensemble
 import Exam
 import Foundation
 import Store
+import Workflow
 
 extension Ensemble.Method: ExpressibleByArgument {}
 
@@ -21,15 +22,27 @@ struct EnsembleCommand: ParsableCommand {
             Ties: vote takes the choice whose voters have the larger summed public score, \
             then the larger mean probability, then the lower choice number; the weighted \
             methods take the lower choice number.
+            A member whose answer on an item was kept verbatim (`import --invalid as-wrong`) \
+            abstains there. --top counts content that two names share once (the better \
+            scored copy) and leaves out hidden sets and subsets.
             The result is the prediction set NAME@vK (with its averaged probabilities) and \
-            the submission CSV `id,answer` in test order, checked after writing.
+            the submission CSV `id,answer` in test order, checked after writing, recorded in \
+            one step: a refusal or a kill leaves neither. It says when the answers equal an \
+            existing set's or an uploaded submission's. NAME cannot be an imported or \
+            predicted set's name.
             """
     )
 
     @OptionGroup var options: WorkspaceOptions
 
-    @Option(help: ArgumentHelp("Use the K sets with the best public scores.", valueName: "K"))
+    @Option(help: ArgumentHelp("Use the K sets with the best scores (--by).", valueName: "K"))
     var top: Int?
+
+    @Option(help: "With --top: the score that ranks: public, private or local.")
+    var by: ScoreKind = .public
+
+    @Option(help: ArgumentHelp("With --top: leave these out (NAME for every version, or NAME@vK), comma-separated.", valueName: "LIST"))
+    var exclude: String?
 
     @Option(help: ArgumentHelp("Use these sets: NAME or NAME@vK, comma-separated.", valueName: "LIST"))
     var members: String?
@@ -52,6 +65,8 @@ struct EnsembleCommand: ParsableCommand {
     @Flag(help: "Print the ensemble, write nothing.")
     var dryRun = false
 
+    @OptionGroup var notes: SetNotesOptions
+
     func run() throws {
         try SetRef.checkName(name)
         let store = try options.openStore()
@@ -63,7 +78,10 @@ struct EnsembleCommand: ParsableCommand {
 
         let sets: [PredictionSetRecord]
         switch (top, members, scheme) {
-        case (let k?, nil, _): sets = try selection.top(k, datasetFile: dataset)
+        case (let k?, nil, _):
+            let chosen = try selection.top(k, by: by, datasetFile: dataset, excluding: exclude.map(commaList) ?? [])
+            sets = chosen.sets
+            for copy in chosen.skippedCopies { print("Skipped \(copy.skipped): the same answers and values as \(copy.sameAs).") }
         case (nil, let list?, _): sets = try selection.named(commaList(list))
         case (nil, nil, .explicit(let given)): sets = try selection.named(given.keys.sorted())
         case (nil, nil, _): throw ValidationError("choose the members: --top K or --members A,B,...")
@@ -72,7 +90,8 @@ struct EnsembleCommand: ParsableCommand {
         if case .explicit(let given) = scheme {
             scheme = .explicit(try resolveWeightNames(given, sets: sets, store: store))
         }
-        let (datasetRecord, members) = try selection.members(sets)
+        if exclude != nil && top == nil { throw ValidationError("--exclude goes with --top") }
+        let (datasetRecord, members, _) = try selection.members(sets)
         let memberWeights = try scheme.weights(for: members)
         let result = try combine(members, choiceCounts: datasetRecord.choiceCounts, method: method, weights: memberWeights)
 
@@ -89,6 +108,7 @@ struct EnsembleCommand: ParsableCommand {
         print("Changes \(changed) of \(datasetRecord.itemCount) answers of the best member \(members[best].name) (public \(formatScore(members[best].publicScore))).")
 
         let prediction = predictionTable(result, dataset: datasetRecord)
+        warnIfAnswered(prediction, dataset: datasetRecord, store: store, except: name)
         guard !dryRun else {
             print("Dry run: nothing written.")
             return
@@ -98,7 +118,7 @@ struct EnsembleCommand: ParsableCommand {
             name: name, dataset: datasetRecord, table: prediction,
             members: zip(sets, zip(memberWeights, members)).map { ($0, method == .vote ? 1 : $1.0, $1.1.publicScore) },
             method: method.rawValue, weightScheme: method == .vote ? "one vote each" : scheme.description, tieRule: method.tieRule,
-            lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version), out: outURL))
+            lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version), notes: notes.notes, out: outURL))
         switch outcome {
         case .created(let set):
             print("Wrote \(store.workspace.relative(outURL)) (\(datasetRecord.itemCount) rows, checked) and recorded \(set.ref).")
@@ -106,6 +126,14 @@ struct EnsembleCommand: ParsableCommand {
             print("Wrote \(store.workspace.relative(outURL)) (\(datasetRecord.itemCount) rows, checked); the result is identical to \(set.ref), so no new version.")
         }
     }
+}
+
+/// Says when these answers are an existing set's (another name's, or an uploaded
+/// submission's): a new upload of them would tell the team nothing.
+func warnIfAnswered(_ table: PredictionTable, dataset: DatasetRecord, store: Store, except name: String) {
+    guard let same = try? store.sameAnswers(table, dataset: dataset).filter({ $0.set.name != name }), !same.isEmpty else { return }
+    let described = same.prefix(5).map { $0.set.ref.description + ($0.uploaded ? " (uploaded)" : "") }.joined(separator: ", ")
+    print("Note: answers identical to \(described)\(same.count > 5 ? " and \(same.count - 5) more" : "") on all \(table.rows.count) items.")
 }
 
 /// Explicit weights may name NAME or NAME@vK; they are keyed by the member's full ref.

@@ -3,23 +3,47 @@ import Ensemble
 import Exam
 import Foundation
 import Store
+import Workflow
 
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List every prediction set version with its dataset and latest scores (or, with --checkpoints, every training checkpoint)."
+        abstract: "List every prediction set version with its dataset and latest scores (or, with --checkpoints, every training checkpoint).",
+        discussion: """
+            Marks the best public score per dataset (`best`) and the sets within one binomial \
+            standard error of it (`~`): the public split cannot tell them apart. Hidden sets \
+            (`suneung hide`) are left out unless --all. A set whose file in predictions/ is \
+            missing or changed is reported (`suneung fsck` rebuilds it).
+            """
     )
 
-    enum Sort: String, ExpressibleByArgument, CaseIterable { case `public`, local, created, name }
-    enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
+    enum Sort: String, ExpressibleByArgument, CaseIterable { case `public`, `private`, local, created, name }
 
     @OptionGroup var options: WorkspaceOptions
 
-    @Option(help: "Order: public or local (best first, unscored last), created (newest first), name.")
+    @Option(help: "Order: public, private or local (best first, unscored last), created (newest first), name.")
     var sort: Sort = .name
 
-    @Option(help: "Output format.")
-    var format: Format = .table
+    @Option(help: ArgumentHelp("Only the K best by --by (as `ensemble --top K` would choose them: no ensembles, subsets or copies).", valueName: "K"))
+    var top: Int?
+
+    @Option(help: "With --top: the score that ranks.")
+    var by: ScoreKind = .public
+
+    @Option(help: ArgumentHelp("With --top: leave these out (NAME for every version, or NAME@vK), comma-separated.", valueName: "LIST"))
+    var exclude: String?
+
+    @Option(help: ArgumentHelp("Only sets with this tag.", valueName: "TAG"))
+    var tag: String?
+
+    @Option(help: ArgumentHelp("Only sets by this author.", valueName: "NAME"))
+    var author: String?
+
+    @Flag(help: "Include hidden sets.")
+    var all = false
+
+    @Option(help: "Output format (csv: empty where missing; json: null where missing; both at full precision).")
+    var format: OutputFormat = .table
 
     @Option(help: ArgumentHelp("Items in the public leaderboard split (default: half the dataset's items, rounded down).", valueName: "N"))
     var publicItems: Int?
@@ -30,37 +54,74 @@ struct ListCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: ArgumentHelp("With --checkpoints: only this training run's.", valueName: "RUN"))
     var trainingRun: String?
 
+    func validate() throws {
+        if top == nil && exclude != nil { throw ValidationError("--exclude goes with --top") }
+    }
+
     func run() throws {
         if checkpoints || trainingRun != nil { return try listCheckpoints() }
-        var sets = try options.openStore().summaries()
-        switch sort {
-        case .name: break  // the store returns name, then version
-        case .created: sets.sort { ($0.createdAt, $0.version) > ($1.createdAt, $1.version) }
-        case .public: sets.sort(by: best(\.public))
-        case .local: sets.sort(by: best(\.local))
+        let store = try options.openStore()
+        var sets = try store.summaries().filter { (all || !$0.hidden) && (tag == nil || $0.tags.contains(tag!)) && (author == nil || $0.author == author) }
+        if let top {
+            let chosen = try MemberSelection(store: store).top(top, by: by, datasetFile: nil, excluding: exclude.map(commaList) ?? [], includeHidden: all)
+            let order = Dictionary(uniqueKeysWithValues: chosen.sets.enumerated().map { (offset, set) in (set.id!, offset) })
+            sets = sets.filter { order[$0.id] != nil }.sorted { order[$0.id]! < order[$1.id]! }
+        } else {
+            switch sort {
+            case .name: break  // the store returns name, then version
+            case .created: sets.sort { ($0.createdAt, $0.version) > ($1.createdAt, $1.version) }
+            case .public: sets.sort(by: best(\.public))
+            case .private: sets.sort(by: best(\.private))
+            case .local: sets.sort(by: best(\.local))
+            }
         }
+        let fileProblems = Dictionary(uniqueKeysWithValues: sets.compactMap { set in store.fileProblem(set).map { (set.id, $0) } })
         switch format {
         case .json:
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(sets), as: UTF8.self))
+            try printJSON(sets.map { Listed(set: $0, file: fileProblems[$0.id]) })
         case .csv:
-            print(CSV.write([["set", "origin", "dataset", "items", "values", "public", "private", "local", "created"]] + sets.map(fields)), terminator: "")
+            print(CSV.write([["set", "origin", "dataset", "items", "rows", "values", "public", "private", "local", "author", "tags", "hidden", "invalid_answers", "note", "created", "file"]] + sets.map { set in
+                [set.ref, set.origin.rawValue, set.dataset, "\(set.items)", "\(set.rows)", set.choiceValues?.rawValue ?? "", csvNumber(set.public), csvNumber(set.private), csvNumber(set.local),
+                 set.author ?? "", set.tags.joined(separator: " "), set.hidden ? "true" : "false", "\(set.invalidAnswers)", set.note ?? "", iso8601(set.createdAt), fileProblems[set.id] ?? "ok"]
+            }), terminator: "")
         case .table:
             guard !sets.isEmpty else {
-                print("No prediction sets yet: add one with `suneung import FILE --name NAME --dataset TEST.csv`.")
+                print(all || tag != nil || author != nil ? "No prediction set matches." : "No prediction sets yet: add one with `suneung import FILE --name NAME --dataset TEST.csv`.")
                 return
             }
-            var table = TextTable([("set", .left), ("origin", .left), ("dataset", .left), ("items", .right), ("values", .left), ("public", .right), ("", .left), ("private", .right), ("local", .right), ("created", .left)])
+            var table = TextTable([("set", .left), ("origin", .left), ("dataset", .left), ("items", .right), ("values", .left), ("public", .right), ("", .left), ("private", .right), ("local", .right), ("author", .left), ("tags", .left), ("created", .left)])
             let marks = closeToBest(sets)
             for set in sets {
-                var row = fields(set)
-                row.insert(marks[set.id].map(\.mark) ?? "", at: 6)
-                table.add(row)
+                var flags: [String] = []
+                if set.hidden { flags.append("hidden") }
+                if set.invalidAnswers > 0 { flags.append("\(set.invalidAnswers) invalid") }
+                if let problem = fileProblems[set.id] { flags.append("file \(problem)") }
+                let items = set.subset ? "\(set.rows)/\(set.items)" : "\(set.items)"
+                table.add([set.ref + (flags.isEmpty ? "" : " (" + flags.joined(separator: ", ") + ")"), set.origin.rawValue, set.dataset, items, set.choiceValues?.rawValue ?? "-",
+                           formatScore(set.public), marks[set.id].map(\.mark) ?? "", formatScore(set.private), formatScore(set.local),
+                           excerpt(set.author ?? "", limit: 24), set.tags.joined(separator: ","), timestamp(set.createdAt)])
             }
             print(table.rendered)
             for note in Set(marks.values.compactMap(\.note)).sorted() { print(note) }
+            if !fileProblems.isEmpty {
+                print("\(fileProblems.count) set\(fileProblems.count == 1 ? " has its file" : "s have their files") in predictions/ missing or changed: `suneung fsck` rebuilds them from the store.")
+            }
+            let hidden = try all ? 0 : store.summaries().filter(\.hidden).count
+            if hidden > 0 && top == nil { print("\(hidden) hidden set\(hidden == 1 ? "" : "s") not shown (--all shows them).") }
+        }
+    }
+
+    /// A set as `list --format json` prints it: every field, null where missing.
+    struct Listed: Encodable {
+        var set: Store.SetSummary
+        var file: String?
+
+        enum CodingKeys: String, CodingKey { case set, file }
+
+        func encode(to encoder: Encoder) throws {
+            try set.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(file ?? "ok", forKey: .file)
         }
     }
 

@@ -192,7 +192,7 @@ struct PipelineCommand: ParsableCommand {
         guard publicScore.total > 0, privateScore.total > 0 else { throw TrainingError("\(file) labels too few of \(ref)'s items for both halves of the simulated leaderboard") }
         try ScoreCommand.parse(workspace + [ref, "--public", "\(Double(publicScore.correct) / Double(publicScore.total))",
                                             "--private", "\(Double(privateScore.correct) / Double(privateScore.total))", "--gold", file,
-                                            "--note", "simulated leaderboard (\(publicScore.total) public, \(privateScore.total) private items)"]).run()
+                                            "--note", "simulated leaderboard (\(publicScore.total) public, \(privateScore.total) private items)", "--simulated"]).run()
     }
 
     static func read(_ path: String) throws -> Settings {

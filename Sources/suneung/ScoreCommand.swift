@@ -2,6 +2,7 @@ import ArgumentParser
 import Exam
 import Foundation
 import Store
+import Workflow
 
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,8 +10,13 @@ struct ScoreCommand: ParsableCommand {
         abstract: "Record leaderboard scores of a prediction set or submission, or its local accuracy on a labelled file.",
         discussion: """
             REF is NAME (its latest version), NAME@vK, or a submission's name. Scores are \
-            accuracies in [0, 1]. --gold computes the accuracy over the ids that the set and \
-            the labelled exam CSV share, and records it as kind `local`.
+            accuracies in [0, 1]. --public and --private are one leaderboard upload, logged \
+            with its author and note (`suneung uploads`); a score equal to the latest of its \
+            kind is not recorded again. --gold computes the accuracy over the ids that the set \
+            and the labelled exam CSV share (an answer kept verbatim by `import --invalid \
+            as-wrong` counts as wrong), and records it as kind `local`. --retract marks the \
+            latest recording (an upload's scores, or a local score) as retracted: kept in the \
+            history, no longer the set's score nor counted in today's uploads.
             """
     )
 
@@ -31,15 +37,34 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "A note kept with the score(s).")
     var note: String?
 
+    @Option(help: ArgumentHelp("Who recorded it (default: git config user.name, else $USER).", valueName: "NAME"))
+    var author: String?
+
+    @Flag(help: "Scores of a simulated leaderboard (a gold file), not an upload: not in the upload log.")
+    var simulated = false
+
+    @Flag(help: "Retract the latest recorded scores of REF instead.")
+    var retract = false
+
     func validate() throws {
+        if retract {
+            guard publicScore == nil && privateScore == nil && gold == nil else { throw ValidationError("--retract takes no scores") }
+            return
+        }
         guard publicScore != nil || privateScore != nil || gold != nil else {
-            throw ValidationError("give at least one of --public, --private, --gold")
+            throw ValidationError("give at least one of --public, --private, --gold (or --retract)")
         }
     }
 
     func run() throws {
         let store = try options.openStore()
         let set = try store.predictionSet(ref)
+        if retract {
+            for score in try store.retractLatestScores(of: set) {
+                print("\(set.ref): retracted \(score.kind.rawValue) \(formatScore(score.value)) recorded \(timestamp(score.createdAt))")
+            }
+            return
+        }
         // Read and check everything before the first write, so bad input records nothing.
         var local: (value: Double, note: String)?
         if let gold {
@@ -54,10 +79,10 @@ struct ScoreCommand: ParsableCommand {
             publicScore.map { (ScoreKind.public, $0, note) },
             privateScore.map { (ScoreKind.private, $0, note) },
             local.map { (ScoreKind.local, $0.value, $0.note) },
-        ].compactMap { $0 })
+        ].compactMap { $0 }, author: author ?? defaultAuthor(), simulated: simulated)
         for result in results {
             let detail = result.kind == .local ? " (\(local!.note))" : ""
-            print("\(set.ref): \(result.kind.rawValue) \(formatScore(result.value))\(detail)\(result.recorded ? "" : ", already the latest recorded")")
+            print("\(set.ref): \(result.kind.rawValue) \(formatScore(result.value))\(excerpt(detail, limit: 200))\(result.recorded ? "" : ", already the latest recorded")")
         }
     }
 }

@@ -3,6 +3,7 @@ import Ensemble
 import Exam
 import Foundation
 import Store
+import Workflow
 
 struct SelectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,8 +14,10 @@ struct SelectCommand: ParsableCommand {
             ensemble most accurate on the items the gold file labels; equal accuracies go \
             to the candidate more accurate alone, then the earlier one. A candidate picked \
             twice counts twice. Use it where the candidates' predictions cover labelled \
-            items (a validation split, or a labelled copy of the test set); --name saves \
-            the chosen multiset as an ensemble over the candidates' dataset.
+            items (a validation split imported with --subset, or a labelled copy of the test \
+            set); selection runs on the labelled items every candidate covers. Content that \
+            two names share is one candidate; hidden sets are left out. --name saves the \
+            chosen multiset as an ensemble over the candidates' dataset (not from subsets).
             """
     )
 
@@ -41,6 +44,8 @@ struct SelectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --name: where to write the submission CSV (default: submissions/NAME.csv).", valueName: "FILE"))
     var out: String?
 
+    @OptionGroup var notes: SetNotesOptions
+
     func run() throws {
         if let name { try SetRef.checkName(name) }
         guard method != .weightedVote else { throw ValidationError("--method is average or vote: the picks are the weights") }
@@ -50,7 +55,7 @@ struct SelectCommand: ParsableCommand {
         if let candidates {
             sets = try selection.named(commaList(candidates))
         } else {
-            var all = try store.summaries().filter { $0.origin != .ensemble }
+            var all = try store.summaries().filter { $0.origin != .ensemble && !$0.hidden }
             if let dataset {
                 let sha = try store.dataset(file: dataset).sha256
                 all = all.filter { $0.datasetSha256 == sha }
@@ -58,22 +63,30 @@ struct SelectCommand: ParsableCommand {
             guard Set(all.map(\.datasetSha256)).count <= 1 else {
                 throw StoreError.invalid("the sets are over several datasets; choose with --dataset TEST.csv or --candidates")
             }
+            // Identical content is one candidate: the copy with the best public score.
+            var seen: [String: String] = [:]
+            all = all.sorted { ($0.public ?? -1, $0.createdAt) > ($1.public ?? -1, $1.createdAt) }.filter { set in
+                if let first = seen[set.csvSha256] {
+                    print("Skipped \(set.ref): the same answers and values as \(first).")
+                    return false
+                }
+                seen[set.csvSha256] = set.ref
+                return true
+            }.sorted { ($0.name, $0.version) < ($1.name, $1.version) }
             sets = try all.map { try store.predictionSet(id: $0.id) }
         }
-        let (datasetRecord, members) = try selection.members(sets)
+        let (datasetRecord, members, covered) = try selection.members(sets, allowSubsets: true)
         let goldItems = try ExamSet.load(path: gold).items
         var answers: [String: Int] = [:]
         for item in goldItems { answers[item.id] = item.answer }
-        let labelled = datasetRecord.itemIds.indices.filter { answers[datasetRecord.itemIds[$0]] != nil }
+        let labelled = covered.filter { answers[datasetRecord.itemIds[$0]] != nil }
         guard !labelled.isEmpty else {
-            throw StoreError.invalid("\(gold) labels none of the \(datasetRecord.itemCount) items the candidates predict (is it for another dataset?)")
+            throw StoreError.invalid("\(gold) labels none of the \(covered.count) items every candidate predicts (is it for another dataset?)")
         }
         // Selection runs on the labelled items only.
         let counts = labelled.map { datasetRecord.choiceCounts[$0] }
         let goldAnswers = labelled.map { answers[datasetRecord.itemIds[$0]]! }
-        let restricted = members.map { member in
-            Member(name: member.name, answers: labelled.map { member.answers[$0] }, values: restrict(member.values, to: labelled), publicScore: member.publicScore)
-        }
+        let restricted = restrict(members, to: labelled)
         let history = try greedySelection(restricted, choiceCounts: counts, gold: goldAnswers, rounds: rounds, method: method)
 
         let accuracyAlone = restricted.map { Double(zip($0.answers, goldAnswers).filter { $0 == $1 }.count) / Double(labelled.count) }
@@ -100,18 +113,10 @@ struct SelectCommand: ParsableCommand {
             name: name, dataset: datasetRecord, table: prediction,
             members: picks.map { (sets[$0], 1, members[$0].publicScore) },
             method: method.rawValue, weightScheme: "greedy selection, one per pick (\(rounds) rounds on \(gold))", tieRule: method.tieRule,
-            lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version), out: outURL))
+            lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version), notes: notes.notes, out: outURL))
         switch outcome {
         case .created(let set): print("\nSaved as \(set.ref); wrote \(store.workspace.relative(outURL)).")
         case .identical(let set): print("\nIdentical to \(set.ref); wrote \(store.workspace.relative(outURL)).")
-        }
-    }
-
-    func restrict(_ values: MemberValues, to items: [Int]) -> MemberValues {
-        switch values {
-        case .logits(let rows): .logits(items.map { rows[$0] })
-        case .probabilities(let rows): .probabilities(items.map { rows[$0] })
-        case .none: .none
         }
     }
 }

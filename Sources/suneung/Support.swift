@@ -2,6 +2,8 @@ import ArgumentParser
 import Exam
 import Foundation
 import Store
+import Synchronization
+import Workflow
 
 /// `--workspace`, shared by every command that touches the store.
 struct WorkspaceOptions: ParsableArguments {
@@ -10,8 +12,42 @@ struct WorkspaceOptions: ParsableArguments {
 
     var located: Workspace { Workspace.locate(explicit: workspace) }
 
-    func openStore() throws -> Store { try Store(workspace: located) }
+    /// Opens the store; times are shown from then on in the competition's time zone.
+    func openStore() throws -> Store {
+        let store = try Store(workspace: located)
+        let zone = ((try? Competition.load(workspace: store.workspace)) ?? Competition()).timeZone
+        displayTimeZone.withLock { $0 = zone }
+        return store
+    }
 }
+
+/// Who made a set and what the team says of it: on every command that creates one.
+struct SetNotesOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Who made it (default: git config user.name, else $USER).", valueName: "NAME"))
+    var author: String?
+
+    @Option(name: .customLong("tag"), help: ArgumentHelp("A tag (repeatable): letters, digits, '.', '_', '-'.", valueName: "TAG"))
+    var tags: [String] = []
+
+    @Option(help: "A note kept with the set.")
+    var note: String?
+
+    var notes: Store.SetNotes { Store.SetNotes(author: author ?? defaultAuthor(), tags: tags, note: note) }
+}
+
+/// Output formats of the commands that print tables.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
+
+/// JSON as the commands print it: sorted keys, ISO 8601 dates, missing values null.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// A score in CSV: full precision, empty when missing.
+func csvNumber(_ value: Double?) -> String { value.map { "\($0)" } ?? "" }
 
 /// The command line as typed, quoted where a shell would need it; kept in lineage.
 var commandLineText: String {
@@ -27,11 +63,25 @@ func percent(_ part: Int, of whole: Int) -> String {
     whole == 0 ? "-" : String(format: "%.1f%%", 100 * Double(part) / Double(whole))
 }
 
+/// The competition's time zone (config/competition.yaml), set when a store is opened.
+let displayTimeZone = Mutex<TimeZone>(TimeZone(identifier: "UTC")!)
+
+/// A time in the competition's zone, with the zone's name: `2026-11-30 14:02 KST`.
 func timestamp(_ date: Date) -> String {
+    let zone = displayTimeZone.withLock { $0 }
     let formatter = DateFormatter()
     formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = zone
     formatter.dateFormat = "yyyy-MM-dd HH:mm"
-    return formatter.string(from: date)
+    return formatter.string(from: date) + " " + zoneName(zone, at: date)
+}
+
+/// KST, UTC, CET ... where the system knows an abbreviation; else the UTC offset.
+func zoneName(_ zone: TimeZone, at date: Date) -> String {
+    if zone.identifier == "Asia/Seoul" || zone.secondsFromGMT(for: date) == 9 * 3600 && zone.identifier.hasPrefix("GMT") { return "KST" }
+    if let abbreviation = zone.abbreviation(for: date), !abbreviation.hasPrefix("GMT") || abbreviation == "GMT" { return abbreviation }
+    let offset = zone.secondsFromGMT(for: date) / 60
+    return String(format: "UTC%@%02d:%02d", offset < 0 ? "-" : "+", abs(offset) / 60, abs(offset) % 60)
 }
 
 /// A text table whose columns line up in a terminal, Hangul and Hanja counted as
@@ -79,4 +129,13 @@ func displayWidth(_ text: String) -> Int {
 /// Lines printed so far reach the terminal before progress lines on standard error.
 func flushStandardOutput() {
     fflush(nil)  // every output stream: stdout is a C global Swift 6 will not touch
+}
+
+func iso8601(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+extension ScoreKind: ExpressibleByArgument {}
+
+/// A list option: `A,B,C`.
+func commaList(_ text: String) -> [String] {
+    text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }

@@ -1,0 +1,460 @@
+import Exam
+import Foundation
+import GRDB
+
+/// One leaderboard upload: the public and private scores a `score` call recorded.
+public struct UploadRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "upload"
+
+    public var id: Int64?
+    public var setId: Int64
+    public var note: String?
+    public var author: String?
+    public var createdAt: Date
+    public var retractedAt: Date?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A file that belongs to a set: written inside the set's transaction and kept only if
+/// the set exists once the transaction is over.
+struct ManagedFile {
+    var url: URL
+    /// nil: nothing to write, the file is only looked after (the old file of a rename,
+    /// which goes once its set no longer has that name).
+    var text: String?
+    var owner: SetRef
+    /// Run on the file as written, before the commit (a submission's check).
+    var verify: ((URL) throws -> Void)?
+
+    init(url: URL, text: String?, owner: SetRef, verify: ((URL) throws -> Void)? = nil) {
+        self.url = url
+        self.text = text
+        self.owner = owner
+        self.verify = verify
+    }
+}
+
+extension Store {
+    static func registerLedgerMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v6 ledger: content identity, authors, tags, uploads, invalid answers") { db in
+            try db.alter(table: "dataset") { t in t.add(column: "contentSha256", .text) }
+            try db.create(index: "datasetByContent", on: "dataset", columns: ["contentSha256"], options: .unique)
+            try db.alter(table: "predictionSet") { t in
+                t.add(column: "answersSha256", .text)
+                t.add(column: "csvBytes", .integer)
+                t.add(column: "itemCount", .integer)
+                t.add(column: "invalidAnswers", .integer).notNull().defaults(to: 0)
+                t.add(column: "author", .text)
+                t.add(column: "note", .text)
+                t.add(column: "hidden", .boolean).notNull().defaults(to: false)
+            }
+            try db.create(index: "setByContent", on: "predictionSet", columns: ["datasetId", "csvSha256"])
+            // An answer kept verbatim (not one of the item's choices) has no number.
+            try db.create(table: "predictionRowNew", options: .withoutRowID) { t in
+                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
+                t.column("position", .integer).notNull()
+                t.column("itemId", .text).notNull()
+                t.column("answer", .integer).check(sql: "answer IS NULL OR answer BETWEEN 1 AND 5")
+                t.column("invalidAnswer", .text)
+                for choice in 1...PredictionRow.maxChoices { t.column("value\(choice)", .double) }
+                t.primaryKey(["setId", "position"])
+                t.check(sql: "(answer IS NULL) <> (invalidAnswer IS NULL)")
+            }
+            let values = (1...PredictionRow.maxChoices).map { "value\($0)" }.joined(separator: ", ")
+            try db.execute(sql: "INSERT INTO predictionRowNew (setId, position, itemId, answer, \(values)) SELECT setId, position, itemId, answer, \(values) FROM predictionRow")
+            try db.drop(table: "predictionRow")
+            try db.rename(table: "predictionRowNew", to: "predictionRow")
+            try db.create(table: "tag", options: .withoutRowID) { t in
+                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
+                t.column("tag", .text).notNull()
+                t.primaryKey(["setId", "tag"])
+            }
+            try db.create(table: "upload") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
+                t.column("note", .text)
+                t.column("author", .text)
+                t.column("createdAt", .datetime).notNull()
+                t.column("retractedAt", .datetime)
+            }
+            try db.alter(table: "score") { t in
+                t.add(column: "uploadId", .integer).references("upload")
+                t.add(column: "author", .text)
+                t.add(column: "retractedAt", .datetime)
+            }
+            // What the earlier schema left implicit, filled in from what it kept.
+            for set in try PredictionSetRecord.fetchAll(db) {
+                let table = try Store.table(setId: set.id!, choiceValues: set.choiceValues, in: db)
+                try db.execute(sql: "UPDATE predictionSet SET answersSha256 = ?, csvBytes = ?, itemCount = ? WHERE id = ?",
+                               arguments: [sha256Hex(table.submissionCSV.utf8), table.canonicalCSV.utf8.count, table.rows.count, set.id])
+            }
+            // Every recorded public/private score was an upload, but the pipeline's simulated ones.
+            for row in try Row.fetchAll(db, sql: "SELECT setId, createdAt, MIN(note) FROM score WHERE kind IN ('public', 'private') AND (note IS NULL OR note NOT LIKE 'simulated leaderboard%') GROUP BY setId, createdAt ORDER BY MIN(id)") {
+                var upload = UploadRecord(setId: row[0], note: row[2], author: nil, createdAt: row[1])
+                try upload.insert(db)
+                try db.execute(sql: "UPDATE score SET uploadId = ? WHERE setId = ? AND createdAt = ? AND kind IN ('public', 'private')", arguments: [upload.id, row[0], row[1] as DatabaseValue])
+            }
+            for dataset in try DatasetRecord.fetchAll(db) {
+                guard let path = dataset.path, let bytes = try? readFile(path), sha256Hex(bytes) == dataset.sha256 else { continue }
+                let parsed = ExamSet.parse(bytes: bytes, file: path)
+                guard parsed.problems.isEmpty else { continue }
+                let content = contentDigest(of: parsed.items)
+                guard try DatasetRecord.filter(Column("contentSha256") == content).fetchCount(db) == 0 else { continue }
+                try db.execute(sql: "UPDATE dataset SET contentSha256 = ? WHERE id = ?", arguments: [content, dataset.id])
+            }
+        }
+    }
+
+    static func table(setId: Int64, choiceValues: ChoiceValues?, in db: Database) throws -> PredictionTable {
+        let rows = try Row.fetchAll(db, sql: "SELECT itemId, answer, value1, value2, value3, value4, value5, invalidAnswer FROM predictionRow WHERE setId = ? ORDER BY position", arguments: [setId])
+        return PredictionTable(choiceValues: choiceValues, rows: rows.map { row in
+            PredictionRow(id: row[0], answer: (row[1] as Int?) ?? 0, values: (2...6).map { row[$0] as Double? }, invalidAnswer: row.hasColumn("invalidAnswer") ? row[7] : nil)
+        })
+    }
+
+    // MARK: - Files written with their rows
+
+    static let journalPrefix = ".suneung-pending-"
+
+    /// Runs a write transaction whose rows own files: the files are written (each
+    /// atomically) before the commit, and a journal names them first. A failure removes
+    /// them with the rolled-back rows; a kill -9 between the files and the commit leaves
+    /// a journal, and the next write transaction (holding the write lock, so that no
+    /// writer is between its files and its commit) removes every file whose owner set
+    /// does not exist. So a set never exists without its file, nor a file without its set.
+    func writeWithFiles<T>(_ body: (Database) throws -> (T, [ManagedFile])) throws -> T {
+        try checkWritable()
+        let journal = workspace.root.appendingPathComponent("\(Store.journalPrefix)\(getpid())-\(UUID().uuidString.prefix(8)).json")
+        var written: [URL] = []
+        var entries: [[String: String]] = []
+        do {
+            let result = try database.write { db -> T in
+                try recoverInterruptedWrites(in: db)
+                let (result, files) = try body(db)
+                guard !files.isEmpty else { return result }
+                entries = files.map { ["path": $0.url.standardizedFileURL.path, "owner": $0.owner.description] }
+                try writeAtomically(String(decoding: try JSONSerialization.data(withJSONObject: entries), as: UTF8.self), to: journal)
+                for file in files {
+                    guard let text = file.text else { continue }
+                    try writeAtomically(text, to: file.url)
+                    written.append(file.url)
+                    try file.verify?(file.url)
+                }
+                return result
+            }
+            if !entries.isEmpty {
+                // Committed: the files of owners that no longer exist (a rename's old names) go.
+                try? database.read { db in try settle(entries, in: db) }
+                try? FileManager.default.removeItem(at: journal)
+            }
+            return result
+        } catch {
+            for url in written { try? FileManager.default.removeItem(at: url) }
+            try? FileManager.default.removeItem(at: journal)
+            throw error
+        }
+    }
+
+    /// Removes each journalled file whose owner set does not exist.
+    func settle(_ entries: [[String: String]], in db: Database) throws {
+        for entry in entries {
+            guard let path = entry["path"], let owner = entry["owner"], let ref = try? SetRef(parsing: owner), let version = ref.version else { continue }
+            let exists = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionSet WHERE name = ? AND version = ?", arguments: [ref.name, version])! > 0
+            if !exists { try? FileManager.default.removeItem(atPath: path) }
+        }
+    }
+
+    /// Journals of killed writers, and temporary files of writers that are gone.
+    func recoverInterruptedWrites(in db: Database) throws {
+        let manager = FileManager.default
+        for name in (try? manager.contentsOfDirectory(atPath: workspace.root.path)) ?? [] where name.hasPrefix(Store.journalPrefix) && name.hasSuffix(".json") {
+            let url = workspace.root.appendingPathComponent(name)
+            if let data = manager.contents(atPath: url.path), let entries = try? JSONSerialization.jsonObject(with: data) as? [[String: String]] {
+                try settle(entries, in: db)
+                for entry in entries {
+                    guard let path = entry["path"], let pid = Self.pid(inJournal: name) else { continue }
+                    let file = URL(fileURLWithPath: path)
+                    try? manager.removeItem(at: temporaryFile(for: file, pid: pid))
+                }
+            }
+            try? manager.removeItem(at: url)
+        }
+        for folder in [workspace.predictionsFolder, workspace.submissionsFolder] {
+            for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+                let parts = name.split(separator: ".")
+                guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), kill(pid, 0) != 0, errno == ESRCH else { continue }
+                try? manager.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+    }
+
+    static func pid(inJournal name: String) -> Int32? {
+        Int32(name.dropFirst(journalPrefix.count).prefix { $0 != "-" })
+    }
+
+    /// Writes the canonical CSV of a set again if its file is missing or differs.
+    /// Returns whether it had to.
+    @discardableResult
+    public func restoreFile(of set: PredictionSetRecord) throws -> Bool {
+        let url = workspace.predictionFile(for: set.ref)
+        if let bytes = try? readFile(url.path), sha256Hex(bytes) == set.csvSha256 { return false }
+        guard writable else { return false }
+        try writeAtomically(try canonicalCSV(of: set), to: url)
+        return true
+    }
+
+    /// What is wrong with a set's file in predictions/, found cheaply (its presence and
+    /// size; `fsck` and `show` compare the sha256): nil when it looks right.
+    public func fileProblem(_ set: SetSummary) -> String? {
+        let path = workspace.predictionFile(for: SetRef(name: set.name, version: set.version)).path
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return "missing" }
+        if let expected = set.csvBytes, (attributes[.size] as? Int) != expected { return "changed" }
+        return nil
+    }
+
+    /// The same, with the sha256.
+    public func fileProblem(_ set: PredictionSetRecord) -> String? {
+        guard let bytes = try? readFile(workspace.predictionFile(for: set.ref).path) else { return "missing" }
+        return sha256Hex(bytes) == set.csvSha256 ? nil : "changed"
+    }
+
+    // MARK: - Content identity
+
+    /// Other names' versions with the same answers and values over the same dataset.
+    public func sameContent(as set: PredictionSetRecord) throws -> [PredictionSetRecord] {
+        try database.read { db in
+            try PredictionSetRecord.filter(Column("datasetId") == set.datasetId && Column("csvSha256") == set.csvSha256 && Column("id") != set.id).order(Column("id")).fetchAll(db)
+        }
+    }
+
+    /// Sets over the dataset whose answers are these, and whether each was uploaded.
+    public func sameAnswers(_ table: PredictionTable, dataset: DatasetRecord, excluding: Int64? = nil) throws -> [(set: PredictionSetRecord, uploaded: Bool)] {
+        let sha = sha256Hex(table.submissionCSV.utf8)
+        return try database.read { db in
+            try PredictionSetRecord.filter(Column("datasetId") == dataset.id && Column("answersSha256") == sha && Column("id") != excluding).order(Column("id")).fetchAll(db).map { set in
+                (set, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM upload WHERE setId = ? AND retractedAt IS NULL", arguments: [set.id])! > 0)
+            }
+        }
+    }
+
+    // MARK: - Managing sets
+
+    /// The versions a reference names: NAME@vK that one, NAME all of them.
+    public func versions(_ ref: SetRef) throws -> [PredictionSetRecord] {
+        if ref.version != nil { return [try predictionSet(ref)] }
+        let all = try database.read { try PredictionSetRecord.filter(Column("name") == ref.name).order(Column("version")).fetchAll($0) }
+        if all.isEmpty { _ = try predictionSet(ref) }  // the not-found error, with a suggestion
+        return all
+    }
+
+    public func addTags(_ tags: [String], to set: PredictionSetRecord) throws {
+        for tag in tags { try SetRef.checkName(tag, what: "tag") }
+        try checkWritable()
+        try database.write { db in
+            for tag in Set(tags) { try db.execute(sql: "INSERT OR IGNORE INTO tag (setId, tag) VALUES (?, ?)", arguments: [set.id, tag]) }
+        }
+    }
+
+    /// Removes tags; returns those the set did not have.
+    public func removeTags(_ tags: [String], from set: PredictionSetRecord) throws -> [String] {
+        try checkWritable()
+        return try database.write { db in
+            try tags.filter { tag in
+                try db.execute(sql: "DELETE FROM tag WHERE setId = ? AND tag = ?", arguments: [set.id, tag])
+                return db.changesCount == 0
+            }
+        }
+    }
+
+    public func tags(of set: PredictionSetRecord) throws -> [String] {
+        try database.read { try String.fetchAll($0, sql: "SELECT tag FROM tag WHERE setId = ? ORDER BY tag", arguments: [set.id]) }
+    }
+
+    public func setNote(_ note: String?, of set: PredictionSetRecord) throws {
+        try checkWritable()
+        try database.write { try $0.execute(sql: "UPDATE predictionSet SET note = ? WHERE id = ?", arguments: [note, set.id]) }
+    }
+
+    public func setHidden(_ hidden: Bool, _ sets: [PredictionSetRecord]) throws {
+        try checkWritable()
+        try database.write { db in
+            for set in sets { try db.execute(sql: "UPDATE predictionSet SET hidden = ? WHERE id = ?", arguments: [hidden, set.id]) }
+        }
+    }
+
+    /// Renames every version of a name, with its files; ensembles, uploads and lineage
+    /// point at the versions by id, so they follow. The pipelines' lists are updated.
+    public func rename(_ old: String, to new: String) throws -> [SetRef] {
+        try SetRef.checkName(new)
+        let versions = try self.versions(SetRef(name: old, version: nil))
+        let tables = try versions.map { try canonicalCSV(of: $0) }
+        return try writeWithFiles { db in
+            guard try PredictionSetRecord.filter(Column("name") == new).fetchCount(db) == 0 else {
+                throw StoreError.invalid("\(new) already exists: rename to a name that is not taken")
+            }
+            try db.execute(sql: "UPDATE predictionSet SET name = ? WHERE name = ?", arguments: [new, old])
+            for var pipeline in try PipelineRecord.fetchAll(db) {
+                func renamed(_ refs: [String]) -> [String] {
+                    refs.map { ref in ref.hasPrefix(old + "@v") ? new + ref.dropFirst(old.count) : ref }
+                }
+                pipeline.members = renamed(pipeline.members)
+                pipeline.chosen = renamed(pipeline.chosen)
+                pipeline.ensembles = renamed(pipeline.ensembles)
+                try pipeline.update(db)
+            }
+            var files: [ManagedFile] = []
+            for (set, csv) in zip(versions, tables) {
+                let newRef = SetRef(name: new, version: set.version)
+                files.append(ManagedFile(url: workspace.predictionFile(for: newRef), text: csv, owner: newRef))
+                files.append(ManagedFile(url: workspace.predictionFile(for: set.ref), text: nil, owner: set.ref))
+            }
+            return (versions.map { SetRef(name: new, version: $0.version) }, files)
+        }
+    }
+
+    /// Marks the most recent recording of a set's scores as retracted: an upload's
+    /// public and private scores together, or a local score. They stay in the history.
+    public func retractLatestScores(of set: PredictionSetRecord) throws -> [ScoreRecord] {
+        try checkWritable()
+        return try database.write { db in
+            guard let latest = try ScoreRecord.filter(Column("setId") == set.id && Column("retractedAt") == nil).order(Column("id").desc).fetchOne(db) else {
+                throw StoreError.invalid("\(set.ref) has no score to retract")
+            }
+            let now = Date()
+            var retracted = [latest]
+            if let upload = latest.uploadId {
+                retracted = try ScoreRecord.filter(Column("uploadId") == upload && Column("retractedAt") == nil).order(Column("id")).fetchAll(db)
+                try db.execute(sql: "UPDATE upload SET retractedAt = ? WHERE id = ?", arguments: [now, upload])
+            }
+            for score in retracted { try db.execute(sql: "UPDATE score SET retractedAt = ? WHERE id = ?", arguments: [now, score.id]) }
+            return retracted
+        }
+    }
+
+    // MARK: - The upload log
+
+    public struct UploadEntry: Sendable, Codable {
+        public var id: Int64
+        public var set: String
+        public var `public`: Double?
+        public var `private`: Double?
+        public var note: String?
+        public var author: String?
+        public var createdAt: Date
+        public var retractedAt: Date?
+
+        enum CodingKeys: String, CodingKey { case id, set, `public`, `private`, note, author, createdAt, retractedAt }
+
+        /// Every key, null where a value is missing.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(set, forKey: .set)
+            try c.encode(self.public, forKey: .public)
+            try c.encode(self.private, forKey: .private)
+            try c.encode(note, forKey: .note)
+            try c.encode(author, forKey: .author)
+            try c.encode(createdAt, forKey: .createdAt)
+            try c.encode(retractedAt, forKey: .retractedAt)
+        }
+    }
+
+    /// Every recorded leaderboard upload, oldest first.
+    public func uploads() throws -> [UploadEntry] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT u.id, s.name, s.version, u.note, u.author, u.createdAt, u.retractedAt,
+                       (SELECT value FROM score WHERE uploadId = u.id AND kind = 'public' ORDER BY id DESC LIMIT 1),
+                       (SELECT value FROM score WHERE uploadId = u.id AND kind = 'private' ORDER BY id DESC LIMIT 1)
+                FROM upload u JOIN predictionSet s ON s.id = u.setId ORDER BY u.createdAt, u.id
+                """).map { row in
+                UploadEntry(id: row[0], set: "\(row[1] as String)@v\(row[2] as Int)", public: row[7], private: row[8], note: row[3], author: row[4], createdAt: row[5], retractedAt: row[6])
+            }
+        }
+    }
+
+    // MARK: - Where commands may write
+
+    /// Refuses an output path that would overwrite the store, its WAL or shared memory,
+    /// a file in predictions/ or checkpoints/, a dataset's exam file, or another set's
+    /// submission: `--out` is for new files and a set's own submission.
+    public func checkOutputPath(_ url: URL, owner: SetRef?) throws {
+        let target = resolvedPath(url)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw StoreError.invalid("--out \(url.path) is a folder; give a file name")
+        }
+        let database = resolvedPath(URL(fileURLWithPath: workspace.databasePath))
+        if ["", "-wal", "-shm", "-journal"].contains(where: { database + $0 == target }) || URL(fileURLWithPath: target).lastPathComponent.hasPrefix(Store.journalPrefix) {
+            throw StoreError.invalid("--out \(url.path) is the store itself; write the CSV elsewhere (e.g. submissions/)")
+        }
+        for folder in [workspace.predictionsFolder, workspace.root.appendingPathComponent("checkpoints")] {
+            if target.hasPrefix(resolvedPath(folder) + "/") {
+                throw StoreError.invalid("--out \(url.path) is inside \(workspace.relative(folder))/, which suneung manages; write the CSV elsewhere (e.g. submissions/)")
+            }
+        }
+        let (datasets, submissions) = try self.database.read { db in
+            (try DatasetRecord.fetchAll(db), try Row.fetchAll(db, sql: "SELECT s.name, s.version, u.path FROM submission u JOIN predictionSet s ON s.id = u.setId"))
+        }
+        for dataset in datasets {
+            if let path = dataset.path, resolvedPath(URL(fileURLWithPath: workspace.resolve(path))) == target {
+                throw StoreError.invalid("--out \(url.path) is the exam file of dataset \(dataset.shortHash); write the CSV elsewhere")
+            }
+        }
+        for row in submissions {
+            let ref = SetRef(name: row[0], version: row[1])
+            if ref.name != owner?.name, resolvedPath(URL(fileURLWithPath: workspace.resolve(row[2]))) == target {
+                throw StoreError.invalid("--out \(url.path) is the submission of \(ref); write the CSV elsewhere")
+            }
+        }
+    }
+
+    /// A path with its folder's links resolved, for comparing where two paths lead.
+    func resolvedPath(_ url: URL) -> String {
+        let url = url.standardizedFileURL
+        if let real = realpath(url.path, nil) {
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let folder = url.deletingLastPathComponent()
+        guard let real = realpath(folder.path, nil) else { return url.path }
+        defer { free(real) }
+        return String(cString: real) + "/" + url.lastPathComponent
+    }
+}
+
+/// The temporary file `writeAtomically` uses for a target, by the writer's pid.
+func temporaryFile(for url: URL, pid: Int32) -> URL {
+    url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(pid).tmp")
+}
+
+/// sha256 over the parsed items: what makes two exam files the same dataset.
+func contentDigest(of items: [ExamItem]) -> String {
+    var bytes: [UInt8] = []
+    func add(_ text: String) {
+        bytes += Array("\(text.utf8.count):".utf8)
+        bytes += Array(text.utf8)
+    }
+    for item in items {
+        add(item.id)
+        add(item.paragraph)
+        add(item.question)
+        add(String(item.choices.count))
+        item.choices.forEach(add)
+        add(item.questionPlus ?? "\u{0}none")
+        add(item.answer.map(String.init) ?? "none")
+    }
+    return sha256Hex(bytes)
+}
+
+extension Store {
+    /// Refuses, before anything is read or written, a name that belongs to sets of
+    /// another origin.
+    public func checkNameTakes(_ name: String, origin: SetOrigin) throws {
+        try SetRef.checkName(name)
+        if let first = try database.read({ try PredictionSetRecord.filter(Column("name") == name).order(Column("version")).fetchOne($0) }), first.origin != origin {
+            throw StoreError.invalid("\(name) is the name of \(first.origin.described) sets; \(origin.described) sets cannot be added under it: choose another name")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Store
+import Yams
+
+/// The competition's rules that the ledger needs: how many uploads a day, and in which
+/// time zone a day starts. Read from `config/competition.yaml`; defaults when absent.
+public struct Competition: Sendable, Equatable {
+    public static let file = "config/competition.yaml"
+    public static let keys = ["daily_submissions", "timezone"]
+
+    public var dailySubmissions = 10
+    public var timeZone: TimeZone = Competition.seoul
+
+    /// Asia/Seoul has had no daylight saving since 1988: a fixed +09:00 where the
+    /// system has no time-zone database.
+    static let seoul = TimeZone(identifier: "Asia/Seoul") ?? TimeZone(secondsFromGMT: 9 * 3600)!
+
+    public init() {}
+
+    /// The settings of a workspace (defaults if it has no competition.yaml).
+    public static func load(workspace: Workspace) throws -> Competition {
+        let path = workspace.root.appendingPathComponent(file).path
+        guard FileManager.default.fileExists(atPath: path) else { return Competition() }
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: text) } catch { throw StoreError.invalid("\(file): not valid YAML: \(error)") }
+        var competition = Competition()
+        guard let mapping = loaded as? [String: Any] else {
+            if loaded == nil { return competition }
+            throw StoreError.invalid("\(file): expected keys daily_submissions and timezone")
+        }
+        for key in mapping.keys.sorted() where !keys.contains(key) {
+            throw StoreError.invalid("\(file): unknown key '\(key)' (the keys are \(keys.joined(separator: ", ")))")
+        }
+        if let value = mapping["daily_submissions"] {
+            guard let count = value as? Int, count >= 1 else { throw StoreError.invalid("\(file): daily_submissions must be a whole number ≥ 1") }
+            competition.dailySubmissions = count
+        }
+        if let value = mapping["timezone"] {
+            let name = "\(value)"
+            guard let zone = name == "Asia/Seoul" ? seoul : TimeZone(identifier: name) else {
+                throw StoreError.invalid("\(file): unknown timezone '\(name)' (e.g. Asia/Seoul, UTC, Europe/London)")
+            }
+            competition.timeZone = zone
+        }
+        return competition
+    }
+
+    /// The file `init` writes.
+    public static let template = """
+        # The competition's upload rules, for `suneung uploads` (uploads left today).
+        daily_submissions: 10     # leaderboard uploads allowed per day
+        timezone: Asia/Seoul      # where the day starts (IANA name)
+
+        """
+
+    /// Uploads counted against today's limit: those recorded since midnight in the
+    /// competition's time zone, not retracted.
+    public func uploadsToday(_ uploads: [Store.UploadEntry], now: Date = Date()) -> Int {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let start = calendar.startOfDay(for: now)
+        return uploads.filter { $0.retractedAt == nil && $0.createdAt >= start && $0.createdAt <= now }.count
+    }
+}
