@@ -458,3 +458,66 @@ extension Store {
         }
     }
 }
+
+// MARK: - Checking the whole store
+
+extension Store {
+    public struct FsckReport: Sendable {
+        /// `PRAGMA integrity_check` and `foreign_key_check` findings (empty: ok).
+        public var database: [String] = []
+        /// Sets whose rows no longer give their recorded sha256: not repairable here.
+        public var corrupted: [String] = []
+        /// Files written again from the rows (or that would be, without repair).
+        public var rebuilt: [String] = []
+        /// Files in predictions/ that belong to no set, removed (or that would be).
+        public var strays: [String] = []
+        public var sets = 0
+
+        public var clean: Bool { database.isEmpty && corrupted.isEmpty && rebuilt.isEmpty && strays.isEmpty }
+    }
+
+    /// Checks the database, every set's rows against their sha256, every set's file in
+    /// predictions/ and every submission CSV; with `repair`, writes missing or changed
+    /// files again from the rows, removes files that belong to no set, and finishes what
+    /// killed writers left.
+    public func fsck(repair: Bool) throws -> FsckReport {
+        if repair { try checkWritable() }
+        var report = FsckReport()
+        try database.read { db in
+            let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            if integrity != ["ok"] { report.database += integrity }
+            for row in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") {
+                report.database.append("foreign key: row \(row[1] as Int64? ?? -1) of \(row[0] as String? ?? "?") points at a missing \(row[2] as String? ?? "?")")
+            }
+        }
+        if repair { try database.write { try recoverInterruptedWrites(in: $0) } }
+        let sets = try database.read { try PredictionSetRecord.order(Column("id")).fetchAll($0) }
+        report.sets = sets.count
+        var owned: Set<String> = []
+        for set in sets {
+            owned.insert(workspace.predictionFile(for: set.ref).lastPathComponent)
+            let csv: String
+            do { csv = try canonicalCSV(of: set) } catch {
+                report.corrupted.append("\(set.ref): \(error)")
+                continue
+            }
+            if fileProblem(set) != nil {
+                report.rebuilt.append(workspace.relative(workspace.predictionFile(for: set.ref)))
+                if repair { try writeAtomically(csv, to: workspace.predictionFile(for: set.ref)) }
+            }
+            if let submission = try submission(of: set) {
+                let url = URL(fileURLWithPath: workspace.resolve(submission.record.path))
+                let text = try table(of: set).submissionCSV
+                if (try? readFile(url.path)).map(sha256Hex) != submission.record.csvSha256 && sha256Hex(text.utf8) == submission.record.csvSha256 {
+                    report.rebuilt.append(workspace.relative(url))
+                    if repair { try writeAtomically(text, to: url) }
+                }
+            }
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.predictionsFolder.path)) ?? [] where !owned.contains(name) && !name.hasPrefix(".") {
+            report.strays.append("predictions/\(name)")
+            if repair { try? FileManager.default.removeItem(at: workspace.predictionsFolder.appendingPathComponent(name)) }
+        }
+        return report
+    }
+}

@@ -5,7 +5,13 @@ import Store
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a set's CSV, byte for byte as recorded: a submission's id,answer file, or any other set's canonical CSV."
+        abstract: "Write a set's CSV, byte for byte as recorded: a submission's id,answer file, or any other set's canonical CSV.",
+        discussion: """
+            The file is written through a temporary file and a rename, never onto the store, \
+            its WAL, a file in predictions/ or checkpoints/, a dataset's exam file or another \
+            set's submission. A subset (`import --subset`) is never exported. It says when the \
+            answers equal another set's or an uploaded submission's.
+            """
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -21,5 +27,6 @@ struct ExportCommand: ParsableCommand {
         let set = try store.predictionSet(ref)
         try store.export(set, to: URL(fileURLWithPath: out))
         print("Wrote \(set.ref) to \(out).")
+        warnIfAnswered(try store.table(of: set), dataset: try store.dataset(id: set.datasetId), store: store, except: set.name)
     }
 }

@@ -4,6 +4,7 @@ import Exam
 import Foundation
 import GGUF
 import Store
+import Workflow
 import Tensor
 import Tokenizer
 import Training
@@ -29,6 +30,8 @@ struct PredictCommand: ParsableCommand {
     )
 
     @OptionGroup var options: WorkspaceOptions
+
+    @OptionGroup var notes: SetNotesOptions
 
     @Option(help: ArgumentHelp("The model file (not with --checkpoint, which names its own).", valueName: "FILE.gguf"))
     var model: String?
@@ -64,6 +67,7 @@ struct PredictCommand: ParsableCommand {
         try SetRef.checkName(name)
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         let store = try options.openStore()
+        try store.checkNameTakes(name, origin: .engine)
         // The model and adapter: given, or a checkpoint's (checked against the store).
         var model = self.model, adapter = self.adapter, template = self.template
         let trained = try checkpoint.map { try store.checkpoint($0) }
@@ -169,7 +173,7 @@ struct PredictCommand: ParsableCommand {
         let shortened = prompts.filter { $0.charactersCut > 0 }.count
         if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }
 
-        switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine) {
+        switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine, notes: notes.notes) {
         case .created(let set):
             print("Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))")
             try recordGold(labelled, store: store, set: set)
@@ -182,7 +186,7 @@ struct PredictCommand: ParsableCommand {
     func recordGold(_ labelled: [ExamItem]?, store: Store, set: PredictionSetRecord) throws {
         guard let labelled, let gold else { return }
         let (correct, total) = try store.table(of: set).accuracy(against: labelled)
-        try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)")])
+        try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)")], author: notes.author ?? defaultAuthor())
         print("\(set.ref): local \(formatScore(Double(correct) / Double(total))) (\(correct)/\(total) on \(gold))")
     }
 

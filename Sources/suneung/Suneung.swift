@@ -1,12 +1,30 @@
 import ArgumentParser
+import Exam
+import Foundation
 
 @main
 struct Suneung: ParsableCommand {
-    static let version = "0.1.0"
+    static let version = "0.2.0"
 
     static let configuration = CommandConfiguration(
         abstract: "Versioned predictions, leaderboard scores and ensembles for Korean CSAT-style (수능형) LLM exam competitions.",
+        discussion: "Exit status: 0 done; 1 refused (bad input, a rule of the store, a missing file: nothing was changed); 64 a usage error (an unknown option or command, a missing argument).",
         version: version,
-        subcommands: [InitCommand.self, DataCommand.self, ImportCommand.self, ScoreCommand.self, ListCommand.self, ShowCommand.self, DiffCommand.self, ExportCommand.self, EnsembleCommand.self, AgreeCommand.self, SelectCommand.self, CompareCommand.self, ModelCommand.self, PredictCommand.self, TrainCommand.self, PipelineCommand.self, ReportCommand.self]
+        subcommands: [InitCommand.self, DataCommand.self, ImportCommand.self, CheckCommand.self, ScoreCommand.self, UploadsCommand.self, ListCommand.self, ShowCommand.self, DiffCommand.self,
+                      ExportCommand.self, EnsembleCommand.self, AgreeCommand.self, SelectCommand.self, CompareCommand.self,
+                      TagCommand.self, NoteCommand.self, RenameCommand.self, HideCommand.self, UnhideCommand.self, FsckCommand.self,
+                      ModelCommand.self, PredictCommand.self, TrainCommand.self, PipelineCommand.self, ReportCommand.self]
     )
+
+    /// `suneung X --help` for an unknown X says so, rather than printing the general help.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let names = configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+        if let first = arguments.first, !first.hasPrefix("-"), !names.contains(first) {
+            let suggestion = nearestName(to: first, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+            FileHandle.standardError.write(Data("Error: unknown command '\(excerpt(first, limit: 40))'\(suggestion). The commands: \(names.dropLast().joined(separator: ", ")); `suneung --help` explains them.\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
+        main(nil)
+    }
 }
