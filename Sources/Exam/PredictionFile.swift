@@ -88,11 +88,11 @@ public struct PredictionFileReading: Sendable {
 public struct PredictionFileProblems: Error, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable, CaseIterable {
         case notAChoice = "answer that is not a choice number|answers that are not a choice number"
-        case outsideChoices = "answer|answers outside the item's choices"
-        case unknownId = "id|ids not in the dataset"
+        case outsideChoices = "answer outside the item's choices|answers outside the item's choices"
+        case unknownId = "id not in the dataset|ids not in the dataset"
         case duplicateId = "duplicate id|duplicate ids"
-        case fieldCount = "row|rows with the wrong number of fields"
-        case badValue = "row|rows with missing or bad values"
+        case fieldCount = "row with the wrong number of fields|rows with the wrong number of fields"
+        case badValue = "row with missing or bad values|rows with missing or bad values"
         case missingRows = "count of items of the dataset without a row|counts of items of the dataset without a row"
 
         func counted(_ n: Int) -> String {
@@ -302,6 +302,7 @@ public struct PredictionTable: Sendable, Equatable {
                     let text = trimmed(fields[column])
                     guard !text.isEmpty else { throw ValueError(field: field, message: "empty \(field) with \(choices) choices") }
                     guard let value = Double(text) else { throw ValueError(field: field, message: "'\(excerpt(text))' is not a number") }
+                    guard value.isFinite else { throw ValueError(field: field, message: "\(excerpt(text)) is not a finite number") }
                     numbers[choice - 1] = value
                 }
             }

@@ -129,8 +129,8 @@ extension Store {
         var written: [URL] = []
         var entries: [[String: String]] = []
         do {
-            let result = try database.write { db -> T in
-                try recoverInterruptedWrites(in: db)
+            let result = try write { db -> T in
+                sweepTemporaryFiles()
                 let (result, files) = try body(db)
                 guard !files.isEmpty else { return result }
                 entries = files.map { ["path": $0.url.standardizedFileURL.path, "owner": $0.owner.description] }
@@ -165,8 +165,18 @@ extension Store {
         }
     }
 
-    /// Journals of killed writers, and temporary files of writers that are gone.
-    func recoverInterruptedWrites(in db: Database) throws {
+    /// Every write transaction first finishes what a killed writer left: it holds the
+    /// write lock, so a journal it finds belongs to a writer that is gone.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.write { db in
+            try recoverJournals(in: db)
+            return try body(db)
+        }
+    }
+
+    /// The journals of killed writers: each journalled file whose owner set does not
+    /// exist goes, with the writer's temporary file.
+    func recoverJournals(in db: Database) throws {
         let manager = FileManager.default
         for name in (try? manager.contentsOfDirectory(atPath: workspace.root.path)) ?? [] where name.hasPrefix(Store.journalPrefix) && name.hasSuffix(".json") {
             let url = workspace.root.appendingPathComponent(name)
@@ -174,12 +184,17 @@ extension Store {
                 try settle(entries, in: db)
                 for entry in entries {
                     guard let path = entry["path"], let pid = Self.pid(inJournal: name) else { continue }
-                    let file = URL(fileURLWithPath: path)
-                    try? manager.removeItem(at: temporaryFile(for: file, pid: pid))
+                    try? manager.removeItem(at: temporaryFile(for: URL(fileURLWithPath: path), pid: pid))
                 }
             }
             try? manager.removeItem(at: url)
         }
+    }
+
+    /// Temporary files in predictions/ and submissions/ of writers that are gone (killed
+    /// inside `writeAtomically`).
+    func sweepTemporaryFiles() {
+        let manager = FileManager.default
         for folder in [workspace.predictionsFolder, workspace.submissionsFolder] {
             for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".tmp") {
                 let parts = name.split(separator: ".")
@@ -251,7 +266,7 @@ extension Store {
     public func addTags(_ tags: [String], to set: PredictionSetRecord) throws {
         for tag in tags { try SetRef.checkName(tag, what: "tag") }
         try checkWritable()
-        try database.write { db in
+        try write { db in
             for tag in Set(tags) { try db.execute(sql: "INSERT OR IGNORE INTO tag (setId, tag) VALUES (?, ?)", arguments: [set.id, tag]) }
         }
     }
@@ -259,7 +274,7 @@ extension Store {
     /// Removes tags; returns those the set did not have.
     public func removeTags(_ tags: [String], from set: PredictionSetRecord) throws -> [String] {
         try checkWritable()
-        return try database.write { db in
+        return try write { db in
             try tags.filter { tag in
                 try db.execute(sql: "DELETE FROM tag WHERE setId = ? AND tag = ?", arguments: [set.id, tag])
                 return db.changesCount == 0
@@ -273,12 +288,12 @@ extension Store {
 
     public func setNote(_ note: String?, of set: PredictionSetRecord) throws {
         try checkWritable()
-        try database.write { try $0.execute(sql: "UPDATE predictionSet SET note = ? WHERE id = ?", arguments: [note, set.id]) }
+        try write { try $0.execute(sql: "UPDATE predictionSet SET note = ? WHERE id = ?", arguments: [note, set.id]) }
     }
 
     public func setHidden(_ hidden: Bool, _ sets: [PredictionSetRecord]) throws {
         try checkWritable()
-        try database.write { db in
+        try write { db in
             for set in sets { try db.execute(sql: "UPDATE predictionSet SET hidden = ? WHERE id = ?", arguments: [hidden, set.id]) }
         }
     }
@@ -317,7 +332,7 @@ extension Store {
     /// public and private scores together, or a local score. They stay in the history.
     public func retractLatestScores(of set: PredictionSetRecord) throws -> [ScoreRecord] {
         try checkWritable()
-        return try database.write { db in
+        return try write { db in
             guard let latest = try ScoreRecord.filter(Column("setId") == set.id && Column("retractedAt") == nil).order(Column("id").desc).fetchOne(db) else {
                 throw StoreError.invalid("\(set.ref) has no score to retract")
             }
@@ -490,7 +505,9 @@ extension Store {
                 report.database.append("foreign key: row \(row[1] as Int64? ?? -1) of \(row[0] as String? ?? "?") points at a missing \(row[2] as String? ?? "?")")
             }
         }
-        if repair { try database.write { try recoverInterruptedWrites(in: $0) } }
+        if repair {
+            try write { _ in sweepTemporaryFiles() }
+        }
         let sets = try database.read { try PredictionSetRecord.order(Column("id")).fetchAll($0) }
         report.sets = sets.count
         var owned: Set<String> = []

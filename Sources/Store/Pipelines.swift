@@ -47,7 +47,7 @@ extension Store {
     }
 
     public func savePipeline(_ record: PipelineRecord) throws {
-        try database.write { try record.save($0) }
+        try write { try record.save($0) }
     }
 
     public func pipeline(named name: String) throws -> PipelineRecord? {

@@ -44,7 +44,7 @@ extension Store {
     /// position), or a new one.
     public func startRun(key: String, name: String, dataset: DatasetRecord, lineage: Lineage) throws -> (run: PredictionRunRecord, done: [Int: PredictionRow]) {
         try SetRef.checkName(name)
-        return try database.write { db in
+        return try write { db in
             if let run = try PredictionRunRecord.filter(Column("key") == key && Column("name") == name).fetchOne(db) {
                 var done: [Int: PredictionRow] = [:]
                 for row in try Row.fetchAll(db, sql: "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ?", arguments: [run.id]) {
@@ -75,7 +75,7 @@ extension Store {
 
     /// Records one scored item of a run (its own transaction).
     public func addRunRow(_ run: PredictionRunRecord, position: Int, row: PredictionRow) throws {
-        try database.write { db in
+        try write { db in
             var arguments: StatementArguments = [run.id, position, row.answer]
             arguments += StatementArguments(row.values)
             try db.execute(sql: "INSERT OR REPLACE INTO predictionRunRow (runId, position, answer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", arguments: arguments)

@@ -134,7 +134,7 @@ public final class Store: Sendable {
             return known
         }
         try checkWritable()
-        return try database.write { db in
+        return try write { db in
             if let known = try DatasetRecord.filter(Column("contentSha256") == content).fetchOne(db) { return known }
             var record = DatasetRecord(sha256: sha, itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count), itemCount: parsed.items.count, path: workspace.relative(URL(fileURLWithPath: path)), createdAt: Date(), contentSha256: content)
             try record.insert(db)
@@ -282,7 +282,7 @@ public final class Store: Sendable {
             throw StoreError.invalid("\(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]\(hint)")
         }
         try checkWritable()
-        return try database.write { db in
+        return try write { db in
             let now = Date()
             let fresh = try scores.filter { try latestScore(of: set, $0.kind, in: db) != $0.value }
             var uploadId: Int64?

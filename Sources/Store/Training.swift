@@ -162,7 +162,7 @@ extension Store {
     /// Registers a new run; a run of that name must not exist.
     public func addTrainingRun(_ record: TrainingRunRecord) throws -> TrainingRunRecord {
         try SetRef.checkName(record.name)
-        return try database.write { db in
+        return try write { db in
             if try TrainingRunRecord.filter(Column("name") == record.name).fetchCount(db) > 0 {
                 throw StoreError.invalid("a training run named \(record.name) exists (resume it with --resume \(record.name), or choose another --name)")
             }
@@ -175,11 +175,11 @@ extension Store {
     /// Records a step (replacing the row a killed run left for the same step: a resumed
     /// run computes the same values again).
     public func addTrainingLog(_ record: TrainingLogRecord) throws {
-        try database.write { try record.save($0) }
+        try write { try record.save($0) }
     }
 
     public func addEvaluation(_ record: TrainingEvaluationRecord) throws {
-        try database.write { try record.save($0) }
+        try write { try record.save($0) }
     }
 
     public func evaluations(runId: Int64) throws -> [TrainingEvaluationRecord] {
@@ -187,7 +187,7 @@ extension Store {
     }
 
     public func addCheckpoint(_ record: CheckpointRecord) throws -> CheckpointRecord {
-        try database.write { db in
+        try write { db in
             var record = record
             try CheckpointRecord.filter(Column("runId") == record.runId && Column("step") == record.step).deleteAll(db)
             try record.insert(db)

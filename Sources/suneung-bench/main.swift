@@ -64,7 +64,7 @@ let lineage = Lineage(commandLine: "bench", toolVersion: "bench")
 let importTime = try seconds {
     for (index, file) in files.enumerated() {
         let dataset = try store.dataset(file: testFile)
-        let table = try PredictionTable.read(bytes: try readFile(file), file: file, dataset: dataset.shape)
+        let table = try PredictionTable.read(bytes: try readFile(file), file: file, dataset: dataset.shape).table
         _ = try store.addPredictionSet(name: "run-\(index)", dataset: dataset, table: table, origin: .imported, lineage: lineage)
     }
 }
@@ -73,7 +73,7 @@ report("import 100 sets x 869 rows with logits", importTime, goal: 5)
 // Up to 1,000 sets, each with scores, then list them.
 let dataset = try store.dataset(file: testFile)
 for index in 100..<1000 {
-    let table = try PredictionTable.read(bytes: try readFile(files[index % 100]), file: files[index % 100], dataset: dataset.shape)
+    let table = try PredictionTable.read(bytes: try readFile(files[index % 100]), file: files[index % 100], dataset: dataset.shape).table
     guard case .created(let set) = try store.addPredictionSet(name: "more-\(index)", dataset: dataset, table: table, origin: .imported, lineage: lineage) else { continue }
     try store.addScores(to: set, [(.public, Double(index % 97) / 100, nil), (.private, 0.5, nil)])
 }
@@ -223,7 +223,7 @@ let ensembleRoot = root.appendingPathComponent("ensembles")
 let ensembleStore = try Store(workspace: Workspace(root: ensembleRoot), create: true)
 let ensembleDataset = try ensembleStore.dataset(file: testFile)
 for index in 0..<50 {
-    let table = try PredictionTable.read(bytes: try readFile(files[index]), file: files[index], dataset: ensembleDataset.shape)
+    let table = try PredictionTable.read(bytes: try readFile(files[index]), file: files[index], dataset: ensembleDataset.shape).table
     guard case .created(let set) = try ensembleStore.addPredictionSet(name: "ckpt-\(index)", dataset: ensembleDataset, table: table, origin: .imported, lineage: lineage) else { continue }
     try ensembleStore.addScores(to: set, [(.public, 0.70 + Double(index % 13) / 100, nil)])
 }

@@ -70,6 +70,10 @@ struct EnsembleCommand: ParsableCommand {
     func run() throws {
         try SetRef.checkName(name)
         let store = try options.openStore()
+        // Refusals that need no members first: the name's kind and where it would write.
+        try store.checkNameTakes(name, origin: .ensemble)
+        let outURL = out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
+        try store.checkOutputPath(outURL, owner: SetRef(name: name, version: nil))
         let selection = MemberSelection(store: store)
         var scheme = try weights.map { try WeightScheme(parsing: $0) } ?? (method == .vote ? .uniform : .score)
         if method == .vote, weights != nil {
@@ -113,7 +117,6 @@ struct EnsembleCommand: ParsableCommand {
             print("Dry run: nothing written.")
             return
         }
-        let outURL = out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
         let outcome = try store.addSubmission(Store.NewSubmission(
             name: name, dataset: datasetRecord, table: prediction,
             members: zip(sets, zip(memberWeights, members)).map { ($0, method == .vote ? 1 : $1.0, $1.1.publicScore) },

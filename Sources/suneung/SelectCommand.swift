@@ -50,6 +50,11 @@ struct SelectCommand: ParsableCommand {
         if let name { try SetRef.checkName(name) }
         guard method != .weightedVote else { throw ValidationError("--method is average or vote: the picks are the weights") }
         let store = try options.openStore()
+        let outURL = name.map { name in out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv") }
+        if let name, let outURL {
+            try store.checkNameTakes(name, origin: .ensemble)
+            try store.checkOutputPath(outURL, owner: SetRef(name: name, version: nil))
+        }
         let selection = MemberSelection(store: store)
         let sets: [PredictionSetRecord]
         if let candidates {
@@ -104,11 +109,10 @@ struct SelectCommand: ParsableCommand {
         }
         print("\nChosen multiset\n" + indent(multiset.rendered))
 
-        guard let name else { return }
+        guard let name, let outURL else { return }
         let chosenMembers = picks.map { members[$0] }
         let result = try combine(chosenMembers, choiceCounts: datasetRecord.choiceCounts, method: method, weights: Array(repeating: 1, count: picks.count))
         let prediction = predictionTable(result, dataset: datasetRecord)
-        let outURL = out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
         let outcome = try store.addSubmission(Store.NewSubmission(
             name: name, dataset: datasetRecord, table: prediction,
             members: picks.map { (sets[$0], 1, members[$0].publicScore) },

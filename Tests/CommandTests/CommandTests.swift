@@ -140,10 +140,10 @@ final class CommandTests: WorkspaceTestCase {
 
         let json = try JSONSerialization.jsonObject(with: Data(try run("list", "--format", "json").output.utf8)) as? [[String: Any]]
         XCTAssertEqual(json?.map { $0["ref"] as? String }, ["base@v1", "run@v1", "run@v2"])
-        XCTAssertTrue(try run("list", "--format", "csv").output.hasPrefix("set,origin,dataset,items,values,public,private,local,created\nbase@v1,imported,"))
+        XCTAssertTrue(try run("list", "--format", "csv").output.hasPrefix("set,origin,dataset,items,rows,values,public,private,local,author,tags,hidden,invalid_answers,note,created,file\nbase@v1,imported,"))
 
         let show = try run("show", "run@v1").output
-        XCTAssertTrue(show.contains("\"sourceFile\" : \"\(root.appendingPathComponent("run.csv").standardizedFileURL.path)\""), show)
+        XCTAssertTrue(show.contains("\"sourceFile\" : \"run.csv\""), show)
         XCTAssertTrue(show.contains("public   0.8111"), show)
         XCTAssertTrue(show.contains("       5      1  33.3%"), show)
 
@@ -190,7 +190,7 @@ final class CommandTests: WorkspaceTestCase {
         let header = "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\n"
         let cases: [(String, String)] = [
             (header + "q1,2,0,1,0,0,\nq3,1,1,0,0,0,\n", "1 of the dataset's 3 items have no row (q2)"),
-            (header + "q1,2,0,1,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\nq4,1,1,0,0,0,\n", "p.csv:5 [id]: 1 id not in the dataset, first q4"),
+            (header + "q1,2,0,1,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\nq4,1,1,0,0,0,\n", "p.csv:5 [id]: q4 is not an item of the dataset"),
             (header + "q1,5,0,1,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [answer]: answer 5 is outside 1...4 for item q1"),
             (header + "q1,2,0,one,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [logit_2]: 'one' is not a number"),
             (header + "q1,2,0,NaN,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [logit_2]: NaN is not a finite number"),

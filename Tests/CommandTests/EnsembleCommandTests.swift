@@ -80,7 +80,7 @@ final class EnsembleCommandTests: WorkspaceTestCase {
         try run("import", "z.csv", "--name", "elsewhere", "--dataset", "exam2.csv")
         try assertRefused("ensemble", "--members", "run,elsewhere", "--name", "x", says: "run@v1 and elsewhere@v1 are over different datasets")
         try assertRefused("ensemble", "--members", "run,nosuch", "--name", "x", says: "no prediction set or submission named nosuch")
-        try assertRefused("ensemble", "--top", "4", "--dataset", "test.csv", "--name", "x", says: "--top 4 asks for more sets than have a public score (3)")
+        try assertRefused("ensemble", "--top", "4", "--dataset", "test.csv", "--name", "x", says: "--top 4 asks for more sets than have a distinct public score (3)")
         try assertRefused("ensemble", "--members", "run,other", "--method", "average", "--weights", "run=-1,other=1", "--name", "x", says: "negative")
         try assertRefused("ensemble", "--members", "run,other", "--method", "average", "--weights", "run=0,other=0", "--name", "x", says: "all zero")
         try assertRefused("ensemble", "--top", "2", "--method", "average", "--weights", "softmax:0", "--name", "x", says: "softmax:T needs a temperature T > 0")

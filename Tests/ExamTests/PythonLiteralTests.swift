@@ -74,4 +74,18 @@ final class PythonLiteralTests: XCTestCase {
         assertError("- 'a'", position: 3, contains: "followed by a number")
         assertError("12abc", position: 3, contains: "invalid number")
     }
+
+    /// Python's parser takes 200 nested brackets and refuses 201 ("too many nested
+    /// parentheses"); so does this one, and 50,000 is an error, not a stack overflow.
+    func testNestingDepthAsPython() throws {
+        XCTAssertNoThrow(try parse(String(repeating: "[", count: 200) + String(repeating: "]", count: 200)))
+        XCTAssertThrowsError(try parse(String(repeating: "[", count: 201) + String(repeating: "]", count: 201))) { error in
+            XCTAssertTrue("\(error)".contains("nested too deeply"), "\(error)")
+        }
+        let deep = "{'question': 'q', 'choices': " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000) + "}"
+        let exam = "id,paragraph,problems\nq1,p,\"\(deep)\"\n"
+        let parsed = ExamSet.parse(bytes: Array(exam.utf8), file: "deep.csv")
+        XCTAssertTrue(parsed.items.isEmpty)
+        XCTAssertTrue(parsed.problems.first?.message.contains("nested too deeply") == true, "\(parsed.problems)")
+    }
 }
