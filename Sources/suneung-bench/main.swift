@@ -217,6 +217,9 @@ guard FileManager.default.isExecutableFile(atPath: binary.path) else {
     exit(0)
 }
 report("suneung list --sort public, 1,000 sets", try suneung(["list", "--sort", "public"], workspace: root), goal: 0.3)
+let oneMore = root.appendingPathComponent("one-more.csv").path
+try predictionCSV(&random).write(toFile: oneMore, atomically: true, encoding: .utf8)
+report("suneung import, 869 rows with logits", try suneung(["import", oneMore, "--name", "one-more", "--dataset", testFile], workspace: root), goal: 0.3)
 
 // Ensembles over 50 scored sets with logits, in a workspace of their own.
 let ensembleRoot = root.appendingPathComponent("ensembles")

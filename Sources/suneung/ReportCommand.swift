@@ -4,6 +4,7 @@ import Exam
 import Foundation
 import Report
 import Store
+import Workflow
 
 /// A pipeline's members and ensembles with their scores, as the summary table and the
 /// report show them.
@@ -41,7 +42,10 @@ struct ReportCommand: ParsableCommand {
             table, the training and validation loss, the public and private score of \
             every member and ensemble with the public split's standard error, the \
             agreement of the top five and the ensembles, and the answer distribution of \
-            each member against the gold.
+            each member against the gold. In a workspace where no pipeline has run (one that \
+            only imports), it reports the sets over the dataset most of them predict: their \
+            scores, the agreement of the best five by public score and the ensembles, and \
+            their answer distributions, as reports/workspace.html.
             """
     )
 
@@ -58,10 +62,23 @@ struct ReportCommand: ParsableCommand {
                 throw StoreError.notFound("no pipeline named \(name)\(nearestName(to: name, among: all.map(\.name)).map { " (did you mean \($0)?)" } ?? "")")
             }
             return found
-        }) ?? all.first else {
-            throw StoreError.notFound("no pipeline has run in this workspace yet (suneung pipeline --config config/pipeline.yaml)")
+        }) ?? all.first ?? Self.workspacePipeline(store: store) else {
+            throw StoreError.notFound("nothing to report: no prediction sets yet (suneung import FILE --name NAME --dataset TEST.csv)")
         }
         print("Report: \(store.workspace.relative(try Self.write(store: store, pipeline: pipeline)))")
+    }
+
+    /// A workspace without a pipeline, reported as one: the visible sets over the
+    /// dataset most of them predict, the best five by public score (as `--top 5`
+    /// chooses them), and the ensembles over it. Not saved: it is rebuilt each time.
+    static func workspacePipeline(store: Store) throws -> PipelineRecord? {
+        let sets = try store.summaries().filter { !$0.hidden && !$0.subset }
+        guard let dataset = Dictionary(grouping: sets, by: \.datasetSha256).max(by: { ($0.value.count, $0.key) < ($1.value.count, $1.key) })?.key else { return nil }
+        let over = sets.filter { $0.datasetSha256 == dataset }
+        let members = over.filter { $0.origin != .ensemble }.sorted { ($0.public ?? -1, $1.name) > ($1.public ?? -1, $0.name) }.map(\.ref)
+        let scored = over.filter { $0.origin != .ensemble && $0.public != nil }.count
+        let chosen = scored == 0 ? [] : try MemberSelection(store: store).top(min(5, Set(over.filter { $0.origin != .ensemble && $0.public != nil }.map(\.csvSha256)).count), datasetFile: nil).sets.map(\.ref.description)
+        return PipelineRecord(name: "workspace", config: "", trainingRun: nil, members: members, chosen: chosen, ensembles: over.filter { $0.origin == .ensemble }.map(\.ref), gold: nil, updatedAt: Date())
     }
 
     /// Writes reports/NAME.html and reports/NAME-*.svg; returns the page's location.
@@ -97,7 +114,11 @@ struct ReportCommand: ParsableCommand {
         if pipeline.gold != nil {
             notes.append("Public and private scores are simulated from the gold file: an item is public when the FNV-1a hash of its id is even. The error bars are ±1 binomial standard error of the public score.")
         }
-        notes.append("★ marks the \(pipeline.chosen.count) members with the best public scores (ties: the newer first); the ensembles combine them.")
+        if !pipeline.chosen.isEmpty {
+            notes.append(pipeline.config.isEmpty
+                ? "★ marks the \(pipeline.chosen.count) sets with the best public scores, as `--top \(pipeline.chosen.count)` would choose them (identical content once)."
+                : "★ marks the \(pipeline.chosen.count) members with the best public scores (ties: the newer first); the ensembles combine them.")
+        }
         // `ensemble` writes submissions/NAME.csv; the first ensemble is the submission.
         let submission = try pipeline.ensembles.first.map {
             store.workspace.relative(store.workspace.submissionsFolder.appendingPathComponent("\(try store.predictionSet($0).name).csv"))

@@ -268,7 +268,17 @@ final class LedgerCommandTests: WorkspaceTestCase {
         XCTAssertTrue(try run("check", "submissions/all-vote.csv", "--dataset", test.path).output.contains("a valid submission"))
         let check = try run("check", folder.appendingPathComponent("zeroshot_output_logical.csv").path, "--dataset", test.path, status: 1).output
         XCTAssertTrue(check.contains("answer '[D' is not within 1...5"), check)
+        // The peer team's train-set probabilities: a subset, scored against the gold.
+        let train = test.deletingLastPathComponent().appendingPathComponent("train.csv").path
+        let probabilities = test.deletingLastPathComponent().appendingPathComponent("peer-predictions/one-model-train-probs.csv").path
+        XCTAssertTrue(try run("import", probabilities, "--name", "one-model", "--dataset", train, "--subset").output.contains("1589 of 1614 items (subset) with probabilities"))
+        XCTAssertTrue(try run("score", "one-model", "--gold", train).output.contains("local 0.6444 (gold \(train): 1024/1589)"))
         try assertConsistent()
+        // A workspace that only imports still gets its report.
+        let report = try run("report").output
+        XCTAssertTrue(report.contains("reports/workspace.html"), report)
+        let page = try String(contentsOf: root.appendingPathComponent("reports/workspace.html"), encoding: .utf8)
+        XCTAssertTrue(page.contains("all-vote@v1") && page.contains("gemma_ckpt2944@v1"), "the report names the sets")
     }
 
     // --subset: stored, scored and selected, never a submission.
