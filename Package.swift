@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport"),
         .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam", "Workflow", "Ensemble", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"]),
+        .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Ensemble", "Exam", "GGUF", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
