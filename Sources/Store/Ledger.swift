@@ -106,6 +106,17 @@ extension Store {
         }
     }
 
+    static func registerAnswerCountsMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v7 answer counts per position") { db in
+            try db.alter(table: "predictionSet") { t in t.add(column: "answerCounts", .text) }
+            for set in try PredictionSetRecord.fetchAll(db) {
+                guard let dataset = try DatasetRecord.fetchOne(db, key: set.datasetId) else { continue }
+                let table = try Store.table(setId: set.id!, choiceValues: set.choiceValues, in: db)
+                try db.execute(sql: "UPDATE predictionSet SET answerCounts = ? WHERE id = ?", arguments: [AnswerCounts(table, dataset: dataset), set.id])
+            }
+        }
+    }
+
     static func table(setId: Int64, choiceValues: ChoiceValues?, in db: Database) throws -> PredictionTable {
         let rows = try Row.fetchAll(db, sql: "SELECT itemId, answer, value1, value2, value3, value4, value5, invalidAnswer FROM predictionRow WHERE setId = ? ORDER BY position", arguments: [setId])
         return PredictionTable(choiceValues: choiceValues, rows: rows.map { row in

@@ -118,6 +118,8 @@ public struct PredictionSetRecord: Codable, Sendable, FetchableRecord, MutablePe
     public var note: String?
     /// Out of `list` and `--top` unless asked for.
     public var hidden: Bool = false
+    /// Answers per position, per number of choices (for `list`'s bias flag).
+    public var answerCounts: AnswerCounts?
 
     public var ref: SetRef { SetRef(name: name, version: version) }
 
@@ -202,5 +204,61 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .noStore(let m), .newerSchema(let m), .badReference(let m), .notFound(let m), .invalid(let m), .corrupted(let m): m
         }
+    }
+}
+
+/// A set's answers per position, keyed by the items' number of choices: "4": [n1, ...].
+public struct AnswerCounts: Codable, Sendable, Equatable, DatabaseValueConvertible {
+    public var byChoices: [String: [Int]]
+
+    public init(_ table: PredictionTable, dataset: DatasetRecord) {
+        var choicesOf: [String: Int] = [:]
+        for (id, n) in zip(dataset.itemIds, dataset.choiceCounts) { choicesOf[id] = n }
+        var counts: [String: [Int]] = [:]
+        for row in table.rows {
+            let n = choicesOf[row.id] ?? PredictionRow.maxChoices
+            var group = counts["\(n)"] ?? Array(repeating: 0, count: n)
+            if row.answer > 0 { group[row.answer - 1] += 1 }
+            counts["\(n)"] = group
+        }
+        byChoices = counts
+    }
+
+    public init(from decoder: Decoder) throws { byChoices = try decoder.singleValueContainer().decode([String: [Int]].self) }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(byChoices)
+    }
+
+    public var databaseValue: DatabaseValue {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(byChoices)) ?? Data(), as: UTF8.self).databaseValue
+    }
+
+    public static func fromDatabaseValue(_ value: DatabaseValue) -> AnswerCounts? {
+        guard let text = String.fromDatabaseValue(value), let counts = try? JSONDecoder().decode([String: [Int]].self, from: Data(text.utf8)) else { return nil }
+        var result = AnswerCounts(byChoices: [:])
+        result.byChoices = counts
+        return result
+    }
+
+    init(byChoices: [String: [Int]]) { self.byChoices = byChoices }
+
+    /// The most frequent answer's share against `reference` shares (per number of
+    /// choices; uniform where absent): the largest ratio over the groups, and whether
+    /// it passes 2 (the set's favourite takes more than twice its share).
+    public func favouriteRatio(reference: [Int: [Double]]) -> Double {
+        var worst = 0.0
+        for (key, counts) in byChoices {
+            guard let n = Int(key), counts.reduce(0, +) > 0 else { continue }
+            let total = Double(counts.reduce(0, +))
+            let top = counts.indices.max { (counts[$0], -$0) < (counts[$1], -$1) }!
+            let shares = reference[n] ?? Array(repeating: 1 / Double(n), count: n)
+            let sum = shares.reduce(0, +)
+            guard sum > 0, shares[top] > 0 else { worst = .infinity; continue }
+            worst = max(worst, (Double(counts[top]) / total) / (shares[top] / sum))
+        }
+        return worst
     }
 }

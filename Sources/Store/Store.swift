@@ -113,6 +113,7 @@ public final class Store: Sendable {
         registerTrainingMigration(&migrator)
         registerPipelineMigration(&migrator)
         registerLedgerMigration(&migrator)
+        registerAnswerCountsMigration(&migrator)
         return migrator
     }
 
@@ -208,7 +209,8 @@ public final class Store: Sendable {
         for (index, id) in dataset.itemIds.enumerated() { position[id] = index }
         var record = PredictionSetRecord(name: name, version: (versions.last?.version ?? 0) + 1, datasetId: dataset.id!, origin: origin, choiceValues: table.choiceValues, lineage: lineage, csvSha256: sha, createdAt: Date(),
                                          answersSha256: sha256Hex(table.submissionCSV.utf8), csvBytes: canonicalCSV.utf8.count, itemCount: table.rows.count,
-                                         invalidAnswers: table.rows.filter { $0.invalidAnswer != nil }.count, author: notes.author, note: notes.note)
+                                         invalidAnswers: table.rows.filter { $0.invalidAnswer != nil }.count, author: notes.author, note: notes.note,
+                                         answerCounts: AnswerCounts(table, dataset: dataset))
         try record.insert(db)
         let insert = try db.makeStatement(sql: "INSERT INTO predictionRow (setId, position, itemId, answer, invalidAnswer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         for (index, row) in table.rows.enumerated() {
@@ -350,11 +352,13 @@ public final class Store: Sendable {
         public var answersSha256: String?
         /// Bytes of the canonical CSV in predictions/, to check the file cheaply.
         public var csvBytes: Int?
+        /// Answers per position, per number of choices.
+        public var answerCounts: AnswerCounts?
 
         public var subset: Bool { rows < items }
 
         enum CodingKeys: String, CodingKey {
-            case id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues, `public`, `private`, local, createdAt, author, tags, note, hidden, invalidAnswers, csvSha256, answersSha256, csvBytes, subset
+            case id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues, `public`, `private`, local, createdAt, author, tags, note, hidden, invalidAnswers, csvSha256, answersSha256, csvBytes, answerCounts, subset
         }
 
         /// Every key, null where a value is missing (JSON readers should not guess).
@@ -382,6 +386,7 @@ public final class Store: Sendable {
             try c.encode(csvSha256, forKey: .csvSha256)
             try c.encode(answersSha256, forKey: .answersSha256)
             try c.encode(csvBytes, forKey: .csvBytes)
+            try c.encode(answerCounts, forKey: .answerCounts)
             try c.encode(subset, forKey: .subset)
         }
     }
@@ -397,7 +402,7 @@ public final class Store: Sendable {
             let rows = try Row.fetchAll(db, sql: """
                 SELECT s.name, s.version, s.origin, d.sha256, d.itemCount, s.choiceValues, s.createdAt,
                        \(latest(.public)), \(latest(.private)), \(latest(.local)), s.id,
-                       s.itemCount, s.author, s.note, s.hidden, s.invalidAnswers, s.csvSha256, s.answersSha256, s.csvBytes
+                       s.itemCount, s.author, s.note, s.hidden, s.invalidAnswers, s.csvSha256, s.answersSha256, s.csvBytes, s.answerCounts
                 FROM predictionSet s JOIN dataset d ON d.id = s.datasetId
                 ORDER BY s.name, s.version
                 """)
@@ -406,7 +411,8 @@ public final class Store: Sendable {
                 let id: Int64 = row[10], items: Int = row[4]
                 return SetSummary(id: id, ref: "\(name)@v\(version)", name: name, version: version, origin: SetOrigin(rawValue: row[2]) ?? .imported, dataset: String(sha.prefix(8)), datasetSha256: sha, items: items, rows: (row[11] as Int?) ?? items,
                                   choiceValues: (row[5] as String?).flatMap(ChoiceValues.init), public: row[7], private: row[8], local: row[9], createdAt: row[6],
-                                  author: row[12], tags: tags[id] ?? [], note: row[13], hidden: row[14], invalidAnswers: row[15], csvSha256: row[16], answersSha256: row[17], csvBytes: row[18])
+                                  author: row[12], tags: tags[id] ?? [], note: row[13], hidden: row[14], invalidAnswers: row[15], csvSha256: row[16], answersSha256: row[17], csvBytes: row[18],
+                                  answerCounts: (row[19] as String?).flatMap { try? JSONDecoder().decode(AnswerCounts.self, from: Data($0.utf8)) })
             }
         }
     }

@@ -42,6 +42,9 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "Include hidden sets.")
     var all = false
 
+    @Option(help: ArgumentHelp("A labelled exam CSV whose answer distribution is the prior for the bias flag (default: uniform shares).", valueName: "LABELLED.csv"))
+    var prior: String?
+
     @Option(help: "Output format (csv: empty where missing; json: null where missing; both at full precision).")
     var format: OutputFormat = .table
 
@@ -76,13 +79,16 @@ struct ListCommand: ParsableCommand {
             }
         }
         let fileProblems = Dictionary(uniqueKeysWithValues: sets.compactMap { set in store.fileProblem(set).map { (set.id, $0) } })
+        // A set whose favourite answer takes more than twice its share in the prior.
+        let reference = try prior.map { answerPrior(try ExamSet.load(path: $0).items) } ?? [:]
+        let biased = Set(sets.filter { ($0.answerCounts?.favouriteRatio(reference: reference) ?? 0) > 2 }.map(\.id))
         switch format {
         case .json:
-            try printJSON(sets.map { Listed(set: $0, file: fileProblems[$0.id]) })
+            try printJSON(sets.map { Listed(set: $0, file: fileProblems[$0.id], biased: biased.contains($0.id)) })
         case .csv:
-            print(CSV.write([["set", "origin", "dataset", "items", "rows", "values", "public", "private", "local", "author", "tags", "hidden", "invalid_answers", "note", "created", "file"]] + sets.map { set in
+            print(CSV.write([["set", "origin", "dataset", "items", "rows", "values", "public", "private", "local", "author", "tags", "hidden", "invalid_answers", "biased", "note", "created", "file"]] + sets.map { set in
                 [set.ref, set.origin.rawValue, set.dataset, "\(set.items)", "\(set.rows)", set.choiceValues?.rawValue ?? "", csvNumber(set.public), csvNumber(set.private), csvNumber(set.local),
-                 set.author ?? "", set.tags.joined(separator: " "), set.hidden ? "true" : "false", "\(set.invalidAnswers)", set.note ?? "", iso8601(set.createdAt), fileProblems[set.id] ?? "ok"]
+                 set.author ?? "", set.tags.joined(separator: " "), set.hidden ? "true" : "false", "\(set.invalidAnswers)", biased.contains(set.id) ? "true" : "false", set.note ?? "", iso8601(set.createdAt), fileProblems[set.id] ?? "ok"]
             }), terminator: "")
         case .table:
             guard !sets.isEmpty else {
@@ -95,6 +101,7 @@ struct ListCommand: ParsableCommand {
                 var flags: [String] = []
                 if set.hidden { flags.append("hidden") }
                 if set.invalidAnswers > 0 { flags.append("\(set.invalidAnswers) invalid") }
+                if biased.contains(set.id) { flags.append("biased") }
                 if let problem = fileProblems[set.id] { flags.append("file \(problem)") }
                 let items = set.subset ? "\(set.rows)/\(set.items)" : "\(set.items)"
                 table.add([set.ref + (flags.isEmpty ? "" : " (" + flags.joined(separator: ", ") + ")"), set.origin.rawValue, set.dataset, items, set.choiceValues?.rawValue ?? "-",
@@ -103,6 +110,9 @@ struct ListCommand: ParsableCommand {
             }
             print(table.rendered)
             for note in Set(marks.values.compactMap(\.note)).sorted() { print(note) }
+            if !biased.isEmpty {
+                print("biased: the set's most frequent answer takes more than twice its share \(prior == nil ? "of uniform choices (--prior LABELLED.csv compares with a labelled file)" : "in \(prior!)"); `suneung bias SET` shows the distribution.")
+            }
             if !fileProblems.isEmpty {
                 print("\(fileProblems.count) set\(fileProblems.count == 1 ? " has its file" : "s have their files") in predictions/ missing or changed: `suneung fsck` rebuilds them from the store.")
             }
@@ -115,13 +125,15 @@ struct ListCommand: ParsableCommand {
     struct Listed: Encodable {
         var set: Store.SetSummary
         var file: String?
+        var biased: Bool
 
-        enum CodingKeys: String, CodingKey { case set, file }
+        enum CodingKeys: String, CodingKey { case set, file, biased }
 
         func encode(to encoder: Encoder) throws {
             try set.encode(to: encoder)
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(file ?? "ok", forKey: .file)
+            try container.encode(biased, forKey: .biased)
         }
     }
 

@@ -140,7 +140,7 @@ final class CommandTests: WorkspaceTestCase {
 
         let json = try JSONSerialization.jsonObject(with: Data(try run("list", "--format", "json").output.utf8)) as? [[String: Any]]
         XCTAssertEqual(json?.map { $0["ref"] as? String }, ["base@v1", "run@v1", "run@v2"])
-        XCTAssertTrue(try run("list", "--format", "csv").output.hasPrefix("set,origin,dataset,items,rows,values,public,private,local,author,tags,hidden,invalid_answers,note,created,file\nbase@v1,imported,"))
+        XCTAssertTrue(try run("list", "--format", "csv").output.hasPrefix("set,origin,dataset,items,rows,values,public,private,local,author,tags,hidden,invalid_answers,biased,note,created,file\nbase@v1,imported,"))
 
         let show = try run("show", "run@v1").output
         XCTAssertTrue(show.contains("\"sourceFile\" : \"run.csv\""), show)

@@ -416,3 +416,28 @@ final class LedgerCommandTests: WorkspaceTestCase {
 func sha256Hex(_ bytes: [UInt8]) -> String {
     SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
 }
+
+/// Position bias (issue 16): `suneung bias` and `list`'s flag.
+final class BiasCommandTests: WorkspaceTestCase {
+    func testBiasAgainstGoldAndPrior() throws {
+        try write("ones.csv", "id,answer\nq1,1\nq2,1\nq3,1\n")
+        try run("import", "ones.csv", "--name", "ones", "--dataset", "test.csv")
+        try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
+        let output = try run("bias", "ones", "run", "--gold", "test.csv").output
+        // ones: the 4-choice items q1 (gold 2) and q3 (gold 1) both answered 1.
+        XCTAssertTrue(output.contains("ones@v1  (biased"), output)
+        XCTAssertTrue(output.contains("  4 choices, 2 items       1      2     3     4  invalid"), output)
+        XCTAssertTrue(output.contains("  answers             100.0%   0.0%  0.0%  0.0%        0"), output)
+        XCTAssertTrue(output.contains("  gold (2 labelled)    50.0%  50.0%  0.0%  0.0%"), output)
+        XCTAssertTrue(output.contains("  recall               1.000  0.000     -     -"), output)
+        // Against the gold (1, 1, 0, 0): observed (2, 0): (2-1)²/1 + (0-1)²/1 = 2, df 1.
+        XCTAssertTrue(output.contains("chi-square against the gold: 2.00 (df 1), p = 0.157"), output)
+        let json = try JSONSerialization.jsonObject(with: Data(try run("bias", "run", "--prior", "test.csv", "--format", "json").output.utf8)) as! [[String: Any]]
+        let groups = json[0]["groups"] as! [[String: Any]]
+        XCTAssertEqual(groups.map { $0["choices"] as! Int }, [4, 5])
+        XCTAssertEqual(groups[0]["answers"] as? [Int], [1, 1, 0, 0])
+        XCTAssertEqual((groups[0]["meanProbability"] as? [Double])?.count, 4, "run has logits: its mean probabilities")
+        XCTAssertTrue(try run("list").output.contains("ones@v1 (biased)"), "more than twice the uniform share")
+        XCTAssertFalse(try run("list", "--prior", "test.csv").output.contains("run@v1 (biased)"))
+    }
+}

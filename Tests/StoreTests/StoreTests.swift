@@ -137,6 +137,49 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(try migrated.database.read { try DatasetRecord.fetchAll($0) }.map(\.itemIds), [["q1"]])
     }
 
+    /// A store written before the ledger (v5): its sets, rows and scores keep working,
+    /// its uploads are the public/private scores that were not simulated, and what v6
+    /// and v7 keep per set is filled in from the rows.
+    func testStoreBeforeTheLedgerMigrates() throws {
+        let workspace = Workspace(root: root.appendingPathComponent("v5"))
+        try FileManager.default.createDirectory(at: workspace.root, withIntermediateDirectories: true)
+        let examFile = root.appendingPathComponent("data/test.csv").path
+        let old = table([2, 5, 1])
+        do {
+            let queue = try DatabaseQueue(path: workspace.databasePath)
+            try Store.migrator.migrate(queue, upTo: "v5 pipelines")
+            try queue.write { db in
+                let bytes = try readFile(examFile)
+                try db.execute(sql: "INSERT INTO dataset (id, sha256, itemIds, choiceCounts, itemCount, path, createdAt) VALUES (1, ?, '[\"q1\",\"q2\",\"q3\"]', '[4,5,4]', 3, ?, '2026-11-20 10:00:00.000')",
+                               arguments: [sha256Hex(bytes), examFile])
+                try db.execute(sql: "INSERT INTO predictionSet (id, name, version, datasetId, origin, choiceValues, lineage, csvSha256, createdAt) VALUES (1, 'old', 1, 1, 'imported', 'logits', ?, ?, '2026-11-20 10:01:00.000')",
+                               arguments: [String(decoding: try JSONEncoder().encode(lineage), as: UTF8.self), sha256Hex(old.canonicalCSV.utf8)])
+                for (position, row) in old.rows.enumerated() {
+                    try db.execute(sql: "INSERT INTO predictionRow (setId, position, itemId, answer, value1, value2, value3, value4, value5) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   arguments: StatementArguments([position, row.id, row.answer] as [any DatabaseValueConvertible]) + StatementArguments(row.values))
+                }
+                try db.execute(sql: "INSERT INTO score (setId, kind, value, note, createdAt) VALUES (1, 'public', 0.8, 'upload', '2026-11-20 11:00:00.000'), (1, 'private', 0.7, 'upload', '2026-11-20 11:00:00.000'), (1, 'public', 0.9, 'simulated leaderboard (2 public, 1 private items)', '2026-11-20 12:00:00.000')")
+            }
+        }
+        let migrated = try Store(workspace: workspace)
+        let set = try migrated.predictionSet("old")
+        XCTAssertEqual(try migrated.table(of: set), old)
+        XCTAssertEqual(set.answersSha256, sha256Hex(old.submissionCSV.utf8))
+        XCTAssertEqual(set.csvBytes, old.canonicalCSV.utf8.count)
+        XCTAssertEqual(set.itemCount, 3)
+        XCTAssertEqual(set.answerCounts?.byChoices, ["4": [1, 1, 0, 0], "5": [0, 0, 0, 0, 1]])
+        let uploads = try migrated.uploads()
+        XCTAssertEqual(uploads.count, 1, "the simulated score is not an upload")
+        XCTAssertEqual(uploads.first?.public, 0.8)
+        XCTAssertEqual(uploads.first?.private, 0.7)
+        XCTAssertEqual(try migrated.latestScore(of: set, .public), 0.9)
+        XCTAssertNotNil(try migrated.dataset(id: 1).contentSha256, "the exam file is still there: its content digest is filled in")
+        XCTAssertEqual(try migrated.dataset(file: examFile).id, 1)
+        // The set had no file in this workspace's predictions/: fsck writes it.
+        XCTAssertEqual(try migrated.fsck(repair: true).rebuilt, ["predictions/old@v1.csv"])
+        XCTAssertTrue(try migrated.fsck(repair: false).clean)
+    }
+
     func testNewerDatabaseIsRefusedAndLeftAlone() throws {
         try store.database.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99 from the future')") }
         XCTAssertThrowsError(try Store(workspace: store.workspace)) { error in
