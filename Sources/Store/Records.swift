@@ -69,6 +69,9 @@ public struct Lineage: Codable, Sendable, Equatable {
     public var invalidAnswerRule: String?
     public var invalidAnswers: Int?
     public var answerArgmaxDisagreements: Int?
+    /// For ensembles built with `--calibrate`: each member's fitted calibration.
+    public var calibration: [MemberCalibration]?
+    public var calibrationGold: String?
 
     public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
                 model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil, checkpoint: String? = nil,
@@ -87,6 +90,26 @@ public struct Lineage: Codable, Sendable, Equatable {
         self.maxTokens = maxTokens
         self.engine = engine
         self.runKey = runKey
+    }
+}
+
+/// A member's calibration as an ensemble records it: p(c) ∝ exp(l_c / T + b_c).
+public struct MemberCalibration: Codable, Sendable, Equatable {
+    public var member: String
+    /// `temperature` or `prior`.
+    public var kind: String
+    public var temperature: Double
+    /// Per answer position 1...5 (the first 0).
+    public var positionBias: [Double]
+    /// The labelled items it was fitted on.
+    public var items: Int
+
+    public init(member: String, kind: String, temperature: Double, positionBias: [Double], items: Int) {
+        self.member = member
+        self.kind = kind
+        self.temperature = temperature
+        self.positionBias = positionBias
+        self.items = items
     }
 }
 

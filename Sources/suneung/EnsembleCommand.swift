@@ -6,6 +6,36 @@ import Store
 import Workflow
 
 extension Ensemble.Method: ExpressibleByArgument {}
+extension CalibrationKind: ExpressibleByArgument {}
+
+/// `--calibrate KIND --gold FILE`, for ensemble and select.
+struct CalibrationOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Calibrate each member with values before combining: temperature (one T per member) or prior (T and a per-position correction), fitted on the labelled items of --gold by log loss; recorded with the ensemble.", valueName: "temperature|prior"))
+    var calibrate: CalibrationKind?
+
+    /// The labelled items, by id, that the calibration is fitted on.
+    func goldAnswers(_ file: String?) throws -> [String: Int]? {
+        guard calibrate != nil else { return nil }
+        guard let file else { throw ValidationError("--calibrate needs a labelled file (--gold FILE)") }
+        return Dictionary(try ExamSet.load(path: file).items.compactMap { item in item.answer.map { (item.id, $0) } }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The members calibrated (if asked), the fits printed and added to the lineage.
+    func apply(_ members: [Member], dataset: DatasetRecord, goldFile: String?, lineage: inout Lineage) throws -> [Member] {
+        guard let kind = calibrate, let gold = try goldAnswers(goldFile) else { return members }
+        let (calibrated, fits) = try Workflow.calibrate(members, dataset: dataset, gold: gold, kind: kind)
+        var table = TextTable([("member", .left), ("T", .right), ("b1..b5", .left), ("items", .right)])
+        for fit in fits {
+            table.add([fit.member, String(format: "%.3f", fit.temperature), fit.positionBias.map { String(format: "%+.2f", $0) }.joined(separator: " "), "\(fit.items)"])
+        }
+        print("Calibrated (\(kind.rawValue), on \(goldFile!)):\n" + indent(table.rendered))
+        let skipped = members.count - fits.count
+        if skipped > 0 { print("  \(skipped) member\(skipped == 1 ? "" : "s") with answers only, not calibrated.") }
+        lineage.calibration = fits
+        lineage.calibrationGold = goldFile
+        return calibrated
+    }
+}
 
 struct EnsembleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +52,10 @@ struct EnsembleCommand: ParsableCommand {
             Ties: vote takes the choice whose voters have the larger summed public score, \
             then the larger mean probability, then the lower choice number; the weighted \
             methods take the lower choice number.
+            --calibrate temperature|prior --gold FILE fits each member with values on the \
+            labelled items (T, and with prior a correction per answer position, by log \
+            loss) and combines the calibrated probabilities; the fits are recorded in the \
+            lineage (`suneung show NAME`).
             A member whose answer on an item was kept verbatim (`import --invalid as-wrong`) \
             abstains there. --top counts content that two names share once (the better \
             scored copy) and leaves out hidden sets and subsets.
@@ -65,6 +99,11 @@ struct EnsembleCommand: ParsableCommand {
     @Flag(help: "Print the ensemble, write nothing.")
     var dryRun = false
 
+    @OptionGroup var calibration: CalibrationOptions
+
+    @Option(help: ArgumentHelp("With --calibrate: the labelled exam CSV to fit on.", valueName: "FILE"))
+    var gold: String?
+
     @OptionGroup var notes: SetNotesOptions
 
     func run() throws {
@@ -95,7 +134,9 @@ struct EnsembleCommand: ParsableCommand {
             scheme = .explicit(try resolveWeightNames(given, sets: sets, store: store))
         }
         if exclude != nil && top == nil { throw ValidationError("--exclude goes with --top") }
-        let (datasetRecord, members, _) = try selection.members(sets)
+        let (datasetRecord, uncalibrated, _) = try selection.members(sets)
+        var lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
+        let members = try calibration.apply(uncalibrated, dataset: datasetRecord, goldFile: gold, lineage: &lineage)
         let memberWeights = try scheme.weights(for: members)
         let result = try combine(members, choiceCounts: datasetRecord.choiceCounts, method: method, weights: memberWeights)
 
@@ -121,7 +162,7 @@ struct EnsembleCommand: ParsableCommand {
             name: name, dataset: datasetRecord, table: prediction,
             members: zip(sets, zip(memberWeights, members)).map { ($0, method == .vote ? 1 : $1.0, $1.1.publicScore) },
             method: method.rawValue, weightScheme: method == .vote ? "one vote each" : scheme.description, tieRule: method.tieRule,
-            lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version), notes: notes.notes, out: outURL))
+            lineage: lineage, notes: notes.notes, out: outURL))
         switch outcome {
         case .created(let set):
             print("Wrote \(store.workspace.relative(outURL)) (\(datasetRecord.itemCount) rows, checked) and recorded \(set.ref).")

@@ -46,6 +46,8 @@ struct SelectCommand: ParsableCommand {
 
     @OptionGroup var notes: SetNotesOptions
 
+    @OptionGroup var calibration: CalibrationOptions
+
     func run() throws {
         if let name { try SetRef.checkName(name) }
         guard method != .weightedVote else { throw ValidationError("--method is average or vote: the picks are the weights") }
@@ -80,7 +82,9 @@ struct SelectCommand: ParsableCommand {
             }.sorted { ($0.name, $0.version) < ($1.name, $1.version) }
             sets = try all.map { try store.predictionSet(id: $0.id) }
         }
-        let (datasetRecord, members, covered) = try selection.members(sets, allowSubsets: true)
+        let (datasetRecord, uncalibrated, covered) = try selection.members(sets, allowSubsets: true)
+        var lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
+        let members = try calibration.apply(uncalibrated, dataset: datasetRecord, goldFile: gold, lineage: &lineage)
         let goldItems = try ExamSet.load(path: gold).items
         var answers: [String: Int] = [:]
         for item in goldItems { answers[item.id] = item.answer }
@@ -117,7 +121,7 @@ struct SelectCommand: ParsableCommand {
             name: name, dataset: datasetRecord, table: prediction,
             members: picks.map { (sets[$0], 1, members[$0].publicScore) },
             method: method.rawValue, weightScheme: "greedy selection, one per pick (\(rounds) rounds on \(gold))", tieRule: method.tieRule,
-            lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version), notes: notes.notes, out: outURL))
+            lineage: lineage, notes: notes.notes, out: outURL))
         switch outcome {
         case .created(let set): print("\nSaved as \(set.ref); wrote \(store.workspace.relative(outURL)).")
         case .identical(let set): print("\nIdentical to \(set.ref); wrote \(store.workspace.relative(outURL)).")

@@ -440,4 +440,20 @@ final class BiasCommandTests: WorkspaceTestCase {
         XCTAssertTrue(try run("list").output.contains("ones@v1 (biased)"), "more than twice the uniform share")
         XCTAssertFalse(try run("list", "--prior", "test.csv").output.contains("run@v1 (biased)"))
     }
+
+    /// `ensemble --calibrate`: fitted per member with values, recorded in the lineage.
+    func testCalibratedAveraging() throws {
+        try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
+        try write("probs.csv", "id,answer,prob_1,prob_2,prob_3,prob_4,prob_5\nq1,1,0.5,0.3,0.1,0.1,\nq2,5,0.1,0.1,0.1,0.1,0.6\nq3,1,0.7,0.1,0.1,0.1,\n")
+        try run("import", "probs.csv", "--name", "probs", "--dataset", "test.csv")
+        try run("import", "other.csv", "--name", "plain", "--dataset", "test.csv")
+        XCTAssertTrue(try run("ensemble", "--members", "run,probs", "--method", "average", "--weights", "uniform", "--calibrate", "temperature", "--name", "c", status: 64).output.contains("--calibrate needs a labelled file"))
+        let output = try run("ensemble", "--members", "run,probs,plain", "--method", "average", "--weights", "uniform", "--calibrate", "prior", "--gold", "test.csv", "--name", "c").output
+        XCTAssertTrue(output.contains("Calibrated (prior, on test.csv)") && output.contains("1 member with answers only, not calibrated."), output)
+        let show = try JSONSerialization.jsonObject(with: Data(try run("show", "c", "--format", "json").output.utf8)) as! [String: Any]
+        let fits = (show["lineage"] as! [String: Any])["calibration"] as! [[String: Any]]
+        XCTAssertEqual(fits.map { $0["member"] as! String }, ["run@v1", "probs@v1"])
+        XCTAssertEqual(fits.map { $0["items"] as! Int }, [3, 3])
+        XCTAssertTrue(fits.allSatisfy { ($0["temperature"] as! Double) > 0 && ($0["positionBias"] as! [Double]).count == 5 })
+    }
 }
