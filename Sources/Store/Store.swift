@@ -50,7 +50,8 @@ public final class Store: Sendable {
             // Without write access SQLite cannot make the WAL's shared-memory file, so
             // the file is opened as immutable: nothing can change it from here.
             configuration.readonly = true
-            database = try DatabasePool(path: "file:\(path)?immutable=1", configuration: configuration)
+            let uriPath = path.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "?", with: "%3f").replacingOccurrences(of: "#", with: "%23")
+            database = try DatabasePool(path: "file:\(uriPath)?immutable=1", configuration: configuration)
             guard try database.read({ try migrator.hasCompletedMigrations($0) }) else {
                 throw StoreError.noStore("\(path) is read-only and needs an upgrade of its schema: open it once where it is writable")
             }
