@@ -361,6 +361,14 @@ final class LedgerCommandTests: WorkspaceTestCase {
         XCTAssertTrue(try run("list", "--sort", "private").output.split(separator: "\n")[2].hasPrefix("other@v1"))
         XCTAssertTrue(try run("list", "--top", "1", "--by", "private").output.split(separator: "\n")[2].hasPrefix("other@v1"))
         XCTAssertTrue(try run("list", "--top", "1", "--exclude", "run").output.split(separator: "\n")[2].hasPrefix("other@v1"))
+        // Korean names line up by display width (a Hangul syllable is two cells).
+        try run("import", "other.csv", "--name", "제미나이-2차", "--dataset", "test.csv", "--author", "김민지")
+        let table = try run("list").output.split(separator: "\n").filter { $0.contains("imported") }
+        func cells(_ text: Substring) -> Int {
+            text.unicodeScalars.reduce(0) { $0 + ((0xAC00...0xD7A3).contains($1.value) ? 2 : 1) }
+        }
+        let columns = Set(table.map { line in cells(line[..<line.range(of: "imported")!.lowerBound]) })
+        XCTAssertEqual(columns.count, 1, table.joined(separator: "\n"))
         let unknown = try run("ensemmble", "--help", status: 64).output
         XCTAssertTrue(unknown.contains("unknown command 'ensemmble' (did you mean 'ensemble'?)"), unknown)
         XCTAssertTrue(try run("init", "--workspace", "fresh").output.contains("config/competition.yaml, config/train.yaml, config/predict.yaml, config/ensemble.yaml, config/pipeline.yaml"))
