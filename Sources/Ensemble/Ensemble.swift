@@ -42,7 +42,10 @@ public struct Member: Sendable, Equatable {
                 let sum = exps.reduce(0, +)
                 return exps.map { $0 / sum }
             case .probabilities(let probabilities):
-                let valid = probabilities[item].prefix(n)
+                // Scaled by the largest first: values near the largest double would
+                // overflow their sum.
+                let largest = probabilities[item].prefix(n).max()!
+                let valid = probabilities[item].prefix(n).map { $0 / largest }
                 let sum = valid.reduce(0, +)
                 return valid.map { $0 / sum }
             case .none:

@@ -37,7 +37,7 @@ public struct FileProblem: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        var place = file
+        var place = excerpt(file, limit: 1000)
         if let line { place += ":\(line)" }
         if let field { place += " [\(field)]" }
         return "\(place): \(message)"

@@ -80,6 +80,8 @@ public struct PredictionFileReading: Sendable {
     /// Items whose answer is not the arg-max of their values (the answer column is what
     /// votes; the values are what averages).
     public var argmaxDisagreements: Int
+    /// Items with a value past their choices (a 5th logit on a 4-choice item), ignored.
+    public var valuesPastChoices: Int
     /// "comma" or "tab".
     public var separator: String
 }
@@ -93,11 +95,11 @@ public struct PredictionFileProblems: Error, Sendable, CustomStringConvertible {
         case duplicateId = "duplicate id|duplicate ids"
         case fieldCount = "row with the wrong number of fields|rows with the wrong number of fields"
         case badValue = "row with missing or bad values|rows with missing or bad values"
-        case missingRows = "count of items of the dataset without a row|counts of items of the dataset without a row"
+        case missingRows = "missing rows|missing rows"
 
         func counted(_ n: Int) -> String {
             let forms = rawValue.split(separator: "|")
-            return "\(n) \(n == 1 ? forms[0] : forms[1])"
+            return self == .missingRows ? String(forms[0]) : "\(n) \(n == 1 ? forms[0] : forms[1])"
         }
     }
 
@@ -158,7 +160,7 @@ public struct PredictionTable: Sendable, Equatable {
         var rows: [PredictionRow?] = Array(repeating: nil, count: dataset.ids.count)
         var lineOfRow: [Int] = Array(repeating: 0, count: dataset.ids.count)
         var problems: [(kind: PredictionFileProblems.Kind, problem: FileProblem)] = []
-        var invalidAnswers = 0, disagreements = 0
+        var invalidAnswers = 0, disagreements = 0, pastChoices = 0
         for record in records.dropFirst() {
             func problem(_ kind: PredictionFileProblems.Kind, _ field: String?, _ message: String) {
                 problems.append((kind, FileProblem(file: file, line: record.line, field: field, message: message)))
@@ -184,9 +186,9 @@ public struct PredictionTable: Sendable, Equatable {
             switch choiceNumber(trimmed(answerText)) {
             case let n? where (1...choices).contains(n):
                 answer = n
-            case let n?:
+            case _?:
                 invalid = answerText
-                if options.invalidAnswers == .refuse { problem(.outsideChoices, "answer", "answer \(n) is outside 1...\(choices) for item \(excerpt(id))") }
+                if options.invalidAnswers == .refuse { problem(.outsideChoices, "answer", "answer \(excerpt(trimmed(answerText))) is outside 1...\(choices) for item \(excerpt(id))") }
             case nil:
                 invalid = answerText
                 if options.invalidAnswers == .refuse { problem(.notAChoice, "answer", "'\(excerpt(answerText))' is not a choice number (item \(excerpt(id)), \(choices) choices)") }
@@ -196,6 +198,7 @@ public struct PredictionTable: Sendable, Equatable {
             if let kind = columns.kind {
                 do {
                     values = try columns.values(of: record.fields, choices: choices, kind: kind)
+                    if columns.hasValuePastChoices(record.fields, choices: choices) { pastChoices += 1 }
                 } catch {
                     problem(.badValue, error.field, error.message + " (item \(excerpt(id)))")
                     continue
@@ -220,7 +223,7 @@ public struct PredictionTable: Sendable, Equatable {
             throw FileProblem(file: file, message: "no rows (only the header)")
         }
         return PredictionFileReading(table: PredictionTable(choiceValues: columns.kind, rows: present), invalidAnswers: invalidAnswers,
-                                     ignoredColumns: columns.ignored, argmaxDisagreements: disagreements, separator: separator == tab ? "tab" : "comma")
+                                     ignoredColumns: columns.ignored, argmaxDisagreements: disagreements, valuesPastChoices: pastChoices, separator: separator == tab ? "tab" : "comma")
     }
 
     /// An answer field as a choice number: `3`, ` 3 `, `3.0`; nil for anything else.
@@ -281,6 +284,14 @@ public struct PredictionTable: Sendable, Equatable {
 
         struct ValueError: Error { var field: String; var message: String }
 
+        /// Whether the row holds a value past the item's choices (which is ignored).
+        func hasValuePastChoices(_ fields: [String], choices: Int) -> Bool {
+            if let list {
+                return (PredictionTable.numberList(trimmed(fields[list]))?.count ?? 0) > choices
+            }
+            return perChoice[choices...].contains { column in column.map { !trimmed(fields[$0]).isEmpty } ?? false }
+        }
+
         /// The item's values, checked: one finite number per valid choice.
         func values(of fields: [String], choices: Int, kind: ChoiceValues) throws(ValueError) -> [Double?] {
             var numbers: [Double?] = Array(repeating: nil, count: PredictionRow.maxChoices)
@@ -289,8 +300,8 @@ public struct PredictionTable: Sendable, Equatable {
                 guard let parsed = PredictionTable.numberList(trimmed(fields[list])) else {
                     throw ValueError(field: field, message: "'\(excerpt(fields[list]))' is not a list of numbers")
                 }
-                guard parsed.count >= choices else {
-                    throw ValueError(field: field, message: "\(parsed.count) values for \(choices) choices")
+                guard parsed.count >= choices, parsed.count <= PredictionRow.maxChoices else {
+                    throw ValueError(field: field, message: "\(parsed.count) values for \(choices) choices" + (parsed.count > PredictionRow.maxChoices ? " (an item has at most \(PredictionRow.maxChoices))" : ""))
                 }
                 for (choice, value) in parsed.prefix(choices).enumerated() { numbers[choice] = value }
             } else {

@@ -135,7 +135,7 @@ extension Store {
     /// writer is between its files and its commit) removes every file whose owner set
     /// does not exist. So a set never exists without its file, nor a file without its set.
     func writeWithFiles<T>(_ body: (Database) throws -> (T, [ManagedFile])) throws -> T {
-        try checkWritable()
+        try requireWritable()
         let journal = workspace.root.appendingPathComponent("\(Store.journalPrefix)\(getpid())-\(UUID().uuidString.prefix(8)).json")
         var written: [URL] = []
         var entries: [[String: String]] = []
@@ -202,17 +202,23 @@ extension Store {
         }
     }
 
-    /// Temporary files in predictions/ and submissions/ of writers that are gone (killed
-    /// inside `writeAtomically`).
-    func sweepTemporaryFiles() {
+    /// Temporary files in the workspace, predictions/ and submissions/ of writers that
+    /// are gone (killed inside `writeAtomically`), and those Foundation's atomic writes
+    /// left (`.dat.nosync*`, from earlier versions); returns what it removed.
+    @discardableResult
+    func sweepTemporaryFiles(remove: Bool = true) -> [String] {
         let manager = FileManager.default
-        for folder in [workspace.predictionsFolder, workspace.submissionsFolder] {
-            for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+        var swept: [String] = []
+        for folder in [workspace.root, workspace.predictionsFolder, workspace.submissionsFolder] {
+            for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") {
                 let parts = name.split(separator: ".")
-                guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), kill(pid, 0) != 0, errno == ESRCH else { continue }
-                try? manager.removeItem(at: folder.appendingPathComponent(name))
+                let deadWriter = name.hasSuffix(".tmp") && parts.count >= 3 && Int32(parts[parts.count - 2]).map { kill($0, 0) != 0 && errno == ESRCH } == true
+                guard deadWriter || name.hasPrefix(".dat.nosync") else { continue }
+                swept.append(workspace.relative(folder.appendingPathComponent(name)))
+                if remove { try? manager.removeItem(at: folder.appendingPathComponent(name)) }
             }
         }
+        return swept
     }
 
     static func pid(inJournal name: String) -> Int32? {
@@ -276,7 +282,7 @@ extension Store {
 
     public func addTags(_ tags: [String], to set: PredictionSetRecord) throws {
         for tag in tags { try SetRef.checkName(tag, what: "tag") }
-        try checkWritable()
+        try requireWritable()
         try write { db in
             for tag in Set(tags) { try db.execute(sql: "INSERT OR IGNORE INTO tag (setId, tag) VALUES (?, ?)", arguments: [set.id, tag]) }
         }
@@ -284,7 +290,7 @@ extension Store {
 
     /// Removes tags; returns those the set did not have.
     public func removeTags(_ tags: [String], from set: PredictionSetRecord) throws -> [String] {
-        try checkWritable()
+        try requireWritable()
         return try write { db in
             try tags.filter { tag in
                 try db.execute(sql: "DELETE FROM tag WHERE setId = ? AND tag = ?", arguments: [set.id, tag])
@@ -298,12 +304,12 @@ extension Store {
     }
 
     public func setNote(_ note: String?, of set: PredictionSetRecord) throws {
-        try checkWritable()
+        try requireWritable()
         try write { try $0.execute(sql: "UPDATE predictionSet SET note = ? WHERE id = ?", arguments: [note, set.id]) }
     }
 
     public func setHidden(_ hidden: Bool, _ sets: [PredictionSetRecord]) throws {
-        try checkWritable()
+        try requireWritable()
         try write { db in
             for set in sets { try db.execute(sql: "UPDATE predictionSet SET hidden = ? WHERE id = ?", arguments: [hidden, set.id]) }
         }
@@ -342,7 +348,7 @@ extension Store {
     /// Marks the most recent recording of a set's scores as retracted: an upload's
     /// public and private scores together, or a local score. They stay in the history.
     public func retractLatestScores(of set: PredictionSetRecord) throws -> [ScoreRecord] {
-        try checkWritable()
+        try requireWritable()
         return try write { db in
             guard let latest = try ScoreRecord.filter(Column("setId") == set.id && Column("retractedAt") == nil).order(Column("id").desc).fetchOne(db) else {
                 throw StoreError.invalid("\(set.ref) has no score to retract")
@@ -402,36 +408,53 @@ extension Store {
 
     // MARK: - Where commands may write
 
-    /// Refuses an output path that would overwrite the store, its WAL or shared memory,
-    /// a file in predictions/ or checkpoints/, a dataset's exam file, or another set's
-    /// submission: `--out` is for new files and a set's own submission.
+    /// Refuses an output path that is not a new CSV or a set's own submission: `--out`
+    /// must name a `.csv` file in an existing folder, and never the store of any
+    /// workspace (nor any SQLite file), a file in a workspace's predictions/ or
+    /// checkpoints/, a dataset's exam file, or another set's submission.
     public func checkOutputPath(_ url: URL, owner: SetRef?) throws {
         let target = resolvedPath(url)
+        let shown = excerpt(url.path, limit: 1000)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw StoreError.invalid("--out \(url.path) is a folder; give a file name")
+            throw StoreError.invalid("--out \(shown) is a folder; give a file name")
         }
-        let database = resolvedPath(URL(fileURLWithPath: workspace.databasePath))
-        if ["", "-wal", "-shm", "-journal"].contains(where: { database + $0 == target }) || URL(fileURLWithPath: target).lastPathComponent.hasPrefix(Store.journalPrefix) {
-            throw StoreError.invalid("--out \(url.path) is the store itself; write the CSV elsewhere (e.g. submissions/)")
+        guard url.pathExtension.lowercased() == "csv" else {
+            throw StoreError.invalid("--out \(shown) is not a .csv file: suneung writes prediction and submission CSVs only")
         }
-        for folder in [workspace.predictionsFolder, workspace.root.appendingPathComponent("checkpoints")] {
-            if target.hasPrefix(resolvedPath(folder) + "/") {
-                throw StoreError.invalid("--out \(url.path) is inside \(workspace.relative(folder))/, which suneung manages; write the CSV elsewhere (e.g. submissions/)")
+        let folder = URL(fileURLWithPath: target).deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw StoreError.invalid("--out \(shown): the folder \(excerpt(folder.path, limit: 1000)) does not exist")
+        }
+        if let handle = FileHandle(forReadingAtPath: target) {
+            let header = (try? handle.read(upToCount: 16)) ?? Data()
+            try? handle.close()
+            if header.starts(with: Data("SQLite format 3".utf8)) {
+                throw StoreError.invalid("--out \(shown) is an SQLite database (a store?); write the CSV elsewhere")
             }
+        }
+        // A managed folder of any workspace: its predictions/ or checkpoints/ (at any depth).
+        var ancestor = folder
+        while ancestor.path != "/" {
+            let parent = ancestor.deletingLastPathComponent()
+            if ["predictions", "checkpoints"].contains(ancestor.lastPathComponent),
+               FileManager.default.fileExists(atPath: parent.appendingPathComponent(Workspace.databaseName).path) {
+                throw StoreError.invalid("--out \(shown) is inside \(excerpt(ancestor.path, limit: 1000))/, which suneung manages; write the CSV elsewhere (e.g. submissions/)")
+            }
+            ancestor = parent
         }
         let (datasets, submissions) = try self.database.read { db in
             (try DatasetRecord.fetchAll(db), try Row.fetchAll(db, sql: "SELECT s.name, s.version, u.path FROM submission u JOIN predictionSet s ON s.id = u.setId"))
         }
         for dataset in datasets {
             if let path = dataset.path, resolvedPath(URL(fileURLWithPath: workspace.resolve(path))) == target {
-                throw StoreError.invalid("--out \(url.path) is the exam file of dataset \(dataset.shortHash); write the CSV elsewhere")
+                throw StoreError.invalid("--out \(shown) is the exam file of dataset \(dataset.shortHash); write the CSV elsewhere")
             }
         }
         for row in submissions {
             let ref = SetRef(name: row[0], version: row[1])
             if ref.name != owner?.name, resolvedPath(URL(fileURLWithPath: workspace.resolve(row[2]))) == target {
-                throw StoreError.invalid("--out \(url.path) is the submission of \(ref); write the CSV elsewhere")
+                throw StoreError.invalid("--out \(shown) is the submission of \(ref); write the CSV elsewhere")
             }
         }
     }
@@ -448,11 +471,6 @@ extension Store {
         defer { free(real) }
         return String(cString: real) + "/" + url.lastPathComponent
     }
-}
-
-/// The temporary file `writeAtomically` uses for a target, by the writer's pid.
-func temporaryFile(for url: URL, pid: Int32) -> URL {
-    url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(pid).tmp")
 }
 
 /// sha256 over the parsed items: what makes two exam files the same dataset.
@@ -495,7 +513,8 @@ extension Store {
         public var corrupted: [String] = []
         /// Files written again from the rows (or that would be, without repair).
         public var rebuilt: [String] = []
-        /// Files in predictions/ that belong to no set, removed (or that would be).
+        /// Files in predictions/ that belong to no set, and temporary files of killed
+        /// writers, removed (or that would be).
         public var strays: [String] = []
         public var sets = 0
 
@@ -507,7 +526,7 @@ extension Store {
     /// files again from the rows, removes files that belong to no set, and finishes what
     /// killed writers left.
     public func fsck(repair: Bool) throws -> FsckReport {
-        if repair { try checkWritable() }
+        if repair { try requireWritable() }
         var report = FsckReport()
         try database.read { db in
             let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
@@ -516,11 +535,11 @@ extension Store {
                 report.database.append("foreign key: row \(row[1] as Int64? ?? -1) of \(row[0] as String? ?? "?") points at a missing \(row[2] as String? ?? "?")")
             }
         }
-        if repair {
-            try write { _ in sweepTemporaryFiles() }
-        }
+        report.strays += repair ? try write { _ in sweepTemporaryFiles() } : sweepTemporaryFiles(remove: false)
         let sets = try database.read { try PredictionSetRecord.order(Column("id")).fetchAll($0) }
         report.sets = sets.count
+        var newestAtPath: [String: Int64] = [:]
+        for row in try database.read({ try Row.fetchAll($0, sql: "SELECT path, MAX(id) FROM submission GROUP BY path") }) { newestAtPath[row[0]] = row[1] }
         var owned: Set<String> = []
         for set in sets {
             owned.insert(workspace.predictionFile(for: set.ref).lastPathComponent)
@@ -533,7 +552,9 @@ extension Store {
                 report.rebuilt.append(workspace.relative(workspace.predictionFile(for: set.ref)))
                 if repair { try writeAtomically(csv, to: workspace.predictionFile(for: set.ref)) }
             }
-            if let submission = try submission(of: set) {
+            // A newer version of an ensemble writes the same submissions/NAME.csv: the
+            // file belongs to the newest submission recorded at its path.
+            if let submission = try submission(of: set), newestAtPath[submission.record.path] == submission.record.id {
                 let url = URL(fileURLWithPath: workspace.resolve(submission.record.path))
                 let text = try table(of: set).submissionCSV
                 if (try? readFile(url.path)).map(sha256Hex) != submission.record.csvSha256 && sha256Hex(text.utf8) == submission.record.csvSha256 {
@@ -542,7 +563,7 @@ extension Store {
                 }
             }
         }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.predictionsFolder.path)) ?? [] where !owned.contains(name) && !name.hasPrefix(".") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.predictionsFolder.path)) ?? [] where !owned.contains(name) && !name.hasSuffix(".tmp") && !name.hasPrefix(".dat.nosync") {
             report.strays.append("predictions/\(name)")
             if repair { try? FileManager.default.removeItem(at: workspace.predictionsFolder.appendingPathComponent(name)) }
         }

@@ -208,6 +208,10 @@ public struct SetRef: Sendable, Hashable, CustomStringConvertible {
         guard name.count <= maxNameLength else {
             throw StoreError.badReference("\(what) '\(excerpt(name, limit: 40))' is longer than \(maxNameLength) characters")
         }
+        // NAME@vK.csv must fit a file name (255 bytes): Hangul takes 3 bytes a letter.
+        guard name.utf8.count <= 2 * maxNameLength else {
+            throw StoreError.badReference("\(what) '\(excerpt(name, limit: 40))' is longer than \(2 * maxNameLength) bytes in UTF-8 (it becomes a file name)")
+        }
         let allowed = name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }
         guard !name.isEmpty, allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
             throw StoreError.badReference("\(what) '\(excerpt(name))' must be letters, digits, '.', '_' and '-' (not starting with '.' or '-')")
@@ -268,13 +272,16 @@ public struct AnswerCounts: Codable, Sendable, Equatable, DatabaseValueConvertib
 
     init(byChoices: [String: [Int]]) { self.byChoices = byChoices }
 
+    /// Groups smaller than this say too little for a flag.
+    public static let minimumItems = 20
+
     /// The most frequent answer's share against `reference` shares (per number of
-    /// choices; uniform where absent): the largest ratio over the groups, and whether
-    /// it passes 2 (the set's favourite takes more than twice its share).
+    /// choices; uniform where absent): the largest ratio over the groups of at least
+    /// `minimumItems` items (above 2: the set's favourite takes more than twice its share).
     public func favouriteRatio(reference: [Int: [Double]]) -> Double {
         var worst = 0.0
         for (key, counts) in byChoices {
-            guard let n = Int(key), counts.reduce(0, +) > 0 else { continue }
+            guard let n = Int(key), counts.reduce(0, +) >= Self.minimumItems else { continue }
             let total = Double(counts.reduce(0, +))
             let top = counts.indices.max { (counts[$0], -$0) < (counts[$1], -$1) }!
             let shares = reference[n] ?? Array(repeating: 1 / Double(n), count: n)

@@ -59,7 +59,7 @@ public final class Store: Sendable {
     }
 
     /// Refuses a change to a read-only workspace before anything is attempted.
-    func checkWritable() throws {
+    public func requireWritable() throws {
         guard writable else { throw StoreError.invalid("the workspace \(workspace.root.path) is read-only: this command changes the store") }
     }
 
@@ -135,7 +135,7 @@ public final class Store: Sendable {
         if let known = try database.read({ try DatasetRecord.filter(Column("contentSha256") == content).fetchOne($0) }) {
             return known
         }
-        try checkWritable()
+        try requireWritable()
         return try write { db in
             if let known = try DatasetRecord.filter(Column("contentSha256") == content).fetchOne(db) { return known }
             var record = DatasetRecord(sha256: sha, itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count), itemCount: parsed.items.count, path: workspace.relative(URL(fileURLWithPath: path)), createdAt: Date(), contentSha256: content)
@@ -181,7 +181,7 @@ public final class Store: Sendable {
     /// (see `writeWithFiles`); `afterRow` lets a test fail between rows to show that
     /// nothing partial remains.
     public func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, origin: SetOrigin, lineage: Lineage, notes: SetNotes = SetNotes(), afterRow: (Int) throws -> Void = { _ in }) throws -> AddOutcome {
-        try checkWritable()
+        try requireWritable()
         let csv = table.canonicalCSV
         let outcome = try writeWithFiles { db in
             let outcome = try addPredictionSet(name: name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: lineage, notes: notes, afterRow: afterRow, in: db)
@@ -284,7 +284,7 @@ public final class Store: Sendable {
             let hint = score.value > 1 && score.value <= 100 ? " (a percentage? that would be \(score.value / 100))" : ""
             throw StoreError.invalid("\(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]\(hint)")
         }
-        try checkWritable()
+        try requireWritable()
         return try write { db in
             let now = Date()
             let fresh = try scores.filter { try latestScore(of: set, $0.kind, in: db) != $0.value }

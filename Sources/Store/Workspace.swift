@@ -56,27 +56,36 @@ public struct Workspace: Sendable {
 }
 
 /// Writes a file so that a reader sees the old content or the new, never a part:
-/// a temporary file in the same folder, flushed, then renamed over the target.
+/// a temporary file in the same folder (named by the writer's pid, so that what a
+/// killed writer leaves can be told apart and removed), flushed, then renamed over the
+/// target. POSIX calls rather than Foundation's, which make temporary files of their own.
 public func writeAtomically(_ text: String, to url: URL) throws {
     let folder = url.deletingLastPathComponent()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let temporary = temporaryFile(for: url, pid: getpid())
-    guard FileManager.default.createFile(atPath: temporary.path, contents: Data(text.utf8)) else {
-        throw FileProblem(file: url.path, message: "cannot write (is the folder writable, the disk full?)")
-    }
-    do {
-        let handle = try FileHandle(forWritingTo: temporary)
-        try handle.synchronize()
-        try handle.close()
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        throw FileProblem(file: url.path, message: "cannot write: \(error.localizedDescription)")
-    }
-    if rename(temporary.path, url.path) != 0 {
+    func failure(_ what: String) -> FileProblem {
         let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw FileProblem(file: url.path, message: "cannot replace the file: \(reason)")
+        unlink(temporary.path)
+        return FileProblem(file: url.path, message: "cannot \(what): \(reason)")
     }
+    let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw failure("write") }
+    let bytes = Array(text.utf8)
+    var written = 0
+    while written < bytes.count {
+        let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { close(fd); throw failure("write") }
+        written += n
+    }
+    guard fsync(fd) == 0 else { close(fd); throw failure("flush") }
+    close(fd)
+    guard rename(temporary.path, url.path) == 0 else { throw failure("replace the file") }
+}
+
+/// The temporary file `writeAtomically` uses for a target, by the writer's pid.
+func temporaryFile(for url: URL, pid: Int32) -> URL {
+    url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(pid).tmp")
 }
 
 public func sha256Hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {

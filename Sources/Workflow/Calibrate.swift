@@ -21,8 +21,9 @@ public func calibrate(_ members: [Member], dataset: DatasetRecord, gold: [String
         let logits = dataset.choiceCounts.indices.map { item -> [Double] in
             let valid = Array(rows[item].prefix(dataset.choiceCounts[item]))
             guard !isLogits else { return valid }
-            let sum = valid.reduce(0, +)
-            return valid.map { log(max($0 / max(sum, 1e-300), 1e-12)) }
+            let largest = valid.max()!
+            let sum = valid.reduce(0) { $0 + $1 / largest }
+            return valid.map { log(max($0 / largest / sum, 1e-12)) }
         }
         let labelled = dataset.itemIds.indices.filter { gold[dataset.itemIds[$0]] != nil && member.answers[$0] != 0 }
         guard labelled.count >= 2 else {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Exam
 import Foundation
 import Store
 
@@ -26,7 +27,7 @@ struct ExportCommand: ParsableCommand {
         let store = try options.openStore()
         let set = try store.predictionSet(ref)
         try store.export(set, to: URL(fileURLWithPath: out))
-        print("Wrote \(set.ref) to \(out).")
+        print("Wrote \(set.ref) to \(excerpt(out, limit: 1000)).")
         warnIfAnswered(try store.table(of: set), dataset: try store.dataset(id: set.datasetId), store: store, except: set.name)
     }
 }

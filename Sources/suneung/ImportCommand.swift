@@ -74,6 +74,9 @@ struct ImportCommand: ParsableCommand {
             if !report.reading.ignoredColumns.isEmpty {
                 print("  Ignored column\(report.reading.ignoredColumns.count == 1 ? "" : "s"): \(report.reading.ignoredColumns.map { excerpt($0, limit: 40) }.joined(separator: ", ")).")
             }
+            if report.reading.valuesPastChoices > 0 {
+                print("  On \(report.reading.valuesPastChoices) item\(report.reading.valuesPastChoices == 1 ? "" : "s") a value past the item's choices (a 5th value on a 4-choice item) was ignored.")
+            }
             if report.reading.argmaxDisagreements > 0 {
                 print("  On \(report.reading.argmaxDisagreements) item\(report.reading.argmaxDisagreements == 1 ? "" : "s") the answer is not the arg-max of the \(table.choiceValues!.rawValue): the answer votes, the values average.")
             }

@@ -79,9 +79,12 @@ struct RenameCommand: ParsableCommand {
     @Argument(help: "The new name (letters, digits, '.', '_', '-'; at most 100).")
     var new: String
 
+    func validate() throws {
+        if old.contains("@") { throw ValidationError("rename takes a NAME: all its versions are renamed together") }
+    }
+
     func run() throws {
         let store = try options.openStore()
-        guard !old.contains("@") else { throw ValidationError("rename takes a NAME: all its versions are renamed together") }
         let refs = try store.rename(old, to: new)
         print("Renamed \(old) to \(new): \(refs.map(\.description).joined(separator: ", ")).")
     }
@@ -198,15 +201,16 @@ struct FsckCommand: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
-        let report = try store.fsck(repair: !check && store.writable)
-        let verb = check || !store.writable ? "would rebuild" : "rebuilt"
+        let repair = !check && store.writable
+        if !check && !store.writable { print("The workspace is read-only: checking only, nothing is repaired.") }
+        let report = try store.fsck(repair: repair)
         print("Checked \(report.sets) sets.")
         print(report.database.isEmpty ? "database: ok (integrity_check, foreign_key_check)" : "database: " + report.database.joined(separator: "\n  "))
-        for path in report.rebuilt { print("\(verb) \(path)") }
-        for path in report.strays { print("\(check ? "would remove" : "removed") \(path) (belongs to no set)") }
+        for path in report.rebuilt { print("\(repair ? "rebuilt" : "would rebuild") \(excerpt(path, limit: 1000))") }
+        for path in report.strays { print("\(repair ? "removed" : "would remove") \(excerpt(path, limit: 1000)) (belongs to no set)") }
         for problem in report.corrupted { print("corrupted: \(problem)") }
         if report.clean { print("Everything is in order.") }
-        if !report.database.isEmpty || !report.corrupted.isEmpty || (check && !report.clean) { throw ExitCode.failure }
+        if !report.database.isEmpty || !report.corrupted.isEmpty || (!repair && !report.clean) { throw ExitCode.failure }
     }
 }
 

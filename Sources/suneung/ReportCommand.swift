@@ -65,6 +65,7 @@ struct ReportCommand: ParsableCommand {
         }) ?? all.first ?? Self.workspacePipeline(store: store) else {
             throw StoreError.notFound("nothing to report: no prediction sets yet (suneung import FILE --name NAME --dataset TEST.csv)")
         }
+        try store.requireWritable()
         print("Report: \(store.workspace.relative(try Self.write(store: store, pipeline: pipeline)))")
     }
 

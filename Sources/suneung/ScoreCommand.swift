@@ -59,6 +59,9 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let set = try store.predictionSet(ref)
+        if publicScore != nil || privateScore != nil, let rows = set.itemCount, rows < (try store.dataset(id: set.datasetId)).itemCount {
+            throw StoreError.invalid("\(set.ref) is a subset (imported with --subset): it was never uploaded, so it has no leaderboard score; --gold records its local accuracy")
+        }
         if retract {
             for score in try store.retractLatestScores(of: set) {
                 print("\(set.ref): retracted \(score.kind.rawValue) \(formatScore(score.value)) recorded \(timestamp(score.createdAt))")

@@ -114,6 +114,9 @@ struct SelectCommand: ParsableCommand {
         print("\nChosen multiset\n" + indent(multiset.rendered))
 
         guard let name, let outURL else { return }
+        if let subset = sets.first(where: { ($0.itemCount ?? datasetRecord.itemCount) < datasetRecord.itemCount }) {
+            throw StoreError.invalid("\(subset.ref) covers \(subset.itemCount!) of the dataset's \(datasetRecord.itemCount) items (imported with --subset): a subset cannot be a member of a submission; select without --name, or with --candidates that cover the dataset")
+        }
         let chosenMembers = picks.map { members[$0] }
         let result = try combine(chosenMembers, choiceCounts: datasetRecord.choiceCounts, method: method, weights: Array(repeating: 1, count: picks.count))
         let prediction = predictionTable(result, dataset: datasetRecord)

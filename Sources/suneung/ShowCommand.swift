@@ -44,7 +44,7 @@ struct ShowCommand: ParsableCommand {
         print("\(set.ref)  (\(set.origin.rawValue), created \(timestamp(set.createdAt))\(set.author.map { " by \(excerpt($0, limit: 60))" } ?? "")\(set.hidden ? ", hidden" : ""))")
         if let note = set.note { print("  note         \(excerpt(note, limit: 500))") }
         if !tags.isEmpty { print("  tags         \(tags.joined(separator: ", "))") }
-        print("  dataset      \(dataset.shortHash)  \(dataset.itemCount) items  \(dataset.path ?? "")")
+        print("  dataset      \(dataset.shortHash)  \(dataset.itemCount) items  \(excerpt(dataset.path ?? "", limit: 1000))")
         if table.rows.count < dataset.itemCount { print("  subset       \(table.rows.count) of the dataset's \(dataset.itemCount) items (never exported as a submission)") }
         print("  values       \(set.choiceValues?.rawValue ?? "answers only")")
         if set.invalidAnswers > 0 { print("  invalid      \(set.invalidAnswers) answers kept as uploaded (\(set.lineage.invalidAnswerRule ?? "as-wrong")): wrong in local scores, abstaining in ensembles") }

@@ -21,7 +21,8 @@ final class LedgerCommandTests: WorkspaceTestCase {
         let (integrity, sets, submissions) = try queue.read { db in
             (try String.fetchAll(db, sql: "PRAGMA integrity_check"),
              try Row.fetchAll(db, sql: "SELECT name, version, csvSha256 FROM predictionSet"),
-             try Row.fetchAll(db, sql: "SELECT path, csvSha256 FROM submission"))
+             // A newer version of an ensemble writes the same file: the newest owns it.
+             try Row.fetchAll(db, sql: "SELECT path, csvSha256 FROM submission WHERE id IN (SELECT MAX(id) FROM submission GROUP BY path)"))
         }
         XCTAssertEqual(integrity, ["ok"], file: file, line: line)
         var owned: Set<String> = []
@@ -131,13 +132,23 @@ final class LedgerCommandTests: WorkspaceTestCase {
         try run("import", "other.csv", "--name", "other", "--dataset", "test.csv")
         try run("ensemble", "--members", "run,other", "--name", "vote")
         for target in ["suneung.sqlite", "suneung.sqlite-wal", "suneung.sqlite-shm", "predictions/other@v1.csv", "./predictions/../suneung.sqlite", "test.csv", "submissions/vote.csv"] {
-            let says = target.hasPrefix("predictions/") ? "inside predictions/" : target == "test.csv" ? "exam file" : target.hasPrefix("submissions") ? "is the submission of vote@v1" : "is the store itself"
+            let says = target.hasPrefix("predictions/") ? "predictions/, which suneung manages" : target == "test.csv" ? "exam file" : target.hasPrefix("submissions") ? "is the submission of vote@v1" : "is not a .csv file"
             try assertRefused("export", "run", "--out", target, says: says)
             try assertRefused("ensemble", "--members", "run,other", "--method", "average", "--weights", "uniform", "--name", "avg", "--out", target, says: says)
         }
         try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("link.csv").path, withDestinationPath: root.appendingPathComponent("suneung.sqlite").path)
-        try assertRefused("export", "run", "--out", "link.csv", says: "is the store itself")
+        try assertRefused("export", "run", "--out", "link.csv", says: "is an SQLite database")
+        // Another workspace's store and managed files are refused too.
+        try run("init", "--workspace", "other")
+        try run("import", "run.csv", "--name", "run", "--dataset", "test.csv", "--workspace", "other")
+        try FileManager.default.copyItem(atPath: root.appendingPathComponent("other/suneung.sqlite").path, toPath: root.appendingPathComponent("other/store-copy.csv").path)
+        try assertRefused("export", "run", "--out", "other/store-copy.csv", says: "is an SQLite database")
+        try assertRefused("export", "run", "--out", "other/predictions/run@v1.csv", says: "which suneung manages")
+        try assertRefused("export", "run", "--out", "no/such/folder/x.csv", says: "does not exist")
+        try assertRefused("export", "run", "--out", "config/competition.yaml", says: "is not a .csv file")
         try run("export", "vote", "--out", "submissions/vote.csv")  // its own submission: fine
+        try run("ensemble", "--members", "run,other", "--method", "average", "--weights", "uniform", "--name", "vote")  // vote@v2 writes submissions/vote.csv
+        XCTAssertTrue(try run("fsck", "--check").output.contains("Everything is in order."), "the file belongs to the newest version")
         XCTAssertTrue(try run("list").output.contains("vote@v1"), "the store still opens")
         try assertConsistent()
     }
@@ -235,7 +246,7 @@ final class LedgerCommandTests: WorkspaceTestCase {
             process.waitUntilExit()
             return (process.terminationStatus, String(decoding: data, as: UTF8.self))
         }
-        for command in [["list", "--all"], ["show", "run"], ["uploads"], ["diff", "run", "run", "--summary"], ["list", "--format", "json"]] {
+        for command in [["list", "--all"], ["show", "run"], ["uploads"], ["diff", "run", "run", "--summary"], ["list", "--format", "json"], ["fsck"]] {
             let (status, output) = try asReader(command)
             XCTAssertEqual(status, 0, "\(command): \(output)")
         }
@@ -450,8 +461,18 @@ final class BiasCommandTests: WorkspaceTestCase {
         XCTAssertEqual(groups.map { $0["choices"] as! Int }, [4, 5])
         XCTAssertEqual(groups[0]["answers"] as? [Int], [1, 1, 0, 0])
         XCTAssertEqual((groups[0]["meanProbability"] as? [Double])?.count, 4, "run has logits: its mean probabilities")
-        XCTAssertTrue(try run("list").output.contains("ones@v1 (biased)"), "more than twice the uniform share")
-        XCTAssertFalse(try run("list", "--prior", "test.csv").output.contains("run@v1 (biased)"))
+        XCTAssertFalse(try run("list").output.contains("(biased)"), "3 items say too little for a flag")
+        // 40 items of 4 choices, 30 answered 1: 75% > twice the uniform 25%.
+        var exam = "id,paragraph,problems\n", answers = "id,answer\n"
+        for i in 0..<40 {
+            exam += "b\(i),p,\"{'question': 'q', 'choices': ['a', 'b', 'c', 'd'], 'answer': \(i % 2 + 1)}\"\n"
+            answers += "b\(i),\(i < 30 ? 1 : 2)\n"
+        }
+        try write("forty.csv", exam)
+        try write("forty-answers.csv", answers)
+        try run("import", "forty-answers.csv", "--name", "forty", "--dataset", "forty.csv")
+        XCTAssertTrue(try run("list").output.contains("forty@v1 (biased)"), "more than twice the uniform share")
+        XCTAssertFalse(try run("list", "--prior", "forty.csv").output.contains("forty@v1 (biased)"), "not twice the prior's 50%")
     }
 
     /// `ensemble --calibrate`: fitted per member with values, recorded in the lineage.
