@@ -69,6 +69,13 @@ public struct Lineage: Codable, Sendable, Equatable {
     public var invalidAnswerRule: String?
     public var invalidAnswers: Int?
     public var answerArgmaxDisagreements: Int?
+    /// For `predict --debias`: the method (`permute`, `pride:FRACTION`), the position
+    /// prior PriDe estimated (per number of choices), the labelled file whose answer
+    /// shares were the target, and those shares.
+    public var debias: String?
+    public var debiasPrior: [String: [Double]]?
+    public var priorTarget: String?
+    public var priorTargetShares: [String: [Double]]?
     /// For ensembles built with `--calibrate`: each member's fitted calibration.
     public var calibration: [MemberCalibration]?
     public var calibrationGold: String?

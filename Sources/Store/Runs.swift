@@ -73,6 +73,12 @@ extension Store {
         }
     }
 
+    /// Replaces a run's lineage (what it learned while scoring, such as PriDe's prior).
+    public func updateLineage(of run: PredictionRunRecord) throws {
+        try requireWritable()
+        try write { db in try run.update(db) }
+    }
+
     /// Records one scored item of a run (its own transaction).
     public func addRunRow(_ run: PredictionRunRecord, position: Int, row: PredictionRow) throws {
         try write { db in

@@ -63,6 +63,17 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A labelled exam CSV: also record the local accuracy.", valueName: "FILE"))
     var gold: String?
 
+    @Option(help: ArgumentHelp("Correct the model's preference for answer positions: permute (every cyclic order of the choices, the probabilities of each choice's content averaged: n passes an item) or pride[:FRACTION] (the position prior estimated from the permuted passes of a seeded sample, default 5% of the items, and divided out of the others' single pass). The stored logits are the corrected ones.", valueName: "permute|pride[:F]"))
+    var debias: String?
+
+    @Option(help: ArgumentHelp("With --debias: correct toward this labelled file's answer shares instead of uniform ones (p ∝ p · target / prior).", valueName: "LABELLED.csv"))
+    var priorTarget: String?
+
+    func validate() throws {
+        if let debias, DebiasMethod(parsing: debias) == nil { throw ValidationError("--debias is permute, pride or pride:FRACTION with 0 < FRACTION ≤ 1 (got '\(debias)')") }
+        if priorTarget != nil && debias == nil { throw ValidationError("--prior-target goes with --debias") }
+    }
+
     func run() throws {
         try SetRef.checkName(name)
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
@@ -123,17 +134,24 @@ struct PredictCommand: ParsableCommand {
                 throw StoreError.invalid("\(adapter!) has changed since it was saved (sha256 differs from the store's)")
             }
         }
-        let settings = [modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), Self.engineVersion].joined(separator: "\n")
-        let lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version, datasetPath: datasetRecord.path,
+        let method = debias.flatMap(DebiasMethod.init(parsing:))
+        let targetShares = try priorTarget.map { answerPrior(try ExamSet.load(path: $0).items) }
+        let targetSha = try priorTarget.map { sha256Hex(try readFile($0)) }
+        let settings = ([modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), Self.engineVersion]
+                        + (method.map { ["debias \($0)"] } ?? []) + (targetSha.map { ["target \($0)"] } ?? [])).joined(separator: "\n")
+        var lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version, datasetPath: datasetRecord.path,
                               model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
                               adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
                               checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },
                               template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: Self.engineVersion, runKey: sha256Hex(settings.utf8))
+        lineage.debias = method?.description
+        lineage.priorTarget = priorTarget.map { store.workspace.relative(URL(fileURLWithPath: $0)) }
+        lineage.priorTargetShares = targetShares.map { Dictionary(uniqueKeysWithValues: $0.map { ("\($0.key)", $0.value) }) }
         if let finished = try store.finishedRun(key: lineage.runKey!, name: name) {
             print("Already scored: \(finished.ref) holds these predictions (same model, adapter, dataset and settings).")
             return try recordGold(labelled, store: store, set: finished)
         }
-        let (run, done) = try store.startRun(key: lineage.runKey!, name: name, dataset: datasetRecord, lineage: lineage)
+        var (run, done) = try store.startRun(key: lineage.runKey!, name: name, dataset: datasetRecord, lineage: lineage)
         if !done.isEmpty { print("Resuming \(name): \(done.count) of \(items.count) items were scored before.") }
 
         // The questions of one passage go together (passages in the file's order), each
@@ -149,6 +167,9 @@ struct PredictCommand: ParsableCommand {
                 groups.append([position])
             }
         }
+        if let method {
+            try scoreDebiased(method, target: targetShares, items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: &run)
+        } else {
         let pending = groups.indices.filter { groups[$0].contains { done[$0] == nil } }
         var progress = ProgressBar(total: items.count - done.count)
         var firstItem = PrefixCache(), reused = 0, total = 0
@@ -170,6 +191,7 @@ struct PredictCommand: ParsableCommand {
         if reused > 0 {
             print("\(reused) of \(total) prompt tokens were reused from the items before (the template's start, and the passage for its later questions).")
         }
+        }
         let shortened = prompts.filter { $0.charactersCut > 0 }.count
         if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }
 
@@ -180,6 +202,68 @@ struct PredictCommand: ParsableCommand {
         case .identical(let set):
             print("No new version: the predictions equal \(set.ref).")
             try recordGold(labelled, store: store, set: set)
+        }
+    }
+
+    /// Scores with every cyclic permutation of the choices (all items for `permute`, a
+    /// seeded sample for `pride`), then, for `pride`, the other items once, dividing out
+    /// the position prior the sample's passes show. Passages keep their reuse of keys and
+    /// values: the permutations of a question share its passage and question.
+    func scoreDebiased(_ method: DebiasMethod, target: [Int: [Double]]?, items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]], done: [Int: PredictionRow],
+                       scorer: Scorer, store: Store, run: inout PredictionRunRecord) throws {
+        let choiceCounts = items.map(\.choices.count)
+        let sample = method.sample(choiceCounts: choiceCounts)
+        // PriDe needs every sampled item's passes for its prior, even those scored
+        // before a resume; `permute` skips what is done.
+        let needsPasses = { (position: Int) in sample.contains(position) && (done[position] == nil || method != .permute) }
+        let passes = (0..<items.count).reduce(0) { $0 + (needsPasses($1) ? choiceCounts[$1] : (!sample.contains($1) && done[$1] == nil ? 1 : 0)) }
+        var progress = ProgressBar(total: passes)
+        var firstItem = PrefixCache()
+        _ = try scorer.answerLogits(prompts[0].tokens, choices: choiceCounts[0], cache: &firstItem)
+        func record(_ position: Int, probabilities: [Double]) throws {
+            guard done[position] == nil else { return }
+            let answer = probabilities.indices.max { (probabilities[$0], -$0) < (probabilities[$1], -$1) }! + 1
+            let values = (0..<PredictionRow.maxChoices).map { $0 < probabilities.count ? log(max(probabilities[$0], 1e-30)) : nil }
+            try store.addRunRow(run, position: position, row: PredictionRow(id: items[position].id, answer: answer, values: values))
+        }
+        var priorSum: [Int: [Double]] = [:], priorPasses: [Int: Int] = [:]
+        for group in groups {
+            var cache = firstItem
+            for position in group where needsPasses(position) {
+                let item = items[position], n = item.choices.count
+                var positionProbabilities: [[Double]] = []
+                for k in 0..<n {
+                    let prompt = k == 0 ? prompts[position] : try scorer.prompt(passage: item.paragraph) { passage in
+                        var cut = item
+                        cut.paragraph = passage
+                        cut.choices = rotated(item.choices, by: k)
+                        let baseline = Prompt.baseline(cut)
+                        return (baseline.system, baseline.user)
+                    }
+                    let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache)
+                    let p = softmax(logits.map(Double.init))
+                    positionProbabilities.append(p)
+                    priorSum[n] = zip(priorSum[n] ?? Array(repeating: 0, count: n), p).map(+)
+                    priorPasses[n, default: 0] += 1
+                    progress.advance(tokens: prompt.tokens.count)
+                }
+                try record(position, probabilities: corrected(contentProbabilities(passes: positionProbabilities), prior: nil, target: target?[n]))
+            }
+        }
+        guard case .pride = method else { return }
+        // The prior over positions: the mean of the sample's position probabilities.
+        let prior = Dictionary(uniqueKeysWithValues: priorSum.map { n, sum in (n, sum.map { $0 / Double(priorPasses[n]!) }) })
+        run.lineage.debiasPrior = Dictionary(uniqueKeysWithValues: prior.map { ("\($0.key)", $0.value) })
+        try store.updateLineage(of: run)
+        print("PriDe's position prior from \(sample.count) sampled items: " + prior.keys.sorted().map { n in "\(n) choices " + prior[n]!.map { String(format: "%.3f", $0) }.joined(separator: " ") }.joined(separator: "; "))
+        for group in groups {
+            var cache = firstItem
+            for position in group where !sample.contains(position) && done[position] == nil {
+                let n = choiceCounts[position]
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: n, cache: &cache)
+                try record(position, probabilities: corrected(softmax(logits.map(Double.init)), prior: prior[n], target: target?[n]))
+                progress.advance(tokens: prompts[position].tokens.count)
+            }
         }
     }
 
