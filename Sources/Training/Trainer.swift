@@ -22,6 +22,8 @@ public final class Trainer {
     public let totalSteps: Int
     /// Prompts whose passage was cut to fit max_length.
     public let shortened: Int
+    let scorer: Scorer
+    let endOfTurnToken: Int32?
 
     /// One optimiser step, as it is logged.
     public struct Step: Sendable {
@@ -84,31 +86,14 @@ public final class Trainer {
             endOfTurn = nil
         }
         let scorer = try Scorer(model: model, template: template, maxTokens: config.maxLength - (endOfTurn == nil ? 0 : 1))
+        self.scorer = scorer
+        endOfTurnToken = endOfTurn
         answerTokens = scorer.answerTokens
         var shortened = 0
         func sequence(_ item: ExamItem, file: String) throws -> TrainingSequence {
-            guard let answer = item.answer, (1...item.choices.count).contains(answer) else {
-                throw TrainingError("\(file): item \(item.id) has no answer (training and validation need labelled items)")
-            }
-            let prompt: Scorer.Prompt
-            do {
-                prompt = try scorer.prompt(passage: item.paragraph) { passage in
-                    var cut = item
-                    cut.paragraph = passage
-                    let baseline = Prompt.baseline(cut)
-                    return (baseline.system, baseline.user)
-                }
-            } catch {
-                throw TrainingError("\(file): item \(item.id): \(error) (max_length \(config.maxLength))")
-            }
-            if prompt.charactersCut > 0 { shortened += 1 }
-            let answerToken = scorer.answerTokens[answer - 1]
-            var tokens = prompt.tokens, targets = [(position: tokens.count - 1, token: answerToken)]
-            if let endOfTurn {
-                tokens.append(answerToken)
-                targets.append((position: tokens.count - 1, token: endOfTurn))
-            }
-            return TrainingSequence(tokens: tokens, targets: targets, choices: Array(scorer.answerTokens.prefix(item.choices.count)))
+            let (sequence, cut) = try Self.sequence(item, file: file, scorer: scorer, endOfTurn: endOfTurn, maxLength: config.maxLength)
+            if cut { shortened += 1 }
+            return sequence
         }
         examples = try trainItems.map { try sequence($0, file: config.train) }
         validationExamples = try validationItems.map { try sequence($0, file: config.validation ?? config.train) }
@@ -125,6 +110,43 @@ public final class Trainer {
                                         warmupSteps: config.warmupSteps ?? Int((config.warmupRatio * Double(totalSteps)).rounded(.up)), totalSteps: totalSteps)
     }
 
+    /// An item's prompt and answer targets; whether its passage was cut to fit.
+    static func sequence(_ item: ExamItem, file: String, scorer: Scorer, endOfTurn: Int32?, maxLength: Int) throws -> (TrainingSequence, cut: Bool) {
+        guard let answer = item.answer, (1...item.choices.count).contains(answer) else {
+            throw TrainingError("\(file): item \(item.id) has no answer (training and validation need labelled items)")
+        }
+        let prompt: Scorer.Prompt
+        do {
+            prompt = try scorer.prompt(passage: item.paragraph) { passage in
+                var cut = item
+                cut.paragraph = passage
+                let baseline = Prompt.baseline(cut)
+                return (baseline.system, baseline.user)
+            }
+        } catch {
+            throw TrainingError("\(file): item \(item.id): \(error) (max_length \(maxLength))")
+        }
+        let answerToken = scorer.answerTokens[answer - 1]
+        var tokens = prompt.tokens, targets = [(position: tokens.count - 1, token: answerToken)]
+        if let endOfTurn {
+            tokens.append(answerToken)
+            targets.append((position: tokens.count - 1, token: endOfTurn))
+        }
+        return (TrainingSequence(tokens: tokens, targets: targets, choices: Array(scorer.answerTokens.prefix(item.choices.count))), prompt.charactersCut > 0)
+    }
+
+    /// The train item as an epoch sees it: with `augment: permute_choices`, its choices
+    /// in that epoch's order.
+    public func item(_ index: Int, epoch: Int) -> ExamItem {
+        config.augment == .permuteChoices ? permutedChoices(trainItems[index], seed: config.seed, epoch: epoch, index: index) : trainItems[index]
+    }
+
+    /// The example an epoch trains on.
+    func example(_ index: Int, epoch: Int) throws -> TrainingSequence {
+        guard config.augment != nil else { return examples[index] }
+        return try Self.sequence(item(index, epoch: epoch), file: config.train, scorer: scorer, endOfTurn: endOfTurnToken, maxLength: config.maxLength).0
+    }
+
     // MARK: - Data
 
     /// The train/validation split of one labelled file: an item is held out when the
@@ -137,8 +159,15 @@ public final class Trainer {
 
     /// The examples of an epoch, in a shuffled order that depends only on the seed and
     /// the epoch (so a resumed run sees what an uninterrupted one saw).
-    func order(epoch: Int) -> [Int] {
-        var random = SplitMix64(seed: config.seed &+ UInt64(epoch) &* 1_000_003)
+    /// With `balance: positions`, a seeded draw of as many examples, weighted so that
+    /// every answer position (per number of choices) is as likely.
+    public func order(epoch: Int) -> [Int] {
+        let seed = config.seed &+ UInt64(epoch) &* 1_000_003
+        if config.balance == .positions {
+            let positions = examples.indices.map { index in let item = item(index, epoch: epoch); return (item.choices.count, item.answer!) }
+            return balancedDraw(positions: positions, count: examples.count, seed: seed)
+        }
+        var random = SplitMix64(seed: seed)
         return Array(examples.indices).shuffled(using: &random)
     }
 
@@ -200,7 +229,7 @@ public final class Trainer {
             var gradient = [Float](repeating: 0, count: lora.values.count)
             var loss = 0.0, tokens = 0
             for (position, index) in indices.enumerated() {
-                let sequence = examples[index]
+                let sequence = try example(index, epoch: step / stepsPerEpoch)
                 let dropout = config.dropout > 0 ? Network.Dropout(probability: Float(config.dropout), seed: config.seed ^ UInt64(step) << 20 ^ UInt64(position)) : nil
                 let result = try network.accumulateGradient(sequence, lora: lora, loss: config.loss, dropout: dropout, into: &gradient,
                                                             weight: 1 / Float(indices.count), recompute: recompute(sequence))

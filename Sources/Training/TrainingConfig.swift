@@ -43,6 +43,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// Recompute each block's activations in the backward pass: "auto" does so when
     /// keeping them all would take more than 1.5 GB.
     public var gradientCheckpointing: String = "auto"
+    /// Against position bias: permute_choices each epoch (nil: none).
+    public var augment: Augmentation?
+    /// Against position bias: resample each epoch to uniform answer positions (nil: none).
+    public var balance: Balance?
     public var template: String?
     public var name: String
 
@@ -53,6 +57,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         case batchSize = "batch_size", gradientAccumulation = "gradient_accumulation", maxGradNorm = "max_grad_norm", maxLength = "max_length"
         case endOfTurn = "end_of_turn", saveSteps = "save_steps", saveEachEpoch = "save_each_epoch", evalSteps = "eval_steps"
         case evalEachEpoch = "eval_each_epoch", evalLimit = "eval_limit", gradientCheckpointing = "gradient_checkpointing"
+        case augment, balance
     }
 
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
@@ -125,6 +130,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if let v = try parse(.evalEachEpoch, "true or false", bool) { evalEachEpoch = v }
         if let v = try parse(.evalLimit, "an integer", Int.init) { evalLimit = v }
         if let v = try text(.gradientCheckpointing) { gradientCheckpointing = v }
+        // "none" is a value (no augmentation), so these parse to an optional of an optional.
+        if let v = try parse(.augment, "permute_choices or none", { (s: String) -> Augmentation?? in s == "none" ? .some(nil) : Augmentation(rawValue: s).map { .some($0) } }) { augment = v }
+        if let v = try parse(.balance, "positions or none", { (s: String) -> Balance?? in s == "none" ? .some(nil) : Balance(rawValue: s).map { .some($0) } }) { balance = v }
         template = try text(.template)
         try validate(source: source)
     }

@@ -139,6 +139,12 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("name"), help: ArgumentHelp("The run's name: checkpoints go to checkpoints/RUN/step-N.", valueName: "RUN"))
     var name: String?
 
+    @Option(name: .customLong("augment"), help: ArgumentHelp("permute_choices: each epoch, each item's choices in a seeded order with the answer relabelled, so the answer position is uniform (default none).", valueName: "A"))
+    var augment: String?
+
+    @Option(name: .customLong("balance"), help: ArgumentHelp("positions: each epoch's items drawn so that every answer position is as likely (default none).", valueName: "B"))
+    var balance: String?
+
     /// The flags given, by config key.
     var flags: [String: String] {
         let all: [(String, String?)] = [
@@ -176,6 +182,8 @@ struct TrainCommand: ParsableCommand {
             ("gradient_checkpointing", gradientCheckpointing),
             ("template", template),
             ("name", name),
+            ("augment", augment),
+            ("balance", balance),
         ]
         return Dictionary(uniqueKeysWithValues: all.compactMap { key, value in value.map { (key, $0) } })
     }
