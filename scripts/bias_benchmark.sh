@@ -30,9 +30,9 @@ cd "$workspace"
 "$suneung" init > /dev/null
 run() { echo "== $*"; /usr/bin/time -f "%e s" "$suneung" predict --model "$model" --dataset heldout.csv --max-tokens 1024 --gold heldout.csv "$@" 2>&1 | grep -v "^\[" | tail -3; }
 run --name zero-shot
-run --name zero-shot-target --debias pride:0.05 --prior-target rest.csv
+run --name zero-shot-pride-target --debias pride:0.05 --prior-target rest.csv
 run --name zero-shot-pride --debias pride:0.05
 run --name zero-shot-permute --debias permute
 run --name zero-shot-permute-target --debias permute --prior-target rest.csv
-"$suneung" bias zero-shot zero-shot-pride zero-shot-permute zero-shot-target zero-shot-permute-target --gold heldout.csv --prior rest.csv
+"$suneung" bias zero-shot zero-shot-pride zero-shot-permute zero-shot-pride-target zero-shot-permute-target --gold heldout.csv --prior rest.csv
 "$suneung" list --prior rest.csv

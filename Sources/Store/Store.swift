@@ -40,9 +40,8 @@ public final class Store: Sendable {
                 do {
                     try migrator.migrate(database)
                     break
-                } catch let error as DatabaseError where attempt < 5 {
+                } catch is DatabaseError where attempt < 5 {
                     if try database.read({ try migrator.hasCompletedMigrations($0) }) { break }
-                    _ = error
                     usleep(50_000)
                 }
             }

@@ -170,6 +170,23 @@ struct PredictCommand: ParsableCommand {
         if let method {
             try scoreDebiased(method, target: targetShares, items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: &run)
         } else {
+            try scorePlain(items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: run)
+        }
+        let shortened = prompts.filter { $0.charactersCut > 0 }.count
+        if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }
+
+        switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine, notes: notes.notes) {
+        case .created(let set):
+            print("Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))")
+            try recordGold(labelled, store: store, set: set)
+        case .identical(let set):
+            print("No new version: the predictions equal \(set.ref).")
+            try recordGold(labelled, store: store, set: set)
+        }
+    }
+
+    /// Scores each item once, the questions of a passage one after another.
+    func scorePlain(items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]], done: [Int: PredictionRow], scorer: Scorer, store: Store, run: PredictionRunRecord) throws {
         let pending = groups.indices.filter { groups[$0].contains { done[$0] == nil } }
         var progress = ProgressBar(total: items.count - done.count)
         var firstItem = PrefixCache(), reused = 0, total = 0
@@ -190,18 +207,6 @@ struct PredictCommand: ParsableCommand {
         }
         if reused > 0 {
             print("\(reused) of \(total) prompt tokens were reused from the items before (the template's start, and the passage for its later questions).")
-        }
-        }
-        let shortened = prompts.filter { $0.charactersCut > 0 }.count
-        if shortened > 0 { print("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.") }
-
-        switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine, notes: notes.notes) {
-        case .created(let set):
-            print("Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))")
-            try recordGold(labelled, store: store, set: set)
-        case .identical(let set):
-            print("No new version: the predictions equal \(set.ref).")
-            try recordGold(labelled, store: store, set: set)
         }
     }
 
