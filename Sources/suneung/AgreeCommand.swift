@@ -17,14 +17,7 @@ struct AgreeCommand: ParsableCommand {
     @Argument(help: "Sets (NAME or NAME@vK); or use --top.")
     var refs: [String] = []
 
-    @Option(help: ArgumentHelp("The K sets with the best scores (--by).", valueName: "K"))
-    var top: Int?
-
-    @Option(help: "With --top: the score that ranks: public, private or local.")
-    var by: ScoreKind = .public
-
-    @Option(help: ArgumentHelp("With --top: leave these out (NAME for every version, or NAME@vK), comma-separated.", valueName: "LIST"))
-    var exclude: String?
+    @OptionGroup var top: TopOptions
 
     @Option(help: "Output format.")
     var format: OutputFormat = .table
@@ -36,11 +29,8 @@ struct AgreeCommand: ParsableCommand {
         let store = try options.openStore()
         let selection = MemberSelection(store: store)
         let sets: [PredictionSetRecord]
-        switch (top, refs.isEmpty) {
-        case (let k?, true):
-            let chosen = try selection.top(k, by: by, datasetFile: dataset, excluding: exclude.map(commaList) ?? [])
-            sets = chosen.sets
-            if format == .table { for copy in chosen.skippedCopies { print("Skipped \(copy.skipped): the same answers and values as \(copy.sameAs).") } }
+        switch (top.top, refs.isEmpty) {
+        case (let k?, true): sets = try top.choose(k, store: store, datasetFile: dataset, sayCopies: format == .table)
         case (nil, false): sets = try selection.named(refs)
         case (nil, true): throw ValidationError("name two or more sets, or use --top K")
         default: throw ValidationError("name sets or use --top, not both")

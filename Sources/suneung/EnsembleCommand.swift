@@ -42,7 +42,7 @@ struct EnsembleCommand: ParsableCommand {
         commandName: "ensemble",
         abstract: "Combine prediction sets into a submission CSV, recorded with its members, weights and rules.",
         discussion: """
-            Members: --top K (the K best public scores among non-ensemble sets; ties: the \
+            Members: --top K (the K best public scores, or --by private|local, among sets that are not ensembles, subsets or hidden; ties: the \
             newer version first), --members A,B@v2,..., or the names in explicit --weights.
             Methods: vote (one vote per member), weighted-vote (a vote counts its weight), \
             average (p(c) = Σ w_m p_m(c) / Σ w_m over softmaxed logits, renormalised \
@@ -69,14 +69,7 @@ struct EnsembleCommand: ParsableCommand {
 
     @OptionGroup var options: WorkspaceOptions
 
-    @Option(help: ArgumentHelp("Use the K sets with the best scores (--by).", valueName: "K"))
-    var top: Int?
-
-    @Option(help: "With --top: the score that ranks: public, private or local.")
-    var by: ScoreKind = .public
-
-    @Option(help: ArgumentHelp("With --top: leave these out (NAME for every version, or NAME@vK), comma-separated.", valueName: "LIST"))
-    var exclude: String?
+    @OptionGroup var top: TopOptions
 
     @Option(help: ArgumentHelp("Use these sets: NAME or NAME@vK, comma-separated.", valueName: "LIST"))
     var members: String?
@@ -120,11 +113,8 @@ struct EnsembleCommand: ParsableCommand {
         }
 
         let sets: [PredictionSetRecord]
-        switch (top, members, scheme) {
-        case (let k?, nil, _):
-            let chosen = try selection.top(k, by: by, datasetFile: dataset, excluding: exclude.map(commaList) ?? [])
-            sets = chosen.sets
-            for copy in chosen.skippedCopies { print("Skipped \(copy.skipped): the same answers and values as \(copy.sameAs).") }
+        switch (top.top, members, scheme) {
+        case (let k?, nil, _): sets = try top.choose(k, store: store, datasetFile: dataset)
         case (nil, let list?, _): sets = try selection.named(commaList(list))
         case (nil, nil, .explicit(let given)): sets = try selection.named(given.keys.sorted())
         case (nil, nil, _): throw ValidationError("choose the members: --top K or --members A,B,...")
@@ -133,7 +123,6 @@ struct EnsembleCommand: ParsableCommand {
         if case .explicit(let given) = scheme {
             scheme = .explicit(try resolveWeightNames(given, sets: sets, store: store))
         }
-        if exclude != nil && top == nil { throw ValidationError("--exclude goes with --top") }
         let (datasetRecord, uncalibrated, _) = try selection.members(sets)
         var lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
         let members = try calibration.apply(uncalibrated, dataset: datasetRecord, goldFile: gold, lineage: &lineage)

@@ -24,14 +24,7 @@ struct ListCommand: ParsableCommand {
     @Option(help: "Order: public, private or local (best first, unscored last), created (newest first), name.")
     var sort: Sort = .name
 
-    @Option(help: ArgumentHelp("Only the K best by --by (as `ensemble --top K` would choose them: no ensembles, subsets or copies).", valueName: "K"))
-    var top: Int?
-
-    @Option(help: "With --top: the score that ranks.")
-    var by: ScoreKind = .public
-
-    @Option(help: ArgumentHelp("With --top: leave these out (NAME for every version, or NAME@vK), comma-separated.", valueName: "LIST"))
-    var exclude: String?
+    @OptionGroup var top: TopOptions
 
     @Option(help: ArgumentHelp("Only sets with this tag.", valueName: "TAG"))
     var tag: String?
@@ -57,17 +50,13 @@ struct ListCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: ArgumentHelp("With --checkpoints: only this training run's.", valueName: "RUN"))
     var trainingRun: String?
 
-    func validate() throws {
-        if top == nil && exclude != nil { throw ValidationError("--exclude goes with --top") }
-    }
-
     func run() throws {
         if checkpoints || trainingRun != nil { return try listCheckpoints() }
         let store = try options.openStore()
         var sets = try store.summaries().filter { (all || !$0.hidden) && (tag == nil || $0.tags.contains(tag!)) && (author == nil || $0.author == author) }
-        if let top {
-            let chosen = try MemberSelection(store: store).top(top, by: by, datasetFile: nil, excluding: exclude.map(commaList) ?? [], includeHidden: all)
-            let order = Dictionary(uniqueKeysWithValues: chosen.sets.enumerated().map { (offset, set) in (set.id!, offset) })
+        if let k = top.top {
+            let chosen = try top.choose(k, store: store, datasetFile: nil, includeHidden: all, sayCopies: false)
+            let order = Dictionary(uniqueKeysWithValues: chosen.enumerated().map { (offset, set) in (set.id!, offset) })
             sets = sets.filter { order[$0.id] != nil }.sorted { order[$0.id]! < order[$1.id]! }
         } else {
             switch sort {
@@ -117,7 +106,7 @@ struct ListCommand: ParsableCommand {
                 print("\(fileProblems.count) set\(fileProblems.count == 1 ? " has its file" : "s have their files") in predictions/ missing or changed: `suneung fsck` rebuilds them from the store.")
             }
             let hidden = try all ? 0 : store.summaries().filter(\.hidden).count
-            if hidden > 0 && top == nil { print("\(hidden) hidden set\(hidden == 1 ? "" : "s") not shown (--all shows them).") }
+            if hidden > 0 && top.top == nil { print("\(hidden) hidden set\(hidden == 1 ? "" : "s") not shown (--all shows them).") }
         }
     }
 

@@ -139,3 +139,29 @@ extension ScoreKind: ExpressibleByArgument {}
 func commaList(_ text: String) -> [String] {
     text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }
+
+/// `--top K [--by S] [--exclude A,B]`: the K best-scored sets, as `MemberSelection.top`
+/// chooses them (list, ensemble and agree take the same rule).
+struct TopOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The K sets with the best scores (--by): not ensembles, subsets or hidden sets; content two names share counts once (the better scored); ties: the newer version first.", valueName: "K"))
+    var top: Int?
+
+    @Option(help: "With --top: the score that ranks: public, private or local.")
+    var by: ScoreKind = .public
+
+    @Option(help: ArgumentHelp("With --top: leave these out (NAME for every version, or NAME@vK), comma-separated.", valueName: "LIST"))
+    var exclude: String?
+
+    func validate() throws {
+        if top == nil && exclude != nil { throw ValidationError("--exclude goes with --top") }
+    }
+
+    /// The K sets; the copies passed over are said when `sayCopies`.
+    func choose(_ k: Int, store: Store, datasetFile: String?, includeHidden: Bool = false, sayCopies: Bool = true) throws -> [PredictionSetRecord] {
+        let chosen = try MemberSelection(store: store).top(k, by: by, datasetFile: datasetFile, excluding: exclude.map(commaList) ?? [], includeHidden: includeHidden)
+        if sayCopies {
+            for copy in chosen.skippedCopies { print("Skipped \(copy.skipped): the same answers and values as \(copy.sameAs).") }
+        }
+        return chosen.sets
+    }
+}
