@@ -48,9 +48,10 @@ train() {
 }
 train lora-plain
 train lora-permuted --augment permute_choices
+checkpoint() { echo "== $*"; /usr/bin/time -f "%e s" "$suneung" predict --dataset heldout.csv --max-tokens 1024 --gold heldout.csv "$@" 2>&1 | grep -v "^\[" | tail -3; }
 for run in lora-plain lora-permuted; do
-  run --name "$run" --checkpoint "$run/step-60"
-  run --name "$run-pride-target" --checkpoint "$run/step-60" --debias pride:0.05 --prior-target rest.csv
+  checkpoint --name "$run" --checkpoint "$run/step-60"
+  checkpoint --name "$run-pride-target" --checkpoint "$run/step-60" --debias pride:0.05 --prior-target rest.csv
 done
 "$suneung" bias lora-plain lora-permuted lora-plain-pride-target lora-permuted-pride-target --gold heldout.csv --prior rest.csv
 
