@@ -65,6 +65,13 @@ public struct ExamSet: Sendable {
 
     public init(items: [ExamItem]) { self.items = items }
 
+    /// The labelled items' answers, by id.
+    public var answers: [String: Int] {
+        var answers: [String: Int] = [:]
+        for item in items { answers[item.id] = item.answer }
+        return answers
+    }
+
     /// Reads and validates an exam CSV; any problem fails the whole file.
     public static func load(path: String) throws -> ExamSet {
         let result = parse(bytes: try readFile(path), file: path)

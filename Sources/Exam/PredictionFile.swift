@@ -383,8 +383,7 @@ public struct PredictionTable: Sendable, Equatable {
 extension PredictionTable {
     /// Correct answers over the items whose ids the gold set shares and labels.
     public func accuracy(against gold: [ExamItem]) -> (correct: Int, total: Int) {
-        var answers: [String: Int] = [:]
-        for item in gold { answers[item.id] = item.answer }
+        let answers = ExamSet(items: gold).answers
         var correct = 0, total = 0
         for row in rows {
             guard let answer = answers[row.id] else { continue }

@@ -40,9 +40,7 @@ struct BiasCommand: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
-        let goldAnswers = try gold.map { file in
-            Dictionary(try ExamSet.load(path: file).items.compactMap { item in item.answer.map { (item.id, $0) } }, uniquingKeysWith: { a, _ in a })
-        }
+        let goldAnswers = try gold.map { try ExamSet.load(path: $0).answers }
         let priorShares = try prior.map { answerPrior(try ExamSet.load(path: $0).items) }
         let reports = try refs.map { ref -> PositionBias in
             let set = try store.predictionSet(ref)

@@ -25,8 +25,7 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let a = try store.predictionSet(first), b = try store.predictionSet(second)
-        var goldAnswers: [String: Int] = [:]
-        for item in try ExamSet.load(path: gold).items { goldAnswers[item.id] = item.answer }
+        let goldAnswers = try ExamSet.load(path: gold).answers
         var answersB: [String: Int] = [:]
         for row in try store.table(of: b).rows { answersB[row.id] = row.answer }
         var correctA: [Bool] = [], correctB: [Bool] = []

@@ -17,7 +17,7 @@ struct CalibrationOptions: ParsableArguments {
     func goldAnswers(_ file: String?) throws -> [String: Int]? {
         guard calibrate != nil else { return nil }
         guard let file else { throw ValidationError("--calibrate needs a labelled file (--gold FILE)") }
-        return Dictionary(try ExamSet.load(path: file).items.compactMap { item in item.answer.map { (item.id, $0) } }, uniquingKeysWith: { a, _ in a })
+        return try ExamSet.load(path: file).answers
     }
 
     /// The members calibrated (if asked), the fits printed and added to the lineage.

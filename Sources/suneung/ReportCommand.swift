@@ -85,8 +85,7 @@ struct ReportCommand: ParsableCommand {
     /// Writes reports/NAME.html and reports/NAME-*.svg; returns the page's location.
     static func write(store: Store, pipeline: PipelineRecord) throws -> URL {
         let summary = try Summary(store: store, pipeline: pipeline)
-        var goldAnswers: [String: Int] = [:]
-        if let gold = pipeline.gold { for item in try ExamSet.load(path: gold).items { goldAnswers[item.id] = item.answer } }
+        let goldAnswers = try pipeline.gold.map { try ExamSet.load(path: $0).answers } ?? [:]
         var members: [ReportData.Member] = []
         var answersByRef: [String: [Int]] = [:], ids: Set<String> = []
         for row in summary.rows {

@@ -85,9 +85,7 @@ struct SelectCommand: ParsableCommand {
         let (datasetRecord, uncalibrated, covered) = try selection.members(sets, allowSubsets: true)
         var lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
         let members = try calibration.apply(uncalibrated, dataset: datasetRecord, goldFile: gold, lineage: &lineage)
-        let goldItems = try ExamSet.load(path: gold).items
-        var answers: [String: Int] = [:]
-        for item in goldItems { answers[item.id] = item.answer }
+        let answers = try ExamSet.load(path: gold).answers
         let labelled = covered.filter { answers[datasetRecord.itemIds[$0]] != nil }
         guard !labelled.isEmpty else {
             throw StoreError.invalid("\(gold) labels none of the \(covered.count) items every candidate predicts (is it for another dataset?)")
