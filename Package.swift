@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
+        // The team server; no traits: swift-configuration is not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // Everything about the competition's files and prompts; no dependencies.
@@ -47,8 +49,15 @@ let package = Package(
         // The ledger's workflows over the store: importing files, choosing ensemble
         // members, the competition's settings; what the commands (and a server) call.
         .target(name: "Workflow", dependencies: ["Exam", "Store", "Ensemble", .product(name: "Yams", package: "Yams")]),
+        // The team's store over HTTP: the JSON API, the dashboard, and the client that
+        // push, pull and --remote use.
+        .target(name: "Server", dependencies: [
+            "Exam", "Store", "Ensemble", "Workflow", "Report",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Plot", package: "Plot"),
+        ]),
         .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble", "Workflow", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
+            "Exam", "Store", "Ensemble", "Workflow", "Server", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -63,6 +72,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Ensemble", "Exam", "GGUF", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Store", "Workflow", "Exam", .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "CommandTests", dependencies: ["suneung", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

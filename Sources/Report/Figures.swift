@@ -56,10 +56,10 @@ func svg(width: Int, height: Int, title: String, _ body: [String]) -> String {
 
 let palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948"]
 
-enum Figures {
+public enum Figures {
     /// Training loss per step (thin), its moving average over 10 steps (bold), and the
     /// validation loss at each evaluation (points joined), on one axis.
-    static func lossCurves(steps: [(step: Int, loss: Double)], validation: [(step: Int, loss: Double)], title: String) -> String {
+    public static func lossCurves(steps: [(step: Int, loss: Double)], validation: [(step: Int, loss: Double)], title: String) -> String {
         let width = 720, height = 320, left = 56.0, right = 700.0, top = 36.0, bottom = 280.0
         let allSteps = steps.map(\.step) + validation.map(\.step)
         let losses = steps.map(\.loss) + validation.map(\.loss)
@@ -91,7 +91,7 @@ enum Figures {
 
     /// One row per set: the public score (bar, with ±1 binomial standard error) and the
     /// private score (bar below it); the chosen members marked ★, ensembles in bold.
-    static func scores(_ rows: [(label: String, public: Double?, private: Double?, error: Double?, chosen: Bool, ensemble: Bool)], title: String) -> String {
+    public static func scores(_ rows: [(label: String, public: Double?, private: Double?, error: Double?, chosen: Bool, ensemble: Bool)], title: String) -> String {
         let labelWidth = 230.0, right = 690.0, rowHeight = 30.0, top = 74.0
         let height = Int(top + rowHeight * Double(rows.count) + 44)
         let values = rows.flatMap { [$0.public, $0.private].compactMap { $0 } }
@@ -123,7 +123,7 @@ enum Figures {
     }
 
     /// Pairwise agreement (share of items with the same answer), darker = more alike.
-    static func agreement(labels: [String], matrix: [[Double]], title: String) -> String {
+    public static func agreement(labels: [String], matrix: [[Double]], title: String) -> String {
         let n = labels.count, cell = 56.0, left = 220.0, top = 44.0
         let width = Int(left + cell * Double(n) + 20), height = Int(top + cell * Double(n) + 150)
         var body: [String] = []
@@ -143,7 +143,7 @@ enum Figures {
     }
 
     /// Each set's answers as shares of 1..5 (stacked), the gold's first.
-    static func answers(_ rows: [(label: String, counts: [Int])], title: String) -> String {
+    public static func answers(_ rows: [(label: String, counts: [Int])], title: String) -> String {
         let left = 230.0, right = 690.0, rowHeight = 26.0, top = 60.0
         let height = Int(top + rowHeight * Double(rows.count) + 30)
         var body: [String] = []

@@ -58,6 +58,19 @@ public struct ReportData: Sendable {
 }
 
 public enum Report {
+    /// The page's look, shared with the team server's dashboard.
+    public static let style = """
+        body { font-family: Helvetica, Arial, sans-serif; margin: 32px auto; max-width: 780px; color: #222; }
+        h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; }
+        .meta { color: #666; font-size: 13px; }
+        table { border-collapse: collapse; font-size: 13px; width: 100%; }
+        th, td { padding: 4px 8px; border-bottom: 1px solid #e5e5e5; text-align: right; }
+        th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+        tr.chosen td:first-child { font-weight: bold; } tr.ensemble { background: #f4f7fb; }
+        figure { margin: 16px 0; } svg { max-width: 100%; height: auto; }
+        .notes { font-size: 13px; color: #444; }
+        """
+
     /// The figures, by file name (NAME-loss.svg, ...), in the page's order.
     public static func figures(_ data: ReportData) -> [(file: String, svg: String)] {
         var figures: [(String, String)] = []
@@ -87,17 +100,7 @@ public enum Report {
             .head(
                 .meta(.charset(.utf8)),
                 .title("Suneung report: \(data.name)"),
-                .style("""
-                    body { font-family: Helvetica, Arial, sans-serif; margin: 32px auto; max-width: 780px; color: #222; }
-                    h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; }
-                    .meta { color: #666; font-size: 13px; }
-                    table { border-collapse: collapse; font-size: 13px; width: 100%; }
-                    th, td { padding: 4px 8px; border-bottom: 1px solid #e5e5e5; text-align: right; }
-                    th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
-                    tr.chosen td:first-child { font-weight: bold; } tr.ensemble { background: #f4f7fb; }
-                    figure { margin: 16px 0; } svg { max-width: 100%; height: auto; }
-                    .notes { font-size: 13px; color: #444; }
-                    """)
+                .style(style)
             ),
             .body(
                 .h1("Suneung: \(data.name)"),

@@ -114,6 +114,7 @@ public final class Store: Sendable {
         registerPipelineMigration(&migrator)
         registerLedgerMigration(&migrator)
         registerAnswerCountsMigration(&migrator)
+        registerTokenMigration(&migrator)
         return migrator
     }
 
@@ -194,7 +195,8 @@ public final class Store: Sendable {
     /// The database part of `addPredictionSet`, inside the caller's transaction. A name
     /// belongs to one origin: an import can never add a version under an ensemble's
     /// name, nor an ensemble under an import's, so `export NAME` never changes kind.
-    func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, canonicalCSV: String, origin: SetOrigin, lineage: Lineage, notes: SetNotes, afterRow: (Int) throws -> Void = { _ in }, in db: Database) throws -> AddOutcome {
+    /// `createdAt` is a set's first recording when it comes from another store (pull, push).
+    func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, canonicalCSV: String, origin: SetOrigin, lineage: Lineage, notes: SetNotes, createdAt: Date = Date(), afterRow: (Int) throws -> Void = { _ in }, in db: Database) throws -> AddOutcome {
         try SetRef.checkName(name)
         for tag in notes.tags { try SetRef.checkName(tag, what: "tag") }
         let sha = sha256Hex(canonicalCSV.utf8)
@@ -207,7 +209,7 @@ public final class Store: Sendable {
         }
         var position: [String: Int] = [:]
         for (index, id) in dataset.itemIds.enumerated() { position[id] = index }
-        var record = PredictionSetRecord(name: name, version: (versions.last?.version ?? 0) + 1, datasetId: dataset.id!, origin: origin, choiceValues: table.choiceValues, lineage: lineage, csvSha256: sha, createdAt: Date(),
+        var record = PredictionSetRecord(name: name, version: (versions.last?.version ?? 0) + 1, datasetId: dataset.id!, origin: origin, choiceValues: table.choiceValues, lineage: lineage, csvSha256: sha, createdAt: createdAt,
                                          answersSha256: sha256Hex(table.submissionCSV.utf8), csvBytes: canonicalCSV.utf8.count, itemCount: table.rows.count,
                                          invalidAnswers: table.rows.filter { $0.invalidAnswer != nil }.count, author: notes.author, note: notes.note,
                                          answerCounts: AnswerCounts(table, dataset: dataset))
@@ -325,7 +327,7 @@ public final class Store: Sendable {
 
     // MARK: - Listing
 
-    public struct SetSummary: Sendable, Encodable {
+    public struct SetSummary: Sendable, Codable {
         public var id: Int64
         public var ref: String
         public var name: String
@@ -359,6 +361,27 @@ public final class Store: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues, `public`, `private`, local, createdAt, author, tags, note, hidden, invalidAnswers, csvSha256, answersSha256, csvBytes, answerCounts, subset
+        }
+
+        init(id: Int64, ref: String, name: String, version: Int, origin: SetOrigin, dataset: String, datasetSha256: String, items: Int, rows: Int, choiceValues: ChoiceValues?,
+             public: Double?, private: Double?, local: Double?, createdAt: Date, author: String?, tags: [String], note: String?, hidden: Bool, invalidAnswers: Int,
+             csvSha256: String, answersSha256: String?, csvBytes: Int?, answerCounts: AnswerCounts?) {
+            (self.id, self.ref, self.name, self.version, self.origin, self.dataset, self.datasetSha256, self.items, self.rows, self.choiceValues) = (id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues)
+            (self.public, self.private, self.local, self.createdAt, self.author, self.tags, self.note, self.hidden, self.invalidAnswers) = (`public`, `private`, local, createdAt, author, tags, note, hidden, invalidAnswers)
+            (self.csvSha256, self.answersSha256, self.csvBytes, self.answerCounts) = (csvSha256, answersSha256, csvBytes, answerCounts)
+        }
+
+        /// As a server's /api/v1/sets sends it (`list --remote`).
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(id: try c.decode(Int64.self, forKey: .id), ref: try c.decode(String.self, forKey: .ref), name: try c.decode(String.self, forKey: .name), version: try c.decode(Int.self, forKey: .version),
+                      origin: try c.decode(SetOrigin.self, forKey: .origin), dataset: try c.decode(String.self, forKey: .dataset), datasetSha256: try c.decode(String.self, forKey: .datasetSha256),
+                      items: try c.decode(Int.self, forKey: .items), rows: try c.decode(Int.self, forKey: .rows), choiceValues: try c.decodeIfPresent(ChoiceValues.self, forKey: .choiceValues),
+                      public: try c.decodeIfPresent(Double.self, forKey: .public), private: try c.decodeIfPresent(Double.self, forKey: .private), local: try c.decodeIfPresent(Double.self, forKey: .local),
+                      createdAt: try c.decode(Date.self, forKey: .createdAt), author: try c.decodeIfPresent(String.self, forKey: .author), tags: try c.decode([String].self, forKey: .tags),
+                      note: try c.decodeIfPresent(String.self, forKey: .note), hidden: try c.decode(Bool.self, forKey: .hidden), invalidAnswers: try c.decode(Int.self, forKey: .invalidAnswers),
+                      csvSha256: try c.decode(String.self, forKey: .csvSha256), answersSha256: try c.decodeIfPresent(String.self, forKey: .answersSha256), csvBytes: try c.decodeIfPresent(Int.self, forKey: .csvBytes),
+                      answerCounts: try c.decodeIfPresent(AnswerCounts.self, forKey: .answerCounts))
         }
 
         /// Every key, null where a value is missing (JSON readers should not guess).

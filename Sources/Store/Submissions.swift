@@ -72,8 +72,10 @@ extension Store {
         public var lineage: Lineage
         public var notes: SetNotes
         public var out: URL
+        /// When it was made, if in another store (pull, push).
+        public var createdAt: Date
 
-        public init(name: String, dataset: DatasetRecord, table: PredictionTable, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)], method: String, weightScheme: String, tieRule: String, lineage: Lineage, notes: SetNotes = SetNotes(), out: URL) {
+        public init(name: String, dataset: DatasetRecord, table: PredictionTable, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)], method: String, weightScheme: String, tieRule: String, lineage: Lineage, notes: SetNotes = SetNotes(), out: URL, createdAt: Date = Date()) {
             self.name = name
             self.dataset = dataset
             self.table = table
@@ -84,6 +86,7 @@ extension Store {
             self.lineage = lineage
             self.notes = notes
             self.out = out
+            self.createdAt = createdAt
         }
     }
 
@@ -94,25 +97,30 @@ extension Store {
     public func addSubmission(_ new: NewSubmission) throws -> AddOutcome {
         try checkOutputPath(new.out, owner: SetRef(name: new.name, version: nil))
         let csv = new.table.submissionCSV
-        let canonical = new.table.canonicalCSV
-        let outcome = try writeWithFiles { db -> (AddOutcome, [ManagedFile]) in
-            let outcome = try addPredictionSet(name: new.name, dataset: new.dataset, table: new.table, canonicalCSV: canonical, origin: .ensemble, lineage: new.lineage, notes: new.notes, in: db)
-            guard case .created(let set) = outcome else { return (outcome, []) }
-            var submission = SubmissionRecord(setId: set.id!, method: new.method, weightScheme: new.weightScheme, tieRule: new.tieRule, csvSha256: sha256Hex(csv.utf8), path: workspace.relative(new.out), commandLine: new.lineage.commandLine, toolVersion: new.lineage.toolVersion, createdAt: set.createdAt)
-            try submission.insert(db)
-            for (position, member) in new.members.enumerated() {
-                try SubmissionMemberRecord(submissionId: submission.id!, position: position, memberSetId: member.set.id!, weight: member.weight, publicScore: member.publicScore).insert(db)
-            }
-            return (outcome, [
-                ManagedFile(url: workspace.predictionFile(for: set.ref), text: canonical, owner: set.ref),
-                ManagedFile(url: new.out, text: csv, owner: set.ref) { try self.checkWritten(csv, at: $0, dataset: new.dataset) },
-            ])
-        }
+        let outcome = try writeWithFiles { db in try addSubmission(new, in: db) }
         if case .identical(let set) = outcome {
             try restoreFile(of: set)
             try writeSubmission(csv, to: new.out, dataset: new.dataset)
         }
         return outcome
+    }
+
+    /// The database part of `addSubmission`, inside the caller's `writeWithFiles`: the
+    /// rows, and the files to write with them.
+    func addSubmission(_ new: NewSubmission, in db: Database) throws -> (AddOutcome, [ManagedFile]) {
+        let csv = new.table.submissionCSV
+        let canonical = new.table.canonicalCSV
+        let outcome = try addPredictionSet(name: new.name, dataset: new.dataset, table: new.table, canonicalCSV: canonical, origin: .ensemble, lineage: new.lineage, notes: new.notes, createdAt: new.createdAt, in: db)
+        guard case .created(let set) = outcome else { return (outcome, []) }
+        var submission = SubmissionRecord(setId: set.id!, method: new.method, weightScheme: new.weightScheme, tieRule: new.tieRule, csvSha256: sha256Hex(csv.utf8), path: workspace.relative(new.out), commandLine: new.lineage.commandLine, toolVersion: new.lineage.toolVersion, createdAt: set.createdAt)
+        try submission.insert(db)
+        for (position, member) in new.members.enumerated() {
+            try SubmissionMemberRecord(submissionId: submission.id!, position: position, memberSetId: member.set.id!, weight: member.weight, publicScore: member.publicScore).insert(db)
+        }
+        return (outcome, [
+            ManagedFile(url: workspace.predictionFile(for: set.ref), text: canonical, owner: set.ref),
+            ManagedFile(url: new.out, text: csv, owner: set.ref) { try self.checkWritten(csv, at: $0, dataset: new.dataset) },
+        ])
     }
 
     /// The submission made from a set, with its members in order, if the set is one.

@@ -63,3 +63,22 @@ public struct Competition: Sendable, Equatable {
         return uploads.filter { $0.retractedAt == nil && $0.createdAt >= start && $0.createdAt <= now }.count
     }
 }
+
+/// The upload log and today's count against the competition's limit: what `uploads`,
+/// the server and its dashboard show.
+public struct UploadLog: Codable, Sendable {
+    public var uploads: [Store.UploadEntry]
+    public var dailySubmissions: Int
+    public var timezone: String
+    public var usedToday: Int
+    public var remainingToday: Int
+
+    public init(store: Store, now: Date = Date()) throws {
+        let competition = try Competition.load(workspace: store.workspace)
+        uploads = try store.uploads()
+        dailySubmissions = competition.dailySubmissions
+        timezone = competition.timeZone.identifier
+        usedToday = competition.uploadsToday(uploads, now: now)
+        remainingToday = max(0, dailySubmissions - usedToday)
+    }
+}

@@ -4,12 +4,16 @@ import Store
 
 /// One prediction file to import and what to record with it.
 public struct ImportRequest: Sendable {
+    /// The file, or what to call the bytes in messages.
     public var file: String
     public var name: String
+    /// The file's content when it did not come from a file (an upload to the server).
+    public var bytes: [UInt8]?
 
-    public init(file: String, name: String) {
+    public init(file: String, name: String, bytes: [UInt8]? = nil) {
         self.file = file
         self.name = name
+        self.bytes = bytes
     }
 
     /// A set name from a file name: `runs/qwen ep2 (final).csv` -> `qwen-ep2-final`.
@@ -36,6 +40,16 @@ public struct ImportReport: Sendable {
 /// Imports prediction files against one dataset: every file is read and checked
 /// first, so that one bad file imports none of them and the store is unchanged.
 public func importPredictions(_ requests: [ImportRequest], datasetFile: String, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage, store: Store) throws -> [ImportReport] {
+    try importPredictions(requests, shape: DatasetShape(try ExamSet.load(path: datasetFile)), dataset: { try store.dataset(file: datasetFile) },
+                          options: options, notes: notes, lineage: lineage, store: store)
+}
+
+/// The same against a dataset the store has (the server's uploads name it by digest).
+public func importPredictions(_ requests: [ImportRequest], dataset: DatasetRecord, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage, store: Store) throws -> [ImportReport] {
+    try importPredictions(requests, shape: dataset.shape, dataset: { dataset }, options: options, notes: notes, lineage: lineage, store: store)
+}
+
+func importPredictions(_ requests: [ImportRequest], shape: DatasetShape, dataset registered: () throws -> DatasetRecord, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage, store: Store) throws -> [ImportReport] {
     var names: Set<String> = []
     for request in requests {
         try SetRef.checkName(request.name)
@@ -43,22 +57,21 @@ public func importPredictions(_ requests: [ImportRequest], datasetFile: String, 
         try store.checkNameTakes(request.name, origin: .imported)
     }
     for tag in notes.tags { try SetRef.checkName(tag, what: "tag") }
-    let shape = DatasetShape(try ExamSet.load(path: datasetFile))
     var problems: [String] = []
     var readings: [(bytes: [UInt8], reading: PredictionFileReading)] = []
     for request in requests {
         do {
-            let bytes = try readFile(request.file)
+            let bytes = try request.bytes ?? readFile(request.file)
             readings.append((bytes, try PredictionTable.read(bytes: bytes, file: request.file, dataset: shape, options: options)))
         } catch {
             problems.append("\(error)")
         }
     }
     guard problems.isEmpty else { throw ImportRefused(problems: problems, files: requests.count) }
-    let dataset = try store.dataset(file: datasetFile)
+    let dataset = try registered()
     return try zip(requests, readings).map { request, read in
         var setLineage = lineage
-        setLineage.sourceFile = store.workspace.relative(URL(fileURLWithPath: request.file))
+        setLineage.sourceFile = request.bytes == nil ? store.workspace.relative(URL(fileURLWithPath: request.file)) : request.file
         setLineage.sourceSha256 = sha256Hex(read.bytes)
         setLineage.datasetPath = dataset.path
         if options.invalidAnswers == .asWrong {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Exam
 import Store
+import Workflow
 
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,20 +27,10 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let a = try store.predictionSet(first), b = try store.predictionSet(second)
-        let rowsA = try store.checkedTable(of: a).rows
-        var answersB: [String: PredictionRow] = [:]
-        for row in try store.checkedTable(of: b).rows { answersB[row.id] = row }
-        var differing: [(id: String, a: String, b: String)] = []
-        var transitions: [[Int]] = Array(repeating: Array(repeating: 0, count: 6), count: 6)
-        var shared = 0
-        for row in rowsA {
-            guard let other = answersB[row.id] else { continue }
-            shared += 1
-            transitions[row.answer][other.answer] += 1
-            if other.answerField != row.answerField { differing.append((row.id, row.answerField, other.answerField)) }
-        }
-        guard shared > 0 else { throw StoreError.invalid("\(a.ref) and \(b.ref) share no item id (they are over different datasets)") }
-        let labels = ["x", "1", "2", "3", "4", "5"]
+        let diff = try SetDiff(a, b, store: store)
+        let (shared, transitions) = (diff.shared, diff.transitions)
+        let differing = diff.differing.map { (id: $0.item, a: $0.first, b: $0.second) }
+        let labels = SetDiff.answerLabels
         switch format {
         case .csv:
             if summary {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Ensemble
 import Exam
 import Foundation
+import Server
 import Store
 import Workflow
 
@@ -99,64 +100,62 @@ struct EnsembleCommand: ParsableCommand {
 
     @OptionGroup var notes: SetNotesOptions
 
-    func run() throws {
-        try SetRef.checkName(name)
-        let store = try options.openStore()
-        // Refusals that need no members first: the name's kind and where it would write.
-        try store.checkNameTakes(name, origin: .ensemble)
-        let outURL = out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
-        try store.checkOutputPath(outURL, owner: SetRef(name: name, version: nil))
-        let selection = MemberSelection(store: store)
-        var scheme = try weights.map { try WeightScheme(parsing: $0) } ?? (method == .vote ? .uniform : .score)
+    @OptionGroup var remote: RemoteOptions
+
+    var spec: EnsembleSpec {
+        EnsembleSpec(name: name, members: members.map(commaList), top: top.top, by: top.top == nil ? nil : top.by, exclude: top.exclude.map(commaList),
+                     method: method.rawValue, weights: weights, tags: notes.tags, note: notes.note, dryRun: dryRun)
+    }
+
+    func validate() throws {
         if method == .vote, weights != nil {
             throw ValidationError("vote gives every member one vote; use --method weighted-vote or average with --weights")
         }
-
-        let sets: [PredictionSetRecord]
-        switch (top.top, members, scheme) {
-        case (let k?, nil, _): sets = try top.choose(k, store: store, datasetFile: dataset)
-        case (nil, let list?, _): sets = try selection.named(commaList(list))
-        case (nil, nil, .explicit(let given)): sets = try selection.named(given.keys.sorted())
-        case (nil, nil, _): throw ValidationError("choose the members: --top K or --members A,B,...")
-        default: throw ValidationError("--top and --members exclude each other")
+        if top.top == nil && members == nil, weights.map({ (try? WeightScheme(parsing: $0)).map { if case .explicit = $0 { true } else { false } } ?? false }) != true {
+            throw ValidationError("choose the members: --top K or --members A,B,...")
         }
-        if case .explicit(let given) = scheme {
-            scheme = .explicit(try resolveWeightNames(given, sets: sets, store: store))
+        if top.top != nil && members != nil { throw ValidationError("--top and --members exclude each other") }
+        if remote.remote != nil && (out != nil || calibration.calibrate != nil || dataset != nil || notes.author != nil) {
+            throw ValidationError("with --remote the server builds the ensemble: --out, --calibrate, --dataset and --author are local options")
         }
-        let (datasetRecord, uncalibrated, _) = try selection.members(sets)
-        var lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
-        let members = try calibration.apply(uncalibrated, dataset: datasetRecord, goldFile: gold, lineage: &lineage)
-        let memberWeights = try scheme.weights(for: members)
-        let result = try combine(members, choiceCounts: datasetRecord.choiceCounts, method: method, weights: memberWeights)
+    }
 
-        print("Ensemble \(name): \(method.rawValue) over \(members.count) members, dataset \(datasetRecord.shortHash) (\(datasetRecord.itemCount) items)")
+    func run() throws {
+        if let name = remote.remote {
+            let client = try options.client(name)
+            return printEnsemble(try client.buildEnsemble(spec), dryRun: dryRun, server: client.url)
+        }
+        let store = try options.openStore()
+        let built = try buildEnsemble(spec, store: store, datasetFile: dataset, lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version),
+                                      author: notes.author ?? defaultAuthor(), out: out.map { URL(fileURLWithPath: $0) }) { members, dataset, lineage in
+            try calibration.apply(members, dataset: dataset, goldFile: gold, lineage: &lineage)
+        }
+        printEnsemble(built, dryRun: dryRun, server: nil)
+    }
+
+    func printEnsemble(_ built: BuiltEnsemble, dryRun: Bool, server: String?) {
+        for copy in built.skippedCopies { print("Skipped \(copy).") }
+        print("Ensemble \(built.name): \(built.method) over \(built.members.count) members, dataset \(built.dataset) (\(built.items) items)\(server.map { " on \($0)" } ?? "")")
         var table = TextTable([("#", .right), ("member", .left), ("public", .right), ("weight", .right)])
-        for (index, member) in members.enumerated() {
-            table.add(["\(index + 1)", member.name, formatScore(member.publicScore), method == .vote ? "1 vote" : String(format: "%.4g", memberWeights[index])])
+        for (index, member) in built.members.enumerated() {
+            table.add(["\(index + 1)", member.set, formatScore(member.publicScore), member.weight.map { String(format: "%.4g", $0) } ?? "1 vote"])
         }
         print(indent(table.rendered))
-        print("  weights: \(method == .vote ? "one vote each" : scheme.description)")
-        print("  ties:    \(method.tieRule)")
-        let best = members.indices.max { (members[$0].publicScore ?? -1, -$0) < (members[$1].publicScore ?? -1, -$1) }!
-        let changed = zip(result.answers, members[best].answers).filter { $0 != $1 }.count
-        print("Changes \(changed) of \(datasetRecord.itemCount) answers of the best member \(members[best].name) (public \(formatScore(members[best].publicScore))).")
-
-        let prediction = predictionTable(result, dataset: datasetRecord)
-        warnIfAnswered(prediction, dataset: datasetRecord, store: store, except: name)
-        guard !dryRun else {
+        print("  weights: \(built.weights)")
+        print("  ties:    \(built.tieRule)")
+        print("Changes \(built.changedFromBest) of \(built.items) answers of the best member \(built.bestMember) (public \(formatScore(built.bestMemberPublic))).")
+        if !built.sameAnswers.isEmpty {
+            print("Note: answers identical to \(built.sameAnswers.prefix(5).joined(separator: ", "))\(built.sameAnswers.count > 5 ? " and \(built.sameAnswers.count - 5) more" : "") on all \(built.items) items.")
+        }
+        guard let recorded = built.recorded, let file = built.submissionFile else {
             print("Dry run: nothing written.")
             return
         }
-        let outcome = try store.addSubmission(Store.NewSubmission(
-            name: name, dataset: datasetRecord, table: prediction,
-            members: zip(sets, zip(memberWeights, members)).map { ($0, method == .vote ? 1 : $1.0, $1.1.publicScore) },
-            method: method.rawValue, weightScheme: method == .vote ? "one vote each" : scheme.description, tieRule: method.tieRule,
-            lineage: lineage, notes: notes.notes, out: outURL))
-        switch outcome {
-        case .created(let set):
-            print("Wrote \(store.workspace.relative(outURL)) (\(datasetRecord.itemCount) rows, checked) and recorded \(set.ref).")
-        case .identical(let set):
-            print("Wrote \(store.workspace.relative(outURL)) (\(datasetRecord.itemCount) rows, checked); the result is identical to \(set.ref), so no new version.")
+        let place = server == nil ? "" : " on the server"
+        if built.created {
+            print("Wrote \(file)\(place) (\(built.items) rows, checked) and recorded \(recorded).")
+        } else {
+            print("Wrote \(file)\(place) (\(built.items) rows, checked); the result is identical to \(recorded), so no new version.")
         }
     }
 }
@@ -167,17 +166,4 @@ func warnIfAnswered(_ table: PredictionTable, dataset: DatasetRecord, store: Sto
     guard let same = try? store.sameAnswers(table, dataset: dataset).filter({ $0.set.name != name }), !same.isEmpty else { return }
     let described = same.prefix(5).map { $0.set.ref.description + ($0.uploaded ? " (uploaded)" : "") }.joined(separator: ", ")
     print("Note: answers identical to \(described)\(same.count > 5 ? " and \(same.count - 5) more" : "") on all \(table.rows.count) items.")
-}
-
-/// Explicit weights may name NAME or NAME@vK; they are keyed by the member's full ref.
-func resolveWeightNames(_ given: [String: Double], sets: [PredictionSetRecord], store: Store) throws -> [String: Double] {
-    var resolved: [String: Double] = [:]
-    for (key, weight) in given {
-        let set = try store.predictionSet(key)
-        guard sets.contains(where: { $0.id == set.id }) else {
-            throw StoreError.invalid("--weights names \(set.ref), which is not a member (members: \(sets.map(\.ref.description).joined(separator: ", ")))")
-        }
-        resolved[set.ref.description] = weight
-    }
-    return resolved
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Ensemble
 import Exam
 import Foundation
+import Server
 import Store
 import Workflow
 
@@ -50,11 +51,16 @@ struct ListCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: ArgumentHelp("With --checkpoints: only this training run's.", valueName: "RUN"))
     var trainingRun: String?
 
+    @OptionGroup var remote: RemoteOptions
+
     func run() throws {
         if checkpoints || trainingRun != nil { return try listCheckpoints() }
-        let store = try options.openStore()
-        var sets = try store.summaries().filter { (all || !$0.hidden) && (tag == nil || $0.tags.contains(tag!)) && (author == nil || $0.author == author) }
+        // On a server: its sets, without the local file checks.
+        let store = remote.remote == nil ? try options.openStore() : nil
+        let everything = try remote.remote.map { try options.client($0).sets(all: true) } ?? store!.summaries()
+        var sets = everything.filter { (all || !$0.hidden) && (tag == nil || $0.tags.contains(tag!)) && (author == nil || $0.author == author) }
         if let k = top.top {
+            guard let store else { throw ValidationError("--top runs on the local store (pull first: `suneung pull`)") }
             let chosen = try top.choose(k, store: store, datasetFile: nil, includeHidden: all, sayCopies: false)
             let order = Dictionary(uniqueKeysWithValues: chosen.enumerated().map { (offset, set) in (set.id!, offset) })
             sets = sets.filter { order[$0.id] != nil }.sorted { order[$0.id]! < order[$1.id]! }
@@ -67,7 +73,7 @@ struct ListCommand: ParsableCommand {
             case .local: sets.sort(by: best(\.local))
             }
         }
-        let fileProblems = Dictionary(uniqueKeysWithValues: sets.compactMap { set in store.fileProblem(set).map { (set.id, $0) } })
+        let fileProblems = Dictionary(uniqueKeysWithValues: sets.compactMap { set in store?.fileProblem(set).map { (set.id, $0) } })
         // A set whose favourite answer takes more than twice its share in the prior.
         let reference = try prior.map { answerPrior(try ExamSet.load(path: $0).items) } ?? [:]
         let biased = Set(sets.filter { ($0.answerCounts?.favouriteRatio(reference: reference) ?? 0) > 2 }.map(\.id))
@@ -105,7 +111,7 @@ struct ListCommand: ParsableCommand {
             if !fileProblems.isEmpty {
                 print("\(fileProblems.count) set\(fileProblems.count == 1 ? " has its file" : "s have their files") in predictions/ missing or changed: `suneung fsck` rebuilds them from the store.")
             }
-            let hidden = try all ? 0 : store.summaries().filter(\.hidden).count
+            let hidden = all ? 0 : everything.filter(\.hidden).count
             if hidden > 0 && top.top == nil { print("\(hidden) hidden set\(hidden == 1 ? "" : "s") not shown (--all shows them).") }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Exam
 import Foundation
+import Server
 import Store
 import Workflow
 
@@ -144,15 +145,19 @@ struct UploadsCommand: ParsableCommand {
     @Option(help: "Output format.")
     var format: OutputFormat = .table
 
+    @OptionGroup var remote: RemoteOptions
+
     func run() throws {
-        let store = try options.openStore()
-        let competition = try Competition.load(workspace: store.workspace)
-        let uploads = try store.uploads()
-        let today = competition.uploadsToday(uploads)
-        let remaining = max(0, competition.dailySubmissions - today)
+        let log: UploadLog
+        if let name = remote.remote {
+            log = try options.client(name).uploads()
+        } else {
+            log = try UploadLog(store: try options.openStore())
+        }
+        let uploads = log.uploads
         switch format {
         case .json:
-            try printJSON(UploadLog(uploads: uploads, dailySubmissions: competition.dailySubmissions, timezone: competition.timeZone.identifier, usedToday: today, remainingToday: remaining))
+            try printJSON(log)
         case .csv:
             print(CSV.write([["id", "set", "public", "private", "note", "author", "created", "retracted"]] + uploads.map {
                 ["\($0.id)", $0.set, csvNumber($0.public), csvNumber($0.private), $0.note ?? "", $0.author ?? "", iso8601($0.createdAt), $0.retractedAt.map(iso8601) ?? ""]
@@ -168,16 +173,8 @@ struct UploadsCommand: ParsableCommand {
                 }
                 print(table.rendered)
             }
-            print("Today (\(competition.timeZone.identifier)): \(today) of \(competition.dailySubmissions) uploads used, \(remaining) left.")
+            print("Today (\(log.timezone)): \(log.usedToday) of \(log.dailySubmissions) uploads used, \(log.remainingToday) left.")
         }
-    }
-
-    struct UploadLog: Encodable {
-        var uploads: [Store.UploadEntry]
-        var dailySubmissions: Int
-        var timezone: String
-        var usedToday: Int
-        var remainingToday: Int
     }
 }
 

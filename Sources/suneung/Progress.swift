@@ -67,3 +67,30 @@ struct TrainingProgress {
         FileHandle.standardError.write(Data(((isTerminal ? "\r\u{1B}[K" : "") + text + "\n").utf8))
     }
 }
+
+/// push and pull: sets done of all, sets/s and the time left, on standard error (in a
+/// terminal one redrawn line; otherwise every 10%).
+final class ProgressLine {
+    let label: String
+    let start = Date()
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    var lastPrintedTenth = -1
+
+    init(label: String) { self.label = label }
+
+    func update(done: Int, total: Int, detail: String) {
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let line = String(format: "%@ %d/%d sets  %.1f sets/s  ETA %@  %@", label, done, total, rate, duration(Double(total - done) / max(rate, 1e-9)), String(detail.prefix(60)))
+        if isTerminal {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+        } else if total > 0, done * 10 / total != lastPrintedTenth {
+            lastPrintedTenth = done * 10 / total
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    func finish() {
+        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

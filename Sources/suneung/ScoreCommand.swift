@@ -1,6 +1,7 @@
 import ArgumentParser
 import Exam
 import Foundation
+import Server
 import Store
 import Workflow
 
@@ -56,7 +57,10 @@ struct ScoreCommand: ParsableCommand {
         }
     }
 
+    @OptionGroup var remote: RemoteOptions
+
     func run() throws {
+        if let name = remote.remote { return try runRemote(name) }
         let store = try options.openStore()
         let set = try store.predictionSet(ref)
         if publicScore != nil || privateScore != nil, let rows = set.itemCount, rows < (try store.dataset(id: set.datasetId)).itemCount {
@@ -86,6 +90,20 @@ struct ScoreCommand: ParsableCommand {
         for result in results {
             let detail = result.kind == .local ? " (\(local!.note))" : ""
             print("\(set.ref): \(result.kind.rawValue) \(formatScore(result.value))\(excerpt(detail, limit: 200))\(result.recorded ? "" : ", already the latest recorded")")
+        }
+    }
+
+    /// The same on a team server: public and private scores, or a retraction (--gold
+    /// needs the rows here: score locally, then push).
+    func runRemote(_ name: String) throws {
+        guard gold == nil, author == nil else { throw ValidationError("with --remote: --public, --private, --note, --simulated or --retract (the server records the token's name; --gold scores locally)") }
+        let client = try options.client(name)
+        if retract {
+            for score in try client.retract(ref) { print("\(ref): retracted \(score.kind.rawValue) \(formatScore(score.value)) recorded \(timestamp(score.createdAt)) on \(client.url)") }
+            return
+        }
+        for result in try client.score(ref, public: publicScore, private: privateScore, note: note, simulated: simulated) {
+            print("\(ref): \(result.kind.rawValue) \(formatScore(result.value)) on \(client.url)\(result.recorded ? "" : ", already the latest recorded")")
         }
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Exam
 import Foundation
+import Server
 import Store
+import Workflow
 
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,63 +19,60 @@ struct ShowCommand: ParsableCommand {
     @Option(help: "Output format: table (for people), json (everything, null where missing) or csv (the score history).")
     var format: OutputFormat = .table
 
+    @OptionGroup var remote: RemoteOptions
+
     func run() throws {
-        let store = try options.openStore()
-        if ref.contains("/") { return try showCheckpoint(store) }
-        let set = try store.predictionSet(ref)
-        let dataset = try store.dataset(id: set.datasetId)
-        let table = try store.table(of: set)
-        let scores = try store.scores(of: set)
-        let tags = try store.tags(of: set)
-        let fileProblem = store.fileProblem(set)
-        let submission = try store.submission(of: set)
-        switch format {
-        case .json:
-            try printJSON(ShownSet(set: set, dataset: dataset, tags: tags, file: fileProblem ?? "ok", scores: scores, submission: submission.map { sub in
-                ShownSet.Submission(method: sub.record.method, weights: sub.record.weightScheme, ties: sub.record.tieRule, csv: sub.record.path, csvSha256: sub.record.csvSha256,
-                                    members: sub.members.map { ShownSet.Member(set: $0.set.ref.description, weight: $0.weight, publicThen: $0.publicScore) })
-            }))
-            return
-        case .csv:
-            print(CSV.write([["set", "kind", "value", "recorded", "author", "note", "upload", "retracted"]] + scores.map {
-                [set.ref.description, $0.kind.rawValue, "\($0.value)", iso8601($0.createdAt), $0.author ?? "", $0.note ?? "", $0.uploadId.map { "\($0)" } ?? "", $0.retractedAt.map(iso8601) ?? ""]
-            }), terminator: "")
-            return
-        case .table: break
+        let detail: SetDetail
+        if let name = remote.remote {
+            detail = try options.client(name).set(ref)
+        } else {
+            let store = try options.openStore()
+            if ref.contains("/") { return try showCheckpoint(store) }
+            detail = try SetDetail(try store.predictionSet(ref), store: store)
         }
-        print("\(set.ref)  (\(set.origin.rawValue), created \(timestamp(set.createdAt))\(set.author.map { " by \(excerpt($0, limit: 60))" } ?? "")\(set.hidden ? ", hidden" : ""))")
+        switch format {
+        case .json: try printJSON(detail)
+        case .csv:
+            print(CSV.write([["set", "kind", "value", "recorded", "author", "note", "upload", "retracted"]] + detail.scores.map {
+                [detail.ref, $0.kind.rawValue, "\($0.value)", iso8601($0.createdAt), $0.author ?? "", $0.note ?? "", $0.uploadId.map { "\($0)" } ?? "", $0.retractedAt.map(iso8601) ?? ""]
+            }), terminator: "")
+        case .table: printTable(detail)
+        }
+    }
+
+    func printTable(_ set: SetDetail) {
+        print("\(set.ref)  (\(set.origin.rawValue), created \(timestamp(set.created))\(set.author.map { " by \(excerpt($0, limit: 60))" } ?? "")\(set.hidden ? ", hidden" : ""))")
         if let note = set.note { print("  note         \(excerpt(note, limit: 500))") }
-        if !tags.isEmpty { print("  tags         \(tags.joined(separator: ", "))") }
-        print("  dataset      \(dataset.shortHash)  \(dataset.itemCount) items  \(excerpt(dataset.path ?? "", limit: 1000))")
-        if table.rows.count < dataset.itemCount { print("  subset       \(table.rows.count) of the dataset's \(dataset.itemCount) items (never exported as a submission)") }
-        print("  values       \(set.choiceValues?.rawValue ?? "answers only")")
+        if !set.tags.isEmpty { print("  tags         \(set.tags.joined(separator: ", "))") }
+        print("  dataset      \(set.dataset.prefix(8))  \(set.datasetItems) items  \(excerpt(set.datasetPath ?? "", limit: 1000))")
+        if set.rows < set.datasetItems { print("  subset       \(set.rows) of the dataset's \(set.datasetItems) items (never exported as a submission)") }
+        print("  values       \(set.values?.rawValue ?? "answers only")")
         if set.invalidAnswers > 0 { print("  invalid      \(set.invalidAnswers) answers kept as uploaded (\(set.lineage.invalidAnswerRule ?? "as-wrong")): wrong in local scores, abstaining in ensembles") }
         print("  csv sha256   \(set.csvSha256)")
-        print("  file         \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))\(fileProblem.map { "  (\($0): `suneung fsck` rebuilds it)" } ?? "")")
-        let copies = try store.sameContent(as: set)
-        if !copies.isEmpty { print("  same as      \(copies.map(\.ref.description).joined(separator: ", ")) (answers and values)") }
+        print("  file         \(set.filePath)\(set.file == "ok" ? "" : "  (\(set.file): `suneung fsck` rebuilds it)")")
+        if !set.sameAs.isEmpty { print("  same as      \(set.sameAs.joined(separator: ", ")) (answers and values)") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let lineage = String(decoding: try encoder.encode(set.lineage), as: UTF8.self)
+        let lineage = String(decoding: (try? encoder.encode(set.lineage)) ?? Data(), as: UTF8.self)
         print("\nLineage\n" + lineage.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
 
-        if let submission {
-            print("\nSubmission  \(submission.record.method), weights \(submission.record.weightScheme)")
-            print("  ties       \(submission.record.tieRule)")
-            print("  csv        \(submission.record.path) (sha256 \(submission.record.csvSha256.prefix(12))...)")
+        if let submission = set.submission {
+            print("\nSubmission  \(submission.method), weights \(submission.weights)")
+            print("  ties       \(submission.ties)")
+            print("  csv        \(submission.csv) (sha256 \(submission.csvSha256.prefix(12))...)")
             var members = TextTable([("#", .right), ("member", .left), ("weight", .right), ("public then", .right)])
             for (index, member) in submission.members.enumerated() {
-                members.add(["\(index + 1)", member.set.ref.description, String(format: "%.4g", member.weight), formatScore(member.publicScore)])
+                members.add(["\(index + 1)", member.set, String(format: "%.4g", member.weight), formatScore(member.publicThen)])
             }
             print(indent(members.rendered))
         }
 
         print("\nScores")
-        if scores.isEmpty {
+        if set.scores.isEmpty {
             print("  none yet (suneung score \(set.ref) --public X)")
         } else {
             var scoreTable = TextTable([("kind", .left), ("value", .right), ("recorded", .left), ("by", .left), ("note", .left)])
-            for score in scores {
+            for score in set.scores {
                 scoreTable.add([score.kind.rawValue + (score.retractedAt == nil ? "" : " (retracted)"), formatScore(score.value), timestamp(score.createdAt), excerpt(score.author ?? "", limit: 24), excerpt(score.note ?? "", limit: 80)])
             }
             print(indent(scoreTable.rendered))
@@ -81,11 +80,10 @@ struct ShowCommand: ParsableCommand {
 
         print("\nAnswers")
         var answers = TextTable([("answer", .right), ("items", .right), ("share", .right)])
-        let counts = Dictionary(grouping: table.rows, by: \.answer).mapValues(\.count)
         for answer in 1...PredictionRow.maxChoices {
-            answers.add(["\(answer)", "\(counts[answer] ?? 0)", percent(counts[answer] ?? 0, of: table.rows.count)])
+            answers.add(["\(answer)", "\(set.answers["\(answer)"] ?? 0)", percent(set.answers["\(answer)"] ?? 0, of: set.rows)])
         }
-        if let invalid = counts[0] { answers.add(["invalid", "\(invalid)", percent(invalid, of: table.rows.count)]) }
+        if let invalid = set.answers["invalid"] { answers.add(["invalid", "\(invalid)", percent(invalid, of: set.rows)]) }
         print(indent(answers.rendered))
     }
 
@@ -109,60 +107,4 @@ struct ShowCommand: ParsableCommand {
 
 func indent(_ text: String) -> String {
     text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
-}
-
-/// A set as `show --format json` prints it.
-struct ShownSet: Encodable {
-    struct Member: Encodable {
-        var set: String
-        var weight: Double
-        var publicThen: Double?
-
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(set, forKey: .set)
-            try c.encode(weight, forKey: .weight)
-            try c.encode(publicThen, forKey: .publicThen)
-        }
-        enum CodingKeys: String, CodingKey { case set, weight, publicThen }
-    }
-
-    struct Submission: Encodable {
-        var method: String
-        var weights: String
-        var ties: String
-        var csv: String
-        var csvSha256: String
-        var members: [Member]
-    }
-
-    var set: PredictionSetRecord
-    var dataset: DatasetRecord
-    var tags: [String]
-    var file: String
-    var scores: [ScoreRecord]
-    var submission: Submission?
-
-    enum CodingKeys: String, CodingKey { case ref, origin, created, author, note, hidden, tags, dataset, datasetItems, rows, values, invalidAnswers, csvSha256, file, lineage, scores, submission }
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(set.ref.description, forKey: .ref)
-        try c.encode(set.origin, forKey: .origin)
-        try c.encode(set.createdAt, forKey: .created)
-        try c.encode(set.author, forKey: .author)
-        try c.encode(set.note, forKey: .note)
-        try c.encode(set.hidden, forKey: .hidden)
-        try c.encode(tags, forKey: .tags)
-        try c.encode(dataset.sha256, forKey: .dataset)
-        try c.encode(dataset.itemCount, forKey: .datasetItems)
-        try c.encode(set.itemCount ?? dataset.itemCount, forKey: .rows)
-        try c.encode(set.choiceValues, forKey: .values)
-        try c.encode(set.invalidAnswers, forKey: .invalidAnswers)
-        try c.encode(set.csvSha256, forKey: .csvSha256)
-        try c.encode(file, forKey: .file)
-        try c.encode(set.lineage, forKey: .lineage)
-        try c.encode(scores, forKey: .scores)
-        try c.encode(submission, forKey: .submission)
-    }
 }

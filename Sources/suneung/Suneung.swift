@@ -1,10 +1,11 @@
 import ArgumentParser
 import Exam
 import Foundation
+import Workflow
 
 @main
 struct Suneung: ParsableCommand {
-    static let version = "0.2.0"
+    static let version = Tool.version
 
     static let configuration = CommandConfiguration(
         abstract: "Versioned predictions, leaderboard scores and ensembles for Korean CSAT-style (수능형) LLM exam competitions.",
@@ -13,6 +14,7 @@ struct Suneung: ParsableCommand {
         subcommands: [InitCommand.self, DataCommand.self, ImportCommand.self, CheckCommand.self, ScoreCommand.self, UploadsCommand.self, ListCommand.self, ShowCommand.self, DiffCommand.self,
                       ExportCommand.self, EnsembleCommand.self, AgreeCommand.self, BiasCommand.self, SelectCommand.self, CompareCommand.self,
                       TagCommand.self, NoteCommand.self, RenameCommand.self, HideCommand.self, UnhideCommand.self, FsckCommand.self,
+                      ServeCommand.self, TokenCommand.self, RemoteCommand.self, PushCommand.self, PullCommand.self,
                       ModelCommand.self, PredictCommand.self, TrainCommand.self, PipelineCommand.self, ReportCommand.self]
     )
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Exam
 import Foundation
+import Server
 import Store
 import Synchronization
 import Workflow
@@ -15,9 +16,20 @@ struct WorkspaceOptions: ParsableArguments {
     /// Opens the store; times are shown from then on in the competition's time zone.
     func openStore() throws -> Store {
         let store = try Store(workspace: located)
-        let zone = ((try? Competition.load(workspace: store.workspace)) ?? Competition()).timeZone
-        displayTimeZone.withLock { $0 = zone }
+        useCompetitionTimeZone()
         return store
+    }
+
+    /// A team server's client (`--remote NAME`); times shown in the competition's zone.
+    func client(_ remote: String) throws -> RemoteClient {
+        useCompetitionTimeZone()
+        return try RemoteClient(remote: remote, workspace: located)
+    }
+
+    /// Times are shown in the competition's zone (also for a remote's data).
+    func useCompetitionTimeZone() {
+        let zone = ((try? Competition.load(workspace: located)) ?? Competition()).timeZone
+        displayTimeZone.withLock { $0 = zone }
     }
 }
 

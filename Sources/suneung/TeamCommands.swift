@@ -1,0 +1,262 @@
+import ArgumentParser
+import Foundation
+import Server
+import Store
+import Synchronization
+import Workflow
+
+extension TokenRole: ExpressibleByArgument {}
+
+/// `--remote NAME`: run the command on a team server instead of the local store.
+struct RemoteOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Run it on this team server (`suneung remote add`) instead of the local store.", valueName: "NAME"))
+    var remote: String?
+}
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the workspace's store to the team: a JSON API (/api/v1) and a dashboard.",
+        discussion: """
+            Every request but GET /health needs a token (`suneung token add NAME`): \
+            `Authorization: Bearer TOKEN`, or in a browser open /login?token=TOKEN once. \
+            Binds 127.0.0.1 unless --host says otherwise; for a team, put it behind a \
+            reverse proxy with TLS (README: For a team). Stops on SIGINT or SIGTERM after \
+            the requests in flight.
+            """
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Option(help: "The address to bind (0.0.0.0 for every interface).")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port (0: any free port, printed).")
+    var port = 8080
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+    }
+
+    func run() throws {
+        let store = try options.openStore()
+        try store.requireWritable()
+        if try store.tokens().allSatisfy({ $0.revokedAt != nil }) {
+            print("Note: no live token yet; make one with `suneung token add NAME --role write` (every request but /health needs one).")
+        }
+        let failure = Mutex<(any Error)?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let (host, port) = (host, port)
+        Task {
+            do {
+                try await Server.run(store: store, host: host, port: port) { bound in
+                    print("Serving \(store.workspace.root.path) on http://\(host):\(bound) (Ctrl-C stops)")
+                    flushStandardOutput()
+                }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.withLock({ $0 }) { throw StoreError.invalid("the server stopped: \(error)") }
+    }
+}
+
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Tokens for the team server: add (printed once), list, revoke.",
+        subcommands: [Add.self, List.self, Revoke.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a token for NAME; it is printed once (the store keeps only its SHA-256).")
+
+        @OptionGroup var options: WorkspaceOptions
+
+        @Argument(help: "Who holds it: the author of what it creates.")
+        var name: String
+
+        @Option(help: "read (look) or write (also push, score, ensemble).")
+        var role: TokenRole = .read
+
+        func run() throws {
+            let (record, token) = try options.openStore().addToken(name: name, role: role)
+            print(token)
+            FileHandle.standardError.write(Data("Token for \(record.name) (\(record.role.rawValue)): shown once; `suneung remote add NAME URL --token TOKEN` on the member's machine.\n".utf8))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tokens (names, roles, when made or revoked; never the tokens).")
+
+        @OptionGroup var options: WorkspaceOptions
+
+        func run() throws {
+            let tokens = try options.openStore().tokens()
+            guard !tokens.isEmpty else { return print("No tokens yet: `suneung token add NAME --role write`.") }
+            var table = TextTable([("name", .left), ("role", .left), ("made", .left), ("revoked", .left), ("sha256", .left)])
+            for token in tokens {
+                table.add([token.name, token.role.rawValue, timestamp(token.createdAt), token.revokedAt.map(timestamp) ?? "-", String(token.sha256.prefix(12)) + "..."])
+            }
+            print(table.rendered)
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke every live token of NAME (takes effect on the next request).")
+
+        @OptionGroup var options: WorkspaceOptions
+
+        @Argument(help: "The token holder's name.")
+        var name: String
+
+        func run() throws {
+            let count = try options.openStore().revokeTokens(name: name)
+            print("Revoked \(count) token\(count == 1 ? "" : "s") of \(name).")
+        }
+    }
+}
+
+struct RemoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remote",
+        abstract: "The team servers this workspace talks to: add, list, remove.",
+        subcommands: [Add.self, List.self, Remove.self]
+    )
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add (or change) a remote: its URL goes to config/remotes.yaml, its token to ~/.config/suneung/credentials (mode 600).")
+
+        @OptionGroup var options: WorkspaceOptions
+
+        @Argument(help: "A short name, e.g. team.")
+        var name: String
+
+        @Argument(help: "The server, e.g. http://10.0.0.5:8080.")
+        var url: String
+
+        @Option(help: "The token `suneung token add` printed on the server (else $SUNEUNG_TOKEN at each use).")
+        var token: String?
+
+        func run() throws {
+            try SetRef.checkName(name, what: "remote name")
+            let address = try Remotes.checkURL(url)
+            let workspace = options.located
+            var remotes = try Remotes.load(workspace: workspace)
+            remotes.entries.removeAll { $0.name == name }
+            remotes.entries.append((name, address))
+            try remotes.save()
+            if let token { try Credentials.store(token, for: address) }
+            let health = try? RemoteClient(url: address, token: token ?? "").health()
+            print("Remote \(name) = \(address)\(token == nil ? "" : "; token kept in \(Credentials.file.path)")\(health.map { " (server \($0) answers)" } ?? " (not reachable now)")")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the remotes and whether a token is kept for each.")
+
+        @OptionGroup var options: WorkspaceOptions
+
+        func run() throws {
+            let remotes = try Remotes.load(workspace: options.located)
+            guard !remotes.entries.isEmpty else { return print("No remotes: `suneung remote add NAME URL --token TOKEN`.") }
+            var table = TextTable([("name", .left), ("url", .left), ("token", .left)])
+            for entry in remotes.entries { table.add([entry.name, entry.url, Credentials.token(for: entry.url) == nil ? "none" : "kept"]) }
+            print(table.rendered)
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a remote and its kept token.")
+
+        @OptionGroup var options: WorkspaceOptions
+
+        @Argument var name: String
+
+        func run() throws {
+            var remotes = try Remotes.load(workspace: options.located)
+            let url = try remotes.url(of: name)
+            remotes.entries.removeAll { $0.name == name }
+            try remotes.save()
+            try Credentials.store(nil, for: url)
+            print("Removed remote \(name) (\(url)).")
+        }
+    }
+}
+
+struct PushCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Send prediction sets (rows, values, lineage, scores, uploads, tags) to a team server.",
+        discussion: """
+            REF is NAME (every version) or NAME@vK; --all sends every set. An ensemble's \
+            members go first. Content the server has under the same name is not sent again \
+            (only scores and tags it lacks); a name it has with other content becomes a new \
+            version there. On the server the token's name is the author. Safe to repeat.
+            """
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Argument(help: "NAME or NAME@vK.")
+    var refs: [String] = []
+
+    @Flag(help: "Push every set.")
+    var all = false
+
+    @Option(help: ArgumentHelp("The server (default: the only remote).", valueName: "NAME"))
+    var remote: String?
+
+    func validate() throws {
+        if refs.isEmpty != all { throw ValidationError(all ? "--all or REFs, not both" : "name the sets to push (or --all)") }
+    }
+
+    func run() throws {
+        let store = try options.openStore()
+        let client = try RemoteClient(remote: try chosenRemote(remote, workspace: store.workspace), workspace: store.workspace)
+        let sets = try all ? store.summaries().map { try store.predictionSet(id: $0.id) } : refs.flatMap { try store.versions(try SetRef(parsing: $0)) }
+        let progress = ProgressLine(label: "push")
+        let report = try client.push(sets, from: store) { done, total, ref in progress.update(done: done, total: total, detail: ref) }
+        progress.finish()
+        printReport(report, verb: "Pushed", place: client.url)
+    }
+}
+
+struct PullCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Bring a team server's sets, scores, ensembles and uploads into the local store (idempotent).",
+        discussion: "Sets are matched by name and content: one the store has gets only the scores, uploads and tags it lacks; a name with other content becomes a new local version."
+    )
+
+    @OptionGroup var options: WorkspaceOptions
+
+    @Option(help: ArgumentHelp("The server (default: the only remote).", valueName: "NAME"))
+    var remote: String?
+
+    func run() throws {
+        let store = try options.openStore()
+        let client = try RemoteClient(remote: try chosenRemote(remote, workspace: store.workspace), workspace: store.workspace)
+        let progress = ProgressLine(label: "pull")
+        let report = try client.pull(into: store) { done, total, ref in progress.update(done: done, total: total, detail: ref) }
+        progress.finish()
+        printReport(report, verb: "Pulled", place: client.url)
+    }
+}
+
+/// `--remote NAME`, or the workspace's only remote.
+func chosenRemote(_ name: String?, workspace: Workspace) throws -> String {
+    if let name { return name }
+    let remotes = try Remotes.load(workspace: workspace)
+    guard remotes.entries.count == 1 else {
+        throw ValidationError(remotes.entries.isEmpty ? "no remote yet: `suneung remote add NAME URL --token TOKEN`" : "choose the server with --remote (\(remotes.entries.map(\.name).joined(separator: ", ")))")
+    }
+    return remotes.entries[0].name
+}
+
+func printReport(_ report: SyncReport, verb: String, place: String) {
+    for line in report.created { print("  new  \(line)") }
+    print("\(verb) \(report.created.count + report.known.count) sets (\(report.created.count) new, \(report.known.count) already there), \(report.scoresAdded) new scores\(report.datasetsSent > 0 ? ", \(report.datasetsSent) datasets" : "") — \(place).")
+}
