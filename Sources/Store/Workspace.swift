@@ -44,7 +44,8 @@ public struct Workspace: Sendable {
     /// A path from a config or flag: ~ is the home folder; a relative path is from the
     /// workspace root.
     public func resolve(_ path: String) -> String {
-        URL(fileURLWithPath: (path as NSString).expandingTildeInPath, relativeTo: root).standardizedFileURL.path
+        let expanded = (path as NSString).expandingTildeInPath
+        return (expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : root.appendingPathComponent(expanded)).standardizedFileURL.path
     }
 
     /// A path as the user would type it from the workspace root.

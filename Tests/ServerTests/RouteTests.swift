@@ -1,2 +1,245 @@
+import Exam
+import Foundation
+import Hummingbird
 import HummingbirdTesting
+import Server
+import Store
+import Workflow
 import XCTest
+
+/// Every route of the team server, in process (Hummingbird's router test framework),
+/// over a small store; and the hostile requests, each leaving the store unchanged.
+// Its state is set in setUp, before any request runs.
+final class RouteTests: XCTestCase, @unchecked Sendable {
+    var root: URL!
+    var store: Store!
+    var writer = ""
+    var reader = ""
+
+    let exam = """
+        id,paragraph,problems,question_plus
+        q1,"지문, 하나","{'question': '옳은 것은?', 'choices': ['a', 'b', 'c', 'd'], 'answer': 2}",
+        q2,지문 둘,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd', 'e'], 'answer': 5}",보기
+        q3,지문 셋,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd'], 'answer': 1}",
+
+        """
+
+    override func setUpWithError() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-server-\(UUID())")
+        store = try Store(workspace: Workspace(root: root), create: true)
+        try exam.write(to: root.appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
+        try "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,2,0.1,2.5,0,-1,\nq2,5,0,0,0,1,3\nq3,1,1,0,0,0,\n".write(to: root.appendingPathComponent("run.csv"), atomically: true, encoding: .utf8)
+        try "id,answer\nq1,1\nq2,5\nq3,1\n".write(to: root.appendingPathComponent("other.csv"), atomically: true, encoding: .utf8)
+        let lineage = Lineage(commandLine: "test", toolVersion: Tool.version)
+        _ = try importPredictions([ImportRequest(file: root.appendingPathComponent("run.csv").path, name: "run"), ImportRequest(file: root.appendingPathComponent("other.csv").path, name: "other")],
+                                  datasetFile: root.appendingPathComponent("test.csv").path, options: PredictionFileOptions(), notes: Store.SetNotes(author: "kim", tags: ["base"]), lineage: lineage, store: store)
+        try store.addScores(to: try store.predictionSet("run"), [(.public, 0.8, "first upload")], author: "kim")
+        try store.addScores(to: try store.predictionSet("other"), [(.public, 0.7, nil)], author: "kim")
+        writer = try store.addToken(name: "lee", role: .write).token
+        reader = try store.addToken(name: "park", role: .read).token
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    var datasetSha: String { get throws { try store.dataset(id: try store.predictionSet("run").datasetId).contentSha256! } }
+
+    func headers(_ token: String?, type: String? = nil) -> HTTPFields {
+        var fields = HTTPFields()
+        if let token { fields[.authorization] = "Bearer \(token)" }
+        if let type { fields[.contentType] = type }
+        return fields
+    }
+
+    func withApp(_ test: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = Application(router: Server.router(store: store))
+        try await app.test(.router, test)
+    }
+
+    /// The store as rows: what no refused request may change.
+    func dump() throws -> String {
+        let sets = try store.summaries().map { "\($0.ref) \($0.csvSha256) \($0.public ?? -1) \($0.tags) \($0.note ?? "") \($0.hidden)" }
+        let scores = try store.summaries().flatMap { s in try store.scores(of: try store.predictionSet(id: s.id)).map { "\(s.ref) \($0.kind) \($0.value) \($0.retractedAt == nil)" } }
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).sorted()
+        return (sets + scores + files + [try store.tokens().map { "\($0.name) \($0.revokedAt == nil)" }.joined(separator: ",")]).joined(separator: "\n")
+    }
+
+    func testReadRoutes() async throws {
+        let (reader, sha) = (reader, try datasetSha)
+        try await withApp { client in
+            try await client.execute(uri: "/health", method: .get) { XCTAssertEqual($0.status, .ok) }
+            try await client.execute(uri: "/api/v1/sets", method: .get, headers: self.headers(reader)) { response in
+                XCTAssertEqual(response.status, .ok)
+                let sets = try JSONDecoder.iso.decode([Store.SetSummary].self, from: Data(buffer: response.body))
+                XCTAssertEqual(sets.map(\.ref), ["other@v1", "run@v1"])
+                XCTAssertEqual(sets.first { $0.ref == "run@v1" }?.public, 0.8)
+            }
+            try await client.execute(uri: "/api/v1/sets/run", method: .get, headers: self.headers(reader)) { response in
+                let detail = try JSONDecoder.iso.decode(SetDetail.self, from: Data(buffer: response.body))
+                XCTAssertEqual(detail.ref, "run@v1")
+                XCTAssertEqual(detail.tags, ["base"])
+                XCTAssertEqual(detail.scores.map(\.value), [0.8])
+                XCTAssertEqual(detail.answers, ["1": 1, "2": 1, "5": 1])
+            }
+            try await client.execute(uri: "/api/v1/sets/run@v1/csv", method: .get, headers: self.headers(reader)) { response in
+                XCTAssertEqual(sha256Hex(Array(Data(buffer: response.body))), try self.store.predictionSet("run").csvSha256)
+            }
+            try await client.execute(uri: "/api/v1/sets/nope", method: .get, headers: self.headers(reader)) { XCTAssertEqual($0.status, .notFound) }
+            try await client.execute(uri: "/api/v1/diff?a=run&b=other", method: .get, headers: self.headers(reader)) { response in
+                let diff = try JSONDecoder.iso.decode(SetDiff.self, from: Data(buffer: response.body))
+                XCTAssertEqual(diff.differing.map(\.item), ["q1"])
+                XCTAssertEqual(diff.transitions[2][1], 1)
+            }
+            try await client.execute(uri: "/api/v1/agree?sets=run,other", method: .get, headers: self.headers(reader)) { response in
+                let matrix = try JSONDecoder.iso.decode(AgreementMatrix.self, from: Data(buffer: response.body))
+                XCTAssertEqual(matrix.agreement[0][1], 2.0 / 3, accuracy: 1e-12)
+            }
+            try await client.execute(uri: "/api/v1/uploads", method: .get, headers: self.headers(reader)) { response in
+                let log = try JSONDecoder.iso.decode(UploadLog.self, from: Data(buffer: response.body))
+                XCTAssertEqual(log.uploads.count, 2)
+                XCTAssertEqual(log.remainingToday, log.dailySubmissions - 2)
+            }
+            try await client.execute(uri: "/api/v1/datasets/\(sha)", method: .get, headers: self.headers(reader)) { response in
+                XCTAssertEqual(String(buffer: response.body), self.exam)
+            }
+            try await client.execute(uri: "/api/v1/sync/bundles", method: .get, headers: self.headers(reader)) { response in
+                let bundles = try SetBundle.decoder.decode([SetBundle].self, from: Data(buffer: response.body))
+                XCTAssertEqual(bundles.map(\.name), ["run", "other"])
+                XCTAssertNil(bundles[0].csv)
+                XCTAssertEqual(bundles[0].scores.map(\.value), [0.8])
+            }
+            // The dashboard's pages.
+            for (page, says) in [("/", "run@v1"), ("/sets/run", "first upload"), ("/compare?a=run&b=other", "agree on 2 of 3"), ("/agreement?top=2", "Agreement of the top 2"),
+                                 ("/uploads", "2 of 10 uploads used"), ("/reports", "No pipeline")] {
+                try await client.execute(uri: page, method: .get, headers: self.headers(reader)) { response in
+                    XCTAssertEqual(response.status, .ok, page)
+                    XCTAssertTrue(String(buffer: response.body).contains(says), "\(page) should say \(says)")
+                }
+            }
+            try await client.execute(uri: "/reports/nope", method: .get, headers: self.headers(reader)) { XCTAssertEqual($0.status, .notFound) }
+        }
+    }
+
+    func testWriteRoutes() async throws {
+        let (writer, sha) = (writer, try datasetSha)
+        try await withApp { client in
+            // An upload: import's formats (tab-separated, odd header case) and checks.
+            try await client.execute(uri: "/api/v1/sets?name=third&dataset=\(sha)&tag=gpu&note=from%20the%20A100", method: .post, headers: self.headers(writer, type: "text/csv"),
+                                     body: ByteBuffer(string: "ID\tAnswer\nq1\t3\nq2\t1\nq3\t2\n")) { response in
+                XCTAssertEqual(response.status, .ok, String(buffer: response.body))
+            }
+            let third = try self.store.predictionSet("third")
+            XCTAssertEqual(third.author, "lee", "the token's name is the author")
+            XCTAssertEqual(third.note, "from the A100")
+            XCTAssertEqual(try self.store.tags(of: third), ["gpu"])
+            try await client.execute(uri: "/api/v1/sets/third/scores", method: .post, headers: self.headers(writer, type: "application/json"),
+                                     body: ByteBuffer(string: #"{"public": 0.75, "note": "upload 3"}"#)) { XCTAssertEqual($0.status, .ok) }
+            XCTAssertEqual(try self.store.latestScore(of: third, .public), 0.75)
+            try await client.execute(uri: "/api/v1/sets/third/retract", method: .post, headers: self.headers(writer)) { XCTAssertEqual($0.status, .ok) }
+            XCTAssertNil(try self.store.latestScore(of: third, .public))
+            try await client.execute(uri: "/api/v1/ensembles", method: .post, headers: self.headers(writer, type: "application/json"),
+                                     body: ByteBuffer(string: #"{"name": "pair", "members": ["run", "other"], "method": "average", "weights": "uniform"}"#)) { response in
+                XCTAssertEqual(response.status, .ok, String(buffer: response.body))
+                let built = try JSONDecoder.iso.decode(BuiltEnsemble.self, from: Data(buffer: response.body))
+                XCTAssertEqual(built.recorded, "pair@v1")
+            }
+            XCTAssertNotNil(try self.store.submission(of: try self.store.predictionSet("pair")))
+            try await client.execute(uri: "/sets/pair", method: .get, headers: self.headers(writer)) { response in
+                XCTAssertTrue(String(buffer: response.body).contains("Method average"))
+            }
+            // A dataset by its content digest: the wrong digest is refused.
+            try await client.execute(uri: "/api/v1/datasets/\(String(repeating: "0", count: 64))", method: .put, headers: self.headers(writer), body: ByteBuffer(string: self.exam)) {
+                XCTAssertEqual($0.status, .unprocessableContent)
+            }
+            try await client.execute(uri: "/api/v1/sync/have", method: .post, headers: self.headers(writer, type: "application/json"),
+                                     body: ByteBuffer(string: #"{"sets": [{"name": "run", "csvSha256": "\#(third.csvSha256)", "dataset": "\#(sha)"}, {"name": "third", "csvSha256": "\#(third.csvSha256)", "dataset": "\#(sha)"}], "datasets": ["\#(sha)"]}"#)) { response in
+                let have = try JSONDecoder().decode(HaveAnswer.self, from: Data(buffer: response.body))
+                XCTAssertEqual(have.sets, [false, true])
+                XCTAssertEqual(have.datasets, [true])
+            }
+            // A bundle under a known name with other content: a new version.
+            var bundle = try self.store.bundle(of: third, withCSV: true)
+            bundle.name = "run"
+            try await client.execute(uri: "/api/v1/sync/bundles", method: .post, headers: self.headers(writer, type: "application/json"), body: ByteBuffer(bytes: try SetBundle.encoder.encode(bundle))) { response in
+                XCTAssertEqual(response.status, .ok, String(buffer: response.body))
+            }
+            XCTAssertEqual(try self.store.predictionSet("run").version, 2)
+            // The same again: nothing new.
+            try await client.execute(uri: "/api/v1/sync/bundles", method: .post, headers: self.headers(writer, type: "application/json"), body: ByteBuffer(bytes: try SetBundle.encoder.encode(bundle))) { response in
+                let outcome = try JSONDecoder().decode(ReceiveOutcome.self, from: Data(buffer: response.body))
+                XCTAssertFalse(outcome.created)
+                XCTAssertEqual(outcome.scoresAdded, 0)
+            }
+            // A browser signs in once; the cookie then opens the pages.
+            try await client.execute(uri: "/login?token=\(writer)", method: .get) { response in
+                XCTAssertEqual(response.status, .seeOther)
+                XCTAssertTrue(response.headers[.setCookie]?.contains("HttpOnly") == true)
+            }
+            var cookie = HTTPFields()
+            cookie[.cookie] = "suneung_token=\(writer)"
+            try await client.execute(uri: "/", method: .get, headers: cookie) { XCTAssertEqual($0.status, .ok) }
+        }
+    }
+
+    func testHostileRequestsChangeNothing() async throws {
+        let (writer, reader, sha) = (writer, reader, try datasetSha)
+        let revoked = try store.addToken(name: "choi", role: .write).token
+        _ = try store.revokeTokens(name: "choi")
+        try store.setNote("<script>alert(1)</script>", of: try store.predictionSet("run"))
+        let before = try dump()
+        let csv = "id,answer\nq1,1\nq2,5\nq3,1\n"
+        // (uri, method, token, body, expected status)
+        let cases: [(String, HTTPRequest.Method, String?, String, HTTPResponse.Status)] = [
+            ("/api/v1/sets", .get, nil, "", .unauthorized),
+            ("/api/v1/sets", .get, "snt_" + String(repeating: "a", count: 64), "", .unauthorized),
+            ("/api/v1/sets", .get, revoked, "", .unauthorized),
+            ("/api/v1/sets?name=x&dataset=\(sha)", .post, reader, csv, .forbidden),
+            ("/api/v1/sets/run/scores", .post, reader, #"{"public": 0.9}"#, .forbidden),
+            ("/api/v1/sets?name=x&dataset=\(sha)", .post, revoked, csv, .unauthorized),
+            ("/api/v1/sets?name=%3Cscript%3E&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
+            ("/api/v1/sets?name=..%2F..%2Fetc&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
+            ("/api/v1/sets?name=\(String(repeating: "a", count: 300))&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
+            ("/api/v1/sets?name=x&dataset=\(sha)", .post, writer, "id,answer\nq1,9\nq2,5\n", .unprocessableContent),
+            ("/api/v1/sets?name=x&dataset=../../etc/passwd", .post, writer, csv, .conflict),
+            ("/api/v1/sets/..%2F..%2Fsuneung.sqlite/csv", .get, writer, "", .unprocessableContent),
+            ("/api/v1/sets/run/scores", .post, writer, #"{"public": "#, .badRequest),
+            ("/api/v1/sets/run/scores", .post, writer, #"{"public": 80}"#, .unprocessableContent),
+            ("/api/v1/ensembles", .post, writer, #"{"name": "e", "members": [["deep"]], "method": "vote"}"#, .badRequest),
+            ("/api/v1/ensembles", .post, writer, #"{"name": "../e", "members": ["run", "other"], "method": "vote"}"#, .unprocessableContent),
+            ("/api/v1/sync/bundles", .post, writer, "{" + String(repeating: "[", count: 100_000), .badRequest),
+            ("/api/v1/datasets/..%2F..%2Fx", .put, writer, "id\n", .unprocessableContent),
+        ]
+        try await withApp { client in
+            for (uri, method, token, body, expected) in cases {
+                try await client.execute(uri: uri, method: method, headers: self.headers(token), body: ByteBuffer(string: body)) { response in
+                    XCTAssertEqual(response.status, expected, "\(method) \(uri.prefix(80)): \(String(buffer: response.body).prefix(300))")
+                }
+            }
+            // More than 64 MB: 413 before the store sees it.
+            try await client.execute(uri: "/api/v1/sets?name=big&dataset=\(sha)", method: .post, headers: self.headers(writer), body: ByteBuffer(repeating: UInt8(ascii: "1"), count: 100 * 1024 * 1024)) { response in
+                XCTAssertEqual(response.status, .contentTooLarge)
+            }
+            // A note holding a script is shown as text, never as markup.
+            try await client.execute(uri: "/sets/run", method: .get, headers: self.headers(reader)) { response in
+                let html = String(buffer: response.body)
+                XCTAssertFalse(html.contains("<script>alert(1)"), "the note's script must be escaped")
+                XCTAssertTrue(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            }
+            // Without a token a browser gets the sign-in page, not the data.
+            try await client.execute(uri: "/", method: .get) { response in
+                XCTAssertEqual(response.status, .unauthorized)
+                XCTAssertFalse(String(buffer: response.body).contains("run@v1"))
+            }
+        }
+        XCTAssertEqual(try dump(), before, "a refused request changed the store")
+    }
+}
+
+extension JSONDecoder {
+    static let iso: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}
