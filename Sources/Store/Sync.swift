@@ -148,8 +148,15 @@ extension Store {
             throw StoreError.invalid("the received exam file's content is not dataset \(contentSha256.prefix(12))... (its digest is \(contentDigest(of: parsed.items).prefix(12))...)")
         }
         try requireWritable()
-        try writeAtomically(String(decoding: bytes, as: UTF8.self), to: file)
-        return try dataset(file: file.path)
+        // Under the write lock: two pushes of the same dataset at once write it once.
+        return try write { db in
+            if let known = try DatasetRecord.filter(Column("contentSha256") == contentSha256).fetchOne(db) { return known }
+            try writeAtomically(String(decoding: bytes, as: UTF8.self), to: file)
+            var record = DatasetRecord(sha256: sha256Hex(bytes), itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count), itemCount: parsed.items.count,
+                                       path: workspace.relative(file), createdAt: Date(), contentSha256: contentSha256)
+            try record.insert(db)
+            return record
+        }
     }
 
     /// The exam file of a dataset, as it was registered (for sending it to another store).
