@@ -29,6 +29,7 @@ release: deps
 TEST_FLAGS = -c release -Xswiftc -enable-testing
 
 test: deps models
+	@scripts/install-deps.sh --test
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
 	$(SWIFT) test --skip-build $(TEST_FLAGS)
 

@@ -14,6 +14,17 @@ import Workflow
 struct Dashboard {
     let store: Store
 
+    /// Times in the competition's zone (config/competition.yaml), with its name; read
+    /// once per page.
+    func dateFormat() -> (Date) -> String {
+        let zone = ((try? Competition.load(workspace: store.workspace)) ?? Competition()).timeZone
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return { formatter.string(from: $0) + " " + Competition.zoneName(zone, at: $0) }
+    }
+
     func register(on router: Router<ServerContext>) {
         router.get("/") { request, _ in try await page { try leaderboard(request) } }
         router.get("/sets/:ref") { _, context in
@@ -47,11 +58,13 @@ struct Dashboard {
     // MARK: - Pages
 
     func leaderboard(_ request: Request) throws -> (String, Node<HTML.BodyContext>) {
+        let shortDate = dateFormat()
         let q = request.uri.queryParameters
         func filter(_ key: String) -> String? { q[Substring(key)].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
         let showHidden = filter("hidden") == "1"
         let sort = filter("sort") ?? "public"
-        var sets = try store.summaries().filter { set in
+        let everything = try store.summaries()
+        var sets = everything.filter { set in
             (showHidden || !set.hidden)
                 && filter("dataset").map { set.datasetSha256.hasPrefix($0) } != false
                 && filter("tag").map { set.tags.contains($0) } != false
@@ -67,7 +80,7 @@ struct Dashboard {
         default: sets.sort { a, b in (score(a) ?? -1, a.createdAt) > (score(b) ?? -1, b.createdAt) }
         }
         let marks = Leaderboard.closeToBest(sets)
-        let hidden = try showHidden ? 0 : store.summaries().filter(\.hidden).count
+        let hidden = showHidden ? 0 : everything.filter(\.hidden).count
         let figureRows = sets.filter { $0.public != nil }.prefix(30).map { set in
             (label: set.ref, public: set.public, private: set.private, error: set.public.map { standardError(accuracy: $0, items: set.items / 2) }, chosen: false, ensemble: set.origin == .ensemble)
         }
@@ -83,12 +96,12 @@ struct Dashboard {
         let hiddenBox: Node<HTML.FormContext> = .label(.text(" hidden "), .input(.name("hidden"), .type(.checkbox), .value("1"), .checked(showHidden)))
         let filterForm: Node<HTML.BodyContext> = .form(.method(.get), .action("/"), .group(inputs), sortSelect, hiddenBox, .text(" "), .button(.type(.submit), .text("filter")))
         let hiddenNote = hidden > 0 ? "; \(hidden) hidden (tick hidden to show them)" : ""
-        let summary = "\(sets.count) sets\(hiddenNote). ±: one binomial standard error of the public score over the public half; ~: within one standard error of the best public score of its dataset (the leaderboard cannot tell them apart)."
+        let summary = "\(sets.count) set\(sets.count == 1 ? "" : "s")\(hiddenNote). ±: one binomial standard error of the public score over the public half; ~: within one standard error of the best public score of its dataset (the leaderboard cannot tell them apart)."
         let body: Node<HTML.BodyContext> = .group(
             filterForm,
             .p(.class("meta"), .text(summary)),
             .table(.id("leaderboard"),
-                   .tr(.th("set"), .th("origin"), .th("dataset"), .th("public"), .th("±"), .th(""), .th("private"), .th("local"), .th("author"), .th("tags"), .th("created")),
+                   .tr(.th("set"), .th("origin"), .th("dataset"), .th("public"), .th("±"), .th(""), .th("private"), .th("local"), .th(.class("l"), .text("author")), .th(.class("l"), .text("tags")), .th(.class("l"), .text("created"))),
                    .group(sets.map { set in
                        .tr(.class(set.origin == .ensemble ? "ensemble" : ""), .attribute(named: "data-set", value: attribute(set.ref)),
                            .td(.a(.href(setLink(set.ref)), .text(set.ref)), .if(set.hidden, .small(.text(" hidden")))),
@@ -96,7 +109,7 @@ struct Dashboard {
                            .td(.text(scoreText(set.public))), .td(.text(set.public.map { String(format: "%.4f", standardError(accuracy: $0, items: set.items / 2)) } ?? "")),
                            .td(.text(marks[set.id] ?? "")),
                            .td(.text(scoreText(set.private))), .td(.text(scoreText(set.local))),
-                           .td(.text(set.author ?? "")), .td(.text(set.tags.joined(separator: ", "))), .td(.text(shortDate(set.createdAt))))
+                           .td(.class("l"), .text(set.author ?? "")), .td(.class("l"), .text(set.tags.joined(separator: ", "))), .td(.class("l"), .text(shortDate(set.createdAt))))
                    })),
             .if(!figureRows.isEmpty, .element(named: "figure", nodes: [.raw(Figures.scores(Array(figureRows), title: "Public and private scores (the 30 best public)"))]))
         )
@@ -104,6 +117,7 @@ struct Dashboard {
     }
 
     func setPage(_ ref: SetRef) throws -> (String, Node<HTML.BodyContext>) {
+        let shortDate = dateFormat()
         let set = try store.predictionSet(ref)
         let detail = try SetDetail(set, store: store)
         let encoder = JSONEncoder()
@@ -117,7 +131,7 @@ struct Dashboard {
         let body: Node<HTML.BodyContext> = .group(
             .p(.class("meta"), .text("\(detail.origin.described), created \(shortDate(detail.created))\(detail.author.map { " by \($0)" } ?? "")\(detail.hidden ? ", hidden" : "")")),
             .unwrap(detail.note) { .p(.text($0)) },
-            .table(
+            .table(.class("facts"),
                 .tr(.th("dataset"), .td(.text("\(detail.dataset.prefix(8)) (\(detail.datasetItems) items)"))),
                 .tr(.th("rows"), .td(.text("\(detail.rows)\(detail.rows < detail.datasetItems ? " (subset)" : "")"))),
                 .tr(.th("values"), .td(.text(detail.values?.rawValue ?? "answers only"))),
@@ -136,10 +150,10 @@ struct Dashboard {
             },
             .h2("Scores"),
             .if(detail.scores.isEmpty, .p(.text("None recorded yet."))),
-            .if(!detail.scores.isEmpty, .table(.tr(.th("kind"), .th("value"), .th("recorded"), .th("by"), .th("note")),
+            .if(!detail.scores.isEmpty, .table(.tr(.th("kind"), .th("value"), .th(.class("l"), .text("recorded")), .th(.class("l"), .text("by")), .th(.class("l"), .text("note"))),
                 .group(detail.scores.map { score in
-                    .tr(.td(.text(score.kind.rawValue + (score.retractedAt == nil ? "" : " (retracted)"))), .td(.text(scoreText(score.value))), .td(.text(shortDate(score.createdAt))),
-                        .td(.text(score.author ?? "")), .td(.text(score.note ?? "")))
+                    .tr(.td(.text(score.kind.rawValue + (score.retractedAt == nil ? "" : " (retracted)"))), .td(.text(scoreText(score.value))), .td(.class("l"), .text(shortDate(score.createdAt))),
+                        .td(.class("l"), .text(score.author ?? "")), .td(.class("l"), .text(score.note ?? "")))
                 }))),
             .h2("Answers"),
             .element(named: "figure", nodes: [.raw(Figures.answers([(label: detail.ref, counts: counts)], title: "Answer distribution"))]),
@@ -188,19 +202,21 @@ struct Dashboard {
     }
 
     func uploadsPage() throws -> (String, Node<HTML.BodyContext>) {
+        let shortDate = dateFormat()
         let log = try UploadLog(store: store)
         let body: Node<HTML.BodyContext> = .group(
             .p(.id("remaining"), .text("Today (\(log.timezone)): \(log.usedToday) of \(log.dailySubmissions) uploads used, \(log.remainingToday) left.")),
-            .table(.tr(.th("#"), .th("set"), .th("public"), .th("private"), .th("when"), .th("by"), .th("note")),
+            .table(.tr(.th("#"), .th("set"), .th("public"), .th("private"), .th(.class("l"), .text("when")), .th(.class("l"), .text("by")), .th(.class("l"), .text("note"))),
                    .group(log.uploads.reversed().map { upload in
                        .tr(.td(.text("\(upload.id)")), .td(.a(.href(setLink(upload.set)), .text(upload.set))), .td(.text(scoreText(upload.public))), .td(.text(scoreText(upload.private))),
-                           .td(.text(shortDate(upload.createdAt) + (upload.retractedAt == nil ? "" : " (retracted)"))), .td(.text(upload.author ?? "")), .td(.text(upload.note ?? "")))
+                           .td(.class("l"), .text(shortDate(upload.createdAt) + (upload.retractedAt == nil ? "" : " (retracted)"))), .td(.class("l"), .text(upload.author ?? "")), .td(.class("l"), .text(upload.note ?? "")))
                    }))
         )
         return ("Uploads", body)
     }
 
     func reportsPage() throws -> (String, Node<HTML.BodyContext>) {
+        let shortDate = dateFormat()
         let pipelines = try store.pipelines()
         let body: Node<HTML.BodyContext> = .group(
             .if(pipelines.isEmpty, .p(.text("No pipeline has run in this workspace."))),
@@ -218,13 +234,13 @@ struct Dashboard {
     static func frame(title: String, body: Node<HTML.BodyContext>) -> String {
         HTML(
             .head(.meta(.charset(.utf8)), .title("Suneung: \(title)"),
-                  .style(Report.style + "\nbody { max-width: 1100px; } nav a { margin-right: 16px; } form { font-size: 13px; margin: 12px 0; } pre { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x: auto; }")),
+                  .style(Report.style + "\nbody { max-width: 1100px; } nav a { margin-right: 16px; } form { font-size: 13px; margin: 12px 0; } pre { font-size: 12px; background: #f7f7f7; padding: 8px; overflow-x: auto; } th.l, td.l, table.facts td { text-align: left; }")),
             .body(
                 .nav(.group(navigation.map { .a(.href($0.0), .text($0.1)) })),
                 .h1(.text(title)),
                 body
             )
-        ).render(indentedBy: .spaces(1))
+        ).render()
     }
 
     /// A page: built off the event loop, then framed.
@@ -280,11 +296,3 @@ func queryValue(_ text: String) -> String { pathValue(text) }
 func setLink(_ ref: String) -> String { "/sets/\(pathValue(ref))" }
 
 func scoreText(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "–" }
-
-func shortDate(_ date: Date) -> String {
-    let formatter = DateFormatter()
-    formatter.locale = Locale(identifier: "en_US_POSIX")
-    formatter.timeZone = TimeZone(identifier: "UTC")
-    formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-    return formatter.string(from: date)
-}

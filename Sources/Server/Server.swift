@@ -45,14 +45,14 @@ public enum Server {
         try await app.runService()
     }
 
-    /// A browser signs in once: the token becomes an HttpOnly cookie.
+    /// A browser signs in once: the token becomes an HttpOnly cookie for 30 days.
     static func login(_ request: Request, store: Store) async throws -> Response {
         guard let token = request.uri.queryParameters["token"].map(String.init),
               try await blocking({ try store.liveToken(token) }) != nil else {
             throw APIError(.unauthorized, "unknown or revoked token: ask the server's owner for one (`suneung token add NAME`)")
         }
         var response = Response.redirect(to: "/")
-        response.setCookie(try Cookie.validated(name: cookieName, value: token, path: "/", httpOnly: true, sameSite: .strict))
+        response.setCookie(try Cookie.validated(name: cookieName, value: token, maxAge: 30 * 24 * 3600, path: "/", httpOnly: true, sameSite: .strict))
         return response
     }
 }

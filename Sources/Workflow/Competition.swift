@@ -54,6 +54,23 @@ public struct Competition: Sendable, Equatable {
 
         """
 
+    /// A time in a zone, with the zone's name: `2026-11-30 14:02 KST`.
+    public static func timestamp(_ date: Date, zone: TimeZone) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: date) + " " + zoneName(zone, at: date)
+    }
+
+    /// KST, UTC, CET ... where the system knows an abbreviation; else the UTC offset.
+    public static func zoneName(_ zone: TimeZone, at date: Date) -> String {
+        if zone.identifier == "Asia/Seoul" || zone.secondsFromGMT(for: date) == 9 * 3600 && zone.identifier.hasPrefix("GMT") { return "KST" }
+        if let abbreviation = zone.abbreviation(for: date), !abbreviation.hasPrefix("GMT") || abbreviation == "GMT" { return abbreviation }
+        let offset = zone.secondsFromGMT(for: date) / 60
+        return String(format: "UTC%@%02d:%02d", offset < 0 ? "-" : "+", abs(offset) / 60, abs(offset) % 60)
+    }
+
     /// Uploads counted against today's limit: those recorded since midnight in the
     /// competition's time zone, not retracted.
     public func uploadsToday(_ uploads: [Store.UploadEntry], now: Date = Date()) -> Int {

@@ -80,20 +80,7 @@ let displayTimeZone = Mutex<TimeZone>(TimeZone(identifier: "UTC")!)
 
 /// A time in the competition's zone, with the zone's name: `2026-11-30 14:02 KST`.
 func timestamp(_ date: Date) -> String {
-    let zone = displayTimeZone.withLock { $0 }
-    let formatter = DateFormatter()
-    formatter.locale = Locale(identifier: "en_US_POSIX")
-    formatter.timeZone = zone
-    formatter.dateFormat = "yyyy-MM-dd HH:mm"
-    return formatter.string(from: date) + " " + zoneName(zone, at: date)
-}
-
-/// KST, UTC, CET ... where the system knows an abbreviation; else the UTC offset.
-func zoneName(_ zone: TimeZone, at date: Date) -> String {
-    if zone.identifier == "Asia/Seoul" || zone.secondsFromGMT(for: date) == 9 * 3600 && zone.identifier.hasPrefix("GMT") { return "KST" }
-    if let abbreviation = zone.abbreviation(for: date), !abbreviation.hasPrefix("GMT") || abbreviation == "GMT" { return abbreviation }
-    let offset = zone.secondsFromGMT(for: date) / 60
-    return String(format: "UTC%@%02d:%02d", offset < 0 ? "-" : "+", abs(offset) / 60, abs(offset) % 60)
+    Competition.timestamp(date, zone: displayTimeZone.withLock { $0 })
 }
 
 /// A text table whose columns line up in a terminal, Hangul and Hanja counted as

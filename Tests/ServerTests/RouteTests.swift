@@ -234,6 +234,30 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         }
         XCTAssertEqual(try dump(), before, "a refused request changed the store")
     }
+
+    /// The leaderboard over 1,000 sets: every row there; the server-side time printed
+    /// (BENCHMARKS.md records it).
+    func testLeaderboardOverAThousandSets() async throws {
+        let dataset = try store.dataset(file: root.appendingPathComponent("test.csv").path)
+        let none = [Double?](repeating: nil, count: PredictionRow.maxChoices)
+        for index in 0..<998 {
+            let table = PredictionTable(choiceValues: nil, rows: [PredictionRow(id: "q1", answer: 1 + index % 4, values: none), PredictionRow(id: "q2", answer: 1 + index % 5, values: none), PredictionRow(id: "q3", answer: 1 + index / 4 % 4, values: none)])
+            let set = try store.addPredictionSet(name: "bulk-\(index)", dataset: dataset, table: table, origin: .imported, lineage: Lineage(commandLine: "bulk", toolVersion: Tool.version)).set
+            if index % 3 == 0 { try store.addScores(to: set, [(.public, Double(index % 100) / 100, nil)]) }
+        }
+        let reader = reader
+        try await withApp { client in
+            var times: [Double] = []
+            for _ in 0..<5 {
+                let start = Date()
+                try await client.execute(uri: "/?sort=public", method: .get, headers: self.headers(reader)) { response in
+                    times.append(Date().timeIntervalSince(start))
+                    XCTAssertEqual(String(buffer: response.body).matches(of: /data-set="/).count, 1000)
+                }
+            }
+            print(String(format: "leaderboard: 1,000 sets rendered server-side in %.0f ms (median of 5)", times.sorted()[2] * 1000))
+        }
+    }
 }
 
 extension JSONDecoder {
