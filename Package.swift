@@ -46,9 +46,10 @@ let package = Package(
         .target(name: "Report", dependencies: [.product(name: "Plot", package: "Plot")]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
-        // The ledger's workflows over the store: importing files, choosing ensemble
-        // members, the competition's settings; what the commands (and a server) call.
-        .target(name: "Workflow", dependencies: ["Exam", "Store", "Ensemble", .product(name: "Yams", package: "Yams")]),
+        // What the commands and the server do, as functions over typed requests that
+        // report typed events: import, predict, train, ensemble, the pipeline and its
+        // report, member selection, the competition's settings.
+        .target(name: "Workflow", dependencies: ["Exam", "Store", "Ensemble", "Engine", "Training", "Tokenizer", "GGUF", "Tensor", "Report", .product(name: "Yams", package: "Yams")]),
         // The team's store over HTTP: the JSON API, the dashboard, and the client that
         // push, pull and --remote use.
         .target(name: "Server", dependencies: [

@@ -6,7 +6,7 @@ import GGUF
 import Store
 import Tensor
 import Training
-import Yams
+import Workflow
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -190,129 +190,9 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
-        let root = store.workspace.root
-        var values: [String: ConfigValue] = try config.map { try Self.readYAML($0) } ?? [:]
+        var values: [String: ConfigValue] = try config.map { try Train.readYAML($0) } ?? [:]
         for (key, value) in flags { values[key] = .scalar(value) }
-        let source = config ?? "the flags"
-
-        var settings: TrainingConfig
-        var existing: TrainingRunRecord?
-        if let resume {
-            guard let run = try store.trainingRun(named: resume) else { throw TrainingError("no training run named \(resume) to resume (see `suneung list --checkpoints`)") }
-            settings = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.config.utf8))
-            // Only the model's path may change (a moved file, same bytes): other settings
-            // would not continue the same run.
-            var stored = try Self.values(of: settings)
-            for (key, value) in values where key != "model" { stored[key] = value }
-            guard try TrainingConfig(values: stored, source: source) == settings else {
-                throw TrainingError("--resume continues \(resume) with its stored settings; \(source) changes some of them (start a new run with another --name instead)")
-            }
-            if case .scalar(let path) = values["model"] { settings.model = path }
-            existing = run
-        } else {
-            settings = try TrainingConfig(values: values, source: source)
-            if try store.trainingRun(named: settings.name) != nil {
-                throw TrainingError("a training run named \(settings.name) exists (resume it with --resume \(settings.name), or choose another --name)")
-            }
-        }
-        let resolve = store.workspace.resolve
-        let modelPath = resolve(settings.model)
-        if let threads { Parallel.threads = threads }
-
-        // Everything that can fail on bad input comes before the first write.
-        let modelSha = try sha256OfFile(modelPath)
-        if let existing, existing.modelSha256 != modelSha {
-            throw TrainingError("\(modelPath) is not the base model of \(existing.name) (sha256 \(modelSha.prefix(12))…, the run was started on \(existing.modelSha256.prefix(12))… from \(existing.model))")
-        }
-        let trainPath = resolve(settings.train)
-        let all = try ExamSet.load(path: trainPath).items
-        if let unlabelled = all.first(where: { $0.answer == nil }) {
-            throw TrainingError("\(settings.train): item \(unlabelled.id) has no answer; training needs a labelled file (is it the test set?)")
-        }
-        let (trainItems, validationItems): ([ExamItem], [ExamItem])
-        var validationSha: String?
-        if let validation = settings.validation {
-            trainItems = all
-            validationItems = try ExamSet.load(path: resolve(validation)).items
-            validationSha = sha256Hex(try readFile(resolve(validation)))
-        } else {
-            (trainItems, validationItems) = Trainer.split(all, validationRatio: settings.validationRatio)
-        }
-        let model = try Model(path: modelPath)
-        let trainer = try Trainer(config: settings, model: model, trainItems: trainItems, validationItems: validationItems)
-        let trainSha = sha256Hex(try readFile(trainPath))
-        if let existing, existing.trainSha256 != trainSha {
-            throw TrainingError("\(trainPath) has changed since \(existing.name) started (sha256 differs); a resumed run must see the same data")
-        }
-        let folder = root.appendingPathComponent("checkpoints/\(settings.name)")
-
-        let run: TrainingRunRecord
-        var first = 0
-        if let existing {
-            run = existing
-            if let last = try store.checkpoints(run: existing.name).last {
-                first = try trainer.resume(from: root.appendingPathComponent(last.checkpoint.path))
-                print("Resuming \(run.name) from step \(first) of \(trainer.totalSteps) (\(last.checkpoint.path)).")
-            } else {
-                print("Resuming \(run.name) from the start: it has no checkpoint yet.")
-            }
-            guard first < trainer.totalSteps else { print("\(run.name) is complete (\(trainer.totalSteps) steps)."); return }
-        } else {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            run = try store.addTrainingRun(TrainingRunRecord(name: settings.name, config: String(decoding: try encoder.encode(settings), as: UTF8.self), model: modelPath,
-                                                             modelSha256: modelSha, trainSha256: trainSha, validationSha256: validationSha, totalSteps: trainer.totalSteps, createdAt: Date()))
-        }
-        print("Training \(run.name): \(trainItems.count) items (\(validationItems.count) held out), \(trainer.totalSteps) steps of \(settings.batchSize * settings.gradientAccumulation) sequences, LoRA r \(settings.rank) on \(settings.modules.map(\.rawValue).joined(separator: ", ")) (\(trainer.lora.values.count) weights).")
-        if trainer.shortened > 0 { print("\(trainer.shortened) prompts were longer than \(settings.maxLength) tokens; their passages were cut in the middle.") }
-        flushStandardOutput()
-
-        var progress = TrainingProgress(total: trainer.totalSteps - first)
-        try trainer.run(from: first, checkpoints: folder) { event in
-            switch event {
-            case .step(let step):
-                try store.addTrainingLog(TrainingLogRecord(runId: run.id!, step: step.step, epoch: step.epoch, loss: step.loss, learningRate: Double(step.learningRate),
-                                                           gradientNorm: Double(step.gradientNorm), tokens: step.tokens, seconds: step.seconds))
-                progress.advance(step)
-            case .evaluation(let evaluation):
-                try store.addEvaluation(TrainingEvaluationRecord(runId: run.id!, step: evaluation.step, loss: evaluation.loss, accuracy: evaluation.accuracy, items: evaluation.items))
-                progress.note(String(format: "step %d: validation loss %.4f, accuracy %.4f (%d items)", evaluation.step, evaluation.loss, evaluation.accuracy, evaluation.items))
-            case .checkpoint(let checkpoint):
-                let files = ["adapter_config.json", "adapter_model.safetensors"].map { checkpoint.folder.appendingPathComponent($0).path }
-                let sha = sha256Hex(try files.flatMap { try readFile($0) })
-                let record = try store.addCheckpoint(CheckpointRecord(runId: run.id!, step: checkpoint.step, epoch: checkpoint.epoch, path: store.workspace.relative(checkpoint.folder),
-                                                                      adapterSha256: sha, trainLoss: checkpoint.trainLoss, validationLoss: checkpoint.evaluation?.loss,
-                                                                      validationAccuracy: checkpoint.evaluation?.accuracy, createdAt: Date()))
-                progress.note("saved \(run.name)/step-\(record.step) -> \(record.path)")
-            }
-        }
-        print("Done: \(run.name), \(trainer.totalSteps) steps. Its checkpoints: `suneung list --checkpoints`; score one with `suneung predict --checkpoint \(run.name)/step-\(trainer.totalSteps) --dataset TEST.csv --name NAME`.")
-    }
-
-    /// A config's keys and values, as a file or flags would give them.
-    static func values(of config: TrainingConfig) throws -> [String: ConfigValue] {
-        let object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(config)) as! [String: Any]
-        return object.mapValues { value in
-            if let list = value as? [Any] { return .list(list.map { "\($0)" }) }
-            return .scalar("\(value)")
-        }
-    }
-
-    /// A YAML file of top-level keys: scalars, or lists of scalars.
-    static func readYAML(_ path: String) throws -> [String: ConfigValue] {
-        let text = String(decoding: try readFile(path), as: UTF8.self)
-        let loaded: Any?
-        do { loaded = try Yams.load(yaml: text) } catch { throw TrainingError("\(path): not valid YAML: \(error)") }
-        guard let loaded else { return [:] }
-        guard let mapping = loaded as? [String: Any] else { throw TrainingError("\(path): expected a mapping of keys to values at the top level") }
-        var values: [String: ConfigValue] = [:]
-        for (key, value) in mapping {
-            switch value {
-            case let list as [Any]: values[key] = .list(list.map { "\($0)" })
-            case is [String: Any]: throw TrainingError("\(path): '\(key)' is a nested mapping; the keys are flat (see config/train.yaml)")
-            default: values[key] = .scalar("\(value)")
-            }
-        }
-        return values
+        var printer = EventPrinter()
+        try Train.run(TrainRequest(values: values, source: config ?? "the flags", resume: resume, threads: threads), store: store) { printer.show($0) }
     }
 }

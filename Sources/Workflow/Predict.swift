@@ -1,0 +1,310 @@
+import Engine
+import Exam
+import Foundation
+import GGUF
+import Store
+import Tensor
+import Tokenizer
+import Training
+
+/// What `predict` is asked: a model (or a checkpoint), an exam file, a name, and the
+/// scoring settings. The pipeline builds one per stage.
+public struct PredictRequest: Sendable {
+    public var model: String?
+    public var adapter: String?
+    public var checkpoint: String?
+    public var dataset: String
+    public var name: String
+    public var template: ChatTemplate?
+    public var threads: Int?
+    public var limit: Int?
+    public var maxTokens: Int?
+    public var gold: String?
+    public var debias: String?
+    public var priorTarget: String?
+    public var notes: Store.SetNotes
+    /// Kept in the set's lineage.
+    public var commandLine: String
+
+    public init(model: String? = nil, adapter: String? = nil, checkpoint: String? = nil, dataset: String, name: String, template: ChatTemplate? = nil, threads: Int? = nil, limit: Int? = nil,
+                maxTokens: Int? = nil, gold: String? = nil, debias: String? = nil, priorTarget: String? = nil, notes: Store.SetNotes = Store.SetNotes(), commandLine: String) {
+        self.model = model
+        self.adapter = adapter
+        self.checkpoint = checkpoint
+        self.dataset = dataset
+        self.name = name
+        self.template = template
+        self.threads = threads
+        self.limit = limit
+        self.maxTokens = maxTokens
+        self.gold = gold
+        self.debias = debias
+        self.priorTarget = priorTarget
+        self.notes = notes
+        self.commandLine = commandLine
+    }
+
+    static let needsModel = "--model FILE.gguf or --checkpoint RUN/step-N is required"
+
+    /// The combinations that cannot work, before anything is read: a usage error.
+    public func check() throws {
+        try SetRef.checkName(name)
+        if let debias, DebiasMethod(parsing: debias) == nil { throw UsageError("--debias is permute, pride or pride:FRACTION with 0 < FRACTION ≤ 1 (got '\(excerpt(debias))')") }
+        if priorTarget != nil && debias == nil { throw UsageError("--prior-target goes with --debias") }
+        if let limit, limit < 1 { throw UsageError("--limit must be at least 1") }
+        if checkpoint != nil && (model != nil || adapter != nil) { throw UsageError("--checkpoint names its model and adapter; leave out --model and --adapter") }
+        if checkpoint == nil && model == nil { throw UsageError(Self.needsModel) }
+    }
+}
+
+/// A request that cannot work as given (the command line's exit status 64).
+public struct UsageError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What a long workflow tells its caller as it goes: lines for people, and the units of
+/// work for a progress bar (the command line draws them; a server could stream them).
+public enum WorkflowEvent {
+    case note(String)
+    /// A stage of the pipeline begins.
+    case stage(String)
+    /// Items (or passes) to do from here.
+    case begin(total: Int)
+    /// One done, with its prompt's tokens.
+    case item(tokens: Int)
+    case trainingStart(steps: Int)
+    case trainingStep(Trainer.Step)
+    case trainingNote(String)
+}
+
+public typealias WorkflowEvents = (WorkflowEvent) -> Void
+
+/// Scoring exam items with a GGUF model: `predict`, and the pipeline's stages 1 and 4.
+public enum Predict {
+    public static let engineVersion = "suneung-engine 2 (float32 weights, OpenBLAS, shared-prefix reuse)"
+
+    /// Scores every item and stores the set (or finds the finished run with the same
+    /// settings, or resumes an interrupted one); returns the set.
+    @discardableResult
+    public static func run(_ request: PredictRequest, store: Store, events: WorkflowEvents = { _ in }) throws -> PredictionSetRecord {
+        try request.check()
+        let (name, dataset, limit, gold) = (request.name, request.dataset, request.limit, request.gold)
+        try store.checkNameTakes(name, origin: .engine)
+        // The model and adapter: given, or a checkpoint's (checked against the store).
+        var model = request.model, adapter = request.adapter, template = request.template
+        let trained = try request.checkpoint.map { try store.checkpoint($0) }
+        if let trained {
+            model = trained.run.model
+            adapter = store.workspace.root.appendingPathComponent(trained.checkpoint.path).path
+            if template == nil, let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(trained.run.config.utf8)), let name = config.template {
+                template = ChatTemplate(rawValue: name)
+            }
+        }
+        guard let model else { throw StoreError.invalid(PredictRequest.needsModel) }
+        // Everything that can fail on bad input comes before the first write: the
+        // items, the model, and every prompt (tokenizing all 869 takes under a second).
+        let all = try ExamSet.load(path: dataset).items
+        let items = limit.map { Array(all.prefix($0)) } ?? all
+        let labelled = try gold.map { gold in
+            let labelled = try ExamSet.load(path: gold).items.filter { $0.answer != nil }
+            let ids = Set(items.map(\.id))
+            guard labelled.contains(where: { ids.contains($0.id) }) else {
+                throw StoreError.invalid("\(gold) labels none of the items to score (is it for another dataset?)")
+            }
+            return labelled
+        }
+        if let threads = request.threads { Parallel.threads = threads }
+        let file = try GGUFFile(path: model)
+        let lora = try adapter.map { try LoRAAdapter(folder: $0) }
+        let scorer = try Scorer(model: try Model(file: file, adapter: lora), template: template, maxTokens: request.maxTokens)
+        let prompts = try items.map { item in
+            try scorer.prompt(passage: item.paragraph) { passage in
+                var cut = item
+                cut.paragraph = passage
+                let baseline = Prompt.baseline(cut)
+                return (baseline.system, baseline.user)
+            }
+        }
+
+        var examFile = dataset
+        if items.count < all.count {
+            examFile = try Self.writeSubset(items, of: dataset, workspace: store.workspace)
+            events(.note("Scoring the first \(items.count) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile)))."))
+        }
+        let datasetRecord = try store.dataset(file: examFile)
+        let modelSha = try sha256OfFile(model)
+        let adapterSha = try adapter.map { folder in
+            try sha256Hex(["adapter_config.json", "adapter_model.safetensors"].flatMap { try readFile((folder as NSString).appendingPathComponent($0)) })
+        }
+        if let trained {
+            guard modelSha == trained.run.modelSha256 else {
+                throw StoreError.invalid("\(model) has changed since \(trained.run.name) was trained on it (sha256 differs)")
+            }
+            guard adapterSha == trained.checkpoint.adapterSha256 else {
+                throw StoreError.invalid("\(adapter!) has changed since it was saved (sha256 differs from the store's)")
+            }
+        }
+        let method = request.debias.flatMap(DebiasMethod.init(parsing:))
+        let priorTarget = request.priorTarget
+        let targetShares = try priorTarget.map { answerPrior(try ExamSet.load(path: $0).items) }
+        let targetSha = try priorTarget.map { sha256Hex(try readFile($0)) }
+        let settings = ([modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), engineVersion]
+                        + (method.map { ["debias \($0)"] } ?? []) + (targetSha.map { ["target \($0)"] } ?? [])).joined(separator: "\n")
+        var lineage = Lineage(commandLine: request.commandLine, toolVersion: Tool.version, datasetPath: datasetRecord.path,
+                              model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
+                              adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
+                              checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },
+                              template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: engineVersion, runKey: sha256Hex(settings.utf8))
+        lineage.debias = method?.description
+        lineage.priorTarget = priorTarget.map { store.workspace.relative(URL(fileURLWithPath: $0)) }
+        lineage.priorTargetShares = targetShares.map { Dictionary(uniqueKeysWithValues: $0.map { ("\($0.key)", $0.value) }) }
+        if let finished = try store.finishedRun(key: lineage.runKey!, name: name) {
+            events(.note("Already scored: \(finished.ref) holds these predictions (same model, adapter, dataset and settings)."))
+            try Self.recordGold(labelled, file: gold, author: request.notes.author, store: store, set: finished, events: events)
+            return finished
+        }
+        var (run, done) = try store.startRun(key: lineage.runKey!, name: name, dataset: datasetRecord, lineage: lineage)
+        if !done.isEmpty { events(.note("Resuming \(name): \(done.count) of \(items.count) items were scored before.")) }
+
+        // The questions of one passage go together (passages in the file's order), each
+        // reusing the keys and values of the one before. Every passage starts from the
+        // first item's, computed alone (they share the template's start), never from the
+        // previous passage's: an item's logits then depend only on its own passage's
+        // earlier items, and a resumed run gives exactly what an uninterrupted one gives
+        // (it recomputes the first passage and the interrupted one's scored items).
+        var passages: [String: Int] = [:], groups: [[Int]] = []
+        for (position, item) in items.enumerated() {
+            if let group = passages[item.paragraph] { groups[group].append(position) } else {
+                passages[item.paragraph] = groups.count
+                groups.append([position])
+            }
+        }
+        if let method {
+            try Self.scoreDebiased(method, target: targetShares, items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: &run, events: events)
+        } else {
+            try Self.scorePlain(items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: run, events: events)
+        }
+        let shortened = prompts.filter { $0.charactersCut > 0 }.count
+        if shortened > 0 { events(.note("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.")) }
+
+        let set: PredictionSetRecord
+        switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine, notes: request.notes) {
+        case .created(let created):
+            set = created
+            events(.note("Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))"))
+        case .identical(let same):
+            set = same
+            events(.note("No new version: the predictions equal \(set.ref)."))
+        }
+        try Self.recordGold(labelled, file: gold, author: request.notes.author, store: store, set: set, events: events)
+        return set
+    }
+
+    /// Scores each item once, the questions of a passage one after another.
+    static func scorePlain(items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]], done: [Int: PredictionRow], scorer: Scorer, store: Store, run: PredictionRunRecord, events: WorkflowEvents) throws {
+        let pending = groups.indices.filter { groups[$0].contains { done[$0] == nil } }
+        events(.begin(total: items.count - done.count))
+        var firstItem = PrefixCache(), reused = 0, total = 0
+        for index in pending.isEmpty ? [] : Set(pending + [0]).sorted() {
+            var cache = firstItem
+            for position in groups[index] {
+                let item = items[position]
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache)
+                if index == 0 && position == groups[0][0] { firstItem = cache }
+                guard done[position] == nil else { continue }
+                reused += cache.reused
+                total += prompts[position].tokens.count
+                let answer = logits.indices.max { (logits[$0], -$0) < (logits[$1], -$1) }! + 1
+                let values = (0..<PredictionRow.maxChoices).map { $0 < logits.count ? Double(logits[$0]) : nil }
+                try store.addRunRow(run, position: position, row: PredictionRow(id: item.id, answer: answer, values: values))
+                events(.item(tokens: prompts[position].tokens.count))
+            }
+        }
+        if reused > 0 {
+            events(.note("\(reused) of \(total) prompt tokens were reused from the items before (the template's start, and the passage for its later questions)."))
+        }
+    }
+
+    /// Scores with every cyclic permutation of the choices (all items for `permute`, a
+    /// seeded sample for `pride`), then, for `pride`, the other items once, dividing out
+    /// the position prior the sample's passes show. Passages keep their reuse of keys and
+    /// values: the permutations of a question share its passage and question.
+    static func scoreDebiased(_ method: DebiasMethod, target: [Int: [Double]]?, items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]], done: [Int: PredictionRow],
+                       scorer: Scorer, store: Store, run: inout PredictionRunRecord, events: WorkflowEvents) throws {
+        let choiceCounts = items.map(\.choices.count)
+        let sample = method.sample(choiceCounts: choiceCounts)
+        // PriDe needs every sampled item's passes for its prior, even those scored
+        // before a resume; `permute` skips what is done.
+        let needsPasses = { (position: Int) in sample.contains(position) && (done[position] == nil || method != .permute) }
+        let passes = (0..<items.count).reduce(0) { $0 + (needsPasses($1) ? choiceCounts[$1] : (!sample.contains($1) && done[$1] == nil ? 1 : 0)) }
+        events(.begin(total: passes))
+        var firstItem = PrefixCache()
+        _ = try scorer.answerLogits(prompts[0].tokens, choices: choiceCounts[0], cache: &firstItem)
+        func record(_ position: Int, probabilities: [Double]) throws {
+            guard done[position] == nil else { return }
+            let answer = probabilities.indices.max { (probabilities[$0], -$0) < (probabilities[$1], -$1) }! + 1
+            let values = (0..<PredictionRow.maxChoices).map { $0 < probabilities.count ? log(max(probabilities[$0], 1e-30)) : nil }
+            try store.addRunRow(run, position: position, row: PredictionRow(id: items[position].id, answer: answer, values: values))
+        }
+        var priorSum: [Int: [Double]] = [:], priorPasses: [Int: Int] = [:]
+        for group in groups {
+            var cache = firstItem
+            for position in group where needsPasses(position) {
+                let item = items[position], n = item.choices.count
+                var positionProbabilities: [[Double]] = []
+                for k in 0..<n {
+                    let prompt = k == 0 ? prompts[position] : try scorer.prompt(passage: item.paragraph) { passage in
+                        var cut = item
+                        cut.paragraph = passage
+                        cut.choices = rotated(item.choices, by: k)
+                        let baseline = Prompt.baseline(cut)
+                        return (baseline.system, baseline.user)
+                    }
+                    let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache)
+                    let p = softmax(logits.map(Double.init))
+                    positionProbabilities.append(p)
+                    priorSum[n] = zip(priorSum[n] ?? Array(repeating: 0, count: n), p).map(+)
+                    priorPasses[n, default: 0] += 1
+                    events(.item(tokens: prompt.tokens.count))
+                }
+                try record(position, probabilities: corrected(contentProbabilities(passes: positionProbabilities), prior: nil, target: target?[n]))
+            }
+        }
+        guard case .pride = method else { return }
+        // The prior over positions: the mean of the sample's position probabilities.
+        let prior = Dictionary(uniqueKeysWithValues: priorSum.map { n, sum in (n, sum.map { $0 / Double(priorPasses[n]!) }) })
+        run.lineage.debiasPrior = Dictionary(uniqueKeysWithValues: prior.map { ("\($0.key)", $0.value) })
+        try store.updateLineage(of: run)
+        events(.note("PriDe's position prior from \(sample.count) sampled items: " + prior.keys.sorted().map { n in "\(n) choices " + prior[n]!.map { String(format: "%.3f", $0) }.joined(separator: " ") }.joined(separator: "; ")))
+        for group in groups {
+            var cache = firstItem
+            for position in group where !sample.contains(position) && done[position] == nil {
+                let n = choiceCounts[position]
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: n, cache: &cache)
+                try record(position, probabilities: corrected(softmax(logits.map(Double.init)), prior: prior[n], target: target?[n]))
+                events(.item(tokens: prompts[position].tokens.count))
+            }
+        }
+    }
+
+    /// The local accuracy on a labelled file, recorded with the set.
+    static func recordGold(_ labelled: [ExamItem]?, file: String?, author: String?, store: Store, set: PredictionSetRecord, events: WorkflowEvents) throws {
+        guard let labelled, let file else { return }
+        let (correct, total) = try store.table(of: set).accuracy(against: labelled)
+        try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(file): \(correct)/\(total)")], author: author)
+        events(.note("\(set.ref): local \(String(format: "%.4f", Double(correct) / Double(total))) (\(correct)/\(total) on \(file))"))
+    }
+
+    /// The first items of an exam file as a file of their own in data/, so that the
+    /// prediction set is over a dataset that exists on disk.
+    static func writeSubset(_ items: [ExamItem], of path: String, workspace: Workspace) throws -> String {
+        let bytes = try readFile(path)
+        let records = try CSV.parse(bytes)
+        // The source's hash in the name: two files called test.csv get two subsets.
+        let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let url = workspace.root.appendingPathComponent("data/\(stem).\(sha256Hex(bytes).prefix(8)).first-\(items.count).csv")
+        try writeAtomically(CSV.write(records.prefix(items.count + 1).map(\.fields)), to: url)
+        return url.path
+    }
+}
