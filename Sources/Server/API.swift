@@ -1,3 +1,4 @@
+import Ensemble
 import Exam
 import Foundation
 import Hummingbird
@@ -34,8 +35,10 @@ struct API {
                 if body.public != nil || body.private != nil, let rows = set.itemCount, rows < (try store.dataset(id: set.datasetId)).itemCount {
                     throw StoreError.invalid("\(set.ref) is a subset: it was never uploaded, so it has no leaderboard score")
                 }
-                let scores = [body.public.map { (ScoreKind.public, $0, body.note) }, body.private.map { (ScoreKind.private, $0, body.note) }, body.local.map { (ScoreKind.local, $0, body.note) }].compactMap { $0 }
-                guard !scores.isEmpty else { throw StoreError.invalid("give at least one of public, private, local") }
+                // A local score is computed from a gold file where the rows are (score locally, then push).
+                let scores = [body.public.map { (ScoreKind.public, $0, body.note) }, body.private.map { (ScoreKind.private, $0, body.note) }].compactMap { $0 }
+                guard !scores.isEmpty else { throw StoreError.invalid("give public and/or private") }
+                guard body.note.map({ !$0.contains("\u{0}") && $0.count <= SetBundle.maxNoteCharacters }) ?? true else { throw StoreError.invalid("the note has a NUL character or more than \(SetBundle.maxNoteCharacters) characters") }
                 return try store.addScores(to: set, scores, author: author, simulated: body.simulated ?? false).map { ScoreResult(set: set.ref.description, kind: $0.kind, value: $0.value, recorded: $0.recorded) }
             }
         }
@@ -66,7 +69,7 @@ struct API {
         api.get("datasets/:sha") { _, context in
             let sha = try context.parameters.require("sha")
             let bytes = try await blocking { () -> [UInt8] in
-                guard let dataset = try store.dataset(contentSha256: sha) else { throw StoreError.notFound("no dataset with content \(excerpt(sha, limit: 20))") }
+                guard let dataset = try store.dataset(digest: sha) else { throw StoreError.notFound("no dataset with sha256 \(excerpt(sha, limit: 20))") }
                 return try store.datasetFile(dataset)
             }
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -79,18 +82,30 @@ struct API {
                 return DatasetAnswer(contentSha256: sha, items: dataset.itemCount)
             }
         }
+        api.get("whoami") { _, context in
+            try await json { [token = context.token] in WhoAmI(name: token?.name ?? "", role: token?.role ?? .read) }
+        }
         api.post("sync/have") { request, _ in
             let asked = try await decode(HaveRequest.self, request)
             guard asked.sets.count <= 100_000, asked.datasets.count <= 10_000 else { throw StoreError.invalid("too many entries in one request") }
             return try await json {
-                HaveAnswer(sets: try asked.sets.map { try store.set(named: $0.name, csvSha256: $0.csvSha256, datasetContentSha256: $0.dataset) != nil },
-                           datasets: try asked.datasets.map { try store.dataset(contentSha256: $0) != nil })
+                let have = try asked.sets.map { try store.set(named: $0.name, csvSha256: $0.csvSha256, datasetContentSha256: $0.dataset) != nil }
+                // Names that belong to another kind of set here: the push would stop there.
+                let conflicts = zip(asked.sets, have).compactMap { entry, present -> String? in
+                    guard !present, let origin = entry.origin else { return nil }
+                    do { try store.checkNameTakes(entry.name, origin: origin) } catch { return "\(error)" }
+                    return nil
+                }
+                return HaveAnswer(sets: have, datasets: try asked.datasets.map { try store.dataset(contentSha256: $0) != nil }, conflicts: conflicts)
             }
         }
         api.get("sync/bundles") { _, _ in try await json { try store.bundles(withCSV: false) } }
         api.post("sync/bundles") { request, context in
             let bytes = try await body(request, context: context)
             let bundle = try SetBundle.decoder.decode(SetBundle.self, from: Data(bytes))
+            if let method = bundle.submission?.method, Ensemble.Method(rawValue: method) == nil {
+                throw StoreError.invalid("\(bundle.ref): unknown ensemble method '\(excerpt(method))'")
+            }
             let author = context.token?.name
             return try await json { try store.receive(bundle, author: author) }
         }
@@ -111,7 +126,7 @@ struct API {
         let bytes = try await body(request, context: context)
         let lineage = Lineage(commandLine: "POST /api/v1/sets (\(context.token?.name ?? "?"))", toolVersion: Tool.version)
         return try await json { () -> ImportAnswer in
-            guard let dataset = try store.dataset(contentSha256: sha) else { throw SyncError.datasetMissing(sha) }
+            guard let dataset = try store.dataset(digest: sha) else { throw SyncError.datasetMissing(sha) }
             let report = try importPredictions([ImportRequest(file: "\(name).csv (uploaded)", name: name, bytes: bytes)], dataset: dataset,
                                                options: PredictionFileOptions(invalidAnswers: invalid, subset: subset), notes: notes, lineage: lineage, store: store)[0]
             let created: Bool
@@ -125,7 +140,6 @@ struct API {
 struct ScoreRequest: Codable {
     var `public`: Double?
     var `private`: Double?
-    var local: Double?
     var note: String?
     var simulated: Bool?
 }
@@ -157,6 +171,7 @@ public struct HaveRequest: Codable, Sendable {
         public var name: String
         public var csvSha256: String
         public var dataset: String
+        public var origin: SetOrigin?
     }
 
     public var sets: [Entry]
@@ -166,6 +181,14 @@ public struct HaveRequest: Codable, Sendable {
 public struct HaveAnswer: Codable, Sendable {
     public var sets: [Bool]
     public var datasets: [Bool]
+    /// Why some sets could not be received (a name of another kind of set there).
+    public var conflicts: [String]
+}
+
+/// Whose token this is.
+public struct WhoAmI: Codable, Sendable {
+    public var name: String
+    public var role: TokenRole
 }
 
 // MARK: - Helpers

@@ -46,15 +46,17 @@ public struct Remotes: Sendable {
     /// A server's address: http(s)://HOST[:PORT], nothing after.
     public static func checkURL(_ text: String) throws -> String {
         let trimmed = text.hasSuffix("/") ? String(text.dropLast()) : text
-        guard let url = URL(string: trimmed), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil, url.path.isEmpty, url.query == nil else {
-            throw StoreError.invalid("'\(excerpt(text))' is not a server address like http://10.0.0.5:8080 (http or https, host, port)")
+        guard let url = URL(string: trimmed), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil, url.path.isEmpty, url.query == nil,
+              url.user == nil, url.password == nil, url.fragment == nil, (url.port.map { (1...65535).contains($0) } ?? true) else {
+            throw StoreError.invalid("'\(excerpt(text))' is not a server address like http://10.0.0.5:8080 (http or https, host, a port 1-65535; no user, path or query)")
         }
         return trimmed
     }
 }
 
 /// Tokens by server URL, in the user's config folder (not the workspace: a workspace
-/// is shared, a token is personal).
+/// is shared, a token is personal; one person has one token for a server, whichever of
+/// their workspaces talks to it).
 public enum Credentials {
     public static var file: URL {
         let base = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"].map { URL(fileURLWithPath: $0) }
@@ -105,6 +107,9 @@ public struct RemoteClient: Sendable {
     }
 
     // MARK: The API
+
+    /// Whose token this is, by the server (401 for an unknown or revoked one).
+    public func whoAmI() throws -> WhoAmI { try get("/api/v1/whoami") }
 
     /// The server's version, from /health (no token needed).
     public func health() throws -> String {

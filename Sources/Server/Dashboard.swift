@@ -252,6 +252,11 @@ struct Dashboard {
         return text(html, type: "text/html; charset=utf-8")
     }
 
+    /// A refusal or an error, as a page.
+    static func errorPage(status: HTTPResponse.Status, message: String) -> Response {
+        text(frame(title: "\(status.code) \(status.reasonPhrase)", body: .p(.text(message))), type: "text/html; charset=utf-8")
+    }
+
     /// Asked for a token: how to sign in.
     static func signIn(status: HTTPResponse.Status) -> Response {
         let html = frame(title: "Sign in", body: .group(

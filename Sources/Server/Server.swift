@@ -1,3 +1,5 @@
+import Ensemble
+import Exam
 import Foundation
 import Hummingbird
 import Logging
@@ -75,6 +77,11 @@ struct APIError: Error, HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        if !request.uri.path.hasPrefix("/api/") && request.uri.path != "/health" {
+            var response = Dashboard.errorPage(status: status, message: message)
+            response.status = status
+            return response
+        }
         var fields: [String: String] = ["error": message]
         if let code { fields["code"] = code }
         let body = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
@@ -94,6 +101,9 @@ struct ErrorMiddleware: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             throw APIError(error.status, error.body ?? error.status.reasonPhrase)
+        } catch let error as any HTTPResponseError {
+            // The body's size limit, and Hummingbird's own refusals.
+            throw APIError(error.status, error.status == .contentTooLarge ? "the body is larger than \(Server.maxBody / 1024 / 1024) MB" : error.status.reasonPhrase)
         } catch let error as StoreError {
             switch error {
             case .notFound(let message): throw APIError(.notFound, message)
@@ -110,9 +120,19 @@ struct ErrorMiddleware: RouterMiddleware {
             throw APIError(.conflict, error.description, code: code)
         } catch let error as DecodingError {
             throw APIError(.badRequest, "malformed JSON: \(describe(error))")
-        } catch let error as CustomStringConvertible {
+        } catch let error as any Error & CustomStringConvertible where Self.refusal(error) {
             throw APIError(.unprocessableContent, error.description)
+        } catch {
+            // Not the request's fault (a full disk, a database error): said, not hidden.
+            context.logger.error("\(request.method) \(request.uri.path): \(error)")
+            throw APIError(.internalServerError, "the server could not do it: \(error)")
         }
+    }
+
+    /// The errors that mean the request's content was refused (as the CLI's exit 1).
+    static func refusal(_ error: any Error) -> Bool {
+        error is FileProblem || error is FileProblems || error is PredictionFileProblems || error is CSVError || error is PythonLiteralError
+            || error is ImportRefused || error is UsageError || error is EnsembleError
     }
 
     func describe(_ error: DecodingError) -> String {
@@ -134,17 +154,21 @@ struct TokenMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if path == "/health" || path == "/login" { return try await next(request, context) }
+        let reading = request.method == .get || request.method == .head
         var presented: String?
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") {
             presented = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
-        } else if let cookie = request.cookies[Server.cookieName] {
+        } else if reading, let cookie = request.cookies[Server.cookieName] {
+            // The dashboard's cookie reads; a write always sends its token (no cross-site writes).
             presented = cookie.value
         }
-        guard let presented, !presented.isEmpty, presented.utf8.count <= 200, let token = try await blocking({ try store.liveToken(presented) }) else {
+        // One indexed read in WAL mode, which never waits for a writer: done here, so
+        // that a long write elsewhere does not hold up the check.
+        guard let presented, !presented.isEmpty, presented.utf8.count <= 200, let token = try store.liveToken(presented) else {
             if !path.hasPrefix("/api/") && request.method == .get { return Dashboard.signIn(status: .unauthorized) }
             throw APIError(.unauthorized, presented == nil ? "no token: send `Authorization: Bearer TOKEN` (`suneung token add NAME` on the server makes one)" : "unknown or revoked token")
         }
-        if request.method != .get && request.method != .head && token.role != .write {
+        if !reading && token.role != .write {
             throw APIError(.forbidden, "\(token.name)'s token is read-only: this request changes the store")
         }
         var context = context

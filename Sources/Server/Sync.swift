@@ -30,7 +30,12 @@ extension RemoteClient {
         var bundles = try ordered.map { try store.bundle(of: $0, withCSV: false) }
         let datasets = Array(Set(bundles.map(\.datasetContentSha256))).sorted()
         let have: HaveAnswer = try send("POST", "/api/v1/sync/have", json: HaveRequest(
-            sets: bundles.map { HaveRequest.Entry(name: $0.name, csvSha256: $0.csvSha256, dataset: $0.datasetContentSha256) }, datasets: datasets))
+            sets: bundles.map { HaveRequest.Entry(name: $0.name, csvSha256: $0.csvSha256, dataset: $0.datasetContentSha256, origin: $0.origin) }, datasets: datasets))
+        // All or nothing: a name the server gives to another kind of set stops the push
+        // before anything is sent.
+        guard have.conflicts.isEmpty else {
+            throw StoreError.invalid("nothing was pushed: on \(url), " + have.conflicts.joined(separator: "; ") + " (rename the local set: `suneung rename OLD NEW`)")
+        }
         var report = SyncReport()
         for (sha, present) in zip(datasets, have.datasets) where !present {
             guard let dataset = try store.dataset(contentSha256: sha) else { continue }
@@ -51,6 +56,14 @@ extension RemoteClient {
     /// store lacks; idempotent.
     public func pull(into store: Store, progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> SyncReport {
         let bundles: [SetBundle] = try get("/api/v1/sync/bundles", decoder: SetBundle.decoder)
+        // All or nothing: a local name of another kind stops the pull before anything is received.
+        var conflicts: [String] = []
+        for bundle in bundles {
+            do { try store.checkNameTakes(bundle.name, origin: bundle.origin) } catch { conflicts.append("\(bundle.ref) on \(url): \(error)") }
+        }
+        guard conflicts.isEmpty else {
+            throw StoreError.invalid("nothing was pulled: " + conflicts.joined(separator: "; ") + " (rename the local set: `suneung rename OLD NEW`)")
+        }
         var report = SyncReport()
         for sha in Set(bundles.map(\.datasetContentSha256)).sorted() where try store.dataset(contentSha256: sha) == nil {
             _ = try store.receiveDataset(bytes: Array(try request("GET", "/api/v1/datasets/\(sha)", body: nil, type: nil)), contentSha256: sha)

@@ -195,7 +195,9 @@ public struct SetRef: Sendable, Hashable, CustomStringConvertible {
     public init(parsing text: String) throws {
         if let at = text.lastIndex(of: "@") {
             let suffix = text[text.index(after: at)...]
-            guard suffix.first == "v", let version = Int(suffix.dropFirst()), version >= 1 else {
+            let digits = suffix.dropFirst()
+            guard suffix.first == "v", !digits.isEmpty, digits.count <= 9, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), digits.first != "0",
+                  let version = Int(digits) else {
                 throw StoreError.badReference("'\(excerpt(text))' is not NAME or NAME@vK (K = 1, 2, ...)")
             }
             self.init(name: String(text[..<at]), version: version)

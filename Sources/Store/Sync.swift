@@ -32,6 +32,10 @@ public struct SetBundle: Codable, Sendable, Equatable {
         public var csvSha256: String
         public var weight: Double
         public var publicScore: Double?
+
+        public init(name: String, csvSha256: String, weight: Double, publicScore: Double?) {
+            (self.name, self.csvSha256, self.weight, self.publicScore) = (name, csvSha256, weight, publicScore)
+        }
     }
 
     public struct Submission: Codable, Sendable, Equatable {
@@ -40,6 +44,10 @@ public struct SetBundle: Codable, Sendable, Equatable {
         public var tieRule: String
         public var csvSha256: String
         public var members: [Member]
+
+        public init(method: String, weightScheme: String, tieRule: String, csvSha256: String, members: [Member]) {
+            (self.method, self.weightScheme, self.tieRule, self.csvSha256, self.members) = (method, weightScheme, tieRule, csvSha256, members)
+        }
     }
 
     public var name: String
@@ -63,6 +71,52 @@ public struct SetBundle: Codable, Sendable, Equatable {
     public var submission: Submission?
 
     public var ref: SetRef { SetRef(name: name, version: version) }
+
+    /// The limits a received bundle keeps: what a real set never comes near, so that one
+    /// push cannot bloat every later pull or page.
+    public static let maxTags = 50
+    public static let maxNoteCharacters = 10_000
+    public static let maxLineageBytes = 256 * 1024
+
+    /// Refuses what this store could not keep or would keep wrongly: dates outside
+    /// 2000 to tomorrow, scores outside [0, 1], NUL characters (SQLite would cut the text
+    /// there), oversized metadata, an ensemble without members, or one without its
+    /// submission. (The method's name is checked where the methods are known.)
+    public func check() throws {
+        func refuse(_ message: String) -> StoreError { StoreError.invalid("\(ref): \(message)") }
+        let earliest = Date(timeIntervalSince1970: 946_684_800), latest = Date().addingTimeInterval(86_400)
+        var dates: [(String, Date)] = [("created", createdAt)]
+        for upload in uploads {
+            dates.append(("an upload's time", upload.createdAt))
+            if let retracted = upload.retractedAt { dates.append(("an upload's retraction", retracted)) }
+        }
+        for score in scores {
+            dates.append(("a score's time", score.createdAt))
+            if let retracted = score.retractedAt { dates.append(("a score's retraction", retracted)) }
+        }
+        for (what, date) in dates where !(earliest...latest).contains(date) {
+            throw refuse("\(what) (\(date.timeIntervalSince1970) s since 1970) is not between 2000 and tomorrow")
+        }
+        for score in scores where !(score.value.isFinite && (0...1).contains(score.value)) {
+            throw refuse("\(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]")
+        }
+        guard tags.count <= Self.maxTags else { throw refuse("\(tags.count) tags (at most \(Self.maxTags))") }
+        guard (note?.count ?? 0) <= Self.maxNoteCharacters else { throw refuse("a note of more than \(Self.maxNoteCharacters) characters") }
+        guard try Self.encoder.encode(lineage).count <= Self.maxLineageBytes else { throw refuse("a lineage of more than \(Self.maxLineageBytes / 1024) KB") }
+        let texts = [note, author] + uploads.flatMap { [$0.note, $0.author] } + scores.flatMap { [$0.note, $0.author] }
+        guard !texts.contains(where: { $0?.contains("\u{0}") == true }), !(csv?.contains("\u{0}") ?? false) else { throw refuse("a NUL character in its text") }
+        guard (origin == .ensemble) == (submission != nil) else {
+            throw refuse(origin == .ensemble ? "an ensemble without its submission (method, members)" : "a submission on a set that is not an ensemble")
+        }
+        if let submission {
+            guard !submission.members.isEmpty else { throw refuse("an ensemble without members") }
+            for member in submission.members {
+                guard member.weight.isFinite && member.weight >= 0 else { throw refuse("member \(member.name)'s weight \(member.weight) is not a weight") }
+                guard member.publicScore.map({ $0.isFinite && (0...1).contains($0) }) ?? true else { throw refuse("member \(member.name)'s public score is not an accuracy") }
+            }
+            guard submission.tieRule.count <= 500, submission.weightScheme.count <= 10_000 else { throw refuse("an oversized tie rule or weight scheme") }
+        }
+    }
 
     /// Dates as milliseconds, the store's own precision, so that a score that went
     /// there and back is recognised.
@@ -134,19 +188,30 @@ extension Store {
         try database.read { try DatasetRecord.filter(Column("contentSha256") == contentSha256).fetchOne($0) }
     }
 
+    /// A dataset by either of its digests: the content's (what travels) or the first
+    /// file's (what `list` shows).
+    public func dataset(digest: String) throws -> DatasetRecord? {
+        try checkDigest(digest)
+        return try database.read { try DatasetRecord.filter(Column("contentSha256") == digest || Column("sha256") == digest).fetchOne($0) }
+    }
+
+    func checkDigest(_ digest: String) throws {
+        guard digest.count == 64, digest.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw StoreError.badReference("'\(excerpt(digest))' is not a dataset's sha256 (64 lowercase hex digits)")
+        }
+    }
+
     /// Registers an exam file received from another store: parsed and checked, its
     /// content digest must be `contentSha256`; kept as data/DIGEST16.csv.
     public func receiveDataset(bytes: [UInt8], contentSha256: String) throws -> DatasetRecord {
-        guard contentSha256.count == 64, contentSha256.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
-            throw StoreError.badReference("'\(excerpt(contentSha256))' is not a dataset's content sha256 (64 lowercase hex digits)")
-        }
-        if let known = try dataset(contentSha256: contentSha256) { return known }
+        try checkDigest(contentSha256)
         let file = workspace.root.appendingPathComponent("data/\(contentSha256.prefix(16)).csv")
         let parsed = ExamSet.parse(bytes: bytes, file: "the received exam file")
         guard parsed.problems.isEmpty else { throw FileProblems(parsed.problems) }
         guard contentDigest(of: parsed.items) == contentSha256 else {
             throw StoreError.invalid("the received exam file's content is not dataset \(contentSha256.prefix(12))... (its digest is \(contentDigest(of: parsed.items).prefix(12))...)")
         }
+        if let known = try dataset(contentSha256: contentSha256) { return known }
         try requireWritable()
         // Under the write lock: two pushes of the same dataset at once write it once.
         return try write { db in
@@ -179,12 +244,11 @@ extension Store {
         try requireWritable()
         try SetRef.checkName(bundle.name)
         for tag in bundle.tags { try SetRef.checkName(tag, what: "tag") }
+        try checkDigest(bundle.datasetContentSha256)
         guard let dataset = try dataset(contentSha256: bundle.datasetContentSha256) else {
             throw SyncError.datasetMissing(bundle.datasetContentSha256)
         }
-        for score in bundle.scores where !(score.value.isFinite && (0...1).contains(score.value)) {
-            throw StoreError.invalid("\(bundle.ref): \(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]")
-        }
+        try bundle.check()
         let existing = try set(named: bundle.name, csvSha256: bundle.csvSha256, datasetContentSha256: bundle.datasetContentSha256)
         // Everything that can be checked outside the transaction: the rows and the members.
         var newSet: (table: PredictionTable, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)])?
@@ -205,7 +269,6 @@ extension Store {
                     guard let found = try set(named: member.name, csvSha256: member.csvSha256, datasetContentSha256: bundle.datasetContentSha256) else {
                         throw SyncError.memberMissing(ensemble: bundle.ref.description, member: member.name)
                     }
-                    guard member.weight.isFinite && member.weight >= 0 else { throw StoreError.invalid("\(bundle.ref): member \(member.name)'s weight \(member.weight) is not a weight") }
                     return (set: found, weight: member.weight, publicScore: member.publicScore)
                 }
             }
@@ -218,6 +281,7 @@ extension Store {
         return try writeWithFiles { db -> (ReceiveOutcome, [ManagedFile]) in
             var target: PredictionSetRecord
             var files: [ManagedFile] = []
+            var created = false
             if let existing {
                 target = existing
             } else {
@@ -232,11 +296,13 @@ extension Store {
                     if case .created(let new) = outcome { files = [ManagedFile(url: workspace.predictionFile(for: new.ref), text: table.canonicalCSV, owner: new.ref)] }
                 }
                 target = outcome.set
-                if bundle.hidden {
+                // Another push of the same content may have stored it since we looked.
+                if case .created = outcome { created = true }
+                if created && bundle.hidden {
                     try db.execute(sql: "UPDATE predictionSet SET hidden = 1 WHERE id = ?", arguments: [target.id])
                 }
             }
-            return (try mergeLedger(of: bundle, into: target, created: existing == nil, author: author, in: db), files)
+            return (try mergeLedger(of: bundle, into: target, created: created, author: author, in: db), files)
         }
     }
 

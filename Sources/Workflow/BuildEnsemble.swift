@@ -11,8 +11,8 @@ public struct EnsembleSpec: Codable, Sendable {
     public var top: Int?
     public var by: ScoreKind?
     public var exclude: [String]?
-    /// vote, weighted-vote or average.
-    public var method: String
+    /// vote (the default), weighted-vote or average.
+    public var method: String?
     /// score, excess, rank, softmax:T, uniform, or name=w,... (not for vote).
     public var weights: String?
     public var tags: [String]?
@@ -20,7 +20,7 @@ public struct EnsembleSpec: Codable, Sendable {
     /// Build and report, record nothing.
     public var dryRun: Bool?
 
-    public init(name: String, members: [String]? = nil, top: Int? = nil, by: ScoreKind? = nil, exclude: [String]? = nil, method: String = "vote", weights: String? = nil, tags: [String]? = nil, note: String? = nil, dryRun: Bool? = nil) {
+    public init(name: String, members: [String]? = nil, top: Int? = nil, by: ScoreKind? = nil, exclude: [String]? = nil, method: String? = nil, weights: String? = nil, tags: [String]? = nil, note: String? = nil, dryRun: Bool? = nil) {
         self.name = name
         self.members = members
         self.top = top
@@ -69,8 +69,8 @@ public struct BuiltEnsemble: Codable, Sendable {
 public func buildEnsemble(_ spec: EnsembleSpec, store: Store, datasetFile: String? = nil, lineage: Lineage, author: String?, out: URL? = nil,
                           calibrate: (([Member], DatasetRecord, inout Lineage) throws -> [Member])? = nil) throws -> BuiltEnsemble {
     try SetRef.checkName(spec.name)
-    guard let method = Ensemble.Method(rawValue: spec.method) else {
-        throw StoreError.invalid("method '\(excerpt(spec.method))' is not one of \(Ensemble.Method.allCases.map(\.rawValue).joined(separator: ", "))")
+    guard let method = Ensemble.Method(rawValue: spec.method ?? "vote") else {
+        throw StoreError.invalid("method '\(excerpt(spec.method ?? ""))' is not one of \(Ensemble.Method.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     for tag in spec.tags ?? [] { try SetRef.checkName(tag, what: "tag") }
     // Refusals that need no members first: the name's kind and where it would write.
@@ -88,7 +88,7 @@ public func buildEnsemble(_ spec: EnsembleSpec, store: Store, datasetFile: Strin
     case (let k?, nil, _):
         let chosen = try selection.top(k, by: spec.by ?? .public, datasetFile: datasetFile, excluding: spec.exclude ?? [])
         sets = chosen.sets
-        skipped = chosen.skippedCopies.map { "\($0.skipped) (the same as \($0.sameAs))" }
+        skipped = chosen.skippedCopies.map { "\($0.skipped): the same answers and values as \($0.sameAs)" }
     case (nil, let list?, _): sets = try selection.named(list)
     case (nil, nil, .explicit(let given)): sets = try selection.named(given.keys.sorted())
     case (nil, nil, _): throw StoreError.invalid("choose the members: --top K or --members A,B,...")

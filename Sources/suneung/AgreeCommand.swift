@@ -35,50 +35,40 @@ struct AgreeCommand: ParsableCommand {
         case (nil, true): throw ValidationError("name two or more sets, or use --top K")
         default: throw ValidationError("name sets or use --top, not both")
         }
-        guard sets.count >= 2 else { throw StoreError.invalid("agreement needs at least two sets") }
-        let (datasetRecord, all, covered) = try selection.members(sets, allowSubsets: true)
-        guard !covered.isEmpty else { throw StoreError.invalid("the sets share no item (subsets of different parts of the dataset)") }
-        let members = restrict(all, to: covered)
-        let choiceCounts = covered.map { datasetRecord.choiceCounts[$0] }
-        let majority = try combine(members, choiceCounts: choiceCounts, method: .vote, weights: Array(repeating: 1, count: members.count))
+        let matrix = try AgreementMatrix(sets, store: store)
+        let n = matrix.sets.count
         if format != .table {
-            let pairs = members.indices.flatMap { i in members.indices.filter { $0 != i }.map { j in (i, j) } }
-            let header = ["set", "other", "agreement", "kappa", "agrees_with_majority"]
-            let rows = pairs.map { i, j -> [String] in
-                let kappa = cohensKappa(members[i].answers, members[j].answers)
-                return [members[i].name, members[j].name, "\(agreement(members[i].answers, members[j].answers))", kappa.isNaN ? "" : "\(kappa)", "\(agreement(members[i].answers, majority.answers))"]
-            }
+            let pairs = (0..<n).flatMap { i in (0..<n).filter { $0 != i }.map { j in (i, j) } }
             if format == .csv {
-                print(CSV.write([header] + rows), terminator: "")
+                print(CSV.write([["set", "other", "agreement", "kappa", "agrees_with_majority"]] + pairs.map { i, j in
+                    [matrix.sets[i], matrix.sets[j], "\(matrix.agreement[i][j])", matrix.kappa[i][j].map { "\($0)" } ?? "", "\(matrix.withMajority[i])"]
+                }), terminator: "")
             } else {
-                try printJSON(rows.map { row in AgreementRow(set: row[0], other: row[1], agreement: Double(row[2])!, kappa: Double(row[3]), agreesWithMajority: Double(row[4])!, items: covered.count) })
+                try printJSON(pairs.map { i, j in
+                    AgreementRow(set: matrix.sets[i], other: matrix.sets[j], agreement: matrix.agreement[i][j], kappa: matrix.kappa[i][j], agreesWithMajority: matrix.withMajority[i], items: matrix.items)
+                })
             }
             return
         }
-
-        print("Sets over dataset \(datasetRecord.shortHash) (\(covered.count == datasetRecord.itemCount ? "\(covered.count) items" : "\(covered.count) of its \(datasetRecord.itemCount) items, covered by all"):")
+        let dataset = try store.dataset(id: sets[0].datasetId)
+        print("Sets over dataset \(dataset.shortHash) (\(matrix.items == dataset.itemCount ? "\(matrix.items) items" : "\(matrix.items) of its \(dataset.itemCount) items, covered by all"):")
         var legend = TextTable([("#", .right), ("set", .left), ("public", .right)])
-        for (index, member) in members.enumerated() { legend.add(["\(index + 1)", member.name, formatScore(member.publicScore)]) }
+        for index in 0..<n { legend.add(["\(index + 1)", matrix.sets[index], formatScore(matrix.publicScores[index])]) }
         print(indent(legend.rendered))
 
-        func matrix(_ title: String, _ value: (Member, Member) -> Double) {
-            var table = TextTable([("", .right)] + members.indices.map { ("#\($0 + 1)", .right) })
-            for (i, a) in members.enumerated() {
-                table.add(["#\(i + 1)"] + members.indices.map { j in
-                    let v = value(a, members[j])
-                    return i == j ? "-" : (v.isNaN ? "n/a" : String(format: "%.3f", v))
-                })
+        func show(_ title: String, _ value: (Int, Int) -> Double?) {
+            var table = TextTable([("", .right)] + (0..<n).map { ("#\($0 + 1)", .right) })
+            for i in 0..<n {
+                table.add(["#\(i + 1)"] + (0..<n).map { j in i == j ? "-" : value(i, j).map { String(format: "%.3f", $0) } ?? "n/a" })
             }
             print("\n\(title)\n" + indent(table.rendered))
         }
-        matrix("Agreement (share of items with the same answer)") { agreement($0.answers, $1.answers) }
-        matrix("Cohen's kappa (agreement beyond chance; n/a when undefined)") { cohensKappa($0.answers, $1.answers) }
+        show("Agreement (share of items with the same answer)") { matrix.agreement[$0][$1] }
+        show("Cohen's kappa (agreement beyond chance; n/a when undefined)") { matrix.kappa[$0][$1] }
 
         var withMajority = TextTable([("#", .right), ("set", .left), ("agrees with majority", .right)])
-        for (index, member) in members.enumerated() {
-            withMajority.add(["\(index + 1)", member.name, String(format: "%.3f", agreement(member.answers, majority.answers))])
-        }
-        print("\nAgreement with the majority vote of these \(members.count) sets\n" + indent(withMajority.rendered))
+        for index in 0..<n { withMajority.add(["\(index + 1)", matrix.sets[index], String(format: "%.3f", matrix.withMajority[index])]) }
+        print("\nAgreement with the majority vote of these \(n) sets\n" + indent(withMajority.rendered))
     }
 }
 

@@ -143,14 +143,23 @@ struct RemoteCommand: ParsableCommand {
         func run() throws {
             try SetRef.checkName(name, what: "remote name")
             let address = try Remotes.checkURL(url)
-            let workspace = options.located
-            var remotes = try Remotes.load(workspace: workspace)
+            if let token, token.isEmpty || token.contains(where: { $0.isWhitespace }) { throw ValidationError("--token is empty or has spaces") }
+            // A token the server refuses is not kept; an unreachable server is said.
+            var answer = "not reachable now: the token is kept unchecked"
+            if let token {
+                do {
+                    let me = try RemoteClient(url: address, token: token).whoAmI()
+                    answer = "the server knows the token: \(me.name), \(me.role.rawValue)"
+                } catch let failure as RemoteClient.Failure where failure.status == 401 {
+                    throw StoreError.invalid("\(address) refuses this token (unknown or revoked): nothing was changed")
+                } catch {}
+            }
+            var remotes = try Remotes.load(workspace: options.located)
             remotes.entries.removeAll { $0.name == name }
             remotes.entries.append((name, address))
             try remotes.save()
             if let token { try Credentials.store(token, for: address) }
-            let health = try? RemoteClient(url: address, token: token ?? "").health()
-            print("Remote \(name) = \(address)\(token == nil ? "" : "; token kept in \(Credentials.file.path)")\(health.map { " (server \($0) answers)" } ?? " (not reachable now)")")
+            print("Remote \(name) = \(address)\(token == nil ? "" : "; token kept in \(Credentials.file.path) (\(answer))")")
         }
     }
 
@@ -169,19 +178,22 @@ struct RemoteCommand: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a remote and its kept token.")
+        static let configuration = CommandConfiguration(abstract: "Remove a remote from this workspace (its token stays for your other workspaces unless --forget-token).")
 
         @OptionGroup var options: WorkspaceOptions
 
         @Argument var name: String
+
+        @Flag(help: "Also delete the token kept for its URL (every workspace of yours loses it).")
+        var forgetToken = false
 
         func run() throws {
             var remotes = try Remotes.load(workspace: options.located)
             let url = try remotes.url(of: name)
             remotes.entries.removeAll { $0.name == name }
             try remotes.save()
-            try Credentials.store(nil, for: url)
-            print("Removed remote \(name) (\(url)).")
+            if forgetToken { try Credentials.store(nil, for: url) }
+            print("Removed remote \(name) (\(url))\(forgetToken ? "; its token is deleted" : "; the token for \(url) stays in \(Credentials.file.path)").")
         }
     }
 }

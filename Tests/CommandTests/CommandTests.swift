@@ -49,20 +49,14 @@ class WorkspaceTestCase: XCTestCase {
         try text.write(to: root.appendingPathComponent(name), atomically: true, encoding: .utf8)
     }
 
-    let exam = """
-        id,paragraph,problems,question_plus
-        q1,"지문, 하나","{'question': '옳은 것은?', 'choices': ['a', 'b', 'c', 'd'], 'answer': 2}",
-        q2,지문 둘,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd', 'e'], 'answer': 5}",보기
-        q3,지문 셋,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd'], 'answer': 1}",
-
-        """
+    let exam = SampleFiles.exam
 
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-cli-\(UUID())")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try write("test.csv", exam)
-        try write("run.csv", "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,2,0.1,2.5,0,-1,\nq2,5,0,0,0,1,3\nq3,1,1,0,0,0,\n")
-        try write("other.csv", "id,answer\nq1,1\nq2,5\nq3,1\n")
+        try write("run.csv", SampleFiles.run)
+        try write("other.csv", SampleFiles.other)
         try run("init")
     }
 

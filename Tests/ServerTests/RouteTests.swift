@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Server
 import Store
+import TestSupport
 import Workflow
 import XCTest
 
@@ -16,20 +17,14 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
     var writer = ""
     var reader = ""
 
-    let exam = """
-        id,paragraph,problems,question_plus
-        q1,"지문, 하나","{'question': '옳은 것은?', 'choices': ['a', 'b', 'c', 'd'], 'answer': 2}",
-        q2,지문 둘,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd', 'e'], 'answer': 5}",보기
-        q3,지문 셋,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd'], 'answer': 1}",
-
-        """
+    let exam = SampleFiles.exam
 
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-server-\(UUID())")
         store = try Store(workspace: Workspace(root: root), create: true)
         try exam.write(to: root.appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
-        try "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,2,0.1,2.5,0,-1,\nq2,5,0,0,0,1,3\nq3,1,1,0,0,0,\n".write(to: root.appendingPathComponent("run.csv"), atomically: true, encoding: .utf8)
-        try "id,answer\nq1,1\nq2,5\nq3,1\n".write(to: root.appendingPathComponent("other.csv"), atomically: true, encoding: .utf8)
+        try SampleFiles.run.write(to: root.appendingPathComponent("run.csv"), atomically: true, encoding: .utf8)
+        try SampleFiles.other.write(to: root.appendingPathComponent("other.csv"), atomically: true, encoding: .utf8)
         let lineage = Lineage(commandLine: "test", toolVersion: Tool.version)
         _ = try importPredictions([ImportRequest(file: root.appendingPathComponent("run.csv").path, name: "run"), ImportRequest(file: root.appendingPathComponent("other.csv").path, name: "other")],
                                   datasetFile: root.appendingPathComponent("test.csv").path, options: PredictionFileOptions(), notes: Store.SetNotes(author: "kim", tags: ["base"]), lineage: lineage, store: store)
@@ -102,6 +97,12 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             }
             try await client.execute(uri: "/api/v1/datasets/\(sha)", method: .get, headers: self.headers(reader)) { response in
                 XCTAssertEqual(String(buffer: response.body), self.exam)
+            }
+            // The file's sha256, as `list` shows it, names the dataset too.
+            let fileSha = try self.store.summaries()[0].datasetSha256
+            try await client.execute(uri: "/api/v1/datasets/\(fileSha)", method: .get, headers: self.headers(reader)) { XCTAssertEqual($0.status, .ok) }
+            try await client.execute(uri: "/api/v1/whoami", method: .get, headers: self.headers(reader)) { response in
+                XCTAssertEqual(try JSONDecoder().decode(WhoAmI.self, from: Data(buffer: response.body)).name, "park")
             }
             try await client.execute(uri: "/api/v1/sync/bundles", method: .get, headers: self.headers(reader)) { response in
                 let bundles = try SetBundle.decoder.decode([SetBundle].self, from: Data(buffer: response.body))
@@ -187,6 +188,30 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         let revoked = try store.addToken(name: "choi", role: .write).token
         _ = try store.revokeTokens(name: "choi")
         try store.setNote("<script>alert(1)</script>", of: try store.predictionSet("run"))
+        // Bundles that this store could not keep, or would keep wrongly.
+        func bundle(_ change: (inout SetBundle) -> Void) throws -> String {
+            var bundle = try store.bundle(of: try store.predictionSet("run"), withCSV: true)
+            bundle.name = "pushed"
+            change(&bundle)
+            return String(decoding: try SetBundle.encoder.encode(bundle), as: UTF8.self)
+        }
+        let otherBundle = try store.bundle(of: try store.predictionSet("other"), withCSV: false)
+        let ensembleOf = { (members: [SetBundle.Member], method: String) in
+            SetBundle.Submission(method: method, weightScheme: "uniform", tieRule: "lower choice number", csvSha256: String(repeating: "0", count: 64), members: members)
+        }
+        let member = SetBundle.Member(name: "other", csvSha256: otherBundle.csvSha256, weight: 1, publicScore: 0.7)
+        let hostileBundles = [
+            try bundle { $0.createdAt = Date(timeIntervalSince1970: 1e17) },
+            try bundle { $0.createdAt = Date(timeIntervalSince1970: -1e12) },
+            try bundle { $0.scores[0].createdAt = Date(timeIntervalSince1970: 1e17) },
+            try bundle { $0.tags = (0..<5000).map { "t\($0)" } },
+            try bundle { $0.note = "a\u{0}b" },
+            try bundle { $0.lineage.commandLine = String(repeating: "x", count: 300_000) },
+            try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([], "vote") },
+            try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([member], "bogus") },
+            try bundle { $0.origin = .ensemble; $0.submission = nil },
+            try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([SetBundle.Member(name: "other", csvSha256: otherBundle.csvSha256, weight: -1, publicScore: 7)], "vote") },
+        ]
         let before = try dump()
         let csv = "id,answer\nq1,1\nq2,5\nq3,1\n"
         // (uri, method, token, body, expected status)
@@ -201,7 +226,7 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             ("/api/v1/sets?name=..%2F..%2Fetc&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
             ("/api/v1/sets?name=\(String(repeating: "a", count: 300))&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
             ("/api/v1/sets?name=x&dataset=\(sha)", .post, writer, "id,answer\nq1,9\nq2,5\n", .unprocessableContent),
-            ("/api/v1/sets?name=x&dataset=../../etc/passwd", .post, writer, csv, .conflict),
+            ("/api/v1/sets?name=x&dataset=../../etc/passwd", .post, writer, csv, .unprocessableContent),
             ("/api/v1/sets/..%2F..%2Fsuneung.sqlite/csv", .get, writer, "", .unprocessableContent),
             ("/api/v1/sets/run/scores", .post, writer, #"{"public": "#, .badRequest),
             ("/api/v1/sets/run/scores", .post, writer, #"{"public": 80}"#, .unprocessableContent),
@@ -209,16 +234,32 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             ("/api/v1/ensembles", .post, writer, #"{"name": "../e", "members": ["run", "other"], "method": "vote"}"#, .unprocessableContent),
             ("/api/v1/sync/bundles", .post, writer, "{" + String(repeating: "[", count: 100_000), .badRequest),
             ("/api/v1/datasets/..%2F..%2Fx", .put, writer, "id\n", .unprocessableContent),
-        ]
+            ("/api/v1/datasets/\(sha)", .put, writer, "", .unprocessableContent),
+            ("/api/v1/sets/run@v+1", .get, reader, "", .unprocessableContent),
+            ("/api/v1/sets/run@v01", .get, reader, "", .unprocessableContent),
+            ("/api/v1/sets/run/scores", .post, writer, #"{"local": 0.9}"#, .unprocessableContent),
+            ("/api/v1/sets/run/scores", .post, writer, #"{"public": 0.9, "note": "a\u0000b"}"#, .unprocessableContent),
+            ("/api/v1/sets?name=x&dataset=zzzz", .post, writer, csv, .unprocessableContent),
+        ] + hostileBundles.map { ("/api/v1/sync/bundles", .post, writer, $0, .unprocessableContent) }
         try await withApp { client in
             for (uri, method, token, body, expected) in cases {
                 try await client.execute(uri: uri, method: method, headers: self.headers(token), body: ByteBuffer(string: body)) { response in
                     XCTAssertEqual(response.status, expected, "\(method) \(uri.prefix(80)): \(String(buffer: response.body).prefix(300))")
                 }
             }
-            // More than 64 MB: 413 before the store sees it.
+            // More than 64 MB: 413 before the store sees it, said in JSON.
             try await client.execute(uri: "/api/v1/sets?name=big&dataset=\(sha)", method: .post, headers: self.headers(writer), body: ByteBuffer(repeating: UInt8(ascii: "1"), count: 100 * 1024 * 1024)) { response in
                 XCTAssertEqual(response.status, .contentTooLarge)
+                XCTAssertTrue(String(buffer: response.body).contains("larger than 64 MB"))
+            }
+            // The dashboard's cookie reads; it never writes (no cross-site writes).
+            var cookie = HTTPFields()
+            cookie[.cookie] = "suneung_token=\(writer)"
+            try await client.execute(uri: "/api/v1/sets/run/scores", method: .post, headers: cookie, body: ByteBuffer(string: #"{"public": 0.9}"#)) { XCTAssertEqual($0.status, .unauthorized) }
+            // A page's refusal is a page.
+            try await client.execute(uri: "/sets/nope", method: .get, headers: self.headers(reader)) { response in
+                XCTAssertEqual(response.status, .notFound)
+                XCTAssertEqual(response.headers[.contentType], "text/html; charset=utf-8")
             }
             // A note holding a script is shown as text, never as markup.
             try await client.execute(uri: "/sets/run", method: .get, headers: self.headers(reader)) { response in

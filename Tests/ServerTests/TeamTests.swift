@@ -99,6 +99,14 @@ final class TeamTests: XCTestCase {
         XCTAssertTrue(uploads.contains("qwen-logits@v1") && uploads.contains("uploads used"), uploads)
         // A read token cannot write; the store says why.
         XCTAssertTrue(try member("park", "score", "gemma", "--public", "0.9", "--remote", "team", expect: 1).contains("read-only"))
+        // A local name of another kind stops a pull before anything arrives.
+        try member("choi", "init")
+        try member("choi", "import", peers.appendingPathComponent("gemma_ckpt2944.csv").path, "--name", "pair", "--dataset", test)
+        try member("choi", "remote", "add", "team", server.url, "--token", parkToken)
+        XCTAssertTrue(try member("choi", "pull", expect: 1).contains("nothing was pulled: pair@v1 on"))
+        XCTAssertEqual(try listed("choi").count, 1)
+        // A token the server refuses is not kept.
+        XCTAssertTrue(try member("choi", "remote", "add", "other", server.url, "--token", "snt_nope", expect: 1).contains("refuses this token"))
         XCTAssertEqual(server.stop(), 0, "SIGTERM stops the server gracefully")
     }
 }
