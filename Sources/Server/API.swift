@@ -99,7 +99,8 @@ struct API {
                 return HaveAnswer(sets: have, datasets: try asked.datasets.map { try store.dataset(contentSha256: $0) != nil }, conflicts: conflicts)
             }
         }
-        api.get("sync/bundles") { _, _ in try await json { try store.bundles(withCSV: false) } }
+        // Bundles carry their dates in milliseconds, the precision a score is recognised by.
+        api.get("sync/bundles") { _, _ in try await json(encoder: SetBundle.encoder) { try store.bundles(withCSV: false) } }
         api.post("sync/bundles") { request, context in
             let bytes = try await body(request, context: context)
             let bundle = try SetBundle.decoder.decode(SetBundle.self, from: Data(bytes))
@@ -202,10 +203,8 @@ let apiEncoder: JSONEncoder = {
 }()
 
 /// Runs `body` off the event loop and answers its value as JSON.
-func json<T: Encodable & Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> Response {
-    let value = try await blocking(body)
-    // Bundles carry their dates in milliseconds, the precision a score is recognised by.
-    let data = value is SetBundle || value is [SetBundle] ? try SetBundle.encoder.encode(value) : try apiEncoder.encode(value)
+func json<T: Encodable & Sendable>(encoder: JSONEncoder = apiEncoder, _ body: @escaping @Sendable () throws -> T) async throws -> Response {
+    let data = try encoder.encode(try await blocking(body))
     return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 

@@ -79,7 +79,7 @@ struct Dashboard {
         case "created": sets.sort { $0.createdAt > $1.createdAt }
         default: sets.sort { a, b in (score(a) ?? -1, a.createdAt) > (score(b) ?? -1, b.createdAt) }
         }
-        let marks = Leaderboard.closeToBest(sets)
+        let marks = closeToBest(sets).mapValues(\.mark)
         let hidden = showHidden ? 0 : everything.filter(\.hidden).count
         let figureRows = sets.filter { $0.public != nil }.prefix(30).map { set in
             (label: set.ref, public: set.public, private: set.private, error: set.public.map { standardError(accuracy: $0, items: set.items / 2) }, chosen: false, ensemble: set.origin == .ensemble)
@@ -265,22 +265,6 @@ struct Dashboard {
         var response = text(html, type: "text/html; charset=utf-8")
         response.status = status
         return response
-    }
-}
-
-/// The leaderboard's marks, as `list` gives them.
-enum Leaderboard {
-    /// Per dataset, "best" and "~" (within one standard error of the best public score).
-    static func closeToBest(_ sets: [Store.SetSummary]) -> [Int64: String] {
-        var marks: [Int64: String] = [:]
-        for group in Dictionary(grouping: sets.filter { $0.public != nil }, by: \.datasetSha256).values {
-            let best = group.max { ($0.public!, $0.createdAt) < ($1.public!, $1.createdAt) }!
-            let error = standardError(accuracy: best.public!, items: best.items / 2)
-            for set in group {
-                if set.id == best.id { marks[set.id] = "best" } else if best.public! - set.public! < error { marks[set.id] = "~" }
-            }
-        }
-        return marks
     }
 }
 

@@ -135,3 +135,30 @@ public func restrict(_ members: [Member], to items: [Int]) -> [Member] {
         return Member(name: member.name, answers: items.map { member.answers[$0] }, values: values, publicScore: member.publicScore)
     }
 }
+
+/// A set's place against the best public score of its dataset: "best", or "~" when it is
+/// within one binomial standard error of it (the public split cannot tell them apart).
+public struct CloseToBest: Sendable {
+    public var mark: String
+    public var best: Store.SetSummary
+    public var error: Double
+    public var publicItems: Int
+}
+
+/// `list`'s and the leaderboard's marks; `publicItems` defaults to half the dataset.
+public func closeToBest(_ sets: [Store.SetSummary], publicItems: Int? = nil) -> [Int64: CloseToBest] {
+    var marks: [Int64: CloseToBest] = [:]
+    for group in Dictionary(grouping: sets.filter { $0.public != nil }, by: \.datasetSha256).values {
+        let best = group.max { ($0.public!, $0.createdAt) < ($1.public!, $1.createdAt) }!
+        let n = publicItems ?? best.items / 2
+        let error = standardError(accuracy: best.public!, items: n)
+        for set in group {
+            if set.id == best.id {
+                marks[set.id] = CloseToBest(mark: "best", best: best, error: error, publicItems: n)
+            } else if best.public! - set.public! < error {
+                marks[set.id] = CloseToBest(mark: "~", best: best, error: error, publicItems: n)
+            }
+        }
+    }
+    return marks
+}

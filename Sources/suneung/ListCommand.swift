@@ -168,24 +168,12 @@ struct ListCommand: ParsableCommand {
         }
     }
 
-    /// Per dataset, the set with the best public score ("best") and those within one
-    /// binomial standard error of it ("~"): the public split cannot tell them apart.
+    /// "best" and "~" per set, and the note that explains "~".
     func closeToBest(_ sets: [Store.SetSummary]) -> [Int64: (mark: String, note: String?)] {
-        var marks: [Int64: (mark: String, note: String?)] = [:]
-        for group in Dictionary(grouping: sets.filter { $0.public != nil }, by: \.datasetSha256).values {
-            let best = group.max { ($0.public!, $0.createdAt) < ($1.public!, $1.createdAt) }!
-            let n = publicItems ?? best.items / 2
-            let error = standardError(accuracy: best.public!, items: n)
-            let note = String(format: "~ within one standard error (%.3f, at %.4f on %d public items) of the best public score over dataset %@: the leaderboard cannot tell them apart.", error, best.public!, n, best.dataset)
-            for set in group {
-                if set.id == best.id {
-                    marks[set.id] = ("best", nil)
-                } else if best.public! - set.public! < error {
-                    marks[set.id] = ("~", note)
-                }
-            }
+        Workflow.closeToBest(sets, publicItems: publicItems).mapValues { mark in
+            (mark.mark, mark.mark == "best" ? nil : String(format: "~ within one standard error (%.3f, at %.4f on %d public items) of the best public score over dataset %@: the leaderboard cannot tell them apart.",
+                                                          mark.error, mark.best.public!, mark.publicItems, mark.best.dataset))
         }
-        return marks
     }
 
     func fields(_ set: Store.SetSummary) -> [String] {

@@ -59,7 +59,7 @@ struct ServeCommand: ParsableCommand {
             done.signal()
         }
         done.wait()
-        if let error = failure.withLock({ $0 }) { throw StoreError.invalid("the server stopped: \(error)") }
+        if let error = failure.withLock({ $0 }) { throw StoreError.invalid("cannot serve on \(host):\(port): \(error)") }
     }
 }
 

@@ -119,6 +119,18 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
                 }
             }
             try await client.execute(uri: "/reports/nope", method: .get, headers: self.headers(reader)) { XCTAssertEqual($0.status, .notFound) }
+            // A pipeline's report, rebuilt from the store as `suneung report` writes it.
+            let pipeline = PipelineRecord(name: "pipe", config: "", trainingRun: nil, members: ["run@v1", "other@v1"], chosen: ["run@v1", "other@v1"], ensembles: [], gold: nil, updatedAt: Date())
+            try self.store.savePipeline(pipeline)
+            _ = try PipelineReport.write(store: self.store, pipeline: pipeline)
+            try await client.execute(uri: "/reports", method: .get, headers: self.headers(reader)) { XCTAssertTrue(String(buffer: $0.body).contains("/reports/pipe")) }
+            try await client.execute(uri: "/reports/pipe", method: .get, headers: self.headers(reader)) { response in
+                XCTAssertEqual(response.status, .ok)
+                XCTAssertTrue(String(buffer: response.body).contains("Suneung: pipe"))
+            }
+            try await client.execute(uri: "/api/v1/agree?top=2", method: .get, headers: self.headers(reader)) { response in
+                XCTAssertEqual(try JSONDecoder.iso.decode(AgreementMatrix.self, from: Data(buffer: response.body)).sets, ["run@v1", "other@v1"])
+            }
         }
     }
 
