@@ -81,7 +81,11 @@ public enum Credentials {
         entries[url] = token
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let folder = file.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // The folder is the owner's alone, so the file is never readable by others, not
+        // even as the temporary file of its atomic write.
+        guard chmod(folder.path, 0o700) == 0 else { throw StoreError.invalid("cannot make \(folder.path) private (chmod 700)") }
         try writeAtomically(String(decoding: try encoder.encode(entries), as: UTF8.self), to: file)
         guard chmod(file.path, 0o600) == 0 else { throw StoreError.invalid("cannot make \(file.path) private (chmod 600)") }
     }

@@ -47,6 +47,10 @@ final class TeamTests: XCTestCase {
         try member("kim", "ensemble", "--members", "gemma,ncsoft", "--name", "pair")
         try member("kim", "tag", "gemma", "best")
         try member("kim", "remote", "add", "team", server.url, "--token", kimToken)
+        // The token is the member's alone: the file 600 in a folder 700.
+        let credentials = root.appendingPathComponent("config-kim/suneung/credentials")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: credentials.path)[.posixPermissions] as? Int, 0o600)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: credentials.deletingLastPathComponent().path)[.posixPermissions] as? Int, 0o700)
         let pushed = try member("kim", "push", "pair")
         XCTAssertTrue(pushed.contains("Pushed 3 sets (3 new"), "the ensemble's members go first:\n\(pushed)")
 
