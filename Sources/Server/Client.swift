@@ -122,16 +122,16 @@ public struct RemoteClient: Sendable {
     }
 
     public func sets(all: Bool = false) throws -> [Store.SetSummary] { try get("/api/v1/sets" + (all ? "?all=1" : "")) }
-    public func set(_ ref: String) throws -> SetDetail { try get("/api/v1/sets/\(pathComponent(ref))") }
+    public func set(_ ref: String) throws -> SetDetail { try get("/api/v1/sets/\(pathValue(ref))") }
     public func uploads() throws -> UploadLog { try get("/api/v1/uploads") }
     public func buildEnsemble(_ spec: EnsembleSpec) throws -> BuiltEnsemble { try send("POST", "/api/v1/ensembles", json: spec) }
 
     public func score(_ ref: String, public publicScore: Double?, private privateScore: Double?, note: String?, simulated: Bool) throws -> [(kind: ScoreKind, value: Double, recorded: Bool)] {
-        let results: [ScoreResult] = try send("POST", "/api/v1/sets/\(pathComponent(ref))/scores", json: ScoreRequest(public: publicScore, private: privateScore, note: note, simulated: simulated))
+        let results: [ScoreResult] = try send("POST", "/api/v1/sets/\(pathValue(ref))/scores", json: ScoreRequest(public: publicScore, private: privateScore, note: note, simulated: simulated))
         return results.map { ($0.kind, $0.value, $0.recorded) }
     }
 
-    public func retract(_ ref: String) throws -> [ScoreRecord] { try send("POST", "/api/v1/sets/\(pathComponent(ref))/retract", body: Data(), type: "application/json") }
+    public func retract(_ ref: String) throws -> [ScoreRecord] { try send("POST", "/api/v1/sets/\(pathValue(ref))/retract", body: Data(), type: "application/json") }
 
     // MARK: HTTP
 
@@ -218,5 +218,4 @@ public struct RemoteClient: Sendable {
         return outcome.withLock { $0! }
     }
 
-    func pathComponent(_ text: String) -> String { pathValue(text) }
 }

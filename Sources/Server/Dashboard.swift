@@ -162,7 +162,7 @@ struct Dashboard {
                 .group(
                     .p(.text("Agrees with "), .a(.href(setLink(diff.second)), .text(diff.second)),
                        .text(" on \(diff.agree) of \(diff.shared) items (\(String(format: "%.1f%%", 100 * Double(diff.agree) / Double(max(1, diff.shared))))); "),
-                       .a(.href("/compare?a=\(queryValue(diff.first))&b=\(queryValue(diff.second))"), .text("compare"))),
+                       .a(.href("/compare?a=\(pathValue(diff.first))&b=\(pathValue(diff.second))"), .text("compare"))),
                     .if(!diff.differing.isEmpty, .table(.tr(.th("item"), .th(.text(diff.first)), .th(.text(diff.second))),
                         .group(diff.differing.prefix(200).map { item in .tr(.td(.text(item.item)), .td(.text(item.first)), .td(.text(item.second))) }))))
             }, else: .p(.text("No scored ensemble over this dataset yet."))),
@@ -280,7 +280,6 @@ func pathValue(_ text: String) -> String {
     text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~@"))) ?? ""
 }
 
-func queryValue(_ text: String) -> String { pathValue(text) }
 
 func setLink(_ ref: String) -> String { "/sets/\(pathValue(ref))" }
 

@@ -72,7 +72,7 @@ extension RemoteClient {
         for (index, var bundle) in bundles.enumerated() {
             progress(index + 1, bundles.count, bundle.ref.description)
             if try store.set(named: bundle.name, csvSha256: bundle.csvSha256, datasetContentSha256: bundle.datasetContentSha256) == nil {
-                bundle.csv = String(decoding: try request("GET", "/api/v1/sets/\(pathComponent(bundle.ref.description))/csv", body: nil, type: nil), as: UTF8.self)
+                bundle.csv = String(decoding: try request("GET", "/api/v1/sets/\(pathValue(bundle.ref.description))/csv", body: nil, type: nil), as: UTF8.self)
             }
             let outcome = try store.receive(bundle)
             report.scoresAdded += outcome.scoresAdded
