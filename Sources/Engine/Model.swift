@@ -113,8 +113,9 @@ public struct PrefixCache: Sendable {
     }
 }
 
-/// A loaded model: the config, the layer weights dequantised to Float32 once, and the
-/// token embedding left quantised in the mapping (rows are dequantised as needed).
+/// A loaded model: the config, the layer weights in the form the precision keeps
+/// (codes, or float32 dequantised once), and the token embedding left quantised in the
+/// mapping (rows are dequantised as needed).
 public final class Model: Sendable {
     /// One block's weights. q, k and v are stacked into one matrix, as are gate and up:
     /// one product each instead of three and two (the input is packed once, and the
@@ -122,46 +123,67 @@ public final class Model: Sendable {
     package struct Layer: Sendable {
         package var attentionNorm: [Float]
         /// (q + 2·kv) × d: the rows of q, then k, then v.
-        package var qkv: PackedMatrix
-        package var output: PackedMatrix
+        package var qkv: Linear
+        package var output: Linear
         package var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
         package var qNorm: [Float]?, kNorm: [Float]?
         package var postAttentionNorm: [Float]?
         package var ffnNorm: [Float]
         /// 2·ff × d: the rows of gate, then up.
-        package var gateUp: PackedMatrix
-        package var down: PackedMatrix
+        package var gateUp: Linear
+        package var down: Linear
         package var postFFNNorm: [Float]?
     }
 
-    /// A block's linear weights as read, row-major, while an adapter is merged into them.
-    struct Linears {
-        var qkv: [Float], output: [Float], gateUp: [Float], down: [Float]
+    /// The four stacked linear layers of a block.
+    enum Stack: CaseIterable {
+        case qkv, output, gateUp, down
+        var tensors: [String] {
+            switch self {
+            case .qkv: ["attn_q", "attn_k", "attn_v"]
+            case .output: ["attn_output"]
+            case .gateUp: ["ffn_gate", "ffn_up"]
+            case .down: ["ffn_down"]
+            }
+        }
+    }
+
+    /// One adapter delta placed in its stack: W[first..<first+outputs] += scale·B·A.
+    struct PlacedDelta {
+        var stack: Stack, firstOutput: Int, outputs: Int, inputs: Int, rank: Int
+        var a: [Float], b: [Float], scale: Float
     }
 
     public let config: ModelConfig
     public let file: GGUFFile
+    /// The precision the layers were loaded in (`auto` resolved).
+    public let precision: Precision
     package let layers: [Layer]
     package let outputNorm: [Float]
     package let embedding: GGUFTensorInfo
     /// The output projection when it is not the (tied) embedding.
     package let output: GGUFTensorInfo?
 
-    /// The model, with the adapter's deltas merged into its layers' weights.
-    public init(file: GGUFFile, adapter: LoRAAdapter? = nil) throws {
+    /// The model, with the adapter's deltas merged into its float32 weights or beside
+    /// its codes.
+    public init(file: GGUFFile, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
         self.file = file
         config = try ModelConfig(file)
-        let config = self.config
+        self.precision = precision.resolved
+        let config = self.config, precision = self.precision
         func tensor(_ name: String) throws -> GGUFTensorInfo {
             guard let tensor = file.tensor(named: name) else { throw EngineError(message: "\(file.path): tensor \(name) is missing") }
             return tensor
         }
-        func weights(_ name: String, _ count: Int) throws -> [Float] {
+        func checked(_ name: String, _ count: Int) throws -> GGUFTensorInfo {
             let t = try tensor(name)
             guard t.elementCount == count else {
                 throw EngineError(message: "\(file.path): \(name) has \(t.elementCount) values, \(config.architecture) with these sizes needs \(count)")
             }
-            return file.dequantize(t)
+            return t
+        }
+        func weights(_ name: String, _ count: Int) throws -> [Float] {
+            file.dequantize(try checked(name, count))
         }
         func optional(_ name: String, _ count: Int) throws -> [Float]? {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
@@ -170,22 +192,47 @@ public final class Model: Sendable {
         if let adapter, let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
             throw EngineError(message: "\(adapter.folder): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?")
         }
-        // Layer by layer, so that only one layer's row-major copy exists beside the packed ones.
+        /// Rows and inputs of each tensor of a stack.
+        func shape(_ name: String) -> (rows: Int, inputs: Int) {
+            switch name {
+            case "attn_q": (q, d)
+            case "attn_k", "attn_v": (kv, d)
+            case "attn_output": (d, q)
+            case "ffn_gate", "ffn_up": (f, d)
+            default: (d, f)
+            }
+        }
+        // Layer by layer, so that at most one layer's row-major float copy exists.
         layers = try (0..<config.layers).map { i in
             let p = "blk.\(i)."
-            var w = Linears(qkv: try weights(p + "attn_q.weight", q * d) + weights(p + "attn_k.weight", kv * d) + weights(p + "attn_v.weight", kv * d),
-                            output: try weights(p + "attn_output.weight", d * q),
-                            gateUp: try weights(p + "ffn_gate.weight", f * d) + weights(p + "ffn_up.weight", f * d), down: try weights(p + "ffn_down.weight", d * f))
-            if let adapter { try Self.merge(adapter, layer: i, into: &w, config: config) }
+            let deltas = try adapter.map { try Self.place($0, layer: i, config: config) } ?? []
+            func linear(_ stack: Stack) throws -> Linear {
+                let tensors = try stack.tensors.map { name in
+                    let (rows, inputs) = shape(name)
+                    return try checked(p + name + ".weight", rows * inputs)
+                }
+                let mine = deltas.filter { $0.stack == stack }
+                let outer = tensors.reduce(0) { $0 + $1.rowCount }, inner = tensors[0].rowLength
+                if precision == .f32 || inner % QuantizedMatrix.blockSize != 0 {
+                    var w = tensors.flatMap { file.dequantize($0) }
+                    for delta in mine {
+                        w.withUnsafeMutableBufferPointer { w in
+                            Kernels.addProduct(delta.b, rows: delta.outputs, inner: delta.rank, delta.a, cols: delta.inputs, scale: delta.scale,
+                                               into: w.baseAddress! + delta.firstOutput * delta.inputs)
+                        }
+                    }
+                    return Linear(float: PackedMatrix(w, outer: outer, inner: inner))
+                }
+                return Linear(file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) })
+            }
             return Layer(
                 attentionNorm: try weights(p + "attn_norm.weight", d),
-                qkv: PackedMatrix(w.qkv, outer: q + 2 * kv, inner: d),
-                output: PackedMatrix(w.output, outer: d, inner: q),
+                qkv: try linear(.qkv), output: try linear(.output),
                 qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv), vBias: try optional(p + "attn_v.bias", kv),
                 qNorm: try optional(p + "attn_q_norm.weight", config.headDim), kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
                 postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
                 ffnNorm: try weights(p + "ffn_norm.weight", d),
-                gateUp: PackedMatrix(w.gateUp, outer: 2 * f, inner: d), down: PackedMatrix(w.down, outer: d, inner: f),
+                gateUp: try linear(.gateUp), down: try linear(.down),
                 postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
         }
         outputNorm = try weights("output_norm.weight", d)
@@ -193,24 +240,29 @@ public final class Model: Sendable {
         output = file.tensor(named: "output.weight")
     }
 
-    public convenience init(path: String, adapter: LoRAAdapter? = nil) throws {
-        try self.init(file: try GGUFFile(path: path), adapter: adapter)
+    public convenience init(path: String, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
+        try self.init(file: try GGUFFile(path: path), adapter: adapter, precision: precision)
     }
 
-    /// W += scale·B·A for the adapter's deltas of one layer, after checking that the
-    /// adapter was made for a model of these sizes.
-    static func merge(_ adapter: LoRAAdapter, layer index: Int, into linears: inout Linears, config: ModelConfig) throws {
+    /// Bytes of layer weights held in memory (the mapping's embedding not counted).
+    public var layerBytes: Int {
+        layers.reduce(0) { $0 + $1.qkv.byteCount + $1.output.byteCount + $1.gateUp.byteCount + $1.down.byteCount }
+    }
+
+    /// The adapter's deltas of one layer in their stacks, after checking that the adapter
+    /// was made for a model of these sizes.
+    static func place(_ adapter: LoRAAdapter, layer index: Int, config: ModelConfig) throws -> [PlacedDelta] {
         let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
-        for delta in adapter.deltas where delta.layer == index {
-            // The weight, the first of its rows there (in the stacked ones), its sizes.
-            let (weight, firstRow, outputs, inputs): (WritableKeyPath<Linears, [Float]>, Int, Int, Int) = switch delta.module {
-            case .q: (\.qkv, 0, q, d)
-            case .k: (\.qkv, q, kv, d)
-            case .v: (\.qkv, q + kv, kv, d)
-            case .o: (\.output, 0, d, q)
-            case .gate: (\.gateUp, 0, f, d)
-            case .up: (\.gateUp, f, f, d)
-            case .down: (\.down, 0, d, f)
+        return try adapter.deltas.filter { $0.layer == index }.map { delta in
+            // The stack, the first of its rows there, the sizes.
+            let (stack, firstRow, outputs, inputs): (Stack, Int, Int, Int) = switch delta.module {
+            case .q: (.qkv, 0, q, d)
+            case .k: (.qkv, q, kv, d)
+            case .v: (.qkv, q + kv, kv, d)
+            case .o: (.output, 0, d, q)
+            case .gate: (.gateUp, 0, f, d)
+            case .up: (.gateUp, f, f, d)
+            case .down: (.down, 0, d, f)
             }
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
             guard delta.outputs == outputs, delta.inputs == inputs else {
@@ -222,9 +274,7 @@ public final class Model: Sendable {
             if config.architecture == "llama", delta.module == .q || delta.module == .k {
                 b = permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
-            linears[keyPath: weight].withUnsafeMutableBufferPointer { w in
-                Kernels.addProduct(b, rows: outputs, inner: delta.rank, delta.a, cols: inputs, scale: adapter.scale, into: w.baseAddress! + firstRow * inputs)
-            }
+            return PlacedDelta(stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
         }
     }
 

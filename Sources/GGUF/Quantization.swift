@@ -183,3 +183,85 @@ func scaleMin(_ scales: UnsafeRawPointer, _ j: Int) -> (UInt8, UInt8) {
     if j < 4 { return (byte(j) & 63, byte(j + 4) & 63) }
     return ((byte(j + 4) & 0x0F) | (byte(j - 4) >> 6) << 4, (byte(j + 4) >> 4) | (byte(j) >> 6) << 4)
 }
+
+extension GGMLType {
+    /// Bits of the exact affine form w = d·code + m per block of 32 elements (codes in
+    /// 0..<2^bits) that the quantised engine keeps: 4 for Q4_0, Q4_1 and Q4_K, 8 for the
+    /// 5- and 8-bit types; nil for types without one (Q6_K's scales cover 16 elements;
+    /// floats), which the engine requantises to 8 bits.
+    public var affineBits: Int? {
+        switch self {
+        case .q4_0, .q4_1, .q4_K: 4
+        case .q5_0, .q5_1, .q5_K, .q8_0: 8
+        case .f32, .f16, .bf16, .q6_K: nil
+        }
+    }
+
+    /// The affine form of `count` elements (whole blocks) starting at `source`: a code per
+    /// element, and d and m per 32 (the same values as `dequantize`, with Q4_K's and
+    /// Q5_K's d·scale and dmin·min computed in float32). Needs `affineBits`.
+    public func affine(_ source: UnsafeRawPointer, count: Int, codes: UnsafeMutablePointer<UInt8>,
+                       d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
+        let blocks = count / blockSize
+        switch self {
+        case .q4_0, .q4_1:
+            let bytes = blockBytes, first = self == .q4_0 ? 2 : 4
+            for b in 0..<blocks {
+                let block = source + b * bytes, c = codes + b * 32
+                let scale = half(block, 0)
+                d[b] = scale
+                m[b] = self == .q4_0 ? -8 * scale : half(block, 2)
+                for j in 0..<16 {
+                    let q = block.load(fromByteOffset: first + j, as: UInt8.self)
+                    c[j] = q & 0x0F
+                    c[j + 16] = q >> 4
+                }
+            }
+        case .q5_0, .q5_1:
+            let bytes = blockBytes, high = self == .q5_0 ? 2 : 4
+            for b in 0..<blocks {
+                let block = source + b * bytes, c = codes + b * 32
+                let scale = half(block, 0)
+                d[b] = scale
+                m[b] = self == .q5_0 ? -16 * scale : half(block, 2)
+                let qh = block.loadUnaligned(fromByteOffset: high, as: UInt32.self)
+                for j in 0..<16 {
+                    let q = block.load(fromByteOffset: high + 4 + j, as: UInt8.self)
+                    c[j] = (q & 0x0F) | UInt8((qh >> UInt32(j)) & 1) << 4
+                    c[j + 16] = (q >> 4) | UInt8((qh >> UInt32(j + 16)) & 1) << 4
+                }
+            }
+        case .q8_0:
+            for b in 0..<blocks {
+                let block = source + b * 34, c = codes + b * 32
+                let scale = half(block, 0)
+                d[b] = scale
+                m[b] = -128 * scale
+                for j in 0..<32 { c[j] = block.load(fromByteOffset: 2 + j, as: UInt8.self) ^ 0x80 }
+            }
+        case .q4_K, .q5_K:
+            let five = self == .q5_K
+            for b in 0..<blocks {
+                let block = source + b * blockBytes
+                let scale = half(block, 0), dmin = half(block, 2)
+                let scales = block + 4, qh = block + 16, qs = block + (five ? 48 : 16)
+                for group in 0..<4 {
+                    for part in 0..<2 {
+                        let sub = 8 * b + 2 * group + part, (sc, mn) = scaleMin(scales, 2 * group + part)
+                        d[sub] = scale * Float(sc)
+                        m[sub] = -(dmin * Float(mn))
+                        let c = codes + 32 * sub
+                        for l in 0..<32 {
+                            let q = qs.load(fromByteOffset: 32 * group + l, as: UInt8.self)
+                            var code = part == 0 ? q & 0x0F : q >> 4
+                            if five { code |= ((qh.load(fromByteOffset: l, as: UInt8.self) >> UInt8(2 * group + part)) & 1) << 4 }
+                            c[l] = code
+                        }
+                    }
+                }
+            }
+        case .f32, .f16, .bf16, .q6_K:
+            preconditionFailure("\(name) has no exact affine form")
+        }
+    }
+}

@@ -43,10 +43,13 @@ public final class Network: @unchecked Sendable {
     /// gradients dx = dy·W = dy·(Wᵀ)ᵀ: the same product as the forward pass's.
     let transposed: [(qkv: PackedMatrix, output: PackedMatrix, gateUp: PackedMatrix, down: PackedMatrix)]
 
+    /// The model must be loaded in float32 (`Precision.f32`): the trainer's products and
+    /// its input gradients run on float32 weights.
     public init(model: Model) {
+        precondition(model.precision == .f32, "the trainer needs the float32 weights")
         self.model = model
-        func transpose(_ w: PackedMatrix) -> PackedMatrix {
-            let rows = w.rows()
+        func transpose(_ linear: Linear) -> PackedMatrix {
+            let w = linear.float!, rows = w.rows()
             var t = [Float](repeating: 0, count: rows.count)
             // In 32 × 32 tiles, so that the strided writes stay in cache.
             for o0 in stride(from: 0, to: w.outer, by: 32) {
@@ -102,7 +105,7 @@ public final class Network: @unchecked Sendable {
 
     /// y = x·Wᵀ, plus scale·drop(x)·Aᵀ·Bᵀ on the columns of each adapted module; keeps
     /// drop(x)·Aᵀ (T × r) and the dropout mask of each.
-    func linear(_ x: [Float], rows: Int, weight: PackedMatrix, adapted: [(LoRAWeights.Slot, Int)], lora: LoRAWeights,
+    func linear(_ x: [Float], rows: Int, weight: Linear, adapted: [(LoRAWeights.Slot, Int)], lora: LoRAWeights,
                 dropout: Dropout?, block: inout Block?) -> [Float] {
         let inner = weight.inner, outer = weight.outer
         var y = [Float](repeating: 0, count: rows * outer)

@@ -12,7 +12,7 @@ import Yams
 /// (predict, import, train, score, ensemble), so the pipeline adds no second way of
 /// doing anything; each finds the work the store already holds and skips it.
 public enum Pipeline {
-    public static let keys = ["name", "model", "test", "gold", "zero_shot", "imports", "max_tokens", "template", "train", "top", "methods", "weights"]
+    public static let keys = ["name", "model", "test", "gold", "zero_shot", "imports", "max_tokens", "precision", "template", "train", "top", "methods", "weights"]
 
     public struct Settings: Sendable {
         var name: String
@@ -22,6 +22,7 @@ public enum Pipeline {
         var zeroShot = true
         var imports: String?
         var maxTokens: Int?
+        var precision = Precision.auto
         var template: ChatTemplate?
         var train: [String: ConfigValue]?
         var top = 5
@@ -62,7 +63,7 @@ public enum Pipeline {
             let scored = try store.unfinishedRows(name: name)
             if scored > 0 { resumed.append("predictions \(name): \(scored) items had been scored") }
             let set = try Predict.run(PredictRequest(model: model, checkpoint: checkpoint, dataset: test, name: name, template: settings.template, threads: threads,
-                                                     maxTokens: settings.maxTokens, notes: notes, commandLine: commandLine), store: store, events: events)
+                                                     maxTokens: settings.maxTokens, precision: settings.precision, notes: notes, commandLine: commandLine), store: store, events: events)
             members.append(set.ref.description)
         }
 
@@ -192,6 +193,12 @@ public enum Pipeline {
         if let value = mapping["max_tokens"] {
             guard let tokens = value as? Int, tokens >= 1 else { throw TrainingError("\(path): 'max_tokens' must be a whole number ≥ 1") }
             settings.maxTokens = tokens
+        }
+        if let name = string("precision") {
+            guard let precision = Precision(rawValue: name) else {
+                throw TrainingError("\(path): 'precision' must be one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.precision = precision
         }
         if let name = string("template") {
             guard let template = ChatTemplate(rawValue: name) else {

@@ -19,6 +19,8 @@ public struct PredictRequest: Sendable {
     public var threads: Int?
     public var limit: Int?
     public var maxTokens: Int?
+    /// The engine's precision (`auto`: the fastest this CPU runs).
+    public var precision: Precision
     public var gold: String?
     public var debias: String?
     public var priorTarget: String?
@@ -27,7 +29,7 @@ public struct PredictRequest: Sendable {
     public var commandLine: String
 
     public init(model: String? = nil, adapter: String? = nil, checkpoint: String? = nil, dataset: String, name: String, template: ChatTemplate? = nil, threads: Int? = nil, limit: Int? = nil,
-                maxTokens: Int? = nil, gold: String? = nil, debias: String? = nil, priorTarget: String? = nil, notes: Store.SetNotes = Store.SetNotes(), commandLine: String) {
+                maxTokens: Int? = nil, precision: Precision = .auto, gold: String? = nil, debias: String? = nil, priorTarget: String? = nil, notes: Store.SetNotes = Store.SetNotes(), commandLine: String) {
         self.model = model
         self.adapter = adapter
         self.checkpoint = checkpoint
@@ -37,6 +39,7 @@ public struct PredictRequest: Sendable {
         self.threads = threads
         self.limit = limit
         self.maxTokens = maxTokens
+        self.precision = precision
         self.gold = gold
         self.debias = debias
         self.priorTarget = priorTarget
@@ -82,7 +85,8 @@ public typealias WorkflowEvents = (WorkflowEvent) -> Void
 
 /// Scoring exam items with a GGUF model: `predict`, and the pipeline's stages 1 and 4.
 public enum Predict {
-    public static let engineVersion = "suneung-engine 2 (float32 weights, OpenBLAS, shared-prefix reuse)"
+    /// The engine's version; the lineage adds the precision and the kernel that ran.
+    public static let engineVersion = "suneung-engine 3 (shared-prefix reuse)"
 
     /// Scores every item and stores the set (or finds the finished run with the same
     /// settings, or resumes an interrupted one); returns the set.
@@ -117,7 +121,7 @@ public enum Predict {
         if let threads = request.threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
         let lora = try adapter.map { try LoRAAdapter(folder: $0) }
-        let scorer = try Scorer(model: try Model(file: file, adapter: lora), template: template, maxTokens: request.maxTokens)
+        let scorer = try Scorer(model: try Model(file: file, adapter: lora, precision: request.precision), template: template, maxTokens: request.maxTokens)
         let prompts = try items.map { item in
             try scorer.prompt(passage: item.paragraph) { passage in
                 var cut = item
@@ -149,13 +153,15 @@ public enum Predict {
         let priorTarget = request.priorTarget
         let targetShares = try priorTarget.map { answerPrior(try ExamSet.load(path: $0).items) }
         let targetSha = try priorTarget.map { sha256Hex(try readFile($0)) }
-        let settings = ([modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), engineVersion]
+        let settings = ([modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), engineVersion,
+                         "precision \(scorer.model.precision.rawValue)"]
                         + (method.map { ["debias \($0)"] } ?? []) + (targetSha.map { ["target \($0)"] } ?? [])).joined(separator: "\n")
         var lineage = Lineage(commandLine: request.commandLine, toolVersion: Tool.version, datasetPath: datasetRecord.path,
                               model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
                               adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
                               checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },
-                              template: scorer.template.rawValue, maxTokens: scorer.maxTokens, engine: engineVersion, runKey: sha256Hex(settings.utf8))
+                              template: scorer.template.rawValue, maxTokens: scorer.maxTokens,
+                              engine: "\(engineVersion); \(scorer.model.precision.kernelDescription)", runKey: sha256Hex(settings.utf8))
         lineage.debias = method?.description
         lineage.priorTarget = priorTarget.map { store.workspace.relative(URL(fileURLWithPath: $0)) }
         lineage.priorTargetShares = targetShares.map { Dictionary(uniqueKeysWithValues: $0.map { ("\($0.key)", $0.value) }) }

@@ -126,49 +126,51 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     let readBytes = gemma.tensors.reduce(0) { $0 + $1.byteCount }
     report("dequantize all \(gemma.tensors.count) tensors to Float32", dequantizeTime, goal: 2, note: String(format: "   %.2f GB/s read, %.2f GB/s written;", Double(readBytes) / dequantizeTime / 1e9, Double(floats * 4) / dequantizeTime / 1e9) + versus("dequantize_s", dequantizeTime, "gguf package"))
 
-    // The engine: prompt processing of the first 20 test prompts (llama.cpp: 2 threads).
-    let model = try Model(file: gemma)
+    // The engine: prompt processing of the first 20 test prompts (llama.cpp: 2 threads),
+    // in float32 (the trainer's model too) and on the weights' codes.
+    let model = try Model(file: gemma, precision: .f32)
+    let quantized = try Model(file: gemma, precision: .q8)
+    print("engine: layer weights \(model.layerBytes >> 20) MiB in float32, \(quantized.layerBytes >> 20) MiB as codes; q8 kernel: \(QuantizedMatrix.Path.best)")
 
-    // The four linear products of one block on 400 rows: our packed kernel against
-    // OpenBLAS on the same weights (OpenBLAS packs them on every call).
-    if PackedMatrix.kernelAvailable {
-        let layer = model.layers[0]
+    // The four linear products of one block on 400 rows: the integer kernel on the codes
+    // against the float32 product (our packed kernel, else OpenBLAS) on the same model.
+    do {
         var random = SplitMix64(seed: 3)
-        let weights = [layer.qkv, layer.output, layer.gateUp, layer.down].map { packed in
-            (packed: packed, plain: PackedMatrix(packed.rows(), outer: packed.outer, inner: packed.inner, pack: false))
-        }
-        let inputs = weights.map { w in (0..<400 * w.packed.inner).map { _ in Float(random.next() % 2001) / 1000 - 1 } }
+        let (plain, coded) = (model.layers[0], quantized.layers[0])
+        let weights = [(plain.qkv, coded.qkv), (plain.output, coded.output), (plain.gateUp, coded.gateUp), (plain.down, coded.down)]
+        let inputs = weights.map { w in (0..<400 * w.0.inner).map { _ in Float(random.next() % 2001) / 1000 - 1 } }
         var output = [Float](repeating: 0, count: 400 * 2 * model.config.feedForward)
-        func time(packed: Bool) -> Double {
+        func time(codes: Bool) -> Double {
             var best = Double.infinity
             for _ in 0..<3 {
                 best = min(best, seconds {
                     for _ in 0..<10 {
-                        for (w, x) in zip(weights, inputs) { (packed ? w.packed : w.plain).product(x, rows: 400, into: &output) }
+                        for (w, x) in zip(weights, inputs) { (codes ? w.1 : w.0).product(x, rows: 400, into: &output) }
                     }
                 })
             }
             return best
         }
-        let multiplyAdds = weights.reduce(0) { $0 + $1.packed.outer * $1.packed.inner }
+        let multiplyAdds = weights.reduce(0) { $0 + $1.0.outer * $1.0.inner }
         let flops = 10 * 2 * 400 * Double(multiplyAdds)
-        let packedTime = time(packed: true), blasTime = time(packed: false)
-        report("engine: block products, 400 rows, x10", packedTime, goal: blasTime,
-               note: String(format: "   %.0f GFLOP/s; OpenBLAS %.0f GFLOP/s (%.3f s): ratio %.2f", flops / packedTime / 1e9, flops / blasTime / 1e9, blasTime, blasTime / packedTime))
-    } else {
-        print("packed kernel: skipped, this CPU has no AVX-512F (the engine uses OpenBLAS)")
+        let codedTime = time(codes: true), floatTime = time(codes: false)
+        report("engine: block products, 400 rows, x10, q8 (\(QuantizedMatrix.Path.best))", codedTime, goal: floatTime,
+               note: String(format: "   %.0f G multiply-adds/s; float32 (%@) %.0f (%.3f s): ratio %.2f", flops / 2 / codedTime / 1e9,
+                            PackedMatrix.kernelAvailable ? "packed AVX-512" : "OpenBLAS", flops / 2 / floatTime / 1e9, floatTime, floatTime / codedTime))
     }
     let batch = prompts.prefix(20).map { tokenizer.encode($0) }
     let batchTokens = batch.reduce(0) { $0 + $1.count }
-    var checksum: Float = 0
-    let prefillTime = try seconds { for tokens in batch { checksum += try model.lastHidden(tokens)[0] } }
-    let ours = Double(batchTokens) / prefillTime
-    var note = String(format: "   %.0f tokens/s", ours)
-    if let theirs = reference["prefill_s"], let theirTokens = reference["prefill_tokens"] {
-        let rate = theirTokens / theirs
-        note += String(format: "; llama.cpp %.0f tokens/s: ratio %.2f", rate, ours / rate)
+    for engine in [quantized, model] {
+        var checksum: Float = 0
+        let prefillTime = try seconds { for tokens in batch { checksum += try engine.lastHidden(tokens)[0] } }
+        let ours = Double(batchTokens) / prefillTime
+        var note = String(format: "   %.0f tokens/s", ours)
+        if let theirs = reference["prefill_s"], let theirTokens = reference["prefill_tokens"] {
+            let rate = theirTokens / theirs
+            note += String(format: "; llama.cpp %.0f tokens/s: ratio %.2f", rate, ours / rate)
+        }
+        report("engine (\(engine.precision.rawValue)): 20 test prompts, \(batchTokens) tokens", prefillTime, goal: 60, note: note)
     }
-    report("engine: 20 test prompts, \(batchTokens) tokens", prefillTime, goal: 60, note: note)
 
     // The trainer: one optimiser step (forward, backward, AdamW) with LoRA r=16 on all
     // seven projections, on the first test prompt of 350-450 tokens; PyTorch + PEFT on

@@ -1,10 +1,12 @@
 import ArgumentParser
+import Engine
 import Exam
 import Foundation
 import GGUF
 import Tokenizer
 
 extension ChatTemplate: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

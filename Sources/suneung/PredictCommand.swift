@@ -58,6 +58,9 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest prompt in tokens (default: the model's context, at most 4,096).", valueName: "N"))
     var maxTokens: Int?
 
+    @Option(help: ArgumentHelp("How the engine multiplies: auto (the fastest this CPU has), q8 (the weights stay in their 4/8-bit codes, activations in 8 bits, integer products: llama.cpp's scheme, ~2.5x less memory and faster), f32 (weights dequantised to float32: the exact path, as transformers computes). Recorded in the set's lineage.", valueName: "auto|q8|f32"))
+    var precision: Precision = .auto
+
     @Option(help: ArgumentHelp("A labelled exam CSV: also record the local accuracy.", valueName: "FILE"))
     var gold: String?
 
@@ -69,7 +72,7 @@ struct PredictCommand: ParsableCommand {
 
     func request(notes: Store.SetNotes = Store.SetNotes()) -> PredictRequest {
         PredictRequest(model: model, adapter: adapter, checkpoint: checkpoint, dataset: dataset, name: name, template: template, threads: threads, limit: limit,
-                       maxTokens: maxTokens, gold: gold, debias: debias, priorTarget: priorTarget, notes: notes, commandLine: commandLineText)
+                       maxTokens: maxTokens, precision: precision, gold: gold, debias: debias, priorTarget: priorTarget, notes: notes, commandLine: commandLineText)
     }
 
     func validate() throws {

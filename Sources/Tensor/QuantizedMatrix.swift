@@ -1,0 +1,149 @@
+import PackedKernel
+
+/// A weight matrix (outer × inner, one row per output) for y = x · Wᵀ kept in 4- or
+/// 8-bit codes, w = d·code + m per row and block of 32 inputs, packed once into the
+/// panels of our integer kernels (PackedKernel/quantized.c). x is quantised to 8 bits per
+/// block of 32 at each product. Immutable after init.
+public final class QuantizedMatrix: @unchecked Sendable {
+    public enum Codes: Int32, Sendable {
+        case four = 0, eight = 1
+        public var bits: Int { self == .four ? 4 : 8 }
+    }
+
+    /// The kernels, by the instructions they need.
+    public enum Path: Int32, Sendable, CaseIterable, CustomStringConvertible {
+        case plain = 0, avx2 = 1, avx512vnni = 2
+        public var isAvailable: Bool { suneung_q_available(rawValue) != 0 }
+        public var description: String {
+            switch self {
+            case .plain: "plain C"
+            case .avx2: "AVX2"
+            case .avx512vnni: "AVX-512 VNNI"
+            }
+        }
+        /// The fastest this CPU runs.
+        public static let best = allCases.last { $0.isAvailable }!
+    }
+
+    public static let blockSize = Int(SUNEUNG_Q_BLOCK)
+    public let outer: Int, inner: Int, codes: Codes
+    private let storage: UnsafeMutableRawBufferPointer
+    private static let panelRows = Int(SUNEUNG_Q_PANEL)
+    private var panels: Int { (outer + Self.panelRows - 1) / Self.panelRows }
+    public var byteCount: Int { storage.count }
+
+    /// A matrix whose row r is written by `row(r, codes, d, m)`: inner codes, inner/32
+    /// scales and mins. Rows are filled in parallel (each writes only its own bytes).
+    public init(outer: Int, inner: Int, codes: Codes,
+                row: (Int, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        precondition(outer > 0 && inner > 0 && inner % Self.blockSize == 0)
+        self.outer = outer
+        self.inner = inner
+        self.codes = codes
+        let blocks = inner / Self.blockSize
+        let count = (outer + Self.panelRows - 1) / Self.panelRows * blocks * suneung_q_block_bytes(codes.rawValue)
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
+        // Zeros past the last row: their codes, scales and mins give zero outputs.
+        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        nonisolated(unsafe) let packed = storage.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        withoutActuallyEscaping(row) { row in
+            nonisolated(unsafe) let row = row
+            let chunks = min(outer, Parallel.threads * 8)
+            Parallel.forEach(chunks) { chunk in
+                var code = [UInt8](repeating: 0, count: inner), d = [Float](repeating: 0, count: blocks), m = d
+                for r in outer * chunk / chunks..<outer * (chunk + 1) / chunks {
+                    row(r, &code, &d, &m)
+                    suneung_q_pack_row(codes.rawValue, code, d, m, Int32(inner), Int32(r), packed)
+                }
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The 8-bit affine form of a row of floats (for weights without an exact 4- or 8-bit
+    /// one): d and m in fp16, codes rounded to nearest.
+    public static func requantize(_ w: UnsafePointer<Float>, inner: Int, codes: UnsafeMutablePointer<UInt8>,
+                                  d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
+        suneung_q_requantize_row(w, Int32(inner), codes, d, m)
+    }
+
+    /// Activations quantised per block of 32 (the kernels' input), for one product.
+    public struct Activations: ~Copyable {
+        let rows: Int, inner: Int
+        let q: UnsafeMutablePointer<Int8>
+        let d: UnsafeMutablePointer<Float>, s: UnsafeMutablePointer<Float>
+
+        public init(_ x: UnsafePointer<Float>, rows: Int, inner: Int, stride: Int, path: Path) {
+            precondition(inner % QuantizedMatrix.blockSize == 0)
+            self.rows = rows
+            self.inner = inner
+            let blocks = inner / QuantizedMatrix.blockSize
+            q = .allocate(capacity: rows * inner)
+            d = .allocate(capacity: rows * blocks)
+            s = .allocate(capacity: rows * blocks)
+            nonisolated(unsafe) let (x, q, d, s) = (x, q, d, s)
+            let chunks = rows * inner < 1 << 16 ? 1 : min(rows, Parallel.threads)
+            Parallel.forEach(chunks) { chunk in
+                let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks
+                suneung_q_quantize(path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride),
+                                   q + first * inner, d + first * blocks, s + first * blocks)
+            }
+        }
+
+        deinit {
+            q.deallocate()
+            d.deallocate()
+            s.deallocate()
+        }
+    }
+
+    /// y = x · Wᵀ: x is rows × inner (rows `stride` apart, default inner), y is rows ×
+    /// outer with rows `strideY` apart (default outer). Outputs are split into bands of
+    /// panels, one per worker.
+    public func product(_ x: UnsafePointer<Float>, rows: Int, stride: Int? = nil, into y: UnsafeMutablePointer<Float>,
+                        strideY: Int? = nil, path: Path = .best) {
+        guard rows > 0 else { return }
+        let activations = Activations(x, rows: rows, inner: inner, stride: stride ?? inner, path: path)
+        product(activations, into: y, strideY: strideY ?? outer, path: path)
+    }
+
+    /// The same from activations quantised once (several matrices share an input).
+    public func product(_ x: borrowing Activations, into y: UnsafeMutablePointer<Float>, strideY: Int, path: Path = .best) {
+        precondition(x.inner == inner && path.isAvailable)
+        let panels = self.panels, rows = x.rows
+        let bands = rows * outer * inner < 1 << 18 ? 1 : min(Parallel.threads * 2, panels)
+        nonisolated(unsafe) let (q, d, s, y, w) = (x.q, x.d, x.s, y, UnsafePointer(storage.baseAddress!.assumingMemoryBound(to: UInt8.self)))
+        let (outer, inner, codes) = (self.outer, self.inner, self.codes)
+        Parallel.forEach(bands) { band in
+            suneung_q_product(path.rawValue, codes.rawValue, q, d, s, Int32(rows), Int32(inner), w, Int32(outer),
+                              Int32(panels * band / bands), Int32(panels * (band + 1) / bands), y, Int32(strideY))
+        }
+    }
+
+    /// The weights as float32 rows (d·code + m), read back from the panels (for tests).
+    public func rows() -> [Float] {
+        let blocks = inner / Self.blockSize, bytes = suneung_q_block_bytes(codes.rawValue)
+        let codeBytes = bytes - 4 * Self.panelRows
+        var w = [Float](repeating: 0, count: outer * inner)
+        for r in 0..<outer {
+            let lane = r % Self.panelRows
+            for b in 0..<blocks {
+                let block = UnsafeRawPointer(storage.baseAddress!) + ((r / Self.panelRows) * blocks + b) * bytes
+                let d = Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: codeBytes + 2 * lane, as: UInt16.self)))
+                let m = Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: codeBytes + 2 * Self.panelRows + 2 * lane, as: UInt16.self)))
+                for k in 0..<Self.blockSize {
+                    let code: UInt8
+                    if codes == .four {
+                        let byte = block.load(fromByteOffset: 64 * ((k % 16) / 4) + 4 * lane + k % 4, as: UInt8.self)
+                        code = k < 16 ? byte & 15 : byte >> 4
+                    } else {
+                        code = block.load(fromByteOffset: 64 * (k / 4) + 4 * lane + k % 4, as: UInt8.self)
+                    }
+                    w[r * inner + b * Self.blockSize + k] = d * Float(code) + m
+                }
+            }
+        }
+        return w
+    }
+}

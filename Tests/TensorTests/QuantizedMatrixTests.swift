@@ -1,0 +1,106 @@
+import Foundation
+import XCTest
+@testable import Tensor
+
+/// The integer kernels against plain loops: every path this CPU runs, both code widths,
+/// on sizes with tails in every direction (outputs past a 16-row panel and its 8-lane
+/// halves, rows past the 8- and 4-row blocks and the 64-row chunk, strided inputs).
+final class QuantizedMatrixTests: XCTestCase {
+    var paths: [QuantizedMatrix.Path] {
+        let available = QuantizedMatrix.Path.allCases.filter(\.isAvailable)
+        let missing = QuantizedMatrix.Path.allCases.filter { !$0.isAvailable }
+        print("QuantizedMatrixTests: checking the \(available.map(\.description).joined(separator: ", ")) paths"
+              + (missing.isEmpty ? "" : "; this CPU cannot run \(missing.map(\.description).joined(separator: ", "))"))
+        return available
+    }
+
+    /// Activations as the kernels must quantise them: d = max|x|/127, q = round-half-even(x/d).
+    func plainQuantize(_ x: ArraySlice<Float>) -> (q: [Int8], d: Float) {
+        let amax = x.map(abs).max() ?? 0
+        let inverse: Float = amax > 0 ? 127 / amax : 0
+        return (x.map { Int8(($0 * inverse).rounded(.toNearestOrEven)) }, amax / 127)
+    }
+
+    func testActivationsMatchPlainQuantisation() throws {
+        var random = SystemRandomNumberGenerator()
+        let (rows, inner, stride) = (5, 96, 101)
+        var x = (0..<rows * stride).map { _ in Float.random(in: -3...3, using: &random) }
+        x[7] = 0; for k in 32..<64 { x[k] = 0 }  // an all-zero block
+        for path in paths {
+            let a = QuantizedMatrix.Activations(x, rows: rows, inner: inner, stride: stride, path: path)
+            for r in 0..<rows {
+                for b in 0..<inner / 32 {
+                    let (q, d) = plainQuantize(x[(r * stride + 32 * b)..<(r * stride + 32 * b + 32)])
+                    XCTAssertEqual((0..<32).map { a.q[r * inner + 32 * b + $0] }, q, "\(path) row \(r) block \(b)")
+                    XCTAssertEqual(a.d[r * inner / 32 + b], d, "\(path) scale")
+                    XCTAssertEqual(a.s[r * inner / 32 + b], d * Float(q.reduce(0) { $0 + Int($1) }), "\(path) sum")
+                }
+            }
+        }
+    }
+
+    func testProductMatchesPlainLoop() throws {
+        Parallel.threads = 2
+        var random = SystemRandomNumberGenerator()
+        let paths = self.paths
+        for codes in [QuantizedMatrix.Codes.four, .eight] {
+            for (rows, outer, inner) in [(1, 1, 32), (3, 9, 64), (9, 17, 96), (70, 40, 640), (5, 300, 2048)] {
+                let stride = inner + 5, blocks = inner / 32
+                let top = UInt8((1 << codes.bits) - 1)
+                let code = (0..<outer * inner).map { _ in UInt8.random(in: 0...top, using: &random) }
+                let d = (0..<outer * blocks).map { _ in Float.random(in: 0.001...0.05, using: &random) }
+                let m = (0..<outer * blocks).map { _ in Float.random(in: -0.5...0.5, using: &random) }
+                let matrix = QuantizedMatrix(outer: outer, inner: inner, codes: codes) { r, c, dr, mr in
+                    for k in 0..<inner { c[k] = code[r * inner + k] }
+                    for b in 0..<blocks { dr[b] = d[r * blocks + b]; mr[b] = m[r * blocks + b] }
+                }
+                // The weights as stored: scales and mins in fp16.
+                let w = (0..<outer * inner).map { i in
+                    let b = i / inner * blocks + i % inner / 32
+                    return Float(Float16(d[b])) * Float(code[i]) + Float(Float16(m[b]))
+                }
+                XCTAssertEqual(matrix.rows(), w, "rows() gives back d·code + m (\(codes))")
+                let x = (0..<rows * stride).map { _ in Float.random(in: -2...2, using: &random) }
+                var expected = [Double](repeating: 0, count: rows * outer), exact = expected, magnitude = expected
+                for r in 0..<rows {
+                    let quantised = (0..<blocks).map { plainQuantize(x[(r * stride + 32 * $0)..<(r * stride + 32 * $0 + 32)]) }
+                    for c in 0..<outer {
+                        for k in 0..<inner {
+                            let (q, dx) = quantised[k / 32]
+                            expected[r * outer + c] += Double(w[c * inner + k]) * Double(q[k % 32]) * Double(dx)
+                            exact[r * outer + c] += Double(w[c * inner + k]) * Double(x[r * stride + k])
+                            magnitude[r * outer + c] += abs(Double(w[c * inner + k]) * Double(x[r * stride + k]))
+                        }
+                    }
+                }
+                for path in paths {
+                    var y = [Float](repeating: .nan, count: rows * (outer + 3))
+                    matrix.product(x, rows: rows, stride: stride, into: &y, strideY: outer + 3, path: path)
+                    for r in 0..<rows {
+                        for c in 0..<outer {
+                            let got = Double(y[r * (outer + 3) + c])
+                            XCTAssertEqual(got, expected[r * outer + c], accuracy: 1e-5 * max(1, magnitude[r * outer + c]),
+                                           "\(path) \(codes): \(rows)×\(inner) · (\(outer)×\(inner))ᵀ at \(r),\(c)")
+                            // And within 8-bit activations' error of the unquantised product.
+                            XCTAssertEqual(got, exact[r * outer + c], accuracy: 0.02 * max(1, magnitude[r * outer + c]), "\(path) \(codes) vs float")
+                        }
+                        for c in outer..<outer + 3 { XCTAssertTrue(y[r * (outer + 3) + c].isNaN, "\(path) wrote past its columns") }
+                    }
+                }
+            }
+        }
+    }
+
+    func testRequantisedRowsStayWithinHalfAStep() {
+        var random = SystemRandomNumberGenerator()
+        let inner = 256
+        let w = (0..<inner).map { _ in Float.random(in: -1...1, using: &random) }
+        var codes = [UInt8](repeating: 0, count: inner), d = [Float](repeating: 0, count: 8), m = d
+        QuantizedMatrix.requantize(w, inner: inner, codes: &codes, d: &d, m: &m)
+        for k in 0..<inner {
+            let b = k / 32
+            XCTAssertEqual(Float(Float16(d[b])), d[b], "d is an fp16 value")
+            XCTAssertEqual(d[b] * Float(codes[k]) + m[b], w[k], accuracy: d[b] * 0.5001 + 1e-7, "element \(k)")
+        }
+    }
+}
