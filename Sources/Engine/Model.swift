@@ -221,8 +221,10 @@ public final class Model: Sendable {
                                                into: w.baseAddress! + delta.firstOutput * delta.inputs)
                         }
                     }
+                    defer { tensors.forEach(file.releasePages) }
                     return Linear(float: PackedMatrix(w, outer: outer, inner: inner))
                 }
+                defer { tensors.forEach(file.releasePages) }
                 return Linear(file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) })
             }
             return Layer(

@@ -282,6 +282,16 @@ public final class GGUFFile: Sendable {
         UnsafeRawBufferPointer(rebasing: mapping.bytes[tensor.offset..<tensor.offset + tensor.byteCount])
     }
 
+    /// Drops the tensor's pages from memory once a copy of it is made (the engine's
+    /// codes or floats); they are read from the file again if touched. Without this a
+    /// 7B model would be resident twice, as the mapping and as the copy.
+    public func releasePages(of tensor: GGUFTensorInfo) {
+        guard let base = mapping.base else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = tensor.offset / page * page, end = min(mapping.count, tensor.offset + tensor.byteCount)
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     /// The whole tensor as Float32, dequantised in parallel over rows.
     public func dequantize(_ tensor: GGUFTensorInfo) -> [Float] {
         // Each chunk writes its own rows; the pointers are shared read-only/disjointly.

@@ -185,32 +185,38 @@ func scaleMin(_ scales: UnsafeRawPointer, _ j: Int) -> (UInt8, UInt8) {
 }
 
 extension GGMLType {
-    /// Bits of the exact affine form w = d·code + m per block of 32 elements (codes in
-    /// 0..<2^bits) that the quantised engine keeps: 4 for Q4_0, Q4_1 and Q4_K, 8 for the
-    /// 5- and 8-bit types; nil for types without one (Q6_K's scales cover 16 elements;
-    /// floats), which the engine requantises to 8 bits.
+    /// Bits of the exact affine form w = d·code + m (codes in 0..<2^bits) that the
+    /// quantised engine keeps: 4 for Q4_0, Q4_1 and Q4_K (d and m per 32), 8 for the 5-,
+    /// 6- and 8-bit types (per 16: Q6_K's scales cover 16); nil for floats, which the
+    /// engine requantises to 8 bits.
     public var affineBits: Int? {
         switch self {
         case .q4_0, .q4_1, .q4_K: 4
-        case .q5_0, .q5_1, .q5_K, .q8_0: 8
-        case .f32, .f16, .bf16, .q6_K: nil
+        case .q5_0, .q5_1, .q5_K, .q6_K, .q8_0: 8
+        case .f32, .f16, .bf16: nil
         }
     }
 
     /// The affine form of `count` elements (whole blocks) starting at `source`: a code per
-    /// element, and d and m per 32 (the same values as `dequantize`, with Q4_K's and
-    /// Q5_K's d·scale and dmin·min computed in float32). Needs `affineBits`.
+    /// element, and d and m per 16 (the same values as `dequantize`, with the K types'
+    /// d·scale and dmin·min computed in float32). Needs `affineBits`.
     public func affine(_ source: UnsafeRawPointer, count: Int, codes: UnsafeMutablePointer<UInt8>,
                        d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
         let blocks = count / blockSize
+        /// d and m of the 32 elements from `first`.
+        func set32(_ first: Int, _ scale: Float, _ min: Float) {
+            d[first / 16] = scale
+            d[first / 16 + 1] = scale
+            m[first / 16] = min
+            m[first / 16 + 1] = min
+        }
         switch self {
         case .q4_0, .q4_1:
             let bytes = blockBytes, first = self == .q4_0 ? 2 : 4
             for b in 0..<blocks {
                 let block = source + b * bytes, c = codes + b * 32
                 let scale = half(block, 0)
-                d[b] = scale
-                m[b] = self == .q4_0 ? -8 * scale : half(block, 2)
+                set32(32 * b, scale, self == .q4_0 ? -8 * scale : half(block, 2))
                 for j in 0..<16 {
                     let q = block.load(fromByteOffset: first + j, as: UInt8.self)
                     c[j] = q & 0x0F
@@ -222,8 +228,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * bytes, c = codes + b * 32
                 let scale = half(block, 0)
-                d[b] = scale
-                m[b] = self == .q5_0 ? -16 * scale : half(block, 2)
+                set32(32 * b, scale, self == .q5_0 ? -16 * scale : half(block, 2))
                 let qh = block.loadUnaligned(fromByteOffset: high, as: UInt32.self)
                 for j in 0..<16 {
                     let q = block.load(fromByteOffset: high + 4 + j, as: UInt8.self)
@@ -235,8 +240,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * 34, c = codes + b * 32
                 let scale = half(block, 0)
-                d[b] = scale
-                m[b] = -128 * scale
+                set32(32 * b, scale, -128 * scale)
                 for j in 0..<32 { c[j] = block.load(fromByteOffset: 2 + j, as: UInt8.self) ^ 0x80 }
             }
         case .q4_K, .q5_K:
@@ -248,8 +252,7 @@ extension GGMLType {
                 for group in 0..<4 {
                     for part in 0..<2 {
                         let sub = 8 * b + 2 * group + part, (sc, mn) = scaleMin(scales, 2 * group + part)
-                        d[sub] = scale * Float(sc)
-                        m[sub] = -(dmin * Float(mn))
+                        set32(32 * sub, scale * Float(sc), -(dmin * Float(mn)))
                         let c = codes + 32 * sub
                         for l in 0..<32 {
                             let q = qs.load(fromByteOffset: 32 * group + l, as: UInt8.self)
@@ -260,8 +263,32 @@ extension GGMLType {
                     }
                 }
             }
-        case .f32, .f16, .bf16, .q6_K:
-            preconditionFailure("\(name) has no exact affine form")
+        case .q6_K:
+            // w = d·scale·(q − 32) per 16: code q, m = −32·d·scale.
+            for b in 0..<blocks {
+                let block = source + b * 210, c = codes + b * 256
+                let ql = block, qh = block + 128, scales = block + 192
+                let scale = half(block, 208)
+                for half128 in 0..<2 {
+                    let l0 = ql + 64 * half128, h0 = qh + 32 * half128, c0 = c + 128 * half128
+                    for l in 0..<32 {
+                        let a = l0.load(fromByteOffset: l, as: UInt8.self), e = l0.load(fromByteOffset: l + 32, as: UInt8.self)
+                        let h = h0.load(fromByteOffset: l, as: UInt8.self)
+                        c0[l] = (a & 0x0F) | (h & 3) << 4
+                        c0[l + 32] = (e & 0x0F) | ((h >> 2) & 3) << 4
+                        c0[l + 64] = (a >> 4) | ((h >> 4) & 3) << 4
+                        c0[l + 96] = (e >> 4) | ((h >> 6) & 3) << 4
+                    }
+                    for group in 0..<8 {
+                        let sixteen = 16 * b + 8 * half128 + group
+                        let ds = scale * Float(scales.load(fromByteOffset: 8 * half128 + group, as: Int8.self))
+                        d[sixteen] = ds
+                        m[sixteen] = -32 * ds
+                    }
+                }
+            }
+        case .f32, .f16, .bf16:
+            preconditionFailure("\(name) has no affine form")
         }
     }
 }

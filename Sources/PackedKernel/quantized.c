@@ -5,7 +5,9 @@
 // × signed activations, four products summed per 32-bit lane) consumes with the four
 // activations broadcast. 4-bit codes share a byte: inputs 4i..4i+3 in the low nibble,
 // 16+4i..16+4i+3 in the high one. Each block's integer sums are scaled in float32:
-//   y += (d_w · d_x) · Σ code·q + m_w · (d_x · Σq).
+//   y += (d_w · d_x) · Σ code·q + m_w · (d_x · Σq),
+// per half block for 8-bit codes, whose scales cover 16 inputs so that Q6_K's are
+// kept exactly (requantising its 16-input scales to 32 doubled the error to float32).
 // Paths: AVX-512 VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw` + `vpmaddwd`; 8-bit codes split
 // into nibbles so that the 16-bit pair sums cannot saturate), and plain C.
 #include "quantized_kernel.h"
@@ -21,7 +23,10 @@
 
 static size_t code_bytes(int codes) { return codes == SUNEUNG_Q_CODES4 ? PANEL * QB / 2 : PANEL * QB; }
 
-size_t suneung_q_block_bytes(int codes) { return code_bytes(codes) + 2 * PANEL * sizeof(uint16_t); }
+/// Scales (then mins) per row and block: one, or one per half.
+static int scale_count(int codes) { return codes == SUNEUNG_Q_CODES4 ? 1 : 2; }
+
+size_t suneung_q_block_bytes(int codes) { return code_bytes(codes) + 2 * scale_count(codes) * PANEL * sizeof(uint16_t); }
 
 int suneung_q_available(int path) {
     __builtin_cpu_init();
@@ -49,7 +54,7 @@ static float from_half(uint16_t bits) {
 }
 
 void suneung_q_pack_row(int codes, const uint8_t *code, const float *d, const float *m, int inner, int row, uint8_t *packed) {
-    int blocks = inner / QB, panel = row / PANEL, lane = row % PANEL;
+    int blocks = inner / QB, panel = row / PANEL, lane = row % PANEL, halves = scale_count(codes);
     size_t bytes = suneung_q_block_bytes(codes), codeBytes = code_bytes(codes);
     for (int b = 0; b < blocks; b++) {
         uint8_t *block = packed + ((size_t)panel * blocks + b) * bytes;
@@ -61,28 +66,30 @@ void suneung_q_pack_row(int codes, const uint8_t *code, const float *d, const fl
             for (int j = 0; j < 8; j++)
                 for (int t = 0; t < 4; t++) block[64 * j + 4 * lane + t] = c[4 * j + t];
         }
-        uint16_t scale = to_half(d[b]), min = to_half(m[b]);
-        memcpy(block + codeBytes + 2 * lane, &scale, 2);
-        memcpy(block + codeBytes + 2 * PANEL + 2 * lane, &min, 2);
+        for (int h = 0; h < halves; h++) {
+            uint16_t scale = to_half(d[2 * b + h]), min = to_half(m[2 * b + h]);
+            memcpy(block + codeBytes + 2 * (h * PANEL + lane), &scale, 2);
+            memcpy(block + codeBytes + 2 * ((halves + h) * PANEL + lane), &min, 2);
+        }
     }
 }
 
 void suneung_q_requantize_row(const float *w, int inner, uint8_t *code, float *d, float *m) {
-    for (int b = 0; b < inner / QB; b++) {
-        const float *v = w + (size_t)b * QB;
+    for (int g = 0; g < inner / 16; g++) {
+        const float *v = w + (size_t)g * 16;
         float low = v[0], high = v[0];
-        for (int i = 1; i < QB; i++) {
+        for (int i = 1; i < 16; i++) {
             low = v[i] < low ? v[i] : low;
             high = v[i] > high ? v[i] : high;
         }
-        float mb = from_half(to_half(low)), db = from_half(to_half((high - low) / 255));
-        float inverse = db > 0 ? 1 / db : 0;
-        for (int i = 0; i < QB; i++) {
-            float q = nearbyintf((v[i] - mb) * inverse);
-            code[(size_t)b * QB + i] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+        float mg = from_half(to_half(low)), dg = from_half(to_half((high - low) / 255));
+        float inverse = dg > 0 ? 1 / dg : 0;
+        for (int i = 0; i < 16; i++) {
+            float q = nearbyintf((v[i] - mg) * inverse);
+            code[(size_t)g * 16 + i] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
         }
-        d[b] = db;
-        m[b] = mb;
+        d[g] = dg;
+        m[g] = mg;
     }
 }
 
@@ -97,14 +104,15 @@ static void quantize_plain(const float *x, int rows, int inner, int strideX, int
             float amax = 0;
             for (int i = 0; i < QB; i++) amax = fabsf(v[i]) > amax ? fabsf(v[i]) : amax;
             float scale = amax / 127, inverse = amax > 0 ? 127 / amax : 0;
-            int sum = 0;
+            int sum[2] = {0, 0};
             for (int i = 0; i < QB; i++) {
                 int value = (int)nearbyintf(v[i] * inverse);
                 out[i] = (int8_t)value;
-                sum += value;
+                sum[i / 16] += value;
             }
             d[(size_t)r * blocks + b] = scale;
-            s[(size_t)r * blocks + b] = scale * (float)sum;
+            s[2 * ((size_t)r * blocks + b)] = scale * (float)sum[0];
+            s[2 * ((size_t)r * blocks + b) + 1] = scale * (float)sum[1];
         }
     }
 }
@@ -125,7 +133,8 @@ static void quantize_512(const float *x, int rows, int inner, int strideX, int8_
             _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(qa));
             _mm_storeu_si128((__m128i *)(out + 16), _mm512_cvtepi32_epi8(qc));
             d[(size_t)r * blocks + b] = scale;
-            s[(size_t)r * blocks + b] = scale * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(qa, qc));
+            s[2 * ((size_t)r * blocks + b)] = scale * (float)_mm512_reduce_add_epi32(qa);
+            s[2 * ((size_t)r * blocks + b) + 1] = scale * (float)_mm512_reduce_add_epi32(qc);
         }
     }
 }
@@ -148,20 +157,17 @@ static void quantize_256(const float *x, int rows, int inner, int strideX, int8_
             float amax = _mm_cvtss_f32(half);
             float scale = amax / 127, inverse = amax > 0 ? 127 / amax : 0;
             __m256 k = _mm256_set1_ps(inverse);
-            __m256i sum = _mm256_setzero_si256();
             int32_t values[QB];
-            for (int i = 0; i < 4; i++) {
-                __m256i qi = _mm256_cvtps_epi32(_mm256_mul_ps(part[i], k));
-                sum = _mm256_add_epi32(sum, qi);
-                _mm256_storeu_si256((__m256i *)(values + 8 * i), qi);
-            }
+            for (int i = 0; i < 4; i++) _mm256_storeu_si256((__m256i *)(values + 8 * i), _mm256_cvtps_epi32(_mm256_mul_ps(part[i], k)));
             int8_t *out = q + (size_t)r * inner + b * QB;
-            for (int i = 0; i < QB; i++) out[i] = (int8_t)values[i];
-            __m128i total = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-            total = _mm_hadd_epi32(total, total);
-            total = _mm_hadd_epi32(total, total);
+            int sum[2] = {0, 0};
+            for (int i = 0; i < QB; i++) {
+                out[i] = (int8_t)values[i];
+                sum[i / 16] += values[i];
+            }
             d[(size_t)r * blocks + b] = scale;
-            s[(size_t)r * blocks + b] = scale * (float)_mm_cvtsi128_si32(total);
+            s[2 * ((size_t)r * blocks + b)] = scale * (float)sum[0];
+            s[2 * ((size_t)r * blocks + b) + 1] = scale * (float)sum[1];
         }
     }
 }
@@ -184,7 +190,7 @@ static int32_t load32(const int8_t *p) {
 
 static void product_plain(int codes, const int8_t *q, const float *d, const float *s, int rows, int inner,
                           const uint8_t *packed, int outer, int firstPanel, int lastPanel, float *y, int strideY) {
-    int blocks = inner / QB;
+    int blocks = inner / QB, halves = scale_count(codes);
     size_t bytes = suneung_q_block_bytes(codes), codeBytes = code_bytes(codes);
     for (int p = firstPanel; p < lastPanel; p++) {
         for (int lane = 0; lane < PANEL && p * PANEL + lane < outer; lane++) {
@@ -193,7 +199,7 @@ static void product_plain(int codes, const int8_t *q, const float *d, const floa
                 for (int b = 0; b < blocks; b++) {
                     const uint8_t *block = packed + ((size_t)p * blocks + b) * bytes;
                     const int8_t *x = q + (size_t)r * inner + b * QB;
-                    int dot = 0;
+                    int dot[2] = {0, 0};
                     for (int k = 0; k < QB; k++) {
                         int code;
                         if (codes == SUNEUNG_Q_CODES4) {
@@ -203,12 +209,16 @@ static void product_plain(int codes, const int8_t *q, const float *d, const floa
                         } else {
                             code = block[64 * (k / 4) + 4 * lane + k % 4];
                         }
-                        dot += code * x[k];
+                        dot[k / 16 * (halves - 1)] += code * x[k];
                     }
-                    uint16_t scale, min;
-                    memcpy(&scale, block + codeBytes + 2 * lane, 2);
-                    memcpy(&min, block + codeBytes + 2 * PANEL + 2 * lane, 2);
-                    sum += from_half(scale) * d[(size_t)r * blocks + b] * (float)dot + from_half(min) * s[(size_t)r * blocks + b];
+                    size_t at = (size_t)r * blocks + b;
+                    for (int h = 0; h < halves; h++) {
+                        uint16_t scale, min;
+                        memcpy(&scale, block + codeBytes + 2 * (h * PANEL + lane), 2);
+                        memcpy(&min, block + codeBytes + 2 * ((halves + h) * PANEL + lane), 2);
+                        float sums = halves == 2 ? s[2 * at + h] : s[2 * at] + s[2 * at + 1];
+                        sum += from_half(scale) * d[at] * (float)dot[h] + from_half(min) * sums;
+                    }
                 }
                 y[(size_t)r * strideY + p * PANEL + lane] = sum;
             }
@@ -221,16 +231,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), always_inline))
 static inline void block_512(int codes, int rows, int blocks, const int8_t *q, int inner, const float *d, const float *s,
                              const uint8_t *panel, size_t bytes, float *y, int strideY, __mmask16 mask) {
     __m512 sum[ROWS512];
+    __m512i dot[ROWS512];
     const __m512i low = _mm512_set1_epi8(0x0F);
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS512; r++) if (r < rows) sum[r] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
-        const uint8_t *block = panel + (size_t)b * bytes;
+        const uint8_t *block = panel + (size_t)b * bytes, *scales = block + code_bytes(codes);
         const int8_t *x = q + b * QB;
-        __m512i dot[ROWS512];
-#pragma clang loop unroll(full)
-        for (int r = 0; r < ROWS512; r++) if (r < rows) dot[r] = _mm512_setzero_si512();
         if (codes == SUNEUNG_Q_CODES4) {
+#pragma clang loop unroll(full)
+            for (int r = 0; r < ROWS512; r++) if (r < rows) dot[r] = _mm512_setzero_si512();
 #pragma clang loop unroll(full)
             for (int i = 0; i < 4; i++) {
                 __m512i packedCodes = _mm512_loadu_si512(block + 64 * i);
@@ -243,24 +253,39 @@ static inline void block_512(int codes, int rows, int blocks, const int8_t *q, i
                     }
                 }
             }
-        } else {
+            __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
+            __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + 2 * PANEL)));
 #pragma clang loop unroll(full)
-            for (int j = 0; j < 8; j++) {
-                __m512i w = _mm512_loadu_si512(block + 64 * j);
-#pragma clang loop unroll(full)
-                for (int r = 0; r < ROWS512; r++)
-                    if (r < rows) dot[r] = _mm512_dpbusd_epi32(dot[r], w, _mm512_set1_epi32(load32(x + (size_t)r * inner + 4 * j)));
+            for (int r = 0; r < ROWS512; r++) {
+                if (r < rows) {
+                    size_t at = (size_t)r * blocks + b;
+                    sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), _mm512_mul_ps(dw, _mm512_set1_ps(d[at])), sum[r]);
+                    sum[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(s[2 * at] + s[2 * at + 1]), sum[r]);
+                }
             }
-        }
-        const uint8_t *scales = block + code_bytes(codes);
-        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
-        __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + 2 * PANEL)));
+        } else {
+            // Each half block (16 inputs) with its own scale and min.
 #pragma clang loop unroll(full)
-        for (int r = 0; r < ROWS512; r++) {
-            if (r < rows) {
-                size_t at = (size_t)r * blocks + b;
-                sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), _mm512_mul_ps(dw, _mm512_set1_ps(d[at])), sum[r]);
-                sum[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(s[at]), sum[r]);
+            for (int h = 0; h < 2; h++) {
+#pragma clang loop unroll(full)
+                for (int r = 0; r < ROWS512; r++) if (r < rows) dot[r] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+                for (int j = 4 * h; j < 4 * h + 4; j++) {
+                    __m512i w = _mm512_loadu_si512(block + 64 * j);
+#pragma clang loop unroll(full)
+                    for (int r = 0; r < ROWS512; r++)
+                        if (r < rows) dot[r] = _mm512_dpbusd_epi32(dot[r], w, _mm512_set1_epi32(load32(x + (size_t)r * inner + 4 * j)));
+                }
+                __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + 2 * PANEL * h)));
+                __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + 2 * PANEL * (2 + h))));
+#pragma clang loop unroll(full)
+                for (int r = 0; r < ROWS512; r++) {
+                    if (r < rows) {
+                        size_t at = (size_t)r * blocks + b;
+                        sum[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), _mm512_mul_ps(dw, _mm512_set1_ps(d[at])), sum[r]);
+                        sum[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(s[2 * at + h]), sum[r]);
+                    }
+                }
             }
         }
     }
@@ -283,7 +308,7 @@ static void product_512(int codes, const int8_t *q, const float *d, const float 
             const uint8_t *panel = packed + (size_t)p * blocks * bytes;
             for (int r = first; r < end; r += ROWS512) {
                 const int8_t *xr = q + (size_t)r * inner;
-                const float *dr = d + (size_t)r * blocks, *sr = s + (size_t)r * blocks;
+                const float *dr = d + (size_t)r * blocks, *sr = s + 2 * (size_t)r * blocks;
                 float *yr = y + (size_t)r * strideY + p * PANEL;
                 int n = end - r < ROWS512 ? end - r : ROWS512;
                 if (codes == SUNEUNG_Q_CODES4) {
@@ -316,16 +341,17 @@ __attribute__((target("avx2,fma,f16c"), always_inline))
 static inline void block_256(int codes, int rows, int blocks, const int8_t *q, int inner, const float *d, const float *s,
                              const uint8_t *panel, size_t bytes, int half, float *y, int strideY, int columns) {
     __m256 sum[ROWS256];
+    __m256i dot[ROWS256];
     const __m256i low = _mm256_set1_epi8(0x0F);
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS256; r++) if (r < rows) sum[r] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = panel + (size_t)b * bytes + 32 * half;
+        const uint8_t *scales = panel + (size_t)b * bytes + code_bytes(codes) + 16 * half;
         const int8_t *x = q + b * QB;
-        __m256i dot[ROWS256];
-#pragma clang loop unroll(full)
-        for (int r = 0; r < ROWS256; r++) if (r < rows) dot[r] = _mm256_setzero_si256();
         if (codes == SUNEUNG_Q_CODES4) {
+#pragma clang loop unroll(full)
+            for (int r = 0; r < ROWS256; r++) if (r < rows) dot[r] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
             for (int i = 0; i < 4; i++) {
                 __m256i packedCodes = _mm256_loadu_si256((const __m256i *)(block + 64 * i));
@@ -339,31 +365,46 @@ static inline void block_256(int codes, int rows, int blocks, const int8_t *q, i
                     }
                 }
             }
-        } else {
-            // 8-bit codes as 16·high + low nibble: each half's pair sums fit in 16 bits.
+            __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)scales));
+            __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + 2 * PANEL)));
 #pragma clang loop unroll(full)
-            for (int j = 0; j < 8; j++) {
-                __m256i w = _mm256_loadu_si256((const __m256i *)(block + 64 * j));
-                __m256i lo = _mm256_and_si256(w, low), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
+            for (int r = 0; r < ROWS256; r++) {
+                if (r < rows) {
+                    size_t at = (size_t)r * blocks + b;
+                    sum[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), _mm256_mul_ps(dw, _mm256_set1_ps(d[at])), sum[r]);
+                    sum[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(s[2 * at] + s[2 * at + 1]), sum[r]);
+                }
+            }
+        } else {
+            // 8-bit codes as 16·high + low nibble: each part's pair sums fit in 16 bits.
+            // Each half block (16 inputs) with its own scale and min.
+#pragma clang loop unroll(full)
+            for (int h = 0; h < 2; h++) {
+#pragma clang loop unroll(full)
+                for (int r = 0; r < ROWS256; r++) if (r < rows) dot[r] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+                for (int j = 4 * h; j < 4 * h + 4; j++) {
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(block + 64 * j));
+                    __m256i lo = _mm256_and_si256(w, low), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
+#pragma clang loop unroll(full)
+                    for (int r = 0; r < ROWS256; r++) {
+                        if (r < rows) {
+                            __m256i xv = _mm256_set1_epi32(load32(x + (size_t)r * inner + 4 * j));
+                            __m256i part = _mm256_add_epi32(dot4_256(lo, xv), _mm256_slli_epi32(dot4_256(hi, xv), 4));
+                            dot[r] = _mm256_add_epi32(dot[r], part);
+                        }
+                    }
+                }
+                __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + 2 * PANEL * h)));
+                __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + 2 * PANEL * (2 + h))));
 #pragma clang loop unroll(full)
                 for (int r = 0; r < ROWS256; r++) {
                     if (r < rows) {
-                        __m256i xv = _mm256_set1_epi32(load32(x + (size_t)r * inner + 4 * j));
-                        __m256i part = _mm256_add_epi32(dot4_256(lo, xv), _mm256_slli_epi32(dot4_256(hi, xv), 4));
-                        dot[r] = _mm256_add_epi32(dot[r], part);
+                        size_t at = (size_t)r * blocks + b;
+                        sum[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), _mm256_mul_ps(dw, _mm256_set1_ps(d[at])), sum[r]);
+                        sum[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(s[2 * at + h]), sum[r]);
                     }
                 }
-            }
-        }
-        const uint8_t *scales = panel + (size_t)b * bytes + code_bytes(codes) + 16 * half;
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)scales));
-        __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + 2 * PANEL)));
-#pragma clang loop unroll(full)
-        for (int r = 0; r < ROWS256; r++) {
-            if (r < rows) {
-                size_t at = (size_t)r * blocks + b;
-                sum[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), _mm256_mul_ps(dw, _mm256_set1_ps(d[at])), sum[r]);
-                sum[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(s[at]), sum[r]);
             }
         }
     }
@@ -395,7 +436,7 @@ static void product_256(int codes, const int8_t *q, const float *d, const float 
                 if (columns <= 0) break;
                 for (int r = first; r < end; r += ROWS256) {
                     const int8_t *xr = q + (size_t)r * inner;
-                    const float *dr = d + (size_t)r * blocks, *sr = s + (size_t)r * blocks;
+                    const float *dr = d + (size_t)r * blocks, *sr = s + 2 * (size_t)r * blocks;
                     float *yr = y + (size_t)r * strideY + p * PANEL + 8 * half;
                     int n = end - r < ROWS256 ? end - r : ROWS256;
                     if (codes == SUNEUNG_Q_CODES4) {

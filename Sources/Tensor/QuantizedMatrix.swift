@@ -1,7 +1,8 @@
 import PackedKernel
 
 /// A weight matrix (outer × inner, one row per output) for y = x · Wᵀ kept in 4- or
-/// 8-bit codes, w = d·code + m per row and block of 32 inputs, packed once into the
+/// 8-bit codes, w = d·code + m per row and group of inputs (32 for 4-bit codes, 16 for
+/// 8-bit ones), packed once into the
 /// panels of our integer kernels (PackedKernel/quantized.c). x is quantised to 8 bits per
 /// block of 32 at each product. Immutable after init.
 public final class QuantizedMatrix: @unchecked Sendable {
@@ -32,8 +33,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     private var panels: Int { (outer + Self.panelRows - 1) / Self.panelRows }
     public var byteCount: Int { storage.count }
 
-    /// A matrix whose row r is written by `row(r, codes, d, m)`: inner codes, inner/32
-    /// scales and mins. Rows are filled in parallel (each writes only its own bytes).
+    /// A matrix whose row r is written by `row(r, codes, d, m)`: inner codes, and a scale
+    /// and a min per 16 inputs (for 4-bit codes both halves of a block of 32 must be
+    /// equal). Rows are filled in parallel (each writes only its own bytes).
     public init(outer: Int, inner: Int, codes: Codes,
                 row: (Int, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
         precondition(outer > 0 && inner > 0 && inner % Self.blockSize == 0)
@@ -50,7 +52,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
             nonisolated(unsafe) let row = row
             let chunks = min(outer, Parallel.threads * 8)
             Parallel.forEach(chunks) { chunk in
-                var code = [UInt8](repeating: 0, count: inner), d = [Float](repeating: 0, count: blocks), m = d
+                var code = [UInt8](repeating: 0, count: inner), d = [Float](repeating: 0, count: 2 * blocks), m = d
                 for r in outer * chunk / chunks..<outer * (chunk + 1) / chunks {
                     row(r, &code, &d, &m)
                     suneung_q_pack_row(codes.rawValue, code, d, m, Int32(inner), Int32(r), packed)
@@ -61,8 +63,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
-    /// The 8-bit affine form of a row of floats (for weights without an exact 4- or 8-bit
-    /// one): d and m in fp16, codes rounded to nearest.
+    /// The 8-bit affine form of a row of floats per 16 inputs: d and m in fp16, codes
+    /// rounded to nearest.
     public static func requantize(_ w: UnsafePointer<Float>, inner: Int, codes: UnsafeMutablePointer<UInt8>,
                                   d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
         suneung_q_requantize_row(w, Int32(inner), codes, d, m)
@@ -81,13 +83,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
             let blocks = inner / QuantizedMatrix.blockSize
             q = .allocate(capacity: rows * inner)
             d = .allocate(capacity: rows * blocks)
-            s = .allocate(capacity: rows * blocks)
+            s = .allocate(capacity: 2 * rows * blocks)
             nonisolated(unsafe) let (x, q, d, s) = (x, q, d, s)
             let chunks = rows * inner < 1 << 16 ? 1 : min(rows, Parallel.threads)
             Parallel.forEach(chunks) { chunk in
                 let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks
                 suneung_q_quantize(path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride),
-                                   q + first * inner, d + first * blocks, s + first * blocks)
+                                   q + first * inner, d + first * blocks, s + 2 * first * blocks)
             }
         }
 
@@ -124,23 +126,24 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// The weights as float32 rows (d·code + m), read back from the panels (for tests).
     public func rows() -> [Float] {
         let blocks = inner / Self.blockSize, bytes = suneung_q_block_bytes(codes.rawValue)
-        let codeBytes = bytes - 4 * Self.panelRows
+        let halves = codes == .four ? 1 : 2, codeBytes = bytes - 4 * halves * Self.panelRows
         var w = [Float](repeating: 0, count: outer * inner)
         for r in 0..<outer {
             let lane = r % Self.panelRows
             for b in 0..<blocks {
                 let block = UnsafeRawPointer(storage.baseAddress!) + ((r / Self.panelRows) * blocks + b) * bytes
-                let d = Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: codeBytes + 2 * lane, as: UInt16.self)))
-                let m = Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: codeBytes + 2 * Self.panelRows + 2 * lane, as: UInt16.self)))
+                func half(_ index: Int) -> Float {
+                    Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: codeBytes + 2 * (index * Self.panelRows + lane), as: UInt16.self)))
+                }
                 for k in 0..<Self.blockSize {
-                    let code: UInt8
+                    let code: UInt8, h = codes == .four ? 0 : k / 16
                     if codes == .four {
                         let byte = block.load(fromByteOffset: 64 * ((k % 16) / 4) + 4 * lane + k % 4, as: UInt8.self)
                         code = k < 16 ? byte & 15 : byte >> 4
                     } else {
                         code = block.load(fromByteOffset: 64 * (k / 4) + 4 * lane + k % 4, as: UInt8.self)
                     }
-                    w[r * inner + b * Self.blockSize + k] = d * Float(code) + m
+                    w[r * inner + b * Self.blockSize + k] = half(h) * Float(code) + half(halves + h)
                 }
             }
         }

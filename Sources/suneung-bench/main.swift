@@ -200,6 +200,29 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     print("models: skipped, \(gemmaPath) is absent (make models)")
 }
 
+// A 7B-class model: Qwen2.5-7B's shapes with random Q4_0 weights
+// (scripts/reference/big_model.py writes it, ~4.3 GB, once, into the models' cache),
+// 256 tokens of prompt against llama.cpp on the same file and tokens.
+let bigPath = modelFolder.appendingPathComponent("random-qwen2.5-7b-shape-q4_0.gguf").path
+if !FileManager.default.fileExists(atPath: bigPath) { _ = referenceTimings("big_model.py", ["write", bigPath]) }
+if FileManager.default.fileExists(atPath: bigPath) {
+    var big: Model!
+    let loadTime = try seconds { big = try Model(path: bigPath, precision: .q8) }
+    report("7B shape (Q4_0, 4.3 GB): load into codes", loadTime, goal: 60, note: "   layer weights \(big.layerBytes >> 20) MiB")
+    let tokens = (0..<256).map { Int32((7 * $0 + 3) % 49152) }, ids: [Int32] = [33, 34, 35, 36, 37]
+    var logits: [Float] = []
+    let prefillTime = try seconds { logits = big.logits(try big.lastHidden(tokens), tokens: ids) }
+    var note = String(format: "   %.1f tokens/s", Double(tokens.count) / prefillTime)
+    let theirs = referenceTimings("big_model.py", ["llama", bigPath, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")])
+    if let seconds = theirs["prefill_s"] {
+        let difference = logits.indices.map { abs(Double(logits[$0]) - (theirs["logit_\($0 + 1)"] ?? .nan)) }.max()!
+        note += String(format: "; llama.cpp %.1f tokens/s: ratio %.2f; largest logit difference %.4f", Double(tokens.count) / seconds, seconds / prefillTime, difference)
+    }
+    report("7B shape: 256-token prompt, q8", prefillTime, goal: 60, note: note)
+} else {
+    print("7B shape: skipped, scripts/reference/big_model.py could not write \(bigPath) (pip install gguf)")
+}
+
 // The commands, as whole processes (the release binary beside this one).
 let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("suneung")
 func suneung(_ arguments: [String], workspace: URL) throws -> Double {

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import XCTest
 @testable import Engine
+import Tensor
 
 /// The engine against llama.cpp on both default models (fixture from
 /// scripts/reference/engine_peer_fixtures.py). llama.cpp quantises activations to 8
@@ -77,5 +78,39 @@ final class EnginePeerTests: XCTestCase {
         }
         print("\(reference.model): same answer as llama.cpp on \(same) of \(checked.count) real items; largest answer-logit difference \(largest)")
         XCTAssertLessThan(largest, 1.5)
+    }
+
+    /// The weights in their codes (`q8`) on all 200 real items of the fixture: the same
+    /// answer as llama.cpp on at least 198, and, on the first 30, the same answer as the
+    /// float32 path (which matches transformers to 1e-3) on at least 29, with a median
+    /// answer-logit distance to it no larger than llama.cpp's own.
+    func testQuantisedWeightsOnRealItems() throws {
+        let url = Bundle.module.url(forResource: "Fixtures/peer_train", withExtension: "json")!
+        let reference = try JSONDecoder().decode(RealReference.self, from: Data(contentsOf: url))
+        let train = try RealData.path("train.csv", sha256: reference.data_sha256)
+        let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train).items.map { ($0.id, $0) })
+        let coded = try SampleModel(reference.model, template: reference.template, precision: .q8)
+        let exact = try SampleModel(reference.model, template: reference.template, precision: .f32)
+        print("q8 kernel: \(QuantizedMatrix.Path.best); layer weights \(coded.model.layerBytes >> 20) MiB (float32: \(exact.model.layerBytes >> 20) MiB)")
+        let answerTokens = try Scorer(model: coded.model).answerTokens
+        func answer(_ values: [Float]) -> Int { values.indices.max { values[$0] < values[$1] }! }
+        var sameAsLlama = 0, sameAsExact = 0, ourDistance: [Float] = [], llamaDistance: [Float] = []
+        for (index, expected) in reference.items.enumerated() {
+            let item = try XCTUnwrap(items[expected.id])
+            let ids = Array(answerTokens.prefix(item.choices.count)), tokens = coded.tokens(item)
+            let logits = coded.model.logits(try coded.model.lastHidden(tokens), tokens: ids)
+            if answer(logits) == answer(expected.answer_logits) { sameAsLlama += 1 }
+            guard index < 30 else { continue }
+            let exactLogits = exact.model.logits(try exact.model.lastHidden(tokens), tokens: ids)
+            if answer(logits) == answer(exactLogits) { sameAsExact += 1 }
+            ourDistance += zip(logits, exactLogits).map { abs($0 - $1) }
+            llamaDistance += zip(expected.answer_logits, exactLogits).map { abs($0 - $1) }
+        }
+        func median(_ values: [Float]) -> Float { values.sorted()[values.count / 2] }
+        print("q8: same answer as llama.cpp on \(sameAsLlama) of \(reference.items.count) real items, as float32 on \(sameAsExact) of 30; "
+              + "median answer-logit distance to float32 \(median(ourDistance)) (llama.cpp's \(median(llamaDistance)))")
+        XCTAssertGreaterThanOrEqual(sameAsLlama, reference.items.count - 2)
+        XCTAssertGreaterThanOrEqual(sameAsExact, 29)
+        XCTAssertLessThanOrEqual(median(ourDistance), median(llamaDistance))
     }
 }

@@ -18,9 +18,9 @@ struct SampleModel {
     let tokenizer: Tokenizer
     let template: ChatTemplate
 
-    init(_ name: String, template: String) throws {
+    init(_ name: String, template: String, precision: Precision = .f32) throws {
         let file = try GGUFFile(path: try DefaultModels.path(name))
-        model = try Model(file: file)
+        model = try Model(file: file, precision: precision)
         tokenizer = try Tokenizer(gguf: file)
         guard let template = ChatTemplate(rawValue: template) else { throw EngineError(message: "unknown template \(template)") }
         self.template = template

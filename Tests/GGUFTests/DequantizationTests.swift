@@ -67,7 +67,7 @@ final class DequantizationTests: XCTestCase {
     }
 }
 
-/// The engine's affine form of each type (codes, d and m per 32) gives back the same
+/// The engine's affine form of each type (codes, d and m per 16) gives back the same
 /// values as `dequantize` on the gguf package's random blocks.
 final class AffineFormTests: XCTestCase {
     func testAffineFormEqualsDequantisation() throws {
@@ -78,14 +78,14 @@ final class AffineFormTests: XCTestCase {
             let blocks = [UInt8](Data(base64Encoded: sample.blocks)!)
             let count = blocks.count / type.blockBytes * type.blockSize
             var expected = [Float](repeating: 0, count: count), codes = [UInt8](repeating: 0, count: count)
-            var d = [Float](repeating: 0, count: count / 32), m = d
+            var d = [Float](repeating: 0, count: count / 16), m = d
             blocks.withUnsafeBytes { source in
                 type.dequantize(source.baseAddress!, count: count, into: &expected)
                 type.affine(source.baseAddress!, count: count, codes: &codes, d: &d, m: &m)
             }
             XCTAssertLessThan(Int(codes.max()!), 1 << bits, type.name)
             for i in 0..<count {
-                XCTAssertEqual(d[i / 32] * Float(codes[i]) + m[i / 32], expected[i], accuracy: abs(expected[i]) * 1e-6 + 1e-7, "\(type.name) element \(i)")
+                XCTAssertEqual(d[i / 16] * Float(codes[i]) + m[i / 16], expected[i], accuracy: abs(expected[i]) * 1e-6 + 1e-7, "\(type.name) element \(i)")
             }
             checked.append(type.name)
         }

@@ -33,7 +33,9 @@ final class QuantizedMatrixTests: XCTestCase {
                     let (q, d) = plainQuantize(x[(r * stride + 32 * b)..<(r * stride + 32 * b + 32)])
                     XCTAssertEqual((0..<32).map { a.q[r * inner + 32 * b + $0] }, q, "\(path) row \(r) block \(b)")
                     XCTAssertEqual(a.d[r * inner / 32 + b], d, "\(path) scale")
-                    XCTAssertEqual(a.s[r * inner / 32 + b], d * Float(q.reduce(0) { $0 + Int($1) }), "\(path) sum")
+                    for h in 0..<2 {
+                        XCTAssertEqual(a.s[2 * (r * inner / 32 + b) + h], d * Float(q[(16 * h)..<(16 * h + 16)].reduce(0) { $0 + Int($1) }), "\(path) sum of half \(h)")
+                    }
                 }
             }
         }
@@ -45,19 +47,21 @@ final class QuantizedMatrixTests: XCTestCase {
         let paths = self.paths
         for codes in [QuantizedMatrix.Codes.four, .eight] {
             for (rows, outer, inner) in [(1, 1, 32), (3, 9, 64), (9, 17, 96), (70, 40, 640), (5, 300, 2048)] {
-                let stride = inner + 5, blocks = inner / 32
+                // Scales and mins per 16 inputs (8-bit codes) or 32 (4-bit).
+                let stride = inner + 5, blocks = inner / 32, groups = inner / 16, span = codes == .four ? 2 : 1
                 let top = UInt8((1 << codes.bits) - 1)
                 let code = (0..<outer * inner).map { _ in UInt8.random(in: 0...top, using: &random) }
-                let d = (0..<outer * blocks).map { _ in Float.random(in: 0.001...0.05, using: &random) }
-                let m = (0..<outer * blocks).map { _ in Float.random(in: -0.5...0.5, using: &random) }
+                var d = (0..<outer * groups).map { _ in Float.random(in: 0.001...0.05, using: &random) }
+                var m = (0..<outer * groups).map { _ in Float.random(in: -0.5...0.5, using: &random) }
+                for g in 0..<d.count where g % span != 0 { d[g] = d[g - 1]; m[g] = m[g - 1] }
                 let matrix = QuantizedMatrix(outer: outer, inner: inner, codes: codes) { r, c, dr, mr in
                     for k in 0..<inner { c[k] = code[r * inner + k] }
-                    for b in 0..<blocks { dr[b] = d[r * blocks + b]; mr[b] = m[r * blocks + b] }
+                    for g in 0..<groups { dr[g] = d[r * groups + g]; mr[g] = m[r * groups + g] }
                 }
                 // The weights as stored: scales and mins in fp16.
                 let w = (0..<outer * inner).map { i in
-                    let b = i / inner * blocks + i % inner / 32
-                    return Float(Float16(d[b])) * Float(code[i]) + Float(Float16(m[b]))
+                    let g = i / inner * groups + i % inner / 16
+                    return Float(Float16(d[g])) * Float(code[i]) + Float(Float16(m[g]))
                 }
                 XCTAssertEqual(matrix.rows(), w, "rows() gives back d·code + m (\(codes))")
                 let x = (0..<rows * stride).map { _ in Float.random(in: -2...2, using: &random) }
@@ -95,10 +99,10 @@ final class QuantizedMatrixTests: XCTestCase {
         var random = SystemRandomNumberGenerator()
         let inner = 256
         let w = (0..<inner).map { _ in Float.random(in: -1...1, using: &random) }
-        var codes = [UInt8](repeating: 0, count: inner), d = [Float](repeating: 0, count: 8), m = d
+        var codes = [UInt8](repeating: 0, count: inner), d = [Float](repeating: 0, count: inner / 16), m = d
         QuantizedMatrix.requantize(w, inner: inner, codes: &codes, d: &d, m: &m)
         for k in 0..<inner {
-            let b = k / 32
+            let b = k / 16
             XCTAssertEqual(Float(Float16(d[b])), d[b], "d is an fp16 value")
             XCTAssertEqual(d[b] * Float(codes[k]) + m[b], w[k], accuracy: d[b] * 0.5001 + 1e-7, "element \(k)")
         }

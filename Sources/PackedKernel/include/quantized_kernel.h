@@ -11,29 +11,34 @@
 #define SUNEUNG_Q_PANEL 16
 #define SUNEUNG_Q_BLOCK 32
 
-/// The weights' codes: w = d·code + m per row and block of 32, code in 0..<16 or 0..<256.
+/// The weights' codes: w = d·code + m, code in 0..<16 with d and m per 32 inputs, or
+/// code in 0..<256 with d and m per 16 inputs (Q6_K's scales cover 16).
 enum { SUNEUNG_Q_CODES4 = 0, SUNEUNG_Q_CODES8 = 1 };
 
 /// The kernels, fastest last; `available` says which this CPU runs.
 enum { SUNEUNG_Q_PLAIN = 0, SUNEUNG_Q_AVX2 = 1, SUNEUNG_Q_AVX512VNNI = 2 };
 int suneung_q_available(int path);
 
-/// Bytes of one panel-block: 16 rows × 32 codes, then 16 fp16 scales d, then 16 fp16 mins m.
+/// Bytes of one panel-block: 16 rows × 32 codes, then the 16 rows' fp16 scales d and
+/// fp16 mins m (per half block for 8-bit codes: d of the first 16 inputs, of the
+/// second, then m likewise).
 size_t suneung_q_block_bytes(int codes);
 
-/// Writes one row's codes (inner of them), scales and mins (inner / 32 each) into its
-/// panel; rows write disjoint bytes, so they may be packed in parallel.
+/// Writes one row's codes (inner of them), scales and mins (inner / 16 each: for 4-bit
+/// codes the two halves of a block must be equal) into its panel; rows write disjoint
+/// bytes, so they may be packed in parallel.
 void suneung_q_pack_row(int codes, const uint8_t *code, const float *d, const float *m, int inner, int row, uint8_t *packed);
 
-/// The row's affine 8-bit form, per block of 32: d and m rounded to fp16 first, then
-/// code = round((w − m) / d) in 0...255 (for weights without an exact one: Q6_K, floats).
+/// The row's affine 8-bit form, per 16 inputs: d and m rounded to fp16 first, then
+/// code = round((w − m) / d) in 0...255 (for float weights, which have no codes).
 void suneung_q_requantize_row(const float *w, int inner, uint8_t *code, float *d, float *m);
 
-/// Activations to 8 bits per block of 32: q = round(x / d), d = max|x| / 127,
-/// s = d · Σq (for the mins' term). x is rows × inner, rows `strideX` apart.
+/// Activations to 8 bits per block of 32: q = round(x / d), d = max|x| / 127, and
+/// s = d · Σq over each 16 (for the mins' term; inner / 16 per row). x is rows × inner,
+/// rows `strideX` apart.
 void suneung_q_quantize(int path, const float *x, int rows, int inner, int strideX, int8_t *q, float *d, float *s);
 
-/// y[r][c] = Σ_blocks (d_w·d_x·Σ code·q + m_w·s_x) for the columns of panels
+/// y[r][c] = Σ (d_w·d_x·Σ code·q + m_w·s_x) over blocks (or halves) for the columns of panels
 /// firstPanel..<lastPanel, y's rows strideY apart; outer is the number of weight rows.
 void suneung_q_product(int path, int codes, const int8_t *q, const float *d, const float *s, int rows, int inner,
                        const uint8_t *packed, int outer, int firstPanel, int lastPanel, float *y, int strideY);
