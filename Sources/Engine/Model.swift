@@ -7,12 +7,13 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A model family as data: everything the forward pass needs to know, read from the
-/// GGUF metadata.
+/// A model's sizes and settings: everything the forward pass needs to know, read from
+/// the GGUF metadata and its family's entry in `Family.all`.
 public struct ModelConfig: Sendable, Equatable {
-    public static let supportedArchitectures = ["llama", "qwen2", "gemma2", "gemma3"]
+    public static var supportedArchitectures: [String] { Family.all.map(\.architecture) }
 
-    public var architecture: String
+    public var architecture: String { family.architecture }
+    public var family: Family
     public var layers: Int
     public var embedding: Int
     public var heads: Int
@@ -24,13 +25,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// RoPE base of the sliding-window layers (Gemma 3), else `ropeBase`.
     public var ropeBaseLocal: Float
     public var ropeDim: Int
-    public var ropeNeox: Bool
-    /// Layers with a sliding window, and its size (Gemma 3: 5 of every 6).
+    /// The sliding window's size, for the family's sliding layers.
     public var slidingWindow: Int?
-    public var slidingPattern: Int
-    /// Gemma: embeddings times √d, GELU, norms after attention and FFN (and Gemma 3's
-    /// QK-norm, read from its tensors).
-    public var gemma: Bool
     /// Gemma 2's soft caps: cap·tanh(x/cap) on attention scores and on the logits.
     public var attentionSoftcap: Float?
     public var finalSoftcap: Float?
@@ -41,7 +37,7 @@ public struct ModelConfig: Sendable, Equatable {
         guard let architecture = metadata["general.architecture"]?.string else {
             throw EngineError(message: "\(file.path) names no architecture (general.architecture)")
         }
-        guard ModelConfig.supportedArchitectures.contains(architecture) else {
+        guard let family = Family.named(architecture) else {
             throw EngineError(message: "\(file.path): architecture '\(architecture)' is not supported (supported: \(ModelConfig.supportedArchitectures.joined(separator: ", ")))")
         }
         func int(_ key: String) throws -> Int {
@@ -53,7 +49,7 @@ public struct ModelConfig: Sendable, Equatable {
         func float(_ key: String, default value: Double) -> Float {
             Float(metadata["\(architecture).\(key)"]?.double ?? value)
         }
-        self.architecture = architecture
+        self.family = family
         layers = try int("block_count")
         embedding = try int("embedding_length")
         heads = try int("attention.head_count")
@@ -64,29 +60,15 @@ public struct ModelConfig: Sendable, Equatable {
         ropeBase = float("rope.freq_base", default: 10_000)
         ropeDim = (try? int("rope.dimension_count")) ?? headDim
         contextLength = (try? int("context_length")) ?? 4096
-        gemma = architecture.hasPrefix("gemma")
-        ropeNeox = architecture != "llama"
         attentionSoftcap = metadata["\(architecture).attn_logit_softcapping"]?.double.map(Float.init)
         finalSoftcap = metadata["\(architecture).final_logit_softcapping"]?.double.map(Float.init)
-        if architecture == "gemma3" {
-            slidingWindow = try? int("attention.sliding_window")
-            slidingPattern = 6
-            ropeBaseLocal = 10_000
-        } else if architecture == "gemma2" {
-            // Every other layer, from the first, has the window; one RoPE base for all.
-            slidingWindow = try? int("attention.sliding_window")
-            slidingPattern = 2
-            ropeBaseLocal = ropeBase
-        } else {
-            slidingWindow = nil
-            slidingPattern = 1
-            ropeBaseLocal = ropeBase
-        }
+        slidingWindow = family.slidingPattern == nil ? nil : try? int("attention.sliding_window")
+        ropeBaseLocal = family.localRopeBase ?? ropeBase
     }
 
-    /// Gemma 3: five sliding-window layers, then a global one; Gemma 2: alternating.
     public func isSliding(_ layer: Int) -> Bool {
-        slidingWindow != nil && layer % slidingPattern < slidingPattern - 1
+        guard slidingWindow != nil, let pattern = family.slidingPattern else { return false }
+        return layer % pattern < pattern - 1
     }
 }
 
@@ -273,7 +255,7 @@ public final class Model: Sendable {
             var b = delta.b
             // llama.cpp's converter reorders the rows of llama's q and k so that RoPE
             // rotates adjacent pairs; B's rows (outputs) must follow the same order.
-            if config.architecture == "llama", delta.module == .q || delta.module == .k {
+            if config.family.permutesQK, delta.module == .q || delta.module == .k {
                 b = permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
             return PlacedDelta(stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
@@ -317,7 +299,7 @@ public final class Model: Sendable {
         for (row, token) in tokens[start...].enumerated() {
             guard token >= 0, Int(token) < embedding.rowCount else { throw EngineError(message: "token id \(token) is outside the vocabulary") }
             let values = file.dequantizeRow(embedding, Int(token))
-            let scale: Float = c.gemma ? Float(d).squareRoot() : 1
+            let scale: Float = c.family.scalesEmbedding ? Float(d).squareRoot() : 1
             for i in 0..<d { x[row * d + i] = values[i] * scale }
         }
         let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
@@ -347,8 +329,8 @@ public final class Model: Sendable {
             if let w = layer.kNorm { normalizeRows(&k, rows: rows * c.kvHeads, dim: c.headDim, weight: w) }
             let sliding = c.isSliding(index)
             let rope = sliding ? ropeLocal : ropeGlobal
-            Kernels.rope(&q, rows: rows, firstPosition: start, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
-            Kernels.rope(&k, rows: rows, firstPosition: start, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+            Kernels.rope(&q, rows: rows, firstPosition: start, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+            Kernels.rope(&k, rows: rows, firstPosition: start, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
             // This layer's keys and values at every position: the cached ones, then these.
             keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
             values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
@@ -366,7 +348,7 @@ public final class Model: Sendable {
 
             Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
             layer.gateUp.product(h, rows: rows, into: &gateUp)
-            Kernels.gatedActivation(&gateUp, rows: rows, width: f, gelu: c.gemma)
+            Kernels.gatedActivation(&gateUp, rows: rows, width: f, gelu: c.family.gelu)
             layer.down.product(gateUp, rows: rows, stride: 2 * f, into: &projected)
             if let w = layer.postFFNNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
             for i in 0..<(rows * d) { x[i] += projected[i] }

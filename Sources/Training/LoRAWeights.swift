@@ -85,7 +85,7 @@ public struct LoRAWeights: Sendable {
 
     /// Whether B's rows are permuted between PEFT's order and the engine's.
     static func permuted(_ slot: Slot, _ config: ModelConfig) -> Bool {
-        config.architecture == "llama" && (slot.module == .q || slot.module == .k)
+        config.family.permutesQK && (slot.module == .q || slot.module == .k)
     }
 
     /// The rows of a permuted B back in Hugging Face's order (the inverse of

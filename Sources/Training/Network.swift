@@ -209,8 +209,8 @@ public final class Network: @unchecked Sendable {
             let before = k
             Kernels.rmsNorm(before, rows: t * c.kvHeads, dim: c.headDim, weight: w, epsilon: eps, into: &k)
         }
-        Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
-        Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox)
+        Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+        Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
         var attended = [Float](repeating: 0, count: t * s.qWidth)
         let probabilities = attention(index, tokens: t, firstQuery: first).forward(q: q, k: k, v: v, into: &attended)
         // From here on only rows first..<t (m of them) are computed.
@@ -227,7 +227,7 @@ public final class Network: @unchecked Sendable {
         let guAdapted = columns([(.gate, 0), (.up, s.f)], lora, layer: index)
         let gateUp = linear(ffnNormed, rows: m, weight: layer.gateUp, adapted: guAdapted, lora: lora, dropout: dropout, block: &block)
         var activated = gateUp
-        Kernels.gatedActivation(&activated, rows: m, width: s.f, gelu: c.gemma)
+        Kernels.gatedActivation(&activated, rows: m, width: s.f, gelu: c.family.gelu)
         var packed = [Float](repeating: 0, count: m * s.f)
         Kernels.copyColumns(activated, rows: m, stride: 2 * s.f, first: 0, width: s.f, into: &packed)
         let downAdapted = columns([(.down, 0)], lora, layer: index)
@@ -269,7 +269,7 @@ public final class Network: @unchecked Sendable {
         let dActivated = linearBackward(dFFN, rows: m, transposed: transposed[index].down, x: b.activated, adapted: columns([(.down, 0)], lora, layer: index),
                                         lora: lora, block: b, gradient: &gradient)
         var dGateUp = [Float](repeating: 0, count: m * 2 * s.f)
-        Kernels.gatedActivationBackward(b.gateUp, rows: m, width: s.f, gelu: c.gemma, gradient: dActivated, into: &dGateUp)
+        Kernels.gatedActivationBackward(b.gateUp, rows: m, width: s.f, gelu: c.family.gelu, gradient: dActivated, into: &dGateUp)
         let dFFNNormed = linearBackward(dGateUp, rows: m, transposed: transposed[index].gateUp, x: b.ffnNormed,
                                         adapted: columns([(.gate, 0), (.up, s.f)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
@@ -284,8 +284,8 @@ public final class Network: @unchecked Sendable {
         let dAttended = first == 0 ? dAttendedRows : [Float](repeating: 0, count: first * s.qWidth) + dAttendedRows
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
         attention(index, tokens: t, firstQuery: first).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
-        Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.ropeNeox, inverse: true)
-        Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.ropeNeox, inverse: true)
+        Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
+        Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
         if let w = layer.qNorm, let before = b.qBeforeNorm {
             let g = dq
             Kernels.rmsNormBackward(before, rows: t * c.heads, dim: c.headDim, weight: w, epsilon: eps, gradient: g, into: &dq)
@@ -342,7 +342,7 @@ public final class Network: @unchecked Sendable {
         for (row, token) in sequence.tokens.enumerated() {
             guard token >= 0, Int(token) < embedding.rowCount else { throw TrainingError("token id \(token) is outside the vocabulary") }
             let values = model.file.dequantizeRow(embedding, Int(token))
-            let scale: Float = c.gemma ? Float(d).squareRoot() : 1
+            let scale: Float = c.family.scalesEmbedding ? Float(d).squareRoot() : 1
             for i in 0..<d { x[row * d + i] = values[i] * scale }
         }
         let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
