@@ -111,4 +111,32 @@ final class EngineExactTests: XCTestCase {
         }
         print("\(DefaultModels.smolLM) with a PEFT adapter: largest answer-logit difference from transformers + PEFT \(worst)")
     }
+
+    /// On the weights' codes (q8) the adapter stays a separate float32 low-rank product:
+    /// with it, the answers are transformers + PEFT's and the answer logits are as close
+    /// to theirs as q8's without it are to transformers' alone (8-bit activations move
+    /// the logits by up to ~0.2 on SmolLM2, llama.cpp's too; the adapter adds nothing).
+    func testAdapterOnQuantisedWeights() throws {
+        let url = Bundle.module.url(forResource: "Fixtures/engine_exact", withExtension: "json")!
+        let reference = try JSONDecoder().decode([String: Reference.Model].self, from: Data(contentsOf: url))
+        let expected = try XCTUnwrap(reference[DefaultModels.smolLM])
+        let adapter = try XCTUnwrap(expected.adapter)
+        let sample = try SampleModel(DefaultModels.smolLM, template: expected.template)
+        let folder = Bundle.module.url(forResource: "Fixtures/\(adapter.folder)", withExtension: nil)!.path
+        let base = try Model(file: sample.model.file, precision: .q8)
+        let adapted = try Model(file: sample.model.file, adapter: try LoRAAdapter(folder: folder), precision: .q8)
+        let bases = Dictionary(uniqueKeysWithValues: expected.cases.map { ($0.id, $0.answer_logits) })
+        func answer(_ values: [Float]) -> Int { values.indices.max { values[$0] < values[$1] }! }
+        var withAdapter: Float = 0, without: Float = 0
+        for reference in adapter.cases {
+            let tokens = try sample.tokens(item: reference.id), theirBase = try XCTUnwrap(bases[reference.id])
+            let ours = adapted.logits(try adapted.lastHidden(tokens), tokens: expected.answer_ids)
+            let ourBase = base.logits(try base.lastHidden(tokens), tokens: expected.answer_ids)
+            XCTAssertEqual(answer(ours), answer(reference.answer_logits), "\(reference.id): the answer with the adapter")
+            withAdapter = max(withAdapter, zip(ours, reference.answer_logits).map { abs($0 - $1) }.max()!)
+            without = max(without, zip(ourBase, theirBase).map { abs($0 - $1) }.max()!)
+        }
+        print("\(DefaultModels.smolLM), q8: largest answer-logit difference from transformers + PEFT \(withAdapter) with the adapter, \(without) without")
+        XCTAssertLessThanOrEqual(withAdapter, 1.5 * without + 0.05)
+    }
 }
