@@ -82,6 +82,7 @@ public struct ModelConfig: Sendable, Equatable {
             slidingPattern = 1
             ropeBaseLocal = ropeBase
         }
+        try validate(file)
     }
 
     /// Gemma 3: five sliding-window layers, then a global one; Gemma 2: alternating.
