@@ -140,76 +140,93 @@ struct ByteReader {
     var remaining: Int { bytes.count - offset }
 
     func fail(_ field: String, _ message: String, at position: Int? = nil) -> GGUFError {
-        GGUFError(file: file, offset: position ?? offset, message: "\(field): \(message)")
+        GGUFError(file: file, offset: position ?? offset, message: "\(Self.shown(field)): \(message)")
     }
 
-    mutating func read<T: FixedWidthInteger>(_ type: T.Type, _ field: String) throws(GGUFError) -> T {
+    /// A field's name as read from a corrupted file: control characters escaped (they
+    /// must not reach the terminal) and at most 200 characters.
+    static func shown(_ field: String) -> String {
+        var out = ""
+        for (index, scalar) in field.unicodeScalars.enumerated() {
+            if index == 200 { return out + "…" }
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    // Field names are autoclosures: made only for an error, not for each of the
+    // vocabulary's 786,432 values.
+    mutating func read<T: FixedWidthInteger>(_ type: T.Type, _ field: @autoclosure () -> String) throws(GGUFError) -> T {
         let size = MemoryLayout<T>.size
         guard offset + size <= bytes.count else {
-            throw fail(field, "the file ends after \(bytes.count) bytes (truncated?)")
+            throw fail(field(), "the file ends after \(bytes.count) bytes (truncated?)")
         }
         let value = T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
         offset += size
         return value
     }
 
-    mutating func count(_ field: String, limit: Int) throws(GGUFError) -> Int {
+    mutating func count(_ field: @autoclosure () -> String, limit: Int) throws(GGUFError) -> Int {
         let start = offset
-        let raw = try read(UInt64.self, field)
-        guard raw <= UInt64(max(0, limit)) else { throw fail(field, "count \(raw) is impossible for a file of \(bytes.count) bytes (corrupted?)", at: start) }
+        let raw = try read(UInt64.self, field())
+        guard raw <= UInt64(max(0, limit)) else { throw fail(field(), "count \(raw) is impossible for a file of \(bytes.count) bytes (corrupted?)", at: start) }
         return Int(raw)
     }
 
     /// A length or count no larger than `sane` (the reason is said in the error).
-    mutating func count(_ field: String, limit: Int, sane: Int, _ what: String) throws(GGUFError) -> Int {
+    mutating func count(_ field: @autoclosure () -> String, limit: Int, sane: Int, _ what: String) throws(GGUFError) -> Int {
         let start = offset
-        let n = try count(field, limit: limit)
-        guard n <= sane else { throw fail(field, "\(n) is more than \(sane), the most \(what) (corrupted?)", at: start) }
+        let n = try count(field(), limit: limit)
+        guard n <= sane else { throw fail(field(), "\(n) is more than \(sane), the most \(what) (corrupted?)", at: start) }
         return n
     }
 
-    mutating func string(_ field: String, limit sane: Int = GGUFLimits.stringLength) throws(GGUFError) -> String {
+    mutating func string(_ field: @autoclosure () -> String, limit sane: Int = GGUFLimits.stringLength) throws(GGUFError) -> String {
         let start = offset
-        let length = try count("\(field) length", limit: remaining - 8, sane: sane, "this reader accepts")
-        guard offset + length <= bytes.count else { throw fail(field, "a string of \(length) bytes runs past the end of the file", at: start) }
+        let length = try count("\(field()) length", limit: remaining - 8, sane: sane, "this reader accepts")
+        guard offset + length <= bytes.count else { throw fail(field(), "a string of \(length) bytes runs past the end of the file", at: start) }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length]), as: UTF8.self)
         offset += length
         return text
     }
 
-    mutating func value(_ type: GGUFValueType, _ field: String, depth: Int = 0) throws(GGUFError) -> GGUFValue {
+    mutating func value(_ type: GGUFValueType, _ field: @autoclosure () -> String, depth: Int = 0) throws(GGUFError) -> GGUFValue {
         switch type {
-        case .uint8: return .uint8(try read(UInt8.self, field))
-        case .int8: return .int8(try read(Int8.self, field))
-        case .uint16: return .uint16(try read(UInt16.self, field))
-        case .int16: return .int16(try read(Int16.self, field))
-        case .uint32: return .uint32(try read(UInt32.self, field))
-        case .int32: return .int32(try read(Int32.self, field))
-        case .uint64: return .uint64(try read(UInt64.self, field))
-        case .int64: return .int64(try read(Int64.self, field))
-        case .float32: return .float32(Float(bitPattern: try read(UInt32.self, field)))
-        case .float64: return .float64(Double(bitPattern: try read(UInt64.self, field)))
+        case .uint8: return .uint8(try read(UInt8.self, field()))
+        case .int8: return .int8(try read(Int8.self, field()))
+        case .uint16: return .uint16(try read(UInt16.self, field()))
+        case .int16: return .int16(try read(Int16.self, field()))
+        case .uint32: return .uint32(try read(UInt32.self, field()))
+        case .int32: return .int32(try read(Int32.self, field()))
+        case .uint64: return .uint64(try read(UInt64.self, field()))
+        case .int64: return .int64(try read(Int64.self, field()))
+        case .float32: return .float32(Float(bitPattern: try read(UInt32.self, field())))
+        case .float64: return .float64(Double(bitPattern: try read(UInt64.self, field())))
         case .bool:
             let start = offset
-            let byte = try read(UInt8.self, field)
-            guard byte <= 1 else { throw fail(field, "bool byte is \(byte), not 0 or 1", at: start) }
+            let byte = try read(UInt8.self, field())
+            guard byte <= 1 else { throw fail(field(), "bool byte is \(byte), not 0 or 1", at: start) }
             return .bool(byte == 1)
-        case .string: return .string(try string(field))
+        case .string: return .string(try string(field()))
         case .array:
-            guard depth < 8 else { throw fail(field, "arrays nested deeper than 8 levels") }
+            guard depth < 8 else { throw fail(field(), "arrays nested deeper than 8 levels") }
             let typeOffset = offset
-            let raw = try read(UInt32.self, "\(field) element type")
+            let raw = try read(UInt32.self, "\(field()) element type")
             guard let elementType = GGUFValueType(rawValue: raw) else {
-                throw fail(field, "unknown array element type \(raw)", at: typeOffset)
+                throw fail(field(), "unknown array element type \(raw)", at: typeOffset)
             }
             // Each element takes at least its minimum size, which bounds the count;
             // so does the budget of elements over the whole header.
-            let n = try count("\(field) array length", limit: (remaining - 8) / elementType.minimumSize,
+            let n = try count("\(field()) array length", limit: (remaining - 8) / elementType.minimumSize,
                               sane: GGUFLimits.arrayElements - arrayElements, "array elements left in the header's budget of \(GGUFLimits.arrayElements)")
             arrayElements += n
             var items: [GGUFValue] = []
             items.reserveCapacity(n)
-            for index in 0..<n { items.append(try value(elementType, "\(field)[\(index)]", depth: depth + 1)) }
+            for index in 0..<n { items.append(try value(elementType, "\(field())[\(index)]", depth: depth + 1)) }
             return .array(elementType, items)
         }
     }
@@ -291,7 +308,7 @@ public final class GGUFFile: Sendable {
             let typeOffset = reader.offset
             let rawType = try reader.read(UInt32.self, "\(name) type")
             guard let type = GGMLType(rawValue: rawType) else {
-                throw reader.fail(name, "unsupported type \(rawType) in tensor \(name) (supported: \(GGMLType.allCases.map(\.name).joined(separator: ", ")))", at: typeOffset)
+                throw reader.fail(name, "unsupported type \(rawType) in tensor \(ByteReader.shown(name)) (supported: \(GGMLType.allCases.map(\.name).joined(separator: ", ")))", at: typeOffset)
             }
             guard dimensions[0] % type.blockSize == 0 else {
                 throw reader.fail(name, "row length \(dimensions[0]) is not a multiple of the \(type.name) block size \(type.blockSize)", at: typeOffset)
@@ -306,13 +323,13 @@ public final class GGUFFile: Sendable {
         for info in infos {
             let tensor = GGUFTensorInfo(name: info.name, dimensions: info.dimensions, type: info.type, offset: dataOffset + info.relative)
             guard info.relative % alignment == 0 else {
-                throw GGUFError(file: path, offset: info.at, message: "\(info.name): data offset \(info.relative) is not aligned to \(alignment)")
+                throw GGUFError(file: path, offset: info.at, message: "\(ByteReader.shown(info.name)): data offset \(info.relative) is not aligned to \(alignment)")
             }
             guard tensor.offset + tensor.byteCount <= mapping.count else {
-                throw GGUFError(file: path, offset: info.at, message: "\(info.name): its \(tensor.byteCount) bytes of data at \(tensor.offset) run past the end of the file (\(mapping.count) bytes; truncated?)")
+                throw GGUFError(file: path, offset: info.at, message: "\(ByteReader.shown(info.name)): its \(tensor.byteCount) bytes of data at \(tensor.offset) run past the end of the file (\(mapping.count) bytes; truncated?)")
             }
             guard index.updateValue(tensors.count, forKey: info.name) == nil else {
-                throw GGUFError(file: path, offset: info.at, message: "two tensors are named \(info.name)")
+                throw GGUFError(file: path, offset: info.at, message: "two tensors are named \(ByteReader.shown(info.name))")
             }
             tensors.append(tensor)
         }
