@@ -78,7 +78,7 @@ extension ModelConfig {
             }
             func trimmed(_ dims: [Int]) -> [Int] { Array(dims.reversed().drop { $0 == 1 }.reversed()) }
             guard trimmed(tensor.dimensions) == trimmed(expected) else {
-                throw EngineError(message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), but \(keys) make it \(Self.shape(expected))")
+                throw EngineError(message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), not the \(Self.shape(expected)) of \(keys)")
             }
         }
         let d = embedding, q = heads * headDim, kv = kvHeads * headDim, f = feedForward
@@ -116,7 +116,7 @@ extension ModelConfig {
                 throw EngineError(message: "\(file.path): tensor \(name) is missing")
             }
             guard tensor.dimensions.count <= 2, tensor.rowLength == d else {
-                throw EngineError(message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), but \(dKey) makes its rows \(d) long")
+                throw EngineError(message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), not rows of \(d) as \(dKey) says")
             }
             guard tensor.rowCount >= vocabulary else {
                 throw EngineError(message: "\(file.path): tensor \(name) has \(tensor.rowCount) rows, fewer than the \(vocabulary) tokens of tokenizer.ggml.tokens")
