@@ -124,6 +124,19 @@ extension ModelConfig {
         }
     }
 
+    /// The one value ModelConfig.init computes with before `validate` can run: without
+    /// attention.key_length the head size is embedding_length / head_count, which traps
+    /// on a head count of 0 (SmolLM2 has no key_length). Until init guards that division
+    /// itself, a caller that must not crash on any file (model info) checks this first.
+    public static func checkHeadCount(_ file: GGUFFile) throws {
+        guard let architecture = file.metadata["general.architecture"]?.string,
+              file.metadata[architecture + ".attention.key_length"] == nil,
+              let heads = file.metadata[architecture + ".attention.head_count"]?.int else { return }
+        guard heads >= 1 else {
+            throw EngineError(message: "\(file.path): \(architecture).attention.head_count is \(heads); it must be at least 1")
+        }
+    }
+
     static func shape(_ dimensions: [Int]) -> String { dimensions.map(String.init).joined(separator: "×") }
 
     /// A value's type, for messages (not its contents: an array may be megabytes).

@@ -73,6 +73,7 @@ struct ModelCommand: ParsableCommand {
             // The engine's checks of the hyperparameters against the tensors, without
             // loading any weights.
             do {
+                try ModelConfig.checkHeadCount(model)
                 _ = try ModelConfig(model)
                 table.add(["engine", "can run it"])
             } catch {
