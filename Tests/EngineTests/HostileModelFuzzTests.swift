@@ -18,7 +18,7 @@ final class HostileModelFuzzTests: XCTestCase {
     var seed: UInt64 { ProcessInfo.processInfo.environment["SUNEUNG_FUZZ_SEED"].flatMap { UInt64($0) } ?? Self.defaultSeed }
 
     func testCorruptedModelHeadersAreRefusedOrRun() throws {
-        var random = SeededGenerator(state: seed)
+        var random = SeededGenerator(seed: seed)
         let copy = try HostileCopy()
         defer { copy.remove() }
         let variants = Self.variants(copy, &random)
@@ -96,7 +96,7 @@ final class HostileModelFuzzTests: XCTestCase {
     }
 
     func testCorruptedAdaptersAreRefusedOrRun() throws {
-        var random = SeededGenerator(state: seed)
+        var random = SeededGenerator(seed: seed)
         let folder = try makeTemporaryFolder("hostile-adapters")
         defer { try? FileManager.default.removeItem(at: folder) }
         try writeGemmaAdapter(in: folder)
