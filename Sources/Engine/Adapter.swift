@@ -43,6 +43,9 @@ public struct LoRAAdapter: Sendable {
         public var inputs: Int, outputs: Int
     }
 
+    /// More layers than any model has.
+    static let layerLimit = 100_000
+
     public let folder: String
     public let config: Config
     public let scale: Float
@@ -53,6 +56,10 @@ public struct LoRAAdapter: Sendable {
         let configPath = (folder as NSString).appendingPathComponent("adapter_config.json")
         let weightsPath = (folder as NSString).appendingPathComponent("adapter_model.safetensors")
         func problem(_ file: String, _ message: String) -> EngineError { EngineError(message: "\(file): \(message)") }
+        // A config is a few KB; a huge (or sparse) file is not read into memory.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: configPath))?[.size] as? Int, size > 1 << 24 {
+            throw problem(configPath, "is \(size) bytes; an adapter config is a few KB")
+        }
         guard let configData = FileManager.default.contents(atPath: configPath) else {
             throw problem(configPath, "cannot be read (an adapter folder holds adapter_config.json and adapter_model.safetensors)")
         }
@@ -70,6 +77,7 @@ public struct LoRAAdapter: Sendable {
             throw problem(configPath, "rank_pattern/alpha_pattern (per-module ranks) are not supported")
         }
         scale = Float(config.useRslora == true ? config.loraAlpha / Double(config.r).squareRoot() : config.loraAlpha / Double(config.r))
+        guard scale.isFinite else { throw problem(configPath, "lora_alpha \(config.loraAlpha) over r \(config.r) gives the scale \(scale), not a finite number") }
 
         let file = try Safetensors(path: weightsPath)
         // Pair each lora_A with its lora_B by the module path before them.
@@ -85,11 +93,17 @@ public struct LoRAAdapter: Sendable {
         }
         guard !pairs.isEmpty else { throw problem(weightsPath, "holds no LoRA tensors") }
         let rank = config.r
+        var adapted: Set<String> = []
         deltas = try pairs.keys.sorted().map { key in
             let parts = key.split(separator: ".").map(String.init)
-            guard let at = parts.firstIndex(of: "layers"), at + 1 < parts.count, let layer = Int(parts[at + 1]),
+            // A layer number past any model's (or negative) is no layer: it would
+            // overflow the slot arithmetic of the trainer's weights.
+            guard let at = parts.firstIndex(of: "layers"), at + 1 < parts.count, let layer = Int(parts[at + 1]), (0..<Self.layerLimit).contains(layer),
                   let module = parts.last.flatMap(Module.init(rawValue:)) else {
-                throw problem(weightsPath, "\(key) is not a supported layer (expected …layers.N.self_attn|mlp.\(Module.allCases.map(\.rawValue).joined(separator: "|")))")
+                throw problem(weightsPath, "\(key) is not a supported layer (expected …layers.N.self_attn|mlp.\(Module.allCases.map(\.rawValue).joined(separator: "|")), N below \(Self.layerLimit))")
+            }
+            guard adapted.insert("\(layer).\(module.rawValue)").inserted else {
+                throw problem(weightsPath, "two tensors adapt layers.\(layer).\(module.rawValue)")
             }
             guard let a = pairs[key]!.a, let b = pairs[key]!.b else {
                 throw problem(weightsPath, "\(key) has lora_\(pairs[key]!.a == nil ? "B" : "A") but not lora_\(pairs[key]!.a == nil ? "A" : "B")")

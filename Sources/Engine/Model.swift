@@ -54,7 +54,7 @@ public struct ModelConfig: Sendable, Equatable {
         embedding = try int("embedding_length")
         heads = try int("attention.head_count")
         kvHeads = (try? int("attention.head_count_kv")) ?? heads
-        headDim = (try? int("attention.key_length")) ?? embedding / heads
+        headDim = (try? int("attention.key_length")) ?? (heads > 0 ? embedding / heads : 0)
         feedForward = try int("feed_forward_length")
         epsilon = float("attention.layer_norm_rms_epsilon", default: 1e-6)
         ropeBase = float("rope.freq_base", default: 10_000)
@@ -64,6 +64,7 @@ public struct ModelConfig: Sendable, Equatable {
         finalSoftcap = metadata["\(architecture).final_logit_softcapping"]?.double.map(Float.init)
         slidingWindow = family.slidingPattern == nil ? nil : try? int("attention.sliding_window")
         ropeBaseLocal = family.localRopeBase ?? ropeBase
+        try validate(file)
     }
 
     public func isSliding(_ layer: Int) -> Bool {

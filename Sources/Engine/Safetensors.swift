@@ -16,15 +16,19 @@ public struct Safetensors: Sendable {
 
     /// The dtypes adapters are saved in, as the GGUF types that dequantise them.
     static let types: [String: GGMLType] = ["F32": .f32, "F16": .f16, "BF16": .bf16]
+    /// The reference reader's limit on the JSON header.
+    static let headerLimit = 100_000_000
 
     public init(path: String) throws {
         self.path = path
         func problem(_ message: String) -> EngineError { EngineError(message: "\(path): \(message)") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw problem("cannot be read") }
+        // Mapped, not read: the values are copied out below, only as far as the
+        // header's byte ranges (checked against the file) reach.
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { throw problem("cannot be read") }
         guard data.count >= 8 else { throw problem("is \(data.count) bytes, too short for a safetensors header") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard headerLength <= UInt64(data.count - 8) else {
-            throw problem("its header claims \(headerLength) bytes but the file has \(data.count - 8) after the length: truncated or not safetensors")
+        guard headerLength <= UInt64(min(data.count - 8, Self.headerLimit)) else {
+            throw problem("its header claims \(headerLength) bytes but the file has \(data.count - 8) after the length (and headers are at most \(Self.headerLimit)): truncated or not safetensors")
         }
         let body = 8 + Int(headerLength)
         guard let header = try? JSONSerialization.jsonObject(with: data[8..<body]) as? [String: Any] else {
@@ -39,9 +43,21 @@ public struct Safetensors: Sendable {
             guard let type = Self.types[dtype] else {
                 throw problem("tensor \(name) is \(dtype); supported: \(Self.types.keys.sorted().joined(separator: ", "))")
             }
-            let count = shape.reduce(1, *), begin = body + offsets[0], end = body + offsets[1]
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1], end <= data.count else {
+            // The byte range first, so that nothing below can overflow: it bounds the
+            // values the shape may claim by the file's size.
+            guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= data.count - body else {
                 throw problem("tensor \(name): bytes \(offsets[0])..<\(offsets[1]) of the data are outside the file (\(data.count - body) bytes of data): truncated?")
+            }
+            let begin = body + offsets[0], end = body + offsets[1]
+            // A shape of [2^40, 2^40] overflows Int: multiply with a check, and stop
+            // as soon as the count passes what the byte range holds.
+            var count = 1
+            for size in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: size)
+                guard size >= 0, !overflow, product <= end - begin else {
+                    throw problem("tensor \(name): shape \(shape) holds more \(dtype) values than its \(end - begin) bytes")
+                }
+                count = product
             }
             guard end - begin == count * type.blockBytes else {
                 throw problem("tensor \(name): \(end - begin) bytes for \(count) \(dtype) values of shape \(shape)")

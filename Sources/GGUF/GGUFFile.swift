@@ -17,11 +17,12 @@ public struct GGUFError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// A metadata value; arrays keep their element type even when empty.
-public indirect enum GGUFValue: Sendable, Equatable {
+/// A metadata value; arrays keep their element type even when empty. Only arrays are
+/// boxed: a vocabulary's 262,144 scores would otherwise be 262,144 allocations.
+public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
-    case array(GGUFValueType, [GGUFValue])
+    indirect case array(GGUFValueType, [GGUFValue])
 
     public var int: Int? {
         switch self {
@@ -52,6 +53,35 @@ public indirect enum GGUFValue: Sendable, Equatable {
 
 public enum GGUFValueType: UInt32, Sendable {
     case uint8 = 0, int8, uint16, int16, uint32, int32, float32, bool, string, array, uint64, int64, float64
+
+    /// The fewest bytes one value of the type takes in the file: a string is at least
+    /// its length, an array its element type and count.
+    var minimumSize: Int {
+        switch self {
+        case .uint8, .int8, .bool: 1
+        case .uint16, .int16: 2
+        case .uint32, .int32, .float32: 4
+        case .uint64, .int64, .float64, .string: 8
+        case .array: 12
+        }
+    }
+}
+
+/// Sane sizes for what a GGUF header holds, far above any real model's (Gemma 3's
+/// header: 33 keys, 236 tensors, 786,432 array elements, strings under 100 bytes),
+/// so that one corrupted length cannot make the reader build gigabytes of values
+/// out of tensor data or run for minutes before it fails.
+public enum GGUFLimits {
+    /// Metadata keys ("gemma3.block_count") and tensor names (ggml allows 63 bytes).
+    public static let keyLength = 4096
+    public static let nameLength = 256
+    /// One metadata string: chat templates are tens of KB.
+    public static let stringLength = 16 << 20
+    /// Array elements over all metadata (nested ones too): a vocabulary of 262,144
+    /// tokens takes 786,432 (tokens, scores, types), 256K merges another 256K.
+    public static let arrayElements = 1 << 24
+    public static let metadataCount = 1 << 16
+    public static let tensorCount = 1 << 20
 }
 
 public struct GGUFTensorInfo: Sendable, Equatable {
@@ -104,67 +134,99 @@ struct ByteReader {
     let bytes: UnsafeRawBufferPointer
     let file: String
     var offset = 0
+    /// Array elements read so far, against GGUFLimits.arrayElements.
+    var arrayElements = 0
+
+    var remaining: Int { bytes.count - offset }
 
     func fail(_ field: String, _ message: String, at position: Int? = nil) -> GGUFError {
-        GGUFError(file: file, offset: position ?? offset, message: "\(field): \(message)")
+        GGUFError(file: file, offset: position ?? offset, message: "\(Self.shown(field)): \(message)")
     }
 
-    mutating func read<T: FixedWidthInteger>(_ type: T.Type, _ field: String) throws(GGUFError) -> T {
+    /// A field's name as read from a corrupted file: control characters escaped (they
+    /// must not reach the terminal) and at most 200 characters.
+    static func shown(_ field: String) -> String {
+        var out = ""
+        for (index, scalar) in field.unicodeScalars.enumerated() {
+            if index == 200 { return out + "…" }
+            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    // Field names are autoclosures: made only for an error, not for each of the
+    // vocabulary's 786,432 values.
+    mutating func read<T: FixedWidthInteger>(_ type: T.Type, _ field: @autoclosure () -> String) throws(GGUFError) -> T {
         let size = MemoryLayout<T>.size
         guard offset + size <= bytes.count else {
-            throw fail(field, "the file ends after \(bytes.count) bytes (truncated?)")
+            throw fail(field(), "the file ends after \(bytes.count) bytes (truncated?)")
         }
         let value = T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
         offset += size
         return value
     }
 
-    mutating func count(_ field: String, limit: Int) throws(GGUFError) -> Int {
+    mutating func count(_ field: @autoclosure () -> String, limit: Int) throws(GGUFError) -> Int {
         let start = offset
-        let raw = try read(UInt64.self, field)
-        guard raw <= UInt64(limit) else { throw fail(field, "count \(raw) is impossible for a file of \(bytes.count) bytes (corrupted?)", at: start) }
+        let raw = try read(UInt64.self, field())
+        guard raw <= UInt64(max(0, limit)) else { throw fail(field(), "count \(raw) is impossible for a file of \(bytes.count) bytes (corrupted?)", at: start) }
         return Int(raw)
     }
 
-    mutating func string(_ field: String) throws(GGUFError) -> String {
+    /// A length or count no larger than `sane` (the reason is said in the error).
+    mutating func count(_ field: @autoclosure () -> String, limit: Int, sane: Int, _ what: String) throws(GGUFError) -> Int {
         let start = offset
-        let length = try count("\(field) length", limit: bytes.count - offset)
-        guard offset + length <= bytes.count else { throw fail(field, "a string of \(length) bytes runs past the end of the file", at: start) }
+        let n = try count(field(), limit: limit)
+        guard n <= sane else { throw fail(field(), "\(n) is more than \(sane), the most \(what) (corrupted?)", at: start) }
+        return n
+    }
+
+    mutating func string(_ field: @autoclosure () -> String, limit sane: Int = GGUFLimits.stringLength) throws(GGUFError) -> String {
+        let start = offset
+        let length = try count("\(field()) length", limit: remaining - 8, sane: sane, "this reader accepts")
+        guard offset + length <= bytes.count else { throw fail(field(), "a string of \(length) bytes runs past the end of the file", at: start) }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length]), as: UTF8.self)
         offset += length
         return text
     }
 
-    mutating func value(_ type: GGUFValueType, _ field: String, depth: Int = 0) throws(GGUFError) -> GGUFValue {
+    mutating func value(_ type: GGUFValueType, _ field: @autoclosure () -> String, depth: Int = 0) throws(GGUFError) -> GGUFValue {
         switch type {
-        case .uint8: return .uint8(try read(UInt8.self, field))
-        case .int8: return .int8(try read(Int8.self, field))
-        case .uint16: return .uint16(try read(UInt16.self, field))
-        case .int16: return .int16(try read(Int16.self, field))
-        case .uint32: return .uint32(try read(UInt32.self, field))
-        case .int32: return .int32(try read(Int32.self, field))
-        case .uint64: return .uint64(try read(UInt64.self, field))
-        case .int64: return .int64(try read(Int64.self, field))
-        case .float32: return .float32(Float(bitPattern: try read(UInt32.self, field)))
-        case .float64: return .float64(Double(bitPattern: try read(UInt64.self, field)))
+        case .uint8: return .uint8(try read(UInt8.self, field()))
+        case .int8: return .int8(try read(Int8.self, field()))
+        case .uint16: return .uint16(try read(UInt16.self, field()))
+        case .int16: return .int16(try read(Int16.self, field()))
+        case .uint32: return .uint32(try read(UInt32.self, field()))
+        case .int32: return .int32(try read(Int32.self, field()))
+        case .uint64: return .uint64(try read(UInt64.self, field()))
+        case .int64: return .int64(try read(Int64.self, field()))
+        case .float32: return .float32(Float(bitPattern: try read(UInt32.self, field())))
+        case .float64: return .float64(Double(bitPattern: try read(UInt64.self, field())))
         case .bool:
             let start = offset
-            let byte = try read(UInt8.self, field)
-            guard byte <= 1 else { throw fail(field, "bool byte is \(byte), not 0 or 1", at: start) }
+            let byte = try read(UInt8.self, field())
+            guard byte <= 1 else { throw fail(field(), "bool byte is \(byte), not 0 or 1", at: start) }
             return .bool(byte == 1)
-        case .string: return .string(try string(field))
+        case .string: return .string(try string(field()))
         case .array:
-            guard depth < 8 else { throw fail(field, "arrays nested deeper than 8 levels") }
+            guard depth < 8 else { throw fail(field(), "arrays nested deeper than 8 levels") }
             let typeOffset = offset
-            let raw = try read(UInt32.self, "\(field) element type")
+            let raw = try read(UInt32.self, "\(field()) element type")
             guard let elementType = GGUFValueType(rawValue: raw) else {
-                throw fail(field, "unknown array element type \(raw)", at: typeOffset)
+                throw fail(field(), "unknown array element type \(raw)", at: typeOffset)
             }
-            // Each element takes at least one byte, which bounds the count.
-            let n = try count("\(field) array length", limit: bytes.count - offset)
+            // Each element takes at least its minimum size, which bounds the count;
+            // so does the budget of elements over the whole header.
+            let n = try count("\(field()) array length", limit: (remaining - 8) / elementType.minimumSize,
+                              sane: GGUFLimits.arrayElements - arrayElements, "array elements left in the header's budget of \(GGUFLimits.arrayElements)")
+            arrayElements += n
             var items: [GGUFValue] = []
             items.reserveCapacity(n)
-            for index in 0..<n { items.append(try value(elementType, "\(field)[\(index)]", depth: depth + 1)) }
+            for index in 0..<n { items.append(try value(elementType, "\(field())[\(index)]", depth: depth + 1)) }
             return .array(elementType, items)
         }
     }
@@ -198,13 +260,15 @@ public final class GGUFFile: Sendable {
         guard version == 2 || version == 3 else {
             throw reader.fail("version", "GGUF version \(version) is not supported (2 and 3 are)", at: 4)
         }
-        let tensorCount = try reader.count("tensor count", limit: mapping.count / 8)
-        let metadataCount = try reader.count("metadata count", limit: mapping.count / 8)
+        // A tensor's info takes at least 40 bytes (name length, one dimension, type,
+        // offset, dimension count), a key-value pair 13.
+        let tensorCount = try reader.count("tensor count", limit: (reader.remaining - 8) / 40, sane: GGUFLimits.tensorCount, "tensors")
+        let metadataCount = try reader.count("metadata count", limit: reader.remaining / 13, sane: GGUFLimits.metadataCount, "metadata keys")
 
         var keys: [String] = []
         var metadata: [String: GGUFValue] = [:]
         for index in 0..<metadataCount {
-            let key = try reader.string("metadata[\(index)] key")
+            let key = try reader.string("metadata[\(index)] key", limit: GGUFLimits.keyLength)
             let typeOffset = reader.offset
             let raw = try reader.read(UInt32.self, "\(key) type")
             guard let type = GGUFValueType(rawValue: raw) else {
@@ -226,7 +290,7 @@ public final class GGUFFile: Sendable {
         var infos: [(name: String, dimensions: [Int], type: GGMLType, relative: Int, at: Int)] = []
         for index in 0..<tensorCount {
             let start = reader.offset
-            let name = try reader.string("tensor[\(index)] name")
+            let name = try reader.string("tensor[\(index)] name", limit: GGUFLimits.nameLength)
             let dimensionCount = try reader.read(UInt32.self, "\(name) dimension count")
             guard (1...4).contains(dimensionCount) else {
                 throw reader.fail(name, "\(dimensionCount) dimensions (1 to 4 are possible)", at: start)
@@ -244,7 +308,7 @@ public final class GGUFFile: Sendable {
             let typeOffset = reader.offset
             let rawType = try reader.read(UInt32.self, "\(name) type")
             guard let type = GGMLType(rawValue: rawType) else {
-                throw reader.fail(name, "unsupported type \(rawType) in tensor \(name) (supported: \(GGMLType.allCases.map(\.name).joined(separator: ", ")))", at: typeOffset)
+                throw reader.fail(name, "unsupported type \(rawType) in tensor \(ByteReader.shown(name)) (supported: \(GGMLType.allCases.map(\.name).joined(separator: ", ")))", at: typeOffset)
             }
             guard dimensions[0] % type.blockSize == 0 else {
                 throw reader.fail(name, "row length \(dimensions[0]) is not a multiple of the \(type.name) block size \(type.blockSize)", at: typeOffset)
@@ -259,13 +323,13 @@ public final class GGUFFile: Sendable {
         for info in infos {
             let tensor = GGUFTensorInfo(name: info.name, dimensions: info.dimensions, type: info.type, offset: dataOffset + info.relative)
             guard info.relative % alignment == 0 else {
-                throw GGUFError(file: path, offset: info.at, message: "\(info.name): data offset \(info.relative) is not aligned to \(alignment)")
+                throw GGUFError(file: path, offset: info.at, message: "\(ByteReader.shown(info.name)): data offset \(info.relative) is not aligned to \(alignment)")
             }
             guard tensor.offset + tensor.byteCount <= mapping.count else {
-                throw GGUFError(file: path, offset: info.at, message: "\(info.name): its \(tensor.byteCount) bytes of data at \(tensor.offset) run past the end of the file (\(mapping.count) bytes; truncated?)")
+                throw GGUFError(file: path, offset: info.at, message: "\(ByteReader.shown(info.name)): its \(tensor.byteCount) bytes of data at \(tensor.offset) run past the end of the file (\(mapping.count) bytes; truncated?)")
             }
             guard index.updateValue(tensors.count, forKey: info.name) == nil else {
-                throw GGUFError(file: path, offset: info.at, message: "two tensors are named \(info.name)")
+                throw GGUFError(file: path, offset: info.at, message: "two tensors are named \(ByteReader.shown(info.name))")
             }
             tensors.append(tensor)
         }

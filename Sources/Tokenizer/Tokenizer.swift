@@ -47,18 +47,23 @@ public final class Tokenizer: Sendable {
         guard let tokenValues = metadata["tokenizer.ggml.tokens"]?.array, !tokenValues.isEmpty else {
             throw TokenizerError(message: "\(file.path) has no vocabulary (tokenizer.ggml.tokens)")
         }
+        // Ids are Int32, as in llama.cpp.
+        guard tokenValues.count <= Int(Int32.max) else {
+            throw TokenizerError(message: "\(file.path): tokenizer.ggml.tokens has \(tokenValues.count) tokens, more than 32-bit ids can name")
+        }
         // As llama.cpp: an empty token text becomes [EMPTY_i], and of two equal texts
         // the later id wins.
         tokens = tokenValues.enumerated().map { index, value in
             let text = value.string ?? ""
             return text.isEmpty ? "[EMPTY_\(index)]" : text
         }
-        let types = metadata["tokenizer.ggml.token_type"]?.array?.map { $0.int ?? 1 } ?? Array(repeating: 1, count: tokens.count)
-        scores = metadata["tokenizer.ggml.scores"]?.array?.map { Float($0.double ?? 0) } ?? Array(repeating: 0, count: tokens.count)
+        let types = try Self.perToken(file, "tokenizer.ggml.token_type", count: tokens.count)?.map { $0.int ?? 1 } ?? Array(repeating: 1, count: tokens.count)
+        scores = try Self.perToken(file, "tokenizer.ggml.scores", count: tokens.count)?.map { Float($0.double ?? 0) } ?? Array(repeating: 0, count: tokens.count)
         var ids: [[UInt8]: Int32] = [:]
         ids.reserveCapacity(tokens.count)
         for (index, token) in tokens.enumerated() { ids[Array(token.utf8)] = Int32(index) }
         self.ids = ids
+        try Self.checkTokenIds(file, vocabulary: tokens.count)
         bos = metadata["tokenizer.ggml.bos_token_id"]?.int.map(Int32.init)
         eos = metadata["tokenizer.ggml.eos_token_id"]?.int.map(Int32.init)
 
@@ -93,6 +98,34 @@ public final class Tokenizer: Sendable {
     }
 
     public func id(of token: String) -> Int32? { ids[Array(token.utf8)] }
+
+    /// An array with one entry per token (scores, types), if the file has it: a
+    /// shorter one would be read past its end.
+    static func perToken(_ file: GGUFFile, _ key: String, count: Int) throws -> [GGUFValue]? {
+        guard let value = file.metadata[key] else { return nil }
+        guard let array = value.array, array.count == count else {
+            let what = value.array.map { "\($0.count) entries" } ?? "not an array"
+            throw TokenizerError(message: "\(file.path): \(key) has \(what) for the \(count) tokens of tokenizer.ggml.tokens")
+        }
+        return array
+    }
+
+    /// Every token id the metadata names (bos, eos, unknown, padding, …) must be a
+    /// token of the vocabulary. llama.cpp only warns about an id outside it; a file
+    /// that says so is corrupted, and an id of 0xFFFFFFFF used as one would trap.
+    static func checkTokenIds(_ file: GGUFFile, vocabulary: Int) throws {
+        for key in file.metadataKeys where key.hasPrefix("tokenizer.ggml.") && key.hasSuffix("_token_id") {
+            let value = file.metadata[key]!
+            guard let id = value.int, (0..<vocabulary).contains(id) else {
+                let shown: String = switch value {
+                case .string: "a string"
+                case .array: "an array"
+                default: "\(value.int.map(String.init) ?? "\(value)")"
+                }
+                throw TokenizerError(message: "\(file.path): \(key) is \(shown), not a token id of the vocabulary (0 to \(vocabulary - 1))")
+            }
+        }
+    }
 
     /// Token ids of `text`. `addSpecial` adds BOS (and EOS) where the model asks for
     /// them; `parseSpecial` turns special tokens written in the text into their ids.

@@ -27,19 +27,22 @@ struct ModelCommand: ParsableCommand {
             let model = try GGUFFile(path: file)
             let metadata = model.metadata
             let architecture = metadata["general.architecture"]?.string ?? "?"
+            // Strings from the file are shown as excerpts: a corrupted length can make
+            // a name megabytes long, and control characters must not reach the terminal.
             func value(_ key: String) -> String? {
                 guard let v = metadata["\(architecture).\(key)"] else { return nil }
                 if let n = v.int { return "\(n)" }
                 if let x = v.double { return String(format: "%g", x) }
-                return v.string
+                return v.string.map { excerpt($0) }
             }
             var table = TextTable([("", .left), ("", .left)])
             table.showsHeader = false
             table.add(["file", "\(file) (GGUF v\(model.version), \(model.metadata.count) metadata keys)"])
-            table.add(["name", metadata["general.name"]?.string ?? "-"])
-            table.add(["architecture", architecture])
+            table.add(["name", excerpt(metadata["general.name"]?.string ?? "-")])
+            table.add(["architecture", excerpt(architecture)])
             let parameters = model.tensors.reduce(0) { $0 + $1.elementCount }
-            table.add(["parameters", String(format: "%.1fM (%d)", Double(parameters) / 1e6, parameters)])
+            // Not %d: it takes 32 bits, and 9B models have more parameters than that holds.
+            table.add(["parameters", String(format: "%.1fM", Double(parameters) / 1e6) + " (\(parameters))"])
             for (label, key) in [("layers", "block_count"), ("embedding", "embedding_length"), ("feed-forward", "feed_forward_length"),
                                  ("heads", "attention.head_count"), ("kv heads", "attention.head_count_kv"), ("head size", "attention.key_length"),
                                  ("context", "context_length"), ("rope base", "rope.freq_base"), ("rope dims", "rope.dimension_count"),
@@ -65,9 +68,17 @@ struct ModelCommand: ParsableCommand {
                 }
                 table.add(["answer tokens", answers.joined(separator: " ")])
             } catch {
-                table.add(["vocabulary", "unusable: \(error)"])
+                table.add(["vocabulary", "unusable: \(excerpt(String(describing: error), limit: 400))"])
             }
             table.add(["template", ChatTemplate.detect(model).rawValue])
+            // The engine's checks of the hyperparameters against the tensors, without
+            // loading any weights.
+            do {
+                _ = try ModelConfig(model)
+                table.add(["engine", "can run it"])
+            } catch {
+                table.add(["engine", "cannot run it: \(excerpt(String(describing: error), limit: 400))"])
+            }
             print(table.rendered)
         }
     }

@@ -21,6 +21,89 @@ final class ModelCommandTests: WorkspaceTestCase {
         XCTAssertTrue(result.output.contains("broken.gguf"), result.output)
         XCTAssertTrue(try run("model", "info", "missing.gguf", status: 1).output.contains("missing.gguf: cannot open"))
     }
+
+    /// A GGUF header written by hand: string metadata and tensor infos, the data left
+    /// as a hole (the file is sparse), so that a tensor can claim billions of values.
+    func writeHeader(_ name: String, metadata: [(String, String)], tensors: [(String, [UInt64], UInt32)], dataBytes: Int) throws {
+        var bytes = Data("GGUF".utf8)
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+        func string(_ s: String) { u64(UInt64(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
+        u32(3)
+        u64(UInt64(tensors.count))
+        u64(UInt64(metadata.count))
+        for (key, value) in metadata { string(key); u32(8); string(value) }
+        for (tensor, dimensions, type) in tensors {
+            string(tensor)
+            u32(UInt32(dimensions.count))
+            dimensions.forEach(u64)
+            u32(type)
+            u64(0)
+        }
+        bytes.append(contentsOf: [UInt8](repeating: 0, count: (32 - bytes.count % 32) % 32))
+        let url = root.appendingPathComponent(name)
+        try bytes.write(to: url)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: UInt64(bytes.count + dataBytes))
+        try handle.close()
+    }
+
+    /// Over 2^32 parameters (a 9B model printed "9263.7M (673791488)"), and a name a
+    /// megabyte long with terminal escapes: shown whole and cut, escaped.
+    func testInfoOnHugeCountsAndHostileStrings() throws {
+        let name = "\u{1B}[31m" + String(repeating: "A", count: 1 << 20)
+        // 65,536 × 65,537 Q4_0 values (18 bytes a block of 32).
+        try writeHeader("huge.gguf", metadata: [("general.architecture", "llama"), ("general.name", name)],
+                        tensors: [("token_embd.weight", [65_536, 65_537], 2)], dataBytes: 65_536 * 65_537 / 32 * 18)
+        let info = try run("model", "info", "huge.gguf").output
+        XCTAssertTrue(info.contains("4295.0M (4295032832)"), info)
+        XCTAssertFalse(info.contains("\u{1B}"), "an escape reached the terminal")
+        XCTAssertTrue(info.contains("\\u{1b}[31mAAAA"), info.prefix(500) + "")
+        XCTAssertLessThan(info.utf8.count, 4000, info.prefix(500) + "")
+        XCTAssertTrue(info.contains("cannot run it: huge.gguf: llama.block_count is missing"), info.prefix(2000) + "")
+    }
+
+    /// A copy of the default Gemma model with bytes changed at `offset`.
+    func corruptedGemma(_ name: String, at offset: UInt64, _ bytes: [UInt8]) throws -> String {
+        let gemma = try DefaultModels.path(DefaultModels.gemma)
+        let url = root.appendingPathComponent(name)
+        try FileManager.default.copyItem(atPath: gemma, toPath: url.path)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seek(toOffset: offset)
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+        return name
+    }
+
+    /// The corruptions of the issue, through the commands: one clear line, status 1
+    /// (model info shows what it can, and says which part is unusable), quickly.
+    func testCorruptedModelsThroughTheCommands() throws {
+        // tokenizer.ggml.scores' count (at 4,413,534) grown by 2^27: was 76 s.
+        let lengths = try corruptedGemma("length.gguf", at: 4_413_537, [0x08])
+        let start = Date()
+        let refused = try run("model", "info", lengths, status: 1).output
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        XCTAssertEqual(refused.split(separator: "\n").count, 1, refused)
+        XCTAssertTrue(refused.contains("tokenizer.ggml.scores array length"), refused)
+        // eos_token_id (at 6,510,825) = 0xFFFFFFFF: crashed model info.
+        let eos = try corruptedGemma("eos.gguf", at: 6_510_825, [0xFF, 0xFF, 0xFF, 0xFF])
+        let info = try run("model", "info", eos).output
+        XCTAssertTrue(info.contains("vocabulary      unusable: ") && info.contains("tokenizer.ggml.eos_token_id is 4294967295"), info)
+        // head_count (at 567) = 0: crashed predict.
+        let heads = try corruptedGemma("heads.gguf", at: 567, [0, 0, 0, 0])
+        XCTAssertTrue(try run("model", "info", heads).output.contains("engine          cannot run it: heads.gguf: gemma3.attention.head_count is 0"))
+        // SmolLM2 has no key_length: its head size would be embedding_length / 0.
+        let smol = root.appendingPathComponent("smol-heads.gguf")
+        try FileManager.default.copyItem(atPath: try DefaultModels.path(DefaultModels.smolLM), toPath: smol.path)
+        let handle = try FileHandle(forWritingTo: smol)
+        try handle.seek(toOffset: 643)  // llama.attention.head_count
+        try handle.write(contentsOf: [0, 0, 0, 0])
+        try handle.close()
+        XCTAssertTrue(try run("model", "info", "smol-heads.gguf").output.contains("cannot run it: smol-heads.gguf: llama.attention.head_count is 0"))
+        let predict = try run("predict", "--model", heads, "--dataset", "test.csv", "--name", "heads", status: 1).output
+        XCTAssertEqual(predict.split(separator: "\n").count, 1, predict)
+        XCTAssertTrue(predict.contains("gemma3.attention.head_count is 0"), predict)
+    }
 }
 
 final class PredictCommandTests: WorkspaceTestCase {
