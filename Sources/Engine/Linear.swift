@@ -108,5 +108,4 @@ package final class Linear: Sendable {
             }
         }
     }
-
 }
