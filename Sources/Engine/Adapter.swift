@@ -76,7 +76,7 @@ public struct LoRAAdapter: Sendable {
         if !(config.rankPattern ?? [:]).isEmpty || !(config.alphaPattern ?? [:]).isEmpty {
             throw problem(configPath, "rank_pattern/alpha_pattern (per-module ranks) are not supported")
         }
-        scale = Float(config.useRslora == true ? config.loraAlpha / Double(config.r).squareRoot() : config.loraAlpha / Double(config.r))
+        scale = Float(PEFT.scale(alpha: config.loraAlpha, rank: config.r, rsLoRA: config.useRslora == true))
         guard scale.isFinite else { throw problem(configPath, "lora_alpha \(config.loraAlpha) over r \(config.r) gives the scale \(scale), not a finite number") }
 
         let file = try Safetensors(path: weightsPath)
@@ -85,7 +85,7 @@ public struct LoRAAdapter: Sendable {
         for (name, tensor) in file.tensors {
             let parts = name.split(separator: ".").map(String.init)
             guard parts.count >= 3, parts.last == "weight", ["lora_A", "lora_B"].contains(parts[parts.count - 2]) else {
-                throw problem(weightsPath, "tensor \(name) is not a LoRA A or B weight; only LoRA on the linear layers \(Module.allCases.map(\.rawValue).joined(separator: ", ")) is supported")
+                throw problem(weightsPath, "tensor \(name) is not a LoRA A or B weight; only LoRA on the attention and FFN projections is supported")
             }
             let key = parts.dropLast(2).joined(separator: ".")
             guard tensor.shape.count == 2 else { throw problem(weightsPath, "tensor \(name) has shape \(tensor.shape), not a matrix") }
@@ -95,12 +95,10 @@ public struct LoRAAdapter: Sendable {
         let rank = config.r
         var adapted: Set<String> = []
         deltas = try pairs.keys.sorted().map { key in
-            let parts = key.split(separator: ".").map(String.init)
             // A layer number past any model's (or negative) is no layer: it would
             // overflow the slot arithmetic of the trainer's weights.
-            guard let at = parts.firstIndex(of: "layers"), at + 1 < parts.count, let layer = Int(parts[at + 1]), (0..<Self.layerLimit).contains(layer),
-                  let module = parts.last.flatMap(Module.init(rawValue:)) else {
-                throw problem(weightsPath, "\(key) is not a supported layer (expected …layers.N.self_attn|mlp.\(Module.allCases.map(\.rawValue).joined(separator: "|")), N below \(Self.layerLimit))")
+            guard let (layer, module) = PEFT.locate(key), (0..<Self.layerLimit).contains(layer) else {
+                throw problem(weightsPath, "\(key) is not a supported layer (expected …\(PEFT.knownPaths), N below \(Self.layerLimit))")
             }
             guard adapted.insert("\(layer).\(module.rawValue)").inserted else {
                 throw problem(weightsPath, "two tensors adapt layers.\(layer).\(module.rawValue)")

@@ -71,6 +71,11 @@ public struct ModelConfig: Sendable, Equatable {
         guard slidingWindow != nil, let pattern = family.slidingPattern else { return false }
         return layer % pattern < pattern - 1
     }
+
+    /// Whether a layer's q and k rotate (EXAONE 4.0's global layers do not).
+    public func rotates(_ layer: Int) -> Bool {
+        family.ropeOnGlobalLayers || slidingWindow == nil || isSliding(layer)
+    }
 }
 
 /// The keys and values of every layer at every position of the last prompt a model
@@ -104,14 +109,15 @@ public final class Model: Sendable {
     /// one product each instead of three and two (the input is packed once, and the
     /// narrow k and v products, 256 columns for Gemma 3, join a wide one).
     package struct Layer: Sendable {
-        package var attentionNorm: [Float]
+        /// Absent where the family has only norms after attention and FFN.
+        package var attentionNorm: [Float]?
         /// (q + 2·kv) × d: the rows of q, then k, then v.
         package var qkv: Linear
         package var output: Linear
         package var qBias: [Float]?, kBias: [Float]?, vBias: [Float]?
         package var qNorm: [Float]?, kNorm: [Float]?
         package var postAttentionNorm: [Float]?
-        package var ffnNorm: [Float]
+        package var ffnNorm: [Float]?
         /// 2·ff × d: the rows of gate, then up.
         package var gateUp: Linear
         package var down: Linear
@@ -143,6 +149,9 @@ public final class Model: Sendable {
     public let precision: Precision
     package let layers: [Layer]
     package let outputNorm: [Float]
+    /// RoPE's frequency divisors (rope_freqs: llama 3's and EXAONE 3.5's long-context
+    /// scaling), ropeDim/2 of them.
+    package let ropeFactors: [Float]?
     package let embedding: GGUFTensorInfo
     /// The output projection when it is not the (tied) embedding.
     package let output: GGUFTensorInfo?
@@ -211,16 +220,17 @@ public final class Model: Sendable {
                 return Linear(file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) })
             }
             return Layer(
-                attentionNorm: try weights(p + "attn_norm.weight", d),
+                attentionNorm: config.family.preNorms ? try weights(p + "attn_norm.weight", d) : nil,
                 qkv: try linear(.qkv), output: try linear(.output),
                 qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv), vBias: try optional(p + "attn_v.bias", kv),
                 qNorm: try optional(p + "attn_q_norm.weight", config.headDim), kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
                 postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
-                ffnNorm: try weights(p + "ffn_norm.weight", d),
+                ffnNorm: config.family.preNorms ? try weights(p + "ffn_norm.weight", d) : nil,
                 gateUp: try linear(.gateUp), down: try linear(.down),
                 postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
         }
         outputNorm = try weights("output_norm.weight", d)
+        ropeFactors = try optional("rope_freqs.weight", config.ropeDim / 2)
         embedding = try tensor("token_embd.weight")
         output = file.tensor(named: "output.weight")
     }
@@ -257,27 +267,10 @@ public final class Model: Sendable {
             // llama.cpp's converter reorders the rows of llama's q and k so that RoPE
             // rotates adjacent pairs; B's rows (outputs) must follow the same order.
             if config.family.permutesQK, delta.module == .q || delta.module == .k {
-                b = permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
+                b = PEFT.permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
             return PlacedDelta(stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
         }
-    }
-
-    /// Rows of each head from Hugging Face's order (first halves, then second halves
-    /// of the rotated pairs) to llama.cpp's (pairs adjacent): row h·D + 2i + j comes
-    /// from h·D + j·D/2 + i.
-    package static func permuteForRope(_ rows: [Float], heads: Int, rowLength: Int) -> [Float] {
-        let headDim = rows.count / rowLength / heads, half = headDim / 2
-        var permuted = rows
-        for h in 0..<heads {
-            for i in 0..<half {
-                for j in 0..<2 {
-                    let to = (h * headDim + 2 * i + j) * rowLength, from = (h * headDim + j * half + i) * rowLength
-                    permuted[to..<to + rowLength] = rows[from..<from + rowLength]
-                }
-            }
-        }
-        return permuted
     }
 
     /// The last position's hidden state after the final norm.
@@ -303,8 +296,8 @@ public final class Model: Sendable {
             let scale: Float = c.family.scalesEmbedding ? Float(d).squareRoot() : 1
             for i in 0..<d { x[row * d + i] = values[i] * scale }
         }
-        let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
-        let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBaseLocal)
+        let ropeGlobal = ropeTable(positions: t, base: c.ropeBase)
+        let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : ropeTable(positions: t, base: c.ropeBaseLocal)
         var h = [Float](repeating: 0, count: computed * d)
         let qkvWidth = qWidth + 2 * kvWidth, f = c.feedForward
         var qkv = [Float](repeating: 0, count: computed * qkvWidth)
@@ -318,7 +311,7 @@ public final class Model: Sendable {
         // keys and values are made; after them only the last position matters.
         var rows = computed, firstQuery = start
         for (index, layer) in layers.enumerated() {
-            Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.attentionNorm, epsilon: c.epsilon, into: &h)
+            preNorm(x, rows: rows, weight: layer.attentionNorm, into: &h)
             layer.qkv.product(h, rows: rows, into: &qkv)
             Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: 0, width: qWidth, into: &q)
             Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: qWidth, width: kvWidth, into: &k)
@@ -330,8 +323,10 @@ public final class Model: Sendable {
             if let w = layer.kNorm { normalizeRows(&k, rows: rows * c.kvHeads, dim: c.headDim, weight: w) }
             let sliding = c.isSliding(index)
             let rope = sliding ? ropeLocal : ropeGlobal
-            Kernels.rope(&q, rows: rows, firstPosition: start, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
-            Kernels.rope(&k, rows: rows, firstPosition: start, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+            if c.rotates(index) {
+                Kernels.rope(&q, rows: rows, firstPosition: start, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+                Kernels.rope(&k, rows: rows, firstPosition: start, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+            }
             // This layer's keys and values at every position: the cached ones, then these.
             keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
             values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
@@ -347,7 +342,7 @@ public final class Model: Sendable {
             if let w = layer.postAttentionNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
             for i in 0..<(rows * d) { x[i] += projected[i] }
 
-            Kernels.rmsNorm(x, rows: rows, dim: d, weight: layer.ffnNorm, epsilon: c.epsilon, into: &h)
+            preNorm(x, rows: rows, weight: layer.ffnNorm, into: &h)
             layer.gateUp.product(h, rows: rows, into: &gateUp)
             Kernels.gatedActivation(&gateUp, rows: rows, width: f, gelu: c.family.gelu)
             layer.down.product(gateUp, rows: rows, stride: 2 * f, into: &projected)
@@ -369,6 +364,22 @@ public final class Model: Sendable {
             var sum: Float = 0
             for i in 0..<hidden.count { sum += row[i] * hidden[i] }
             return config.finalSoftcap.map { $0 * tanh(sum / $0) } ?? sum
+        }
+    }
+
+    /// The RoPE table of a prompt's positions for one base, with the file's frequency
+    /// factors.
+    package func ropeTable(positions: Int, base: Float) -> Kernels.RopeTable {
+        Kernels.RopeTable(positions: positions, ropeDim: config.ropeDim, base: base, factors: ropeFactors)
+    }
+
+    /// The norm before attention or FFN, into `h`; a copy where the family has none.
+    package func preNorm(_ x: [Float], rows: Int, weight: [Float]?, into h: inout [Float]) {
+        let d = config.embedding
+        if let weight {
+            Kernels.rmsNorm(x, rows: rows, dim: d, weight: weight, epsilon: config.epsilon, into: &h)
+        } else {
+            h.replaceSubrange(0..<rows * d, with: x[0..<rows * d])
         }
     }
 

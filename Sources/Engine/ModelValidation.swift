@@ -88,7 +88,9 @@ extension ModelConfig {
         let fKeys = "\(dKey) and \(p)feed_forward_length \(f)"
         for i in 0..<layers {
             let b = "blk.\(i)."
-            try check(b + "attn_norm.weight", [d], dKey)
+            // Norms before attention and FFN, or (EXAONE 4.0) only after them.
+            let pre = family.preNorms
+            try check(b + "attn_norm.weight", [d], dKey, optional: !pre)
             try check(b + "attn_q.weight", [d, q], qKeys)
             try check(b + "attn_k.weight", [d, kv], kvKeys)
             try check(b + "attn_v.weight", [d, kv], kvKeys)
@@ -98,14 +100,15 @@ extension ModelConfig {
             try check(b + "attn_v.bias", [kv], kvKeys, optional: true)
             try check(b + "attn_q_norm.weight", [headDim], headKey, optional: true)
             try check(b + "attn_k_norm.weight", [headDim], headKey, optional: true)
-            try check(b + "post_attention_norm.weight", [d], dKey, optional: true)
-            try check(b + "ffn_norm.weight", [d], dKey)
+            try check(b + "post_attention_norm.weight", [d], dKey, optional: pre)
+            try check(b + "ffn_norm.weight", [d], dKey, optional: !pre)
             try check(b + "ffn_gate.weight", [d, f], fKeys)
             try check(b + "ffn_up.weight", [d, f], fKeys)
             try check(b + "ffn_down.weight", [f, d], fKeys)
-            try check(b + "post_ffw_norm.weight", [d], dKey, optional: true)
+            try check(b + "post_ffw_norm.weight", [d], dKey, optional: pre)
         }
         try check("output_norm.weight", [d], dKey)
+        try check("rope_freqs.weight", [ropeDim / 2], "\(p)rope.dimension_count \(ropeDim)", optional: true)
 
         // The embedding (and the output projection, when untied) need a row for every
         // token the tokenizer can give: the answer tokens' logits read those rows.

@@ -69,11 +69,13 @@ public enum Kernels {
         public let cos: [Float], sin: [Float]
         public let half: Int
 
-        public init(positions count: Int, ropeDim: Int, base: Float) {
+        /// `factors` (ropeDim/2, from rope_freqs) divide each pair's frequency, as
+        /// llama.cpp's freq_factors do.
+        public init(positions count: Int, ropeDim: Int, base: Float, factors: [Float]? = nil) {
             half = ropeDim / 2
             var cos = [Float](repeating: 0, count: count * half), sin = cos
             for i in 0..<half {
-                let inverseFrequency = pow(base, -2 * Float(i) / Float(ropeDim))
+                let inverseFrequency = pow(base, -2 * Float(i) / Float(ropeDim)) / (factors?[i] ?? 1)
                 for p in 0..<count {
                     let angle = Float(p) * inverseFrequency
                     cos[p * half + i] = Foundation.cos(angle)

@@ -27,7 +27,7 @@ public struct LoRAWeights: Sendable {
     private let slotIndex: [Int: Int]
 
     /// PEFT's scale: alpha/r, or alpha/√r with rsLoRA.
-    public var scale: Float { Float(rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)) }
+    public var scale: Float { Float(PEFT.scale(alpha: alpha, rank: rank, rsLoRA: rsLoRA)) }
 
     /// Zero weights of the right sizes for `modules` on every layer of the model.
     public init(config: ModelConfig, modules: [Module], rank: Int, alpha: Double, rsLoRA: Bool) {
@@ -77,31 +77,9 @@ public struct LoRAWeights: Sendable {
 
     // MARK: - PEFT folders
 
-    /// PEFT's name of a layer's module: base_model.model.model.layers.N.self_attn.q_proj.
-    static func peftName(_ slot: Slot) -> String {
-        let block = [.gate, .up, .down].contains(slot.module) ? "mlp" : "self_attn"
-        return "base_model.model.model.layers.\(slot.layer).\(block).\(slot.module.rawValue)"
-    }
-
     /// Whether B's rows are permuted between PEFT's order and the engine's.
     static func permuted(_ slot: Slot, _ config: ModelConfig) -> Bool {
         config.family.permutesQK && (slot.module == .q || slot.module == .k)
-    }
-
-    /// The rows of a permuted B back in Hugging Face's order (the inverse of
-    /// `Model.permuteForRope`: row h·D + j·D/2 + i comes from h·D + 2i + j).
-    static func unpermuteForRope(_ rows: [Float], heads: Int, rowLength: Int) -> [Float] {
-        let headDim = rows.count / rowLength / heads, half = headDim / 2
-        var result = rows
-        for h in 0..<heads {
-            for i in 0..<half {
-                for j in 0..<2 {
-                    let to = (h * headDim + j * half + i) * rowLength, from = (h * headDim + 2 * i + j) * rowLength
-                    result[to..<to + rowLength] = rows[from..<from + rowLength]
-                }
-            }
-        }
-        return result
     }
 
     /// The tensors of adapter_model.safetensors, by PEFT's names.
@@ -110,20 +88,20 @@ public struct LoRAWeights: Sendable {
             let a = Array(values[slot.a..<slot.a + rank * slot.inputs])
             var b = Array(values[slot.b..<slot.b + slot.outputs * rank])
             if Self.permuted(slot, config) {
-                b = Self.unpermuteForRope(b, heads: slot.module == .q ? config.heads : config.kvHeads, rowLength: rank)
+                b = PEFT.unpermuteForRope(b, heads: slot.module == .q ? config.heads : config.kvHeads, rowLength: rank)
             }
-            let name = Self.peftName(slot)
+            let name = config.family.peft.tensorPrefix(layer: slot.layer, module: slot.module)
             return [(name + ".lora_A.weight", [rank, slot.inputs], a), (name + ".lora_B.weight", [slot.outputs, rank], b)]
         }
     }
 
     /// adapter_config.json as PEFT writes it (the keys PEFT needs to rebuild the
     /// adapter, and the ones our reader checks).
-    func peftConfig(baseModel: String, dropout: Double) -> [String: Any] {
+    func peftConfig(baseModel: String, dropout: Double, names: PEFT.Names) -> [String: Any] {
         [
             "base_model_name_or_path": baseModel, "peft_type": "LORA", "task_type": "CAUSAL_LM",
             "r": rank, "lora_alpha": alpha, "lora_dropout": dropout, "use_rslora": rsLoRA,
-            "target_modules": modules.map(\.rawValue), "bias": "none", "fan_in_fan_out": false,
+            "target_modules": modules.map(names.targetName), "bias": "none", "fan_in_fan_out": false,
             "init_lora_weights": true, "inference_mode": true, "use_dora": false,
             "modules_to_save": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Double](),
         ]
@@ -132,7 +110,7 @@ public struct LoRAWeights: Sendable {
     /// Writes the adapter folder (adapter_config.json, adapter_model.safetensors).
     public func save(to folder: URL, config: ModelConfig, baseModel: String, dropout: Double) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let json = try JSONSerialization.data(withJSONObject: peftConfig(baseModel: baseModel, dropout: dropout), options: [.prettyPrinted, .sortedKeys])
+        let json = try JSONSerialization.data(withJSONObject: peftConfig(baseModel: baseModel, dropout: dropout, names: config.family.peft), options: [.prettyPrinted, .sortedKeys])
         try json.write(to: folder.appendingPathComponent("adapter_config.json"))
         try Safetensors.write(peftTensors(config: config), to: folder.appendingPathComponent("adapter_model.safetensors"))
     }
@@ -152,7 +130,7 @@ public struct LoRAWeights: Sendable {
                 throw TrainingError("\(adapter.folder): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's maps \(slot.inputs) → \(slot.outputs): is the adapter for another base model?")
             }
             seen.insert(Self.key(delta.layer, delta.module))
-            let b = Self.permuted(slot, config) ? Model.permuteForRope(delta.b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: rank) : delta.b
+            let b = Self.permuted(slot, config) ? PEFT.permuteForRope(delta.b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: rank) : delta.b
             values.replaceSubrange(slot.a..<slot.a + rank * slot.inputs, with: delta.a)
             values.replaceSubrange(slot.b..<slot.b + slot.outputs * rank, with: b)
         }

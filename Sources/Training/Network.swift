@@ -187,7 +187,7 @@ public final class Network: @unchecked Sendable {
                       keep: Bool) -> Block? {
         let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon
         var normed = [Float](repeating: 0, count: t * s.d)
-        Kernels.rmsNorm(x, rows: t, dim: s.d, weight: layer.attentionNorm, epsilon: eps, into: &normed)
+        model.preNorm(x, rows: t, weight: layer.attentionNorm, into: &normed)
         var block: Block? = keep ? Block(input: x, normed: normed, q: [], k: [], v: [], probabilities: [], attended: [], attentionOutput: [], middle: [],
                                           ffnNormed: [], gateUp: [], activated: [], ffnOutput: []) : nil
         let qkvAdapted = columns([(.q, 0), (.k, s.qWidth), (.v, s.qWidth + s.kvWidth)], lora, layer: index)
@@ -209,8 +209,10 @@ public final class Network: @unchecked Sendable {
             let before = k
             Kernels.rmsNorm(before, rows: t * c.kvHeads, dim: c.headDim, weight: w, epsilon: eps, into: &k)
         }
-        Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
-        Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+        if c.rotates(index) {
+            Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+            Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
+        }
         var attended = [Float](repeating: 0, count: t * s.qWidth)
         let probabilities = attention(index, tokens: t, firstQuery: first).forward(q: q, k: k, v: v, into: &attended)
         // From here on only rows first..<t (m of them) are computed.
@@ -223,7 +225,7 @@ public final class Network: @unchecked Sendable {
         for i in 0..<(m * s.d) { x[first * s.d + i] += attentionOutput[i] }
         let middle = first == 0 ? x : Array(x[(first * s.d)...])
         var ffnNormed = [Float](repeating: 0, count: m * s.d)
-        Kernels.rmsNorm(middle, rows: m, dim: s.d, weight: layer.ffnNorm, epsilon: eps, into: &ffnNormed)
+        model.preNorm(middle, rows: m, weight: layer.ffnNorm, into: &ffnNormed)
         let guAdapted = columns([(.gate, 0), (.up, s.f)], lora, layer: index)
         let gateUp = linear(ffnNormed, rows: m, weight: layer.gateUp, adapted: guAdapted, lora: lora, dropout: dropout, block: &block)
         var activated = gateUp
@@ -273,7 +275,7 @@ public final class Network: @unchecked Sendable {
         let dFFNNormed = linearBackward(dGateUp, rows: m, transposed: transposed[index].gateUp, x: b.ffnNormed,
                                         adapted: columns([(.gate, 0), (.up, s.f)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
-            Kernels.rmsNormBackward(b.middle, rows: m, dim: s.d, weight: layer.ffnNorm, epsilon: eps, gradient: dFFNNormed, into: dx.baseAddress! + first * s.d, accumulate: true)
+            preNormBackward(b.middle, rows: m, weight: layer.ffnNorm, gradient: dFFNNormed, into: dx.baseAddress! + first * s.d)
         }
         // Attention: middle = x_in + post(o(attention(rope(norm(q)), rope(norm(k)), v))).
         let dMiddle = rowsFromFirst(dx)
@@ -284,8 +286,10 @@ public final class Network: @unchecked Sendable {
         let dAttended = first == 0 ? dAttendedRows : [Float](repeating: 0, count: first * s.qWidth) + dAttendedRows
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
         attention(index, tokens: t, firstQuery: first).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
-        Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
-        Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
+        if c.rotates(index) {
+            Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
+            Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
+        }
         if let w = layer.qNorm, let before = b.qBeforeNorm {
             let g = dq
             Kernels.rmsNormBackward(before, rows: t * c.heads, dim: c.headDim, weight: w, epsilon: eps, gradient: g, into: &dq)
@@ -304,7 +308,18 @@ public final class Network: @unchecked Sendable {
         }
         let dNormed = linearBackward(dqkv, rows: t, transposed: transposed[index].qkv, x: b.normed,
                                      adapted: columns([(.q, 0), (.k, s.qWidth), (.v, s.qWidth + s.kvWidth)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
-        Kernels.rmsNormBackward(b.input, rows: t, dim: s.d, weight: layer.attentionNorm, epsilon: eps, gradient: dNormed, into: &dx, accumulate: true)
+        dx.withUnsafeMutableBufferPointer { dx in
+            preNormBackward(b.input, rows: t, weight: layer.attentionNorm, gradient: dNormed, into: dx.baseAddress!)
+        }
+    }
+
+    /// Adds the gradient of a pre-norm's input (the gradient itself where there is no norm).
+    func preNormBackward(_ x: [Float], rows: Int, weight: [Float]?, gradient: [Float], into dx: UnsafeMutablePointer<Float>) {
+        guard let weight else {
+            for i in 0..<rows * config.embedding { dx[i] += gradient[i] }
+            return
+        }
+        Kernels.rmsNormBackward(x, rows: rows, dim: config.embedding, weight: weight, epsilon: config.epsilon, gradient: gradient, into: dx, accumulate: true)
     }
 
     // MARK: - The sequence
@@ -345,8 +360,8 @@ public final class Network: @unchecked Sendable {
             let scale: Float = c.family.scalesEmbedding ? Float(d).squareRoot() : 1
             for i in 0..<d { x[row * d + i] = values[i] * scale }
         }
-        let ropeGlobal = Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBase)
-        let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : Kernels.RopeTable(positions: t, ropeDim: c.ropeDim, base: c.ropeBaseLocal)
+        let ropeGlobal = model.ropeTable(positions: t, base: c.ropeBase)
+        let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : model.ropeTable(positions: t, base: c.ropeBaseLocal)
         func rope(_ index: Int) -> Kernels.RopeTable { c.isSliding(index) ? ropeLocal : ropeGlobal }
         precondition(!training || gradient.count == lora.values.count)
         // The last block computes its output rows from the first target on only.
