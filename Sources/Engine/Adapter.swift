@@ -1,14 +1,29 @@
 import Foundation
+import GGUF
 
-/// A PEFT LoRA adapter folder: adapter_config.json and adapter_model.safetensors, with
-/// PEFT's tensor names (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight).
-/// Each adapted linear layer W (out × in) becomes W + scale·B·A, with A r × in,
-/// B out × r and scale alpha/r (alpha/√r with rsLoRA).
+/// A LoRA adapter: a PEFT folder (adapter_config.json and adapter_model.safetensors,
+/// tensors named as in base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight)
+/// or llama.cpp's adapter GGUF (blk.N.attn_q.weight.lora_a). Each adapted linear layer
+/// W (out × in) becomes W + scale·B·A, with A r × in, B out × r and scale alpha/r
+/// (alpha/√r with rsLoRA).
 public struct LoRAAdapter: Sendable {
-    /// The linear layers LoRA may adapt, by PEFT's module names.
+    /// The linear layers LoRA may adapt, by PEFT's usual module names.
     public enum Module: String, Sendable, CaseIterable {
         case q = "q_proj", k = "k_proj", v = "v_proj", o = "o_proj"
         case gate = "gate_proj", up = "up_proj", down = "down_proj"
+
+        /// The GGUF tensor the module's weight is (blk.N.attn_q.weight).
+        public var tensorName: String {
+            switch self {
+            case .q: "attn_q"
+            case .k: "attn_k"
+            case .v: "attn_v"
+            case .o: "attn_output"
+            case .gate: "ffn_gate"
+            case .up: "ffn_up"
+            case .down: "ffn_down"
+            }
+        }
     }
 
     /// The keys of adapter_config.json that we read; the others (task type, dropout,
@@ -46,13 +61,33 @@ public struct LoRAAdapter: Sendable {
     /// More layers than any model has.
     static let layerLimit = 100_000
 
-    public let folder: String
-    public let config: Config
+    /// The folder or file read.
+    public let path: String
+    public let rank: Int
+    /// As the adapter states it: scale = alpha/r, or alpha/√r with rsLoRA.
+    public let alpha: Double, rsLoRA: Bool
     public let scale: Float
+    /// The architecture the adapter was made for, where it says (GGUF adapters do).
+    public let architecture: String?
+    /// The order of B's q and k rows: they differ for llama, whose q and k llama.cpp's
+    /// converter permutes (`PEFT.permuteForRope`).
+    public enum RowOrder: Sendable { case huggingFace, llamaCpp }
+    public let qkRowOrder: RowOrder
     public let deltas: [Delta]
 
+    /// The adapter at `path`: a PEFT folder, or an adapter GGUF file.
+    public init(path: String) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw EngineError(message: "\(path): no such adapter (a PEFT folder, or llama.cpp's adapter .gguf)")
+        }
+        if isFolder.boolValue { try self.init(folder: path) } else { try self.init(ggufFile: path) }
+    }
+
     public init(folder: String) throws {
-        self.folder = folder
+        self.path = folder
+        architecture = nil
+        qkRowOrder = .huggingFace
         let configPath = (folder as NSString).appendingPathComponent("adapter_config.json")
         let weightsPath = (folder as NSString).appendingPathComponent("adapter_model.safetensors")
         func problem(_ file: String, _ message: String) -> EngineError { EngineError(message: "\(file): \(message)") }
@@ -63,6 +98,7 @@ public struct LoRAAdapter: Sendable {
         guard let configData = FileManager.default.contents(atPath: configPath) else {
             throw problem(configPath, "cannot be read (an adapter folder holds adapter_config.json and adapter_model.safetensors)")
         }
+        let config: Config
         do {
             config = try JSONDecoder().decode(Config.self, from: configData)
         } catch {
@@ -76,7 +112,10 @@ public struct LoRAAdapter: Sendable {
         if !(config.rankPattern ?? [:]).isEmpty || !(config.alphaPattern ?? [:]).isEmpty {
             throw problem(configPath, "rank_pattern/alpha_pattern (per-module ranks) are not supported")
         }
-        scale = Float(PEFT.scale(alpha: config.loraAlpha, rank: config.r, rsLoRA: config.useRslora == true))
+        rank = config.r
+        alpha = config.loraAlpha
+        rsLoRA = config.useRslora == true
+        scale = Float(PEFT.scale(alpha: alpha, rank: rank, rsLoRA: rsLoRA))
         guard scale.isFinite else { throw problem(configPath, "lora_alpha \(config.loraAlpha) over r \(config.r) gives the scale \(scale), not a finite number") }
 
         let file = try Safetensors(path: weightsPath)
@@ -112,4 +151,62 @@ public struct LoRAAdapter: Sendable {
             return Delta(layer: layer, module: module, rank: rank, a: a.values, b: b.values, inputs: a.shape[1], outputs: b.shape[0])
         }
     }
+
+    /// llama.cpp's adapter GGUF (general.type adapter, adapter.type lora): tensors
+    /// blk.N.attn_q.weight.lora_a (ggml [in, r], so r × in as PEFT's A) and .lora_b
+    /// ([r, out]); scale adapter.lora.alpha / r, or 1 where alpha is 0 (llama.cpp's
+    /// rule). For llama, B's q and k rows are in llama.cpp's order.
+    public init(ggufFile path: String) throws {
+        self.path = path
+        func problem(_ message: String) -> EngineError { EngineError(message: "\(path): \(message)") }
+        let file = try GGUFFile(path: path)
+        let metadata = file.metadata
+        guard metadata["general.type"]?.string == "adapter" else {
+            throw problem("is not an adapter (general.type is \(metadata["general.type"]?.string.map { "'\(excerpt($0))'" } ?? "missing")); a model is passed with --model")
+        }
+        guard metadata["adapter.type"]?.string == "lora" else {
+            throw problem("adapter.type is \(metadata["adapter.type"]?.string.map { "'\(excerpt($0))'" } ?? "missing"); only LoRA adapters are supported")
+        }
+        guard let architecture = metadata["general.architecture"]?.string else { throw problem("names no architecture (general.architecture)") }
+        self.architecture = architecture
+        qkRowOrder = .llamaCpp
+        let statedAlpha = metadata["adapter.lora.alpha"]?.double ?? 0
+        guard statedAlpha.isFinite, statedAlpha >= 0 else { throw problem("adapter.lora.alpha is \(statedAlpha), not a finite number ≥ 0") }
+        let modules = Dictionary(uniqueKeysWithValues: Module.allCases.map { ($0.tensorName, $0) })
+        var pairs: [String: (a: GGUFTensorInfo?, b: GGUFTensorInfo?)] = [:]
+        for tensor in file.tensors {
+            let name = tensor.name
+            guard name.hasSuffix(".weight.lora_a") || name.hasSuffix(".weight.lora_b") else {
+                throw problem("tensor \(excerpt(name)) is not a LoRA A or B weight (NAME.weight.lora_a or .lora_b)")
+            }
+            guard tensor.dimensions.count == 2 else { throw problem("tensor \(excerpt(name)) has \(tensor.dimensions.count) dimensions, not a matrix's 2") }
+            let key = String(name.dropLast(".weight.lora_a".count))
+            if name.hasSuffix("_a") { pairs[key, default: (nil, nil)].a = tensor } else { pairs[key, default: (nil, nil)].b = tensor }
+        }
+        guard let first = pairs.values.first?.a ?? pairs.values.first?.b else { throw problem("holds no LoRA tensors") }
+        // ggml order: A is [in, r], B is [r, out].
+        let rank = first.name.hasSuffix("_a") ? first.dimensions[1] : first.dimensions[0]
+        deltas = try pairs.keys.sorted().map { key in
+            let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), (0..<Self.layerLimit).contains(layer), let module = modules[String(parts[2])] else {
+                throw problem("\(excerpt(key)) is not a supported layer (expected blk.N.(\(Module.allCases.map(\.tensorName).joined(separator: "|"))), N below \(Self.layerLimit))")
+            }
+            guard let a = pairs[key]!.a, let b = pairs[key]!.b else {
+                throw problem("\(key) has lora_\(pairs[key]!.a == nil ? "b" : "a") but not lora_\(pairs[key]!.a == nil ? "a" : "b")")
+            }
+            guard a.dimensions[1] == rank, b.dimensions[0] == rank else {
+                throw problem("\(key): lora_a is [\(a.dimensions[0]), \(a.dimensions[1])] and lora_b [\(b.dimensions[0]), \(b.dimensions[1])]; every pair needs the rank \(rank)")
+            }
+            let outputs = b.dimensions[1], inputs = a.dimensions[0]
+            return Delta(layer: layer, module: module, rank: rank, a: file.dequantize(a), b: file.dequantize(b), inputs: inputs, outputs: outputs)
+        }
+        self.rank = rank
+        // llama.cpp scales by alpha/r, or by 1 where alpha is 0: kept as PEFT's alpha/r.
+        alpha = statedAlpha == 0 ? Double(rank) : statedAlpha
+        rsLoRA = false
+        scale = Float(alpha / Double(rank))
+    }
 }
+
+/// A name from a file, shortened for an error message.
+private func excerpt(_ text: String) -> String { text.count > 80 ? text.prefix(77) + "…" : text }

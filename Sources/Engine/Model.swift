@@ -34,6 +34,9 @@ public struct ModelConfig: Sendable, Equatable {
 
     public init(_ file: GGUFFile) throws {
         let metadata = file.metadata
+        if metadata["general.type"]?.string == "adapter" {
+            throw EngineError(message: "\(file.path) is a LoRA adapter (general.type adapter), not a model: pass it with --adapter, and the model it was made for with --model")
+        }
         guard let architecture = metadata["general.architecture"]?.string else {
             throw EngineError(message: "\(file.path) names no architecture (general.architecture)")
         }
@@ -127,14 +130,15 @@ public final class Model: Sendable {
     /// The four stacked linear layers of a block.
     enum Stack: CaseIterable {
         case qkv, output, gateUp, down
-        var tensors: [String] {
+        var modules: [LoRAAdapter.Module] {
             switch self {
-            case .qkv: ["attn_q", "attn_k", "attn_v"]
-            case .output: ["attn_output"]
-            case .gateUp: ["ffn_gate", "ffn_up"]
-            case .down: ["ffn_down"]
+            case .qkv: [.q, .k, .v]
+            case .output: [.o]
+            case .gateUp: [.gate, .up]
+            case .down: [.down]
             }
         }
+        var tensors: [String] { modules.map(\.tensorName) }
     }
 
     /// One adapter delta placed in its stack: W[first..<first+outputs] += scale·B·A.
@@ -181,8 +185,11 @@ public final class Model: Sendable {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
         let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, f = config.feedForward
+        if let adapter, let made = adapter.architecture, made != config.architecture {
+            throw EngineError(message: "\(adapter.path): the adapter is for \(made.prefix(80)), the model \(file.path) is \(config.architecture)")
+        }
         if let adapter, let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
-            throw EngineError(message: "\(adapter.folder): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?")
+            throw EngineError(message: "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?")
         }
         /// Rows and inputs of each tensor of a stack.
         func shape(_ name: String) -> (rows: Int, inputs: Int) {
@@ -261,12 +268,12 @@ public final class Model: Sendable {
             }
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
             guard delta.outputs == outputs, delta.inputs == inputs else {
-                throw EngineError(message: "\(adapter.folder): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's \(delta.module.rawValue) maps \(inputs) → \(outputs): is the adapter for another base model?")
+                throw EngineError(message: "\(adapter.path): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's \(delta.module.rawValue) maps \(inputs) → \(outputs): is the adapter for another base model?")
             }
             var b = delta.b
             // llama.cpp's converter reorders the rows of llama's q and k so that RoPE
             // rotates adjacent pairs; B's rows (outputs) must follow the same order.
-            if config.family.permutesQK, delta.module == .q || delta.module == .k {
+            if config.family.permutesQK, adapter.qkRowOrder == .huggingFace, delta.module == .q || delta.module == .k {
                 b = PEFT.permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
             return PlacedDelta(stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)

@@ -91,7 +91,13 @@ public struct GGUFWriter: Sendable {
     /// Writes the file atomically (a temporary file renamed over the target).
     public func write(to path: String) throws {
         let temporary = path + ".\(ProcessInfo.processInfo.processIdentifier).tmp"
-        try Data(serialized()).write(to: URL(fileURLWithPath: temporary))
+        do {
+            try Data(serialized()).write(to: URL(fileURLWithPath: temporary))
+        } catch {
+            // A full disk leaves no partial file behind.
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw GGUFError(file: path, message: "cannot write: \(error.localizedDescription)")
+        }
         guard rename(temporary, path) == 0 else {
             try? FileManager.default.removeItem(atPath: temporary)
             throw GGUFError(file: path, message: "cannot write: \(String(cString: strerror(errno)))")

@@ -1,6 +1,7 @@
 import Engine
 import Ensemble
 import Foundation
+import GGUF
 
 /// The trainable weights: LoRA's A (r × in) and B (out × r) for each adapted linear
 /// layer, all in one flat buffer (so that the optimiser, gradient clipping and
@@ -115,27 +116,52 @@ public struct LoRAWeights: Sendable {
         try Safetensors.write(peftTensors(config: config), to: folder.appendingPathComponent("adapter_model.safetensors"))
     }
 
+    /// llama.cpp's adapter GGUF of these weights: tensors blk.N.attn_q.weight.lora_a
+    /// (ggml [in, r]) and .lora_b ([r, out]) in float32, B's rows in the engine's
+    /// order (llama.cpp's, for llama's q and k), and adapter.lora.alpha = scale·r, as
+    /// llama.cpp scales by alpha/r (so an rsLoRA adapter keeps its scale). `base`
+    /// names the model it was trained on, and its sha256.
+    public func ggufAdapter(config: ModelConfig, base: (name: String, sha256: String)) -> GGUFWriter {
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string(config.architecture))
+        writer.set("general.type", .string("adapter"))
+        writer.set("adapter.type", .string("lora"))
+        writer.set("adapter.lora.alpha", .float32(scale * Float(rank)))
+        writer.set("general.base_model.count", .uint32(1))
+        writer.set("general.base_model.0.name", .string(base.name))
+        writer.set("suneung.base_model.sha256", .string(base.sha256))
+        writer.tensors = slots.flatMap { slot in
+            let name = "blk.\(slot.layer).\(slot.module.tensorName).weight"
+            return [GGUFWriter.Tensor(name: name + ".lora_a", dimensions: [slot.inputs, rank], values: Array(values[slot.a..<slot.a + rank * slot.inputs])),
+                    GGUFWriter.Tensor(name: name + ".lora_b", dimensions: [rank, slot.outputs], values: Array(values[slot.b..<slot.b + slot.outputs * rank]))]
+        }
+        return writer
+    }
+
     /// The weights of a PEFT adapter folder (ours or PEFT's), for a model of `config`:
     /// every matrix must match this model's sizes.
     public init(adapter: LoRAAdapter, config: ModelConfig) throws {
         let modules = Array(Set(adapter.deltas.map(\.module)))
-        self.init(config: config, modules: modules, rank: adapter.config.r, alpha: adapter.config.loraAlpha, rsLoRA: adapter.config.useRslora == true)
+        self.init(config: config, modules: modules, rank: adapter.rank, alpha: adapter.alpha, rsLoRA: adapter.rsLoRA)
+        if let made = adapter.architecture, made != config.architecture {
+            throw TrainingError("\(adapter.path): the adapter is for \(made.prefix(80)), the model is \(config.architecture)")
+        }
         var seen = Set<Int>()
         for delta in adapter.deltas {
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
             guard let slot = slot(layer: delta.layer, module: delta.module) else {
-                throw TrainingError("\(adapter.folder): \(name) is past the model's \(config.layers) layers: is the adapter for another base model?")
+                throw TrainingError("\(adapter.path): \(name) is past the model's \(config.layers) layers: is the adapter for another base model?")
             }
             guard delta.inputs == slot.inputs, delta.outputs == slot.outputs else {
-                throw TrainingError("\(adapter.folder): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's maps \(slot.inputs) → \(slot.outputs): is the adapter for another base model?")
+                throw TrainingError("\(adapter.path): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's maps \(slot.inputs) → \(slot.outputs): is the adapter for another base model?")
             }
             seen.insert(Self.key(delta.layer, delta.module))
-            let b = Self.permuted(slot, config) ? PEFT.permuteForRope(delta.b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: rank) : delta.b
+            let b = Self.permuted(slot, config) && adapter.qkRowOrder == .huggingFace ? PEFT.permuteForRope(delta.b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: rank) : delta.b
             values.replaceSubrange(slot.a..<slot.a + rank * slot.inputs, with: delta.a)
             values.replaceSubrange(slot.b..<slot.b + slot.outputs * rank, with: b)
         }
         if let missing = slots.first(where: { !seen.contains(Self.key($0.layer, $0.module)) }) {
-            throw TrainingError("\(adapter.folder): layers.\(missing.layer).\(missing.module.rawValue) is missing (the adapter covers \(modules.map(\.rawValue).sorted().joined(separator: ", ")) on some layers only)")
+            throw TrainingError("\(adapter.path): layers.\(missing.layer).\(missing.module.rawValue) is missing (the adapter covers \(modules.map(\.rawValue).sorted().joined(separator: ", ")) on some layers only)")
         }
     }
 }

@@ -120,7 +120,7 @@ public enum Predict {
         }
         if let threads = request.threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
-        let lora = try adapter.map { try LoRAAdapter(folder: $0) }
+        let lora = try adapter.map { try LoRAAdapter(path: $0) }
         let scorer = try Scorer(model: try Model(file: file, adapter: lora, precision: request.precision), template: template, maxTokens: request.maxTokens)
         let prompts = try items.map { item in
             try scorer.prompt(passage: item.paragraph) { passage in
@@ -138,9 +138,7 @@ public enum Predict {
         }
         let datasetRecord = try store.dataset(file: examFile)
         let modelSha = try sha256OfFile(model)
-        let adapterSha = try adapter.map { folder in
-            try sha256Hex(["adapter_config.json", "adapter_model.safetensors"].flatMap { try readFile((folder as NSString).appendingPathComponent($0)) })
-        }
+        let adapterSha = try adapter.map(Self.adapterSha256)
         if let trained {
             guard modelSha == trained.run.modelSha256 else {
                 throw StoreError.invalid("\(model) has changed since \(trained.run.name) was trained on it (sha256 differs)")
@@ -300,6 +298,14 @@ public enum Predict {
         let (correct, total) = try store.table(of: set).accuracy(against: labelled)
         try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(file): \(correct)/\(total)")], author: author)
         events(.note("\(set.ref): local \(String(format: "%.4f", Double(correct) / Double(total))) (\(correct)/\(total) on \(file))"))
+    }
+
+    /// An adapter's sha256: of a PEFT folder's config and weights one after the other,
+    /// or of an adapter GGUF file.
+    static func adapterSha256(_ path: String) throws -> String {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return try sha256OfFile(path) }
+        return sha256Hex(try ["adapter_config.json", "adapter_model.safetensors"].flatMap { try readFile((path as NSString).appendingPathComponent($0)) })
     }
 
     /// The first items of an exam file as a file of their own in data/, so that the

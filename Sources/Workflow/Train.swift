@@ -26,6 +26,49 @@ public struct TrainRequest: Sendable {
 
 /// LoRA training into the store: `train`, and the pipeline's stage 3.
 public enum Train {
+    /// The formats a checkpoint's adapter can leave in.
+    public enum AdapterFormat: String, CaseIterable, Sendable {
+        /// llama.cpp's adapter GGUF (`llama-cli --lora`, Ollama's ADAPTER).
+        case gguf
+        /// The PEFT folder itself (transformers, vLLM).
+        case peft
+    }
+
+    /// Writes a checkpoint's adapter (RUN/step-N, or RUN for its last) to `out`, after
+    /// checking that the model it was trained on is unchanged; never over an existing
+    /// file or folder. Returns the checkpoint's reference.
+    public static func exportAdapter(_ reference: String, format: AdapterFormat, to out: String, store: Store) throws -> String {
+        let (run, checkpoint) = try store.checkpoint(reference)
+        let name = "\(run.name)/step-\(checkpoint.step)"
+        guard !FileManager.default.fileExists(atPath: out) else {
+            throw StoreError.invalid("\(out) exists; choose another --out (nothing is overwritten)")
+        }
+        let folder = store.workspace.root.appendingPathComponent(checkpoint.path).path
+        guard try Predict.adapterSha256(folder) == checkpoint.adapterSha256 else {
+            throw StoreError.invalid("\(folder) has changed since \(name) was saved (sha256 differs from the store's)")
+        }
+        switch format {
+        case .peft:
+            // Copied beside, then renamed: a failed copy leaves no half folder.
+            let temporary = out + ".\(getpid()).tmp"
+            do {
+                try FileManager.default.copyItem(atPath: folder, toPath: temporary)
+                try FileManager.default.moveItem(atPath: temporary, toPath: out)
+            } catch {
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw error
+            }
+        case .gguf:
+            let modelPath = store.workspace.resolve(run.model)
+            let file = try GGUFFile(path: modelPath)
+            let config = try ModelConfig(file)
+            let weights = try LoRAWeights(adapter: try LoRAAdapter(folder: folder), config: config)
+            let base = URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent
+            try weights.ggufAdapter(config: config, base: (base, run.modelSha256)).write(to: out)
+        }
+        return name
+    }
+
     /// Trains (or resumes) a run, recording its log, evaluations and checkpoints; returns
     /// the run.
     @discardableResult
@@ -117,8 +160,7 @@ public enum Train {
                 try store.addEvaluation(TrainingEvaluationRecord(runId: run.id!, step: evaluation.step, loss: evaluation.loss, accuracy: evaluation.accuracy, items: evaluation.items))
                 events(.trainingNote(String(format: "step %d: validation loss %.4f, accuracy %.4f (%d items)", evaluation.step, evaluation.loss, evaluation.accuracy, evaluation.items)))
             case .checkpoint(let checkpoint):
-                let files = ["adapter_config.json", "adapter_model.safetensors"].map { checkpoint.folder.appendingPathComponent($0).path }
-                let sha = sha256Hex(try files.flatMap { try readFile($0) })
+                let sha = try Predict.adapterSha256(checkpoint.folder.path)
                 let record = try store.addCheckpoint(CheckpointRecord(runId: run.id!, step: checkpoint.step, epoch: checkpoint.epoch, path: store.workspace.relative(checkpoint.folder),
                                                                       adapterSha256: sha, trainLoss: checkpoint.trainLoss, validationLoss: checkpoint.evaluation?.loss,
                                                                       validationAccuracy: checkpoint.evaluation?.accuracy, createdAt: Date()))

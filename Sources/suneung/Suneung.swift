@@ -12,7 +12,7 @@ struct Suneung: ParsableCommand {
         discussion: "Exit status: 0 done; 1 refused (bad input, a rule of the store, a missing file: nothing was changed); 64 a usage error (an unknown option or command, a missing argument).",
         version: version,
         subcommands: [InitCommand.self, DataCommand.self, ImportCommand.self, CheckCommand.self, ScoreCommand.self, UploadsCommand.self, ListCommand.self, ShowCommand.self, DiffCommand.self,
-                      ExportCommand.self, EnsembleCommand.self, AgreeCommand.self, BiasCommand.self, SelectCommand.self, CompareCommand.self,
+                      ExportCommand.self, ExportAdapterCommand.self, EnsembleCommand.self, AgreeCommand.self, BiasCommand.self, SelectCommand.self, CompareCommand.self,
                       TagCommand.self, NoteCommand.self, RenameCommand.self, HideCommand.self, UnhideCommand.self, FsckCommand.self,
                       ServeCommand.self, TokenCommand.self, RemoteCommand.self, PushCommand.self, PullCommand.self,
                       ModelCommand.self, PredictCommand.self, TrainCommand.self, PipelineCommand.self, ReportCommand.self]
