@@ -16,10 +16,21 @@ Values are rounded to 7 significant digits (float32 has about 7).
 Writes Tests/TrainingTests/Fixtures/adapters/tiny-ARCH/ and
 Tests/TrainingTests/Fixtures/tiny_training.json.
 
-Regenerate from the repository root:   python3 scripts/reference/training_fixtures.py
+exaone is EXAONE 3.x as transformers runs it natively (ExaoneConfig → LlamaForCausalLM, Llama's
+module names); exaone4 has 64 layers (see tiny_models.py), so its adapter covers only k_proj and
+o_proj to keep the fixture's full gradients small (~29k values).
+
+Regenerate from the repository root:   python3 scripts/reference/training_fixtures.py [ARCH ...]
+With architectures named, only their adapter folders and entries are rewritten; the other
+entries are kept as committed (exaone, exaone4 and qwen3 were added so:
+python3 scripts/reference/training_fixtures.py exaone exaone4 qwen3).
+
+Versions used: Python 3.11.7, torch 2.15.0 (CPU), transformers 5.24.0, peft 0.21.2,
+accelerate 1.15.0, safetensors 0.8.0, gguf 0.19.0.
 """
 import json
 import math
+import sys
 import tempfile
 
 import torch
@@ -34,6 +45,9 @@ ADAPTERS = {
     "qwen2": dict(r=2, lora_alpha=8, target_modules=ALL, use_rslora=True),
     "gemma2": dict(r=2, lora_alpha=4, target_modules=ALL, use_rslora=False),
     "gemma3": dict(r=2, lora_alpha=4, target_modules=["q_proj", "k_proj", "o_proj", "up_proj", "down_proj"], use_rslora=False),
+    "exaone": dict(r=2, lora_alpha=4, target_modules=ALL, use_rslora=False),
+    "exaone4": dict(r=2, lora_alpha=4, target_modules=["k_proj", "o_proj"], use_rslora=False),
+    "qwen3": dict(r=2, lora_alpha=4, target_modules=ALL, use_rslora=True),
 }
 FULL_TARGETS = [(22, TOKENS[23]), (23, 5)]
 CHOICES = [1, 2, 3, 4, 5]
@@ -71,9 +85,16 @@ def gradients(model, loss_fn):
 
 result = {"tokens": TOKENS, "vocabulary": V, "full_targets": FULL_TARGETS, "choices": CHOICES, "choice_target": CHOICE_TARGET,
           "optimiser": OPTIMISER, "models": []}
+out = fixtures / "tiny_training.json"
+chosen = sys.argv[1:] or [spec["architecture"] for spec in FAMILIES]
+kept = {m["architecture"]: m for m in json.loads(out.read_text())["models"]} if sys.argv[1:] else {}
 with tempfile.TemporaryDirectory() as folder:
     for spec in FAMILIES:
         arch = spec["architecture"]
+        if arch not in chosen:
+            if arch in kept:
+                result["models"].append(kept[arch])
+            continue
         settings = ADAPTERS[arch]
         adapter = fixtures / f"adapters/tiny-{arch}"
         name = save_random_adapter(folder, spec, settings, adapter, seed=11)
@@ -103,6 +124,5 @@ with tempfile.TemporaryDirectory() as folder:
         norm = math.sqrt(sum(x * x for g in full_gradients.values() for x in g))
         print(f"{arch}: loss {full:.5f} (choices {choice:.5f}), gradient norm {norm:.4f}, losses over the steps {[round(x, 5) for x in losses]}")
 
-out = fixtures / "tiny_training.json"
 out.write_text(json.dumps(result, separators=(",", ":")) + "\n")
 print(f"wrote {out.relative_to(root)} ({out.stat().st_size} bytes)")
