@@ -24,13 +24,11 @@ public struct Family: Sendable, Equatable {
     /// Norms before attention and FFN (attn_norm, ffn_norm); EXAONE 4.0 has only the
     /// norms after them.
     public let preNorms: Bool
-    /// The Hugging Face module names an adapter of this family uses.
-    public let peft: PEFT.Names
 
     public var permutesQK: Bool { !ropeNeox }
 
     init(_ architecture: String, scalesEmbedding: Bool = false, gelu: Bool = false, ropeNeox: Bool = true, slidingPattern: Int? = nil,
-         localRopeBase: Float? = nil, ropeOnGlobalLayers: Bool = true, preNorms: Bool = true, peft: PEFT.Names = .standard) {
+         localRopeBase: Float? = nil, ropeOnGlobalLayers: Bool = true, preNorms: Bool = true) {
         self.architecture = architecture
         self.scalesEmbedding = scalesEmbedding
         self.gelu = gelu
@@ -39,7 +37,6 @@ public struct Family: Sendable, Equatable {
         self.localRopeBase = localRopeBase
         self.ropeOnGlobalLayers = ropeOnGlobalLayers
         self.preNorms = preNorms
-        self.peft = peft
     }
 
     public static let all = [
@@ -48,7 +45,7 @@ public struct Family: Sendable, Equatable {
         Family("qwen3"),
         Family("gemma2", scalesEmbedding: true, gelu: true, slidingPattern: 2),
         Family("gemma3", scalesEmbedding: true, gelu: true, slidingPattern: 6, localRopeBase: 10_000),
-        Family("exaone", peft: .exaone),
+        Family("exaone"),
         Family("exaone4", slidingPattern: 4, ropeOnGlobalLayers: false, preNorms: false),
     ]
 

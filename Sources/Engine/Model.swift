@@ -27,6 +27,10 @@ public struct ModelConfig: Sendable, Equatable {
     public var ropeDim: Int
     /// The sliding window's size, for the family's sliding layers.
     public var slidingWindow: Int?
+    /// Which layers slide, where the file lists them (attention.sliding_window_pattern,
+    /// one bool per layer, as llama.cpp's newer converters write it); else the family's
+    /// pattern.
+    public var slidingLayers: [Bool]?
     /// Gemma 2's soft caps: cap·tanh(x/cap) on attention scores and on the logits.
     public var attentionSoftcap: Float?
     public var finalSoftcap: Float?
@@ -67,11 +71,13 @@ public struct ModelConfig: Sendable, Equatable {
         finalSoftcap = metadata["\(architecture).final_logit_softcapping"]?.double.map(Float.init)
         slidingWindow = family.slidingPattern == nil ? nil : try? int("attention.sliding_window")
         ropeBaseLocal = family.localRopeBase ?? ropeBase
+        slidingLayers = metadata["\(architecture).attention.sliding_window_pattern"]?.array?.compactMap(\.bool)
         try validate(file)
     }
 
     public func isSliding(_ layer: Int) -> Bool {
         guard slidingWindow != nil, let pattern = family.slidingPattern else { return false }
+        if let slidingLayers { return slidingLayers[layer] }
         return layer % pattern < pattern - 1
     }
 

@@ -52,6 +52,9 @@ extension ModelConfig {
         if let window = slidingWindow, window < 1 {
             throw fail(p + "attention.sliding_window", "is \(window); a window holds at least the token itself")
         }
+        if let slidingLayers, slidingLayers.count != layers {
+            throw fail(p + "attention.sliding_window_pattern", "lists \(slidingLayers.count) layers' flags (bools), not block_count's \(layers)")
+        }
         for (key, value) in [("attention.layer_norm_rms_epsilon", epsilon), ("rope.freq_base", ropeBase),
                              ("attn_logit_softcapping", attentionSoftcap), ("final_logit_softcapping", finalSoftcap)] {
             if let value, !(value.isFinite && value > 0) { throw fail(p + key, "is \(value); it must be a positive finite number") }

@@ -15,7 +15,9 @@ public enum PEFT {
             .q: "self_attn.q_proj", .k: "self_attn.k_proj", .v: "self_attn.v_proj", .o: "self_attn.o_proj",
             .gate: "mlp.gate_proj", .up: "mlp.up_proj", .down: "mlp.down_proj",
         ])
-        /// EXAONE 3.0 and 3.5 (LGAI's modeling_exaone.py, as llama.cpp's converter maps it).
+        /// EXAONE 3.0 and 3.5 with trust_remote_code (LGAI's modeling_exaone.py, as
+        /// llama.cpp's converter maps it): read, never written (transformers 5 loads EXAONE
+        /// 3 as llama, with the standard names).
         public static let exaone = Names(layers: "transformer.h", modules: [
             .q: "attn.attention.q_proj", .k: "attn.attention.k_proj", .v: "attn.attention.v_proj", .o: "attn.attention.out_proj",
             .gate: "mlp.c_fc_0", .up: "mlp.c_fc_1", .down: "mlp.c_proj",
@@ -24,9 +26,6 @@ public enum PEFT {
 
         /// PEFT's name of a layer's module, before .lora_A.weight.
         public func tensorPrefix(layer: Int, module: Module) -> String { "base_model.model.\(layers).\(layer).\(modules[module]!)" }
-
-        /// The name `target_modules` lists for a module (the path's last part).
-        public func targetName(_ module: Module) -> String { String(modules[module]!.split(separator: ".").last!) }
     }
 
     /// The layer and module a PEFT tensor prefix names, in any family's naming

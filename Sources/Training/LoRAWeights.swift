@@ -91,18 +91,18 @@ public struct LoRAWeights: Sendable {
             if Self.permuted(slot, config) {
                 b = PEFT.unpermuteForRope(b, heads: slot.module == .q ? config.heads : config.kvHeads, rowLength: rank)
             }
-            let name = config.family.peft.tensorPrefix(layer: slot.layer, module: slot.module)
+            let name = PEFT.Names.standard.tensorPrefix(layer: slot.layer, module: slot.module)
             return [(name + ".lora_A.weight", [rank, slot.inputs], a), (name + ".lora_B.weight", [slot.outputs, rank], b)]
         }
     }
 
     /// adapter_config.json as PEFT writes it (the keys PEFT needs to rebuild the
     /// adapter, and the ones our reader checks).
-    func peftConfig(baseModel: String, dropout: Double, names: PEFT.Names) -> [String: Any] {
+    func peftConfig(baseModel: String, dropout: Double) -> [String: Any] {
         [
             "base_model_name_or_path": baseModel, "peft_type": "LORA", "task_type": "CAUSAL_LM",
             "r": rank, "lora_alpha": alpha, "lora_dropout": dropout, "use_rslora": rsLoRA,
-            "target_modules": modules.map(names.targetName), "bias": "none", "fan_in_fan_out": false,
+            "target_modules": modules.map(\.rawValue), "bias": "none", "fan_in_fan_out": false,
             "init_lora_weights": true, "inference_mode": true, "use_dora": false,
             "modules_to_save": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Double](),
         ]
@@ -111,7 +111,7 @@ public struct LoRAWeights: Sendable {
     /// Writes the adapter folder (adapter_config.json, adapter_model.safetensors).
     public func save(to folder: URL, config: ModelConfig, baseModel: String, dropout: Double) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let json = try JSONSerialization.data(withJSONObject: peftConfig(baseModel: baseModel, dropout: dropout, names: config.family.peft), options: [.prettyPrinted, .sortedKeys])
+        let json = try JSONSerialization.data(withJSONObject: peftConfig(baseModel: baseModel, dropout: dropout), options: [.prettyPrinted, .sortedKeys])
         try json.write(to: folder.appendingPathComponent("adapter_config.json"))
         try Safetensors.write(peftTensors(config: config), to: folder.appendingPathComponent("adapter_model.safetensors"))
     }

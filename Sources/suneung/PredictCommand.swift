@@ -18,7 +18,8 @@ struct PredictCommand: ParsableCommand {
             the logits of the tokens "1".."N" at the last position are kept and the answer \
             is their arg-max. Prompts longer than --max-tokens are shortened by cutting the \
             middle of the passage, never the question, <보기> or choices. With --adapter, a \
-            PEFT LoRA adapter's deltas (scale·B·A) are merged into the model's weights. An \
+            LoRA adapter's deltas (scale·B·A) are merged into the model's float32 weights, or \
+            kept as a separate low-rank product beside its codes (q8). An \
             item on the same passage as the item before reuses its keys and values. Items \
             are committed one by one: a run that is killed leaves no prediction set, and \
             the same command again resumes from the items already scored. The set records \
@@ -34,7 +35,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The model file (not with --checkpoint, which names its own).", valueName: "FILE.gguf"))
     var model: String?
 
-    @Option(help: ArgumentHelp("A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the model, merged into its weights.", valueName: "DIR"))
+    @Option(help: ArgumentHelp("A LoRA adapter for the model: a PEFT folder (adapter_config.json, adapter_model.safetensors) or llama.cpp's adapter GGUF (`export-adapter --format gguf`, convert_lora_to_gguf.py).", valueName: "DIR|FILE.gguf"))
     var adapter: String?
 
     @Option(help: ArgumentHelp("A checkpoint of `suneung train` (RUN/step-N, or RUN for its last): its base model and adapter, as the store recorded them.", valueName: "RUN/step-N"))

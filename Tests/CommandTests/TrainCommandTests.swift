@@ -79,12 +79,26 @@ final class TrainCommandTests: WorkspaceTestCase {
         try run("predict", "--model", smol, "--adapter", "checkpoints/clean/step-10", "--dataset", "test.csv", "--name", "by-folder")
         XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("predictions/trained@v1.csv")),
                        try Data(contentsOf: root.appendingPathComponent("predictions/by-folder@v1.csv")))
+        // Exported as llama.cpp's adapter GGUF and read back by --adapter: the same predictions.
+        let exported = try run("export-adapter", "clean/step-10", "--format", "gguf", "--out", "clean.lora.gguf").output
+        XCTAssertTrue(exported.contains("Wrote clean/step-10's adapter as gguf"), exported)
+        try run("predict", "--model", smol, "--adapter", "clean.lora.gguf", "--dataset", "test.csv", "--name", "by-gguf")
+        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("predictions/trained@v1.csv")),
+                       try Data(contentsOf: root.appendingPathComponent("predictions/by-gguf@v1.csv")))
+        try assertRefused("export-adapter", "clean/step-10", "--out", "clean.lora.gguf", says: "exists; choose another --out")
+        try run("export-adapter", "clean", "--format", "peft", "--out", "clean-peft")
+        for file in ["adapter_config.json", "adapter_model.safetensors"] {
+            XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("clean-peft/\(file)")),
+                           try Data(contentsOf: root.appendingPathComponent("checkpoints/clean/step-10/\(file)")), file)
+        }
         // A checkpoint changed on disk is refused, as is a resume on another base model.
         let weights = root.appendingPathComponent("checkpoints/clean/step-10/adapter_model.safetensors")
         var bytes = try Data(contentsOf: weights)
         bytes[bytes.count - 1] ^= 1
         try bytes.write(to: weights)
         try assertRefused("predict", "--checkpoint", "clean/step-10", "--dataset", "test.csv", "--name", "x", says: "has changed since it was saved")
+        try assertRefused("export-adapter", "clean/step-10", "--out", "changed.gguf", says: "has changed since clean/step-10 was saved")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("changed.gguf").path))
         if let gemma = try? DefaultModels.path(DefaultModels.gemma) {
             try assertRefused("train", "--resume", "clean", "--model", gemma, says: "is not the base model of clean")
         }
