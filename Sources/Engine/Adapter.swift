@@ -186,6 +186,7 @@ public struct LoRAAdapter: Sendable {
         guard let first = pairs.values.first?.a ?? pairs.values.first?.b else { throw problem("holds no LoRA tensors") }
         // ggml order: A is [in, r], B is [r, out].
         let rank = first.name.hasSuffix("_a") ? first.dimensions[1] : first.dimensions[0]
+        guard rank >= 1 else { throw problem("\(excerpt(first.name)) has rank \(rank); the rank must be at least 1") }
         deltas = try pairs.keys.sorted().map { key in
             let parts = key.split(separator: ".", omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), (0..<Self.layerLimit).contains(layer), let module = modules[String(parts[2])] else {

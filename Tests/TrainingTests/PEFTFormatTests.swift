@@ -42,6 +42,30 @@ final class PEFTFormatTests: XCTestCase {
         }
     }
 
+    /// An EXAONE 3 adapter trained with trust_remote_code names its modules
+    /// transformer.h.N.attn.attention.q_proj … mlp.c_fc_0: read to the same weights as
+    /// the standard names.
+    func testRemoteCodeExaoneNamesReadAlike() throws {
+        let original = fixture("adapters/tiny-exaone")
+        let folder = try makeTemporaryFolder("exaone-names")
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let renames = PEFT.Module.allCases.map { (PEFT.Names.standard.modules[$0]!, PEFT.Names.exaone.modules[$0]!) }
+        let tensors = try Safetensors(path: original + "/adapter_model.safetensors").tensors.map { name, tensor in
+            var renamed = name.replacingOccurrences(of: "model.model.layers.", with: "model.transformer.h.")
+            for (standard, remote) in renames { renamed = renamed.replacingOccurrences(of: "." + standard + ".", with: "." + remote + ".") }
+            XCTAssertNotEqual(renamed, name)
+            return (name: renamed, shape: tensor.shape, values: tensor.values)
+        }
+        try Safetensors.write(tensors, to: folder.appendingPathComponent("adapter_model.safetensors"))
+        try FileManager.default.copyItem(atPath: original + "/adapter_config.json", toPath: folder.appendingPathComponent("adapter_config.json").path)
+        let standard = try LoRAAdapter(folder: original), remote = try LoRAAdapter(folder: folder.path)
+        func byModule(_ adapter: LoRAAdapter) -> [String: [Float]] {
+            Dictionary(uniqueKeysWithValues: adapter.deltas.map { ("\($0.layer).\($0.module)", $0.a + $0.b) })
+        }
+        XCTAssertEqual(byModule(remote).count, 14)
+        XCTAssertEqual(byModule(remote), byModule(standard))
+    }
+
     /// One step on Gemma 3 270M against PyTorch + PEFT (training_gemma_fixture.py): the
     /// same adapter (made here from the same generator, written by our writer, read by
     /// our reader), the same item; loss within 1e-4 and each LoRA gradient within 1e-3,
