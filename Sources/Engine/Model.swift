@@ -149,7 +149,7 @@ public final class Model: Sendable {
 
     /// One adapter delta placed in its stack: W[first..<first+outputs] += scale·B·A.
     struct PlacedDelta {
-        var stack: Stack, firstOutput: Int, outputs: Int, inputs: Int, rank: Int
+        var module: LoRAAdapter.Module, stack: Stack, firstOutput: Int, outputs: Int, inputs: Int, rank: Int
         var a: [Float], b: [Float], scale: Float
     }
 
@@ -191,12 +191,7 @@ public final class Model: Sendable {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
         let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, f = config.feedForward
-        if let adapter, let made = adapter.architecture, made != config.architecture {
-            throw EngineError(message: "\(adapter.path): the adapter is for \(made.prefix(80)), the model \(file.path) is \(config.architecture)")
-        }
-        if let adapter, let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
-            throw EngineError(message: "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?")
-        }
+        let placed = try adapter.map { try Self.place($0, config: config, model: file.path) }
         /// Rows and inputs of each tensor of a stack.
         func shape(_ name: String) -> (rows: Int, inputs: Int) {
             switch name {
@@ -210,7 +205,7 @@ public final class Model: Sendable {
         // Layer by layer, so that at most one layer's row-major float copy exists.
         layers = try (0..<config.layers).map { i in
             let p = "blk.\(i)."
-            let deltas = try adapter.map { try Self.place($0, layer: i, config: config) } ?? []
+            let deltas = placed?[i] ?? []
             func linear(_ stack: Stack) throws -> Linear {
                 let tensors = try stack.tensors.map { name in
                     let (rows, inputs) = shape(name)
@@ -257,8 +252,19 @@ public final class Model: Sendable {
         layers.reduce(0) { $0 + $1.qkv.byteCount + $1.output.byteCount + $1.gateUp.byteCount + $1.down.byteCount }
     }
 
-    /// The adapter's deltas of one layer in their stacks, after checking that the adapter
-    /// was made for a model of these sizes.
+    /// The adapter's deltas of each layer in their stacks (B's rows in the engine's
+    /// order), after checking that the adapter was made for this architecture and a
+    /// model of these sizes.
+    static func place(_ adapter: LoRAAdapter, config: ModelConfig, model path: String) throws -> [[PlacedDelta]] {
+        if let made = adapter.architecture, made != config.architecture {
+            throw EngineError(message: "\(adapter.path): the adapter is for \(made.prefix(80)), the model \(path) is \(config.architecture)")
+        }
+        if let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
+            throw EngineError(message: "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?")
+        }
+        return try (0..<config.layers).map { try place(adapter, layer: $0, config: config) }
+    }
+
     static func place(_ adapter: LoRAAdapter, layer index: Int, config: ModelConfig) throws -> [PlacedDelta] {
         let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
         return try adapter.deltas.filter { $0.layer == index }.map { delta in
@@ -282,7 +288,7 @@ public final class Model: Sendable {
             if config.family.permutesQK, adapter.qkRowOrder == .huggingFace, delta.module == .q || delta.module == .k {
                 b = PEFT.permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
-            return PlacedDelta(stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
+            return PlacedDelta(module: delta.module, stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
         }
     }
 

@@ -1,20 +1,27 @@
 import Foundation
 
-/// Writes GGUF v3: for tiny test models, and for adapters.
+/// Writes GGUF v3: tiny test models, adapters, merged models. A tensor's bytes are
+/// made when the file reaches them, so a 7B model is written one tensor at a time.
 public struct GGUFWriter: Sendable {
     public struct Tensor: Sendable {
         public var name: String
         /// ggml order: dimensions[0] is the row length.
         public var dimensions: [Int]
         public var type: GGMLType
-        /// Exactly the tensor's bytes in its block format.
-        public var data: [UInt8]
+        public var byteCount: Int
+        /// Exactly the tensor's bytes in its block format (byteCount of them).
+        public var data: @Sendable () throws -> [UInt8]
 
-        public init(name: String, dimensions: [Int], type: GGMLType, data: [UInt8]) {
+        public init(name: String, dimensions: [Int], type: GGMLType, byteCount: Int, data: @escaping @Sendable () throws -> [UInt8]) {
             self.name = name
             self.dimensions = dimensions
             self.type = type
+            self.byteCount = byteCount
             self.data = data
+        }
+
+        public init(name: String, dimensions: [Int], type: GGMLType, data: [UInt8]) {
+            self.init(name: name, dimensions: dimensions, type: type, byteCount: data.count) { data }
         }
 
         /// A Float32 tensor.
@@ -34,7 +41,26 @@ public struct GGUFWriter: Sendable {
         metadata.append((key, value))
     }
 
-    public func serialized() -> [UInt8] {
+    /// The whole file in memory (small files: tests).
+    public func serialized() throws -> [UInt8] {
+        var out = header()
+        for tensor in tensors {
+            out += repeatElement(0, count: (alignment - out.count % alignment) % alignment)
+            out += try checkedData(tensor)
+        }
+        return out
+    }
+
+    func checkedData(_ tensor: Tensor) throws -> [UInt8] {
+        let data = try tensor.data()
+        guard data.count == tensor.byteCount else {
+            throw GGUFError(file: tensor.name, message: "made \(data.count) bytes, its header says \(tensor.byteCount)")
+        }
+        return data
+    }
+
+    /// The header, metadata and tensor infos.
+    func header() -> [UInt8] {
         var out: [UInt8] = []
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
         func append(_ text: String) { append(UInt64(text.utf8.count)); out += text.utf8 }
@@ -79,24 +105,37 @@ public struct GGUFWriter: Sendable {
             for size in tensor.dimensions { append(UInt64(size)) }
             append(tensor.type.rawValue)
             append(UInt64(offset))
-            offset += (tensor.data.count + alignment - 1) / alignment * alignment
-        }
-        for tensor in tensors {
-            out += repeatElement(0, count: (alignment - out.count % alignment) % alignment)
-            out += tensor.data
+            offset += (tensor.byteCount + alignment - 1) / alignment * alignment
         }
         return out
     }
 
-    /// Writes the file atomically (a temporary file renamed over the target).
-    public func write(to path: String) throws {
+    /// Writes the file atomically (a temporary file beside it, renamed over the
+    /// target), tensor by tensor; a failure (a full disk) leaves no partial file.
+    public func write(to path: String, progress: (_ written: Int, _ total: Int) -> Void = { _, _ in }) throws {
         let temporary = path + ".\(ProcessInfo.processInfo.processIdentifier).tmp"
         do {
-            try Data(serialized()).write(to: URL(fileURLWithPath: temporary))
+            guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+                throw GGUFError(file: path, message: "cannot create \(temporary): \(String(cString: strerror(errno)))")
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            defer { try? handle.close() }
+            var written = 0
+            func put(_ bytes: [UInt8]) throws {
+                try handle.write(contentsOf: bytes)
+                written += bytes.count
+            }
+            try put(header())
+            let total = tensors.reduce(written) { ($0 + alignment - 1) / alignment * alignment + $1.byteCount }
+            for tensor in tensors {
+                try put(Array(repeating: 0, count: (alignment - written % alignment) % alignment))
+                try put(try checkedData(tensor))
+                progress(written, total)
+            }
+            try handle.synchronize()
         } catch {
-            // A full disk leaves no partial file behind.
             try? FileManager.default.removeItem(atPath: temporary)
-            throw GGUFError(file: path, message: "cannot write: \(error.localizedDescription)")
+            throw error as? GGUFError ?? GGUFError(file: path, message: "cannot write: \(error.localizedDescription)")
         }
         guard rename(temporary, path) == 0 else {
             try? FileManager.default.removeItem(atPath: temporary)

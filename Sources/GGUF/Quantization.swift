@@ -48,6 +48,53 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         }
     }
 
+    /// The types `quantize` writes.
+    public static let writable: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0]
+
+    /// The bytes of `values` (a whole number of blocks) in this type, as ggml's
+    /// quantize_row_*_ref writes them (the gguf package's quants.py is the same
+    /// arithmetic): nil for the types we cannot write (the K-quants need llama.cpp's
+    /// search for scales).
+    public func quantize(_ values: [Float]) -> [UInt8]? {
+        precondition(values.count % blockSize == 0)
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count / blockSize * blockBytes)
+        func append(_ x: UInt16) { out += [UInt8(x & 0xFF), UInt8(x >> 8)] }
+        switch self {
+        case .f32:
+            values.withUnsafeBytes { out += $0 }
+        case .f16:
+            for x in values { append(Float16(x).bitPattern) }
+        case .bf16:
+            for x in values {
+                let n = x.bitPattern
+                // A NaN stays a (quiet) NaN; others round to nearest, ties to even.
+                append(n & 0x7FFF_FFFF > 0x7F80_0000 ? UInt16(n >> 16) | 64 : UInt16((n + 0x7FFF + ((n >> 16) & 1)) >> 16))
+            }
+        case .q8_0:
+            for block in stride(from: 0, to: values.count, by: 32) {
+                let x = values[block..<block + 32]
+                let d = x.reduce(0) { max($0, abs($1)) } / 127, inverse: Float = d == 0 ? 0 : 1 / d
+                append(Float16(d).bitPattern)
+                for v in x { out.append(UInt8(bitPattern: Int8((v * inverse).rounded(.toNearestOrAwayFromZero)))) }
+            }
+        case .q4_0:
+            for block in stride(from: 0, to: values.count, by: 32) {
+                let x = Array(values[block..<block + 32])
+                // The value of largest magnitude (the first such), with its sign: d = it/−8.
+                var largest: Float = 0
+                for v in x where abs(v) > abs(largest) { largest = v }
+                let d = largest / -8, inverse: Float = d == 0 ? 0 : 1 / d
+                append(Float16(d).bitPattern)
+                func code(_ v: Float) -> UInt8 { UInt8(min(15, Int8(v * inverse + 8.5))) }
+                for j in 0..<16 { out.append(code(x[j]) | code(x[j + 16]) << 4) }
+            }
+        default:
+            return nil
+        }
+        return out
+    }
+
     /// Dequantises `count` elements (a whole number of blocks) starting at `source`.
     public func dequantize(_ source: UnsafeRawPointer, count: Int, into output: UnsafeMutablePointer<Float>) {
         let blocks = count / blockSize

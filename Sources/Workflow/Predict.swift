@@ -302,7 +302,7 @@ public enum Predict {
 
     /// An adapter's sha256: of a PEFT folder's config and weights one after the other,
     /// or of an adapter GGUF file.
-    static func adapterSha256(_ path: String) throws -> String {
+    public static func adapterSha256(_ path: String) throws -> String {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return try sha256OfFile(path) }
         return sha256Hex(try ["adapter_config.json", "adapter_model.safetensors"].flatMap { try readFile((path as NSString).appendingPathComponent($0)) })

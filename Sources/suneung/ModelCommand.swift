@@ -4,6 +4,7 @@ import Exam
 import Foundation
 import GGUF
 import Tokenizer
+import Workflow
 
 extension ChatTemplate: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
@@ -11,8 +12,8 @@ extension Precision: ExpressibleByArgument {}
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Inspect GGUF models: their shape and tokenizer, and how prompts tokenize.",
-        subcommands: [Info.self, Tokenize.self]
+        abstract: "Inspect GGUF models (their shape and tokenizer, how prompts tokenize) and merge adapters into them.",
+        subcommands: [Info.self, Tokenize.self, MergeAdapter.self]
     )
 
     struct Info: ParsableCommand {
@@ -80,6 +81,52 @@ struct ModelCommand: ParsableCommand {
                 table.add(["engine", "cannot run it: \(excerpt(String(describing: error), limit: 400))"])
             }
             print(table.rendered)
+        }
+    }
+
+    struct MergeAdapter: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "merge",
+            abstract: "Write a GGUF model with a LoRA adapter merged into its weights, for llama.cpp, Ollama or `predict --model`.",
+            discussion: """
+                The adapted linear weights (attn_q … ffn_down of each adapted layer) become \
+                W + scale·B·A: dequantised to float32, the product added in float32, and written \
+                in --type (Q8_0 by default: 8 bits per weight, near the float32 merge; Q4_0 and \
+                F16, F32, BF16 too; `same` keeps each tensor's type where our writer can write \
+                it, and K-quants (Q4_K, Q5_K, Q6_K) it cannot). Every other tensor and all \
+                metadata are copied byte for byte; suneung.merged_adapter and its sha256 record \
+                what was merged. The file is written beside --out and renamed at the end: a \
+                killed merge leaves nothing; an existing --out is never overwritten.
+                """
+        )
+
+        @Option(help: ArgumentHelp("The base model the adapter was trained on.", valueName: "FILE.gguf"))
+        var base: String
+
+        @Option(help: ArgumentHelp("A PEFT folder or llama.cpp's adapter GGUF.", valueName: "DIR|FILE.gguf"))
+        var adapter: String
+
+        @Option(help: ArgumentHelp("Where to write the merged model.", valueName: "MERGED.gguf"))
+        var out: String
+
+        @Option(help: "The merged tensors' type: Q8_0, Q4_0, F16, BF16, F32 or same.")
+        var type = "Q8_0"
+
+        func validate() throws {
+            let writable = GGMLType.writable.map(\.name)
+            guard type == "same" || writable.contains(type.uppercased()) else {
+                throw ValidationError("--type \(excerpt(type, limit: 40)) is not one of \((writable + ["same"]).joined(separator: ", "))")
+            }
+        }
+
+        func run() throws {
+            let target = GGMLType.writable.first { $0.name == type.uppercased() }
+            let lora = try LoRAAdapter(path: adapter)
+            var progress = ByteProgress()
+            let summary = try Merge.write(base: base, adapter: lora, adapterSha256: try Predict.adapterSha256(adapter), type: target, to: out) {
+                progress.update($0, of: $1)
+            }
+            print("Wrote \(excerpt(out, limit: 1000)): \(summary.merged) tensors merged (\(summary.types.joined(separator: ", "))), \(summary.copied) copied.")
         }
     }
 

@@ -94,3 +94,26 @@ final class ProgressLine {
         if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }
+
+/// Bytes written of a large file: MB, MB/s and the time left; a line every 10% outside
+/// a terminal.
+struct ByteProgress {
+    let start = Date()
+    var lastPrintedTenth = -1
+    let isTerminal = isatty(STDERR_FILENO) != 0
+
+    mutating func update(_ done: Int, of total: Int) {
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let width = 24, filled = total == 0 ? width : width * done / total
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        let line = String(format: "[%@] %.1f/%.1f MB  %.1f MB/s  ETA %@", bar, Double(done) / 1e6, Double(total) / 1e6, rate / 1e6,
+                          duration(Double(total - done) / max(rate, 1e-9)))
+        if isTerminal {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (done == total ? "\n" : "")).utf8))
+        } else if total > 0, done * 10 / total != lastPrintedTenth {
+            lastPrintedTenth = done * 10 / total
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+}

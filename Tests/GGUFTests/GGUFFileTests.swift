@@ -62,7 +62,7 @@ final class GGUFFileTests: XCTestCase {
 
     /// GGUF v2 has v3's little-endian layout.
     func testVersion2Reads() throws {
-        var bytes = sample().serialized()
+        var bytes = try sample().serialized()
         bytes[4] = 2
         let file = try GGUFFile(path: try write(bytes))
         XCTAssertEqual(file.version, 2)
@@ -89,7 +89,7 @@ final class GGUFFileTests: XCTestCase {
     }
 
     func testClearErrors() throws {
-        let good = sample().serialized()
+        let good = try sample().serialized()
         try assertRejected(Array("NOPE".utf8) + Array(good.dropFirst(4)), contains: "is not GGUF")
         var version = good
         version[4] = 1
@@ -111,7 +111,7 @@ final class GGUFFileTests: XCTestCase {
     /// Truncations at random offsets and flipped bytes anywhere in the header and the
     /// tensor infos: each must open or fail with an error, never crash or hang.
     func testFuzzedFilesFailCleanly() throws {
-        let good = sample().serialized()
+        let good = try sample().serialized()
         let headerEnd = try GGUFFile(path: try write(good, "good.gguf")).dataOffset
         var generator = SeededGenerator(seed: 42)
         var failures = 0
