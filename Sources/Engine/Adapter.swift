@@ -183,7 +183,7 @@ public struct LoRAAdapter: Sendable {
             let key = String(name.dropLast(".weight.lora_a".count))
             if name.hasSuffix("_a") { pairs[key, default: (nil, nil)].a = tensor } else { pairs[key, default: (nil, nil)].b = tensor }
         }
-        guard let first = pairs.values.first?.a ?? pairs.values.first?.b else { throw problem("holds no LoRA tensors") }
+        guard let firstKey = pairs.keys.min(), let first = pairs[firstKey]!.a ?? pairs[firstKey]!.b else { throw problem("holds no LoRA tensors") }
         // ggml order: A is [in, r], B is [r, out].
         let rank = first.name.hasSuffix("_a") ? first.dimensions[1] : first.dimensions[0]
         guard rank >= 1 else { throw problem("\(excerpt(first.name)) has rank \(rank); the rank must be at least 1") }

@@ -61,12 +61,12 @@ public enum Merge {
                     Kernels.addProduct(delta.b, rows: delta.outputs, inner: delta.rank, delta.a, cols: delta.inputs, scale: delta.scale, into: w.baseAddress!)
                 }
                 guard w.allSatisfy(\.isFinite) else {
-                    throw EngineError(message: "\(tensor.name): the merged weights are not all finite numbers (is the adapter or the base corrupted?)")
+                    throw EngineError(message: "\(adapter.path) on \(path): \(tensor.name)'s merged weights are not all finite numbers (is the adapter or the base corrupted?); nothing was written")
                 }
                 return target.quantize(w)!
             })
         }
-        try writer.write(to: out, progress: progress)
+        try writer.write(to: out, replacing: false, progress: progress)
         return summary
     }
 }

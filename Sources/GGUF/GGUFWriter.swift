@@ -111,8 +111,10 @@ public struct GGUFWriter: Sendable {
     }
 
     /// Writes the file atomically (a temporary file beside it, renamed over the
-    /// target), tensor by tensor; a failure (a full disk) leaves no partial file.
-    public func write(to path: String, progress: (_ written: Int, _ total: Int) -> Void = { _, _ in }) throws {
+    /// target), tensor by tensor; a failure (a full disk, a tensor that cannot be
+    /// made) leaves no partial file. Without `replacing`, an existing file is kept and
+    /// an error says so, even when another process made it meanwhile.
+    public func write(to path: String, replacing: Bool = true, progress: (_ written: Int, _ total: Int) -> Void = { _, _ in }) throws {
         let temporary = path + ".\(ProcessInfo.processInfo.processIdentifier).tmp"
         do {
             guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
@@ -133,13 +135,19 @@ public struct GGUFWriter: Sendable {
                 progress(written, total)
             }
             try handle.synchronize()
+        } catch let error as CocoaError {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw GGUFError(file: path, message: "cannot write: \(error.localizedDescription)")
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw error as? GGUFError ?? GGUFError(file: path, message: "cannot write: \(error.localizedDescription)")
+            throw error
         }
-        guard rename(temporary, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw GGUFError(file: path, message: "cannot write: \(String(cString: strerror(errno)))")
+        // link() fails where the target exists: no file is replaced by a race.
+        let moved = replacing ? rename(temporary, path) : link(temporary, path)
+        let reason = errno
+        if !replacing || moved != 0 { try? FileManager.default.removeItem(atPath: temporary) }
+        guard moved == 0 else {
+            throw GGUFError(file: path, message: reason == EEXIST ? "exists; nothing is overwritten" : "cannot write: \(String(cString: strerror(reason)))")
         }
     }
 }

@@ -64,7 +64,7 @@ public enum Train {
             let config = try ModelConfig(file)
             let weights = try LoRAWeights(adapter: try LoRAAdapter(folder: folder), config: config)
             let base = URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent
-            try weights.ggufAdapter(config: config, base: (base, run.modelSha256)).write(to: out)
+            try weights.ggufAdapter(config: config, base: (base, run.modelSha256)).write(to: out, replacing: false)
         }
         return name
     }
