@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Exam", "Workflow", "Ensemble", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Ensemble", "Exam", "GGUF", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
