@@ -42,8 +42,9 @@ PEFT's scale. The converter also fills general.name, general.base_model.* and ge
 the adapter folder's name and README.md model card.
 
 llama.cpp's converter is not committed. It ships in llama-cpp-python's source distribution:
-    pip download llama-cpp-python==0.3.36 --no-binary llama-cpp-python --no-deps --no-build-isolation -d DL
-(or take the sdist from PyPI by hand), unpack it, and point SUNEUNG_LLAMA_CPP (or --llama-cpp)
+    pip download llama-cpp-python==0.3.36 --no-binary llama-cpp-python --no-deps -d DL
+    tar xzf DL/llama_cpp_python-0.3.36.tar.gz -C DL
+(--no-binary :all: would also build cmake and ninja from source, for minutes), and point SUNEUNG_LLAMA_CPP (or --llama-cpp)
 at its vendor/llama.cpp folder (the one holding convert_lora_to_gguf.py, conversion/ and
 gguf-py/; the converter uses that gguf-py, not the installed gguf).
 
@@ -53,7 +54,7 @@ real data in ../shared/data or SUNEUNG_DATA):
 
 Versions used: Python 3.11.7, llama-cpp-python 0.3.36 (sdist sha256
 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e, its vendor/llama.cpp
-converter), gguf 0.19.0, torch 2.15.0, transformers 5.24.0, peft 0.21.2, safetensors 0.8.0,
+converter), gguf 0.19.0 (the converter's own gguf-py for writing), torch 2.15.0, transformers 5.24.0, peft 0.21.2, safetensors 0.8.0,
 numpy 2.4.6.
 """
 import argparse
