@@ -209,5 +209,30 @@ public struct LoRAAdapter: Sendable {
     }
 }
 
+extension LoRAAdapter {
+    /// llama.cpp's adapter GGUF of this adapter for a model of `config` (checked as
+    /// `Model` checks it): tensors blk.N.attn_q.weight.lora_a (ggml [in, r]) and .lora_b
+    /// ([r, out]) in float32, B's rows in llama.cpp's order (permuted for llama's q and
+    /// k), and adapter.lora.alpha = scale·r, as llama.cpp scales by alpha/r (so an
+    /// rsLoRA adapter keeps its scale). `base` names the model and its sha256.
+    public func ggufWriter(config: ModelConfig, base: (name: String, sha256: String)) throws -> GGUFWriter {
+        let placed = try Model.place(self, config: config, model: base.name).joined()
+        var writer = GGUFWriter()
+        writer.set("general.architecture", .string(config.architecture))
+        writer.set("general.type", .string("adapter"))
+        writer.set("adapter.type", .string("lora"))
+        writer.set("adapter.lora.alpha", .float32(scale * Float(rank)))
+        writer.set("general.base_model.count", .uint32(1))
+        writer.set("general.base_model.0.name", .string(base.name))
+        writer.set("suneung.base_model.sha256", .string(base.sha256))
+        writer.tensors = placed.flatMap { delta in
+            let name = "blk.\(delta.layer).\(delta.module.tensorName).weight"
+            return [GGUFWriter.Tensor(name: name + ".lora_a", dimensions: [delta.inputs, delta.rank], values: delta.a),
+                    GGUFWriter.Tensor(name: name + ".lora_b", dimensions: [delta.rank, delta.outputs], values: delta.b)]
+        }
+        return writer
+    }
+}
+
 /// A name from a file, shortened for an error message.
 private func excerpt(_ text: String) -> String { text.count > 80 ? text.prefix(77) + "…" : text }

@@ -149,7 +149,7 @@ public final class Model: Sendable {
 
     /// One adapter delta placed in its stack: W[first..<first+outputs] += scale·B·A.
     struct PlacedDelta {
-        var module: LoRAAdapter.Module, stack: Stack, firstOutput: Int, outputs: Int, inputs: Int, rank: Int
+        var layer: Int, module: LoRAAdapter.Module, stack: Stack, firstOutput: Int, outputs: Int, inputs: Int, rank: Int
         var a: [Float], b: [Float], scale: Float
     }
 
@@ -288,7 +288,7 @@ public final class Model: Sendable {
             if config.family.permutesQK, adapter.qkRowOrder == .huggingFace, delta.module == .q || delta.module == .k {
                 b = PEFT.permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
-            return PlacedDelta(module: delta.module, stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
+            return PlacedDelta(layer: index, module: delta.module, stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
         }
     }
 

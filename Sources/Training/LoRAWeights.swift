@@ -1,7 +1,6 @@
 import Engine
 import Ensemble
 import Foundation
-import GGUF
 
 /// The trainable weights: LoRA's A (r × in) and B (out × r) for each adapted linear
 /// layer, all in one flat buffer (so that the optimiser, gradient clipping and
@@ -114,28 +113,6 @@ public struct LoRAWeights: Sendable {
         let json = try JSONSerialization.data(withJSONObject: peftConfig(baseModel: baseModel, dropout: dropout), options: [.prettyPrinted, .sortedKeys])
         try json.write(to: folder.appendingPathComponent("adapter_config.json"))
         try Safetensors.write(peftTensors(config: config), to: folder.appendingPathComponent("adapter_model.safetensors"))
-    }
-
-    /// llama.cpp's adapter GGUF of these weights: tensors blk.N.attn_q.weight.lora_a
-    /// (ggml [in, r]) and .lora_b ([r, out]) in float32, B's rows in the engine's
-    /// order (llama.cpp's, for llama's q and k), and adapter.lora.alpha = scale·r, as
-    /// llama.cpp scales by alpha/r (so an rsLoRA adapter keeps its scale). `base`
-    /// names the model it was trained on, and its sha256.
-    public func ggufAdapter(config: ModelConfig, base: (name: String, sha256: String)) -> GGUFWriter {
-        var writer = GGUFWriter()
-        writer.set("general.architecture", .string(config.architecture))
-        writer.set("general.type", .string("adapter"))
-        writer.set("adapter.type", .string("lora"))
-        writer.set("adapter.lora.alpha", .float32(scale * Float(rank)))
-        writer.set("general.base_model.count", .uint32(1))
-        writer.set("general.base_model.0.name", .string(base.name))
-        writer.set("suneung.base_model.sha256", .string(base.sha256))
-        writer.tensors = slots.flatMap { slot in
-            let name = "blk.\(slot.layer).\(slot.module.tensorName).weight"
-            return [GGUFWriter.Tensor(name: name + ".lora_a", dimensions: [slot.inputs, rank], values: Array(values[slot.a..<slot.a + rank * slot.inputs])),
-                    GGUFWriter.Tensor(name: name + ".lora_b", dimensions: [rank, slot.outputs], values: Array(values[slot.b..<slot.b + slot.outputs * rank]))]
-        }
-        return writer
     }
 
     /// The weights of a PEFT adapter folder (ours or PEFT's), for a model of `config`:

@@ -62,9 +62,8 @@ public enum Train {
             let modelPath = store.workspace.resolve(run.model)
             let file = try GGUFFile(path: modelPath)
             let config = try ModelConfig(file)
-            let weights = try LoRAWeights(adapter: try LoRAAdapter(folder: folder), config: config)
             let base = URL(fileURLWithPath: modelPath).deletingPathExtension().lastPathComponent
-            try weights.ggufAdapter(config: config, base: (base, run.modelSha256)).write(to: out, replacing: false)
+            try LoRAAdapter(folder: folder).ggufWriter(config: config, base: (base, run.modelSha256)).write(to: out, replacing: false)
         }
         return name
     }

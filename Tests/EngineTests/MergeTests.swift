@@ -117,7 +117,10 @@ final class MergeTests: XCTestCase {
     /// scripts/reference/merge_fixtures.py (the gguf package's merge and quantiser, and
     /// llama.cpp on the merged file, on the base with the adapter's GGUF, and on the
     /// base alone, on 30 real items): the merged tensors' bytes, the answers on all 30,
-    /// and answer logits as near llama.cpp's as ours are without an adapter.
+    /// and answer logits as near llama.cpp's as ours are without an adapter. The adapter
+    /// beside the base is read from the GGUF llama.cpp's own converter made of the PEFT
+    /// folder (scripts/reference/gguf_lora_fixtures.py): the folder's logits, and
+    /// llama.cpp's with that file.
     func testSmolLM2MergeAgreesWithLlamaCpp() throws {
         let reference = try JSONDecoder().decode(RealFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/merge", withExtension: "json")!))
         let train = try RealData.path("train.csv", sha256: reference.data_sha256)
@@ -136,7 +139,8 @@ final class MergeTests: XCTestCase {
         XCTAssertEqual(identical, reference.tensors.count)
 
         let tokenizer = try Tokenizer(gguf: merged.file), template = try XCTUnwrap(ChatTemplate(rawValue: reference.template))
-        let plain = try Model(path: base), adapted = try Model(path: base, adapter: adapter)
+        let converted = try LoRAAdapter(path: Bundle.module.url(forResource: "Fixtures/adapters/smollm2-sample.lora.gguf", withExtension: nil)!.path)
+        let plain = try Model(path: base), adapted = try Model(path: base, adapter: converted), byFolder = try Model(path: base, adapter: adapter)
         let answerTokens = try Scorer(model: merged).answerTokens
         func answer(_ values: [Float]) -> Int { values.indices.max { values[$0] < values[$1] }! }
         func median(_ values: [Float]) -> Float { values.sorted()[values.count / 2] }
@@ -149,7 +153,13 @@ final class MergeTests: XCTestCase {
             let ours = try logits(merged)
             if answer(ours) == answer(expected.answer_logits) { sameAnswers += 1 }
             mergedDistance += zip(ours, expected.answer_logits).map { abs($0 - $1) }
-            adapterDistance += zip(try logits(adapted), reference.lora[index].answer_logits).map { abs($0 - $1) }
+            let viaConverted = try logits(adapted)
+            adapterDistance += zip(viaConverted, reference.lora[index].answer_logits).map { abs($0 - $1) }
+            if index == 0 {
+                let worst = zip(viaConverted, try logits(byFolder)).map { abs($0 - $1) }.max()!
+                print("SmolLM2: llama.cpp's converted adapter GGUF vs the PEFT folder, largest answer-logit difference \(worst)")
+                XCTAssertLessThanOrEqual(worst, 1e-4)
+            }
             baseDistance += zip(try logits(plain), reference.base[index].answer_logits).map { abs($0 - $1) }
         }
         print("SmolLM2, 30 real items: the merged file gives llama.cpp's answer on \(sameAnswers); median answer-logit distance to llama.cpp: merged \(median(mergedDistance)), "

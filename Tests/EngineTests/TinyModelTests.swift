@@ -121,6 +121,39 @@ final class TinyModelTests: XCTestCase {
         }
     }
 
+    struct ConvertedFixture: Decodable {
+        struct Model: Decodable {
+            var architecture: String, adapter: String, converted: String, use_rslora: Bool
+            var llama_logits_lora: [Float]
+        }
+        var tiny: [Model]
+    }
+
+    /// The adapter GGUFs llama.cpp's converter made of the PEFT folders
+    /// (scripts/reference/gguf_lora_fixtures.py), on every family: llama.cpp's logits with
+    /// them, and the folders' where the scale means the same (the converter writes PEFT's
+    /// alpha even for rsLoRA, so there llama.cpp and we scale by alpha/r). Gemma's gap
+    /// is llama.cpp's half-precision GELU table, grown by the adapter's activations.
+    func testConvertedAdaptersMatchLlamaCpp() throws {
+        let fixture = try loadFixture()
+        let converted = try JSONDecoder().decode(ConvertedFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/gguf_lora", withExtension: "json")!))
+        XCTAssertEqual(Set(converted.tiny.map(\.architecture)), Set(ModelConfig.supportedArchitectures))
+        let folder = try temporaryFolder()
+        for expected in converted.tiny {
+            let spec = try XCTUnwrap(fixture.models.first { $0.architecture == expected.architecture })
+            let path = try writeModel(spec, vocabulary: fixture.vocabulary, in: folder)
+            let file = try LoRAAdapter(path: adapterFolder("adapters/\(expected.converted)"))
+            let model = try Model(path: path, adapter: file)
+            try compare(model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: expected.llama_logits_lora, "\(expected.architecture) with llama.cpp's converted adapter",
+                        from: "llama.cpp", tolerance: model.config.family.gelu ? 5e-4 : 1e-4)
+            guard !expected.use_rslora else { continue }
+            let byFolder = try Model(path: path, adapter: try LoRAAdapter(folder: adapterFolder(expected.adapter)))
+            let all = (0..<Int32(fixture.vocabulary)).map { $0 }
+            let a = model.logits(try model.lastHidden(fixture.tokens), tokens: all), b = byFolder.logits(try byFolder.lastHidden(fixture.tokens), tokens: all)
+            XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max()!, 1e-5 * b.map(abs).max()!, "\(expected.architecture): converted GGUF vs PEFT folder")
+        }
+    }
+
     func testAdapterProblemsAreNamed() throws {
         let fixture = try loadFixture()
         let folder = try temporaryFolder()

@@ -32,7 +32,7 @@ final class GGUFAdapterTests: XCTestCase {
             let peft = try LoRAAdapter(path: peftFolder(spec.architecture))
             let weights = try LoRAWeights(adapter: peft, config: config)
             let file = folder.appendingPathComponent("\(spec.architecture).lora.gguf").path
-            try weights.ggufAdapter(config: config, base: ("tiny-\(spec.architecture)", "sha")).write(to: file)
+            try peft.ggufWriter(config: config, base: ("tiny-\(spec.architecture)", "sha")).write(to: file)
             let gguf = try LoRAAdapter(path: file)
             XCTAssertEqual(gguf.architecture, spec.architecture)
             XCTAssertEqual(gguf.scale, peft.scale, accuracy: 1e-6 * peft.scale, "\(spec.architecture): scale (rsLoRA: \(peft.rsLoRA))")
@@ -57,14 +57,14 @@ final class GGUFAdapterTests: XCTestCase {
             XCTAssertThrowsError(try body(), what) { error in XCTAssertTrue("\(error)".contains(phrase), "\(what): \(error)") }
         }
         // An adapter made for another architecture.
-        var writer = try LoRAWeights(adapter: try LoRAAdapter(path: peftFolder("llama")), config: llama).ggufAdapter(config: llama, base: ("tiny", "sha"))
+        var writer = try LoRAAdapter(path: peftFolder("llama")).ggufWriter(config: llama, base: ("tiny", "sha"))
         writer.set("general.architecture", .string("qwen2"))
         let otherArchitecture = folder.appendingPathComponent("qwen2.lora.gguf").path
         try writer.write(to: otherArchitecture)
         expect("another architecture", "the adapter is for qwen2") { _ = try Model(path: llamaPath, adapter: try LoRAAdapter(path: otherArchitecture)) }
         expect("another architecture, trainer", "the adapter is for qwen2") { _ = try LoRAWeights(adapter: try LoRAAdapter(path: otherArchitecture), config: llama) }
         // An adapter of the right architecture for another width (Gemma's q is 256 wide).
-        writer = try LoRAWeights(adapter: try LoRAAdapter(path: peftFolder("gemma3")), config: gemma).ggufAdapter(config: gemma, base: ("tiny", "sha"))
+        writer = try LoRAAdapter(path: peftFolder("gemma3")).ggufWriter(config: gemma, base: ("tiny", "sha"))
         writer.set("general.architecture", .string("llama"))
         let otherWidth = folder.appendingPathComponent("wide.lora.gguf").path
         try writer.write(to: otherWidth)
@@ -73,5 +73,50 @@ final class GGUFAdapterTests: XCTestCase {
         expect("adapter as the model", "is a LoRA adapter (general.type adapter), not a model") { _ = try Model(path: otherWidth) }
         expect("model as the adapter", "is not an adapter") { _ = try LoRAAdapter(path: llamaPath) }
         expect("no such adapter", "no such adapter") { _ = try LoRAAdapter(path: folder.appendingPathComponent("absent.gguf").path) }
+    }
+
+    /// Our export of a PEFT folder equals what llama.cpp's own converter
+    /// (convert_lora_to_gguf.py, scripts/reference/gguf_lora_fixtures.py) made of it:
+    /// every tensor's name, shape, type and bytes (llama's q and k rows permuted alike),
+    /// and alpha, except that rsLoRA adapters get alpha·√r (the converter ignores
+    /// use_rslora, so llama.cpp would scale them by alpha/r).
+    func testExportEqualsLlamaCppConverter() throws {
+        let engineFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("EngineTests/Fixtures")
+        struct Converted: Decodable {
+            struct Entry: Decodable { var architecture: String, adapter: String, converted: String, use_rslora: Bool }
+            struct Real: Decodable { var model: String, adapter: String, converted: String }
+            var tiny: [Entry], smollm2: Real
+        }
+        let converted = try JSONDecoder().decode(Converted.self, from: Data(contentsOf: engineFixtures.appendingPathComponent("gguf_lora.json")))
+        let specs = try specs(), folder = try folder()
+        var cases: [(name: String, config: ModelConfig, adapter: String, converted: String, rsLoRA: Bool)] = []
+        for entry in converted.tiny {
+            let spec = try XCTUnwrap(specs.models.first { $0.architecture == entry.architecture })
+            cases.append((entry.architecture, try Model(path: try spec.write(vocabulary: specs.vocabulary, in: folder)).config, entry.adapter, entry.converted, entry.use_rslora))
+        }
+        if let smol = try? DefaultModels.path(converted.smollm2.model) {
+            cases.append(("SmolLM2", try ModelConfig(try GGUFFile(path: smol)), converted.smollm2.adapter, converted.smollm2.converted, false))
+        } else {
+            print("\(converted.smollm2.model) is absent (make models): only the tiny adapters were compared")
+        }
+        for item in cases {
+            let peft = try LoRAAdapter(path: engineFixtures.appendingPathComponent(item.adapter).path)
+            let ours = folder.appendingPathComponent("\(item.name).ours.gguf").path
+            try peft.ggufWriter(config: item.config, base: ("base", "sha")).write(to: ours)
+            let mine = try GGUFFile(path: ours), theirs = try GGUFFile(path: engineFixtures.appendingPathComponent("adapters/\(item.converted)").path)
+            XCTAssertEqual(Set(mine.tensors.map(\.name)), Set(theirs.tensors.map(\.name)), item.name)
+            for tensor in theirs.tensors {
+                let same = try XCTUnwrap(mine.tensor(named: tensor.name), "\(item.name) \(tensor.name)")
+                XCTAssertEqual(same.dimensions, tensor.dimensions, "\(item.name) \(tensor.name)")
+                XCTAssertEqual(same.type, tensor.type, "\(item.name) \(tensor.name)")
+                XCTAssertTrue(mine.data(of: same).elementsEqual(theirs.data(of: tensor)), "\(item.name) \(tensor.name): bytes")
+            }
+            for key in ["general.architecture", "general.type", "adapter.type"] {
+                XCTAssertEqual(mine.metadata[key]?.string, theirs.metadata[key]?.string, "\(item.name) \(key)")
+            }
+            let alpha = try XCTUnwrap(theirs.metadata["adapter.lora.alpha"]?.double), rank = Double(peft.rank)
+            XCTAssertEqual(try XCTUnwrap(mine.metadata["adapter.lora.alpha"]?.double), item.rsLoRA ? alpha * rank.squareRoot() : alpha, accuracy: 1e-5 * alpha, item.name)
+        }
+        print("our adapter GGUF equals llama.cpp's converter's for \(cases.map(\.name).joined(separator: ", "))")
     }
 }
