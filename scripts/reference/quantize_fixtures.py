@@ -30,6 +30,8 @@ import json
 import pathlib
 
 import numpy as np
+
+from generator import lcg
 from gguf import GGMLQuantizationType as T, GGML_QUANT_SIZES
 from gguf.quants import dequantize, quantize
 
@@ -37,13 +39,6 @@ root = pathlib.Path(__file__).resolve().parents[2]
 out = root / "Tests/GGUFTests/Fixtures/quantize.json"
 
 
-def lcg(seed, count, scale, offset):
-    """The generator of tiny_models.py (same recipe, without importing torch)."""
-    x, values = seed, np.empty(count, dtype=np.float64)
-    for i in range(count):
-        x = (1664525 * x + 1013904223) % 4294967296
-        values[i] = offset + scale * (2 * x / 4294967296 - 1)
-    return values.astype(np.float32)
 
 
 def f32(values):

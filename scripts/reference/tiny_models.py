@@ -39,18 +39,14 @@ import torch
 from gguf import GGUFWriter
 from transformers import AutoModelForCausalLM
 
+from generator import lcg
+
 root = pathlib.Path(__file__).resolve().parents[2]
 out = root / "Tests/EngineTests/Fixtures/tiny_models.json"
 V = 96
 TOKENS = [(7 * i + 3) % V for i in range(24)]
 
 
-def lcg(seed, count, scale, offset):
-    x, values = seed, np.empty(count, dtype=np.float64)
-    for i in range(count):
-        x = (1664525 * x + 1013904223) % 4294967296
-        values[i] = offset + scale * (2 * x / 4294967296 - 1)
-    return values.astype(np.float32)
 
 
 def family(arch, d, heads, kv, head_dim, ff, layers, extra_keys, norms_after=False, qk_norm=False, bias=False,
