@@ -95,8 +95,9 @@ struct ModelCommand: ParsableCommand {
                 F16, F32, BF16 too; `same` keeps each tensor's type where our writer can write \
                 it, and K-quants (Q4_K, Q5_K, Q6_K) it cannot). Every other tensor and all \
                 metadata are copied byte for byte; suneung.merged_adapter and its sha256 record \
-                what was merged. The file is written beside --out and renamed at the end: a \
-                killed merge leaves nothing; an existing --out is never overwritten.
+                what was merged. The file is written as --out.PID.tmp and linked into place \
+                at the end: a failed merge removes it, a killed one (kill -9) leaves only \
+                that .tmp file, never a half --out; an existing --out is never overwritten.
                 """
         )
 
