@@ -144,7 +144,7 @@ final class MergeTests: XCTestCase {
         let answerTokens = try Scorer(model: merged).answerTokens
         func answer(_ values: [Float]) -> Int { values.indices.max { values[$0] < values[$1] }! }
         func median(_ values: [Float]) -> Float { values.sorted()[values.count / 2] }
-        var sameAnswers = 0, mergedDistance: [Float] = [], adapterDistance: [Float] = [], baseDistance: [Float] = []
+        var sameAnswers = 0, sameAdapterAnswers = 0, mergedDistance: [Float] = [], adapterDistance: [Float] = [], baseDistance: [Float] = []
         for (index, expected) in reference.merged.enumerated() {
             let item = try XCTUnwrap(items[expected.id])
             let prompt = Prompt.baseline(item), tokens = tokenizer.encode(template.render(system: prompt.system, user: prompt.user))
@@ -154,6 +154,7 @@ final class MergeTests: XCTestCase {
             if answer(ours) == answer(expected.answer_logits) { sameAnswers += 1 }
             mergedDistance += zip(ours, expected.answer_logits).map { abs($0 - $1) }
             let viaConverted = try logits(adapted)
+            if answer(viaConverted) == answer(reference.lora[index].answer_logits) { sameAdapterAnswers += 1 }
             adapterDistance += zip(viaConverted, reference.lora[index].answer_logits).map { abs($0 - $1) }
             if index == 0 {
                 let worst = zip(viaConverted, try logits(byFolder)).map { abs($0 - $1) }.max()!
@@ -162,9 +163,10 @@ final class MergeTests: XCTestCase {
             }
             baseDistance += zip(try logits(plain), reference.base[index].answer_logits).map { abs($0 - $1) }
         }
-        print("SmolLM2, 30 real items: the merged file gives llama.cpp's answer on \(sameAnswers); median answer-logit distance to llama.cpp: merged \(median(mergedDistance)), "
+        print("SmolLM2, 30 real items: the merged file gives llama.cpp's answer on \(sameAnswers), the adapter GGUF on \(sameAdapterAnswers); median answer-logit distance to llama.cpp: merged \(median(mergedDistance)), "
               + "adapter beside the base (llama.cpp with its adapter GGUF) \(median(adapterDistance)), base alone \(median(baseDistance))")
         XCTAssertEqual(sameAnswers, reference.merged.count)
+        XCTAssertEqual(sameAdapterAnswers, reference.merged.count)
         XCTAssertLessThanOrEqual(median(mergedDistance), 1.5 * median(baseDistance))
         XCTAssertLessThanOrEqual(median(adapterDistance), 1.5 * median(baseDistance))
     }
