@@ -141,7 +141,6 @@ extension Store {
         var entries: [[String: String]] = []
         do {
             let result = try write { db -> T in
-                sweepTemporaryFiles()
                 let (result, files) = try body(db)
                 guard !files.isEmpty else { return result }
                 entries = files.map { ["path": $0.url.standardizedFileURL.path, "owner": $0.owner.description] }
@@ -177,10 +176,12 @@ extension Store {
     }
 
     /// Every write transaction first finishes what a killed writer left: it holds the
-    /// write lock, so a journal it finds belongs to a writer that is gone.
+    /// write lock, so a journal it finds belongs to a writer that is gone; a temporary
+    /// file names its writer's pid.
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         try database.write { db in
             try recoverJournals(in: db)
+            sweepTemporaryFiles()
             return try body(db)
         }
     }

@@ -432,8 +432,13 @@ final class LedgerCommandTests: WorkspaceTestCase {
             // The next writer finishes what the killed one left; then everything matches.
             try run("tag", renamed == 0 ? "seed" : "seed-\(renamed)", "t\(attempt)")
             try assertConsistent()
+            let temporary = try ["", "predictions", "submissions"].flatMap { folder in
+                try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path).filter { $0.hasSuffix(".tmp") }
+            }
+            XCTAssertEqual(temporary, [], "temporary files of the killed \(arguments[0])")
         }
-        XCTAssertTrue(try run("fsck").output.contains("Everything is in order."))
+        let fsck = try run("fsck").output
+        XCTAssertTrue(fsck.contains("Everything is in order."), fsck)
     }
 }
 
