@@ -226,9 +226,8 @@ extension LoRAAdapter {
         writer.set("general.base_model.0.name", .string(base.name))
         writer.set("suneung.base_model.sha256", .string(base.sha256))
         writer.tensors = placed.flatMap { delta in
-            let name = "blk.\(delta.layer).\(delta.module.tensorName).weight"
-            return [GGUFWriter.Tensor(name: name + ".lora_a", dimensions: [delta.inputs, delta.rank], values: delta.a),
-                    GGUFWriter.Tensor(name: name + ".lora_b", dimensions: [delta.rank, delta.outputs], values: delta.b)]
+            [GGUFWriter.Tensor(name: delta.weightName + ".lora_a", dimensions: [delta.inputs, delta.rank], values: delta.a),
+             GGUFWriter.Tensor(name: delta.weightName + ".lora_b", dimensions: [delta.rank, delta.outputs], values: delta.b)]
         }
         return writer
     }

@@ -24,10 +24,7 @@ public enum Merge {
         let file = try GGUFFile(path: path)
         let config = try ModelConfig(file)
         let placed = try Model.place(adapter, config: config, model: path)
-        var deltas: [String: Model.PlacedDelta] = [:]
-        for (layer, layerDeltas) in placed.enumerated() {
-            for delta in layerDeltas { deltas["blk.\(layer).\(delta.module.tensorName).weight"] = delta }
-        }
+        let deltas = Dictionary(uniqueKeysWithValues: placed.joined().map { ($0.weightName, $0) })
         var writer = GGUFWriter()
         writer.alignment = file.alignment
         for key in file.metadataKeys where key != "general.alignment" { writer.set(key, file.metadata[key]!) }

@@ -151,6 +151,8 @@ public final class Model: Sendable {
     struct PlacedDelta {
         var layer: Int, module: LoRAAdapter.Module, stack: Stack, firstOutput: Int, outputs: Int, inputs: Int, rank: Int
         var a: [Float], b: [Float], scale: Float
+        /// The GGUF tensor it adapts (blk.N.attn_q.weight).
+        var weightName: String { "blk.\(layer).\(module.tensorName).weight" }
     }
 
     public let config: ModelConfig

@@ -80,14 +80,14 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
             }
         case .q4_0:
             for block in stride(from: 0, to: values.count, by: 32) {
-                let x = Array(values[block..<block + 32])
+                let x = values[block..<block + 32]
                 // The value of largest magnitude (the first such), with its sign: d = it/−8.
                 var largest: Float = 0
                 for v in x where abs(v) > abs(largest) { largest = v }
                 let d = largest / -8, inverse: Float = d == 0 ? 0 : 1 / d
                 append(Float16(d).bitPattern)
                 func code(_ v: Float) -> UInt8 { UInt8(min(15, Int8(v * inverse + 8.5))) }
-                for j in 0..<16 { out.append(code(x[j]) | code(x[j + 16]) << 4) }
+                for j in block..<block + 16 { out.append(code(values[j]) | code(values[j + 16]) << 4) }
             }
         default:
             return nil
