@@ -1,3 +1,6 @@
+import GGUF
+import Tokenizer
+
 /// What sets a model family apart, in one table: a new family is one entry here.
 /// (What a family's file may hold — q/k/v biases, QK-norm, soft caps, RoPE frequency
 /// factors — is read from its tensors and metadata, not listed.)
@@ -24,11 +27,14 @@ public struct Family: Sendable, Equatable {
     /// Norms before attention and FFN (attn_norm, ffn_norm); EXAONE 4.0 has only the
     /// norms after them.
     public let preNorms: Bool
+    /// The chat template the family's instruction models use; nil where it varies
+    /// (llama: read from the file's template).
+    public let chatTemplate: ChatTemplate?
 
     public var permutesQK: Bool { !ropeNeox }
 
     init(_ architecture: String, scalesEmbedding: Bool = false, gelu: Bool = false, ropeNeox: Bool = true, slidingPattern: Int? = nil,
-         localRopeBase: Float? = nil, ropeOnGlobalLayers: Bool = true, preNorms: Bool = true) {
+         localRopeBase: Float? = nil, ropeOnGlobalLayers: Bool = true, preNorms: Bool = true, chatTemplate: ChatTemplate? = nil) {
         self.architecture = architecture
         self.scalesEmbedding = scalesEmbedding
         self.gelu = gelu
@@ -37,17 +43,23 @@ public struct Family: Sendable, Equatable {
         self.localRopeBase = localRopeBase
         self.ropeOnGlobalLayers = ropeOnGlobalLayers
         self.preNorms = preNorms
+        self.chatTemplate = chatTemplate
     }
 
     public static let all = [
         Family("llama", ropeNeox: false),
-        Family("qwen2"),
-        Family("qwen3"),
-        Family("gemma2", scalesEmbedding: true, gelu: true, slidingPattern: 2),
-        Family("gemma3", scalesEmbedding: true, gelu: true, slidingPattern: 6, localRopeBase: 10_000),
-        Family("exaone"),
-        Family("exaone4", slidingPattern: 4, ropeOnGlobalLayers: false, preNorms: false),
+        Family("qwen2", chatTemplate: .chatml),
+        Family("qwen3", chatTemplate: .chatml),
+        Family("gemma2", scalesEmbedding: true, gelu: true, slidingPattern: 2, chatTemplate: .gemma),
+        Family("gemma3", scalesEmbedding: true, gelu: true, slidingPattern: 6, localRopeBase: 10_000, chatTemplate: .gemma),
+        Family("exaone", chatTemplate: .exaone3),
+        Family("exaone4", slidingPattern: 4, ropeOnGlobalLayers: false, preNorms: false, chatTemplate: .exaone3),
     ]
 
     public static func named(_ architecture: String) -> Family? { all.first { $0.architecture == architecture } }
+
+    /// The chat template of a model file: its family's, else from the file's markers.
+    public static func chatTemplate(of file: GGUFFile) -> ChatTemplate {
+        ChatTemplate.detect(file, family: file.metadata["general.architecture"]?.string.flatMap(named)?.chatTemplate)
+    }
 }

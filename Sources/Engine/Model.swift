@@ -131,12 +131,21 @@ public final class Model: Sendable {
         package var gateUp: Linear
         package var down: Linear
         package var postFFNNorm: [Float]?
+
+        package subscript(stack: Stack) -> Linear {
+            switch stack {
+            case .qkv: qkv
+            case .output: output
+            case .gateUp: gateUp
+            case .down: down
+            }
+        }
     }
 
     /// The four stacked linear layers of a block.
-    enum Stack: CaseIterable {
+    package enum Stack: CaseIterable, Sendable {
         case qkv, output, gateUp, down
-        var modules: [LoRAAdapter.Module] {
+        package var modules: [LoRAAdapter.Module] {
             switch self {
             case .qkv: [.q, .k, .v]
             case .output: [.o]
@@ -305,75 +314,57 @@ public final class Model: Sendable {
     /// leaving this prompt's in the cache for the next.
     public func lastHidden(_ tokens: [Int32], cache: inout PrefixCache) throws -> [Float] {
         guard !tokens.isEmpty else { throw EngineError(message: "no tokens to run") }
-        let c = config, t = tokens.count, d = c.embedding
-        let qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim
+        let t = tokens.count, d = config.embedding
         // Positions before `start` come from the cache; the last one is always computed.
         let start = cache.keys.count == layers.count ? min(cache.sharedPrefix(with: tokens), t - 1) : 0
-        let computed = t - start
-        var x = [Float](repeating: 0, count: computed * d)
-        for (row, token) in tokens[start...].enumerated() {
-            guard token >= 0, Int(token) < embedding.rowCount else { throw EngineError(message: "token id \(token) is outside the vocabulary") }
-            let values = file.dequantizeRow(embedding, Int(token))
-            let scale: Float = c.family.scalesEmbedding ? Float(d).squareRoot() : 1
-            for i in 0..<d { x[row * d + i] = values[i] * scale }
+        let rows = t - start
+        var x = try embed(tokens[start...])
+        let rope = ropeTables(positions: t)
+        var buffers = BlockBuffers(config, rows: rows)
+        var pass = CachedPass(model: self, cache: cache, start: start)
+        for index in layers.indices {
+            // After the last layer's keys and values only the last position matters.
+            forward(block: index, x: &x, rows: rows, first: index == layers.count - 1 ? rows - 1 : 0, firstPosition: start,
+                    rope: rope, buffers: &buffers, pass: &pass)
         }
-        let ropeGlobal = ropeTable(positions: t, base: c.ropeBase)
-        let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : ropeTable(positions: t, base: c.ropeBaseLocal)
-        var h = [Float](repeating: 0, count: computed * d)
-        let qkvWidth = qWidth + 2 * kvWidth, f = c.feedForward
-        var qkv = [Float](repeating: 0, count: computed * qkvWidth)
-        var q = [Float](repeating: 0, count: computed * qWidth), k = [Float](repeating: 0, count: computed * kvWidth), v = k
-        var attended = [Float](repeating: 0, count: computed * qWidth)
-        var gateUp = [Float](repeating: 0, count: computed * 2 * f)
-        var projected = [Float](repeating: 0, count: computed * d)
+        cache = PrefixCache(tokens: tokens, keys: pass.keys, values: pass.values, reused: start)
+        var last = [Float](repeating: 0, count: d)
+        x.withUnsafeBufferPointer { x in
+            Kernels.rmsNorm(x.baseAddress! + (rows - 1) * d, rows: 1, dim: d, weight: outputNorm, epsilon: config.epsilon, into: &last)
+        }
+        return last
+    }
+
+    /// The engine's pass through a block: the products as loaded (an adapter merged or
+    /// beside the codes), attention over the cached keys and values of the positions
+    /// before `start` and the block's own, which it collects for the next prompt.
+    struct CachedPass: BlockPass {
+        let model: Model, cache: PrefixCache, start: Int
         var keys: [[Float]] = [], values: [[Float]] = []
 
-        // Rows carried through the layers: the new positions, until the last layer's
-        // keys and values are made; after them only the last position matters.
-        var rows = computed, firstQuery = start
-        for (index, layer) in layers.enumerated() {
-            preNorm(x, rows: rows, weight: layer.attentionNorm, into: &h)
-            layer.qkv.product(h, rows: rows, into: &qkv)
-            Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: 0, width: qWidth, into: &q)
-            Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: qWidth, width: kvWidth, into: &k)
-            Kernels.copyColumns(qkv, rows: rows, stride: qkvWidth, first: qWidth + kvWidth, width: kvWidth, into: &v)
-            if let b = layer.qBias { addBias(&q, b, rows: rows) }
-            if let b = layer.kBias { addBias(&k, b, rows: rows) }
-            if let b = layer.vBias { addBias(&v, b, rows: rows) }
-            if let w = layer.qNorm { normalizeRows(&q, rows: rows * c.heads, dim: c.headDim, weight: w) }
-            if let w = layer.kNorm { normalizeRows(&k, rows: rows * c.kvHeads, dim: c.headDim, weight: w) }
-            let sliding = c.isSliding(index)
-            let rope = sliding ? ropeLocal : ropeGlobal
-            if c.rotates(index) {
-                Kernels.rope(&q, rows: rows, firstPosition: start, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
-                Kernels.rope(&k, rows: rows, firstPosition: start, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
-            }
+        init(model: Model, cache: PrefixCache, start: Int) {
+            self.model = model
+            self.cache = cache
+            self.start = start
+        }
+
+        func linear(_ stack: Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
+            model.layers[layer][stack].product(x, rows: rows, stride: stride, into: y)
+        }
+
+        mutating func attend(layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>) {
+            let c = model.config, kvWidth = c.kvHeads * c.headDim, qWidth = c.heads * c.headDim
             // This layer's keys and values at every position: the cached ones, then these.
             keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
             values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
-            if index == layers.count - 1 {
-                q = Array(q[(rows - 1) * qWidth..<rows * qWidth])
-                x = Array(x[(rows - 1) * d..<rows * d])
-                rows = 1
-                firstQuery = t - 1
+            q.withUnsafeBufferPointer { q in
+                Kernels.attention(q: q.baseAddress! + first * qWidth, k: keys[index], v: values[index], tokens: start + rows, firstQuery: start + first,
+                                  heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
+                                  softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, into: attended)
             }
-            Kernels.attention(q: q, k: keys[index], v: values[index], tokens: t, firstQuery: firstQuery, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
-                              scale: 1 / Float(c.headDim).squareRoot(), softcap: c.attentionSoftcap, window: sliding ? c.slidingWindow : nil, into: &attended)
-            layer.output.product(attended, rows: rows, into: &projected)
-            if let w = layer.postAttentionNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
-            for i in 0..<(rows * d) { x[i] += projected[i] }
-
-            preNorm(x, rows: rows, weight: layer.ffnNorm, into: &h)
-            layer.gateUp.product(h, rows: rows, into: &gateUp)
-            Kernels.gatedActivation(&gateUp, rows: rows, width: f, gelu: c.family.gelu)
-            layer.down.product(gateUp, rows: rows, stride: 2 * f, into: &projected)
-            if let w = layer.postFFNNorm { normalizeRows(&projected, rows: rows, dim: d, weight: w) }
-            for i in 0..<(rows * d) { x[i] += projected[i] }
         }
-        cache = PrefixCache(tokens: tokens, keys: keys, values: values, reused: start)
-        var last = [Float](repeating: 0, count: d)
-        Kernels.rmsNorm(x, rows: 1, dim: d, weight: outputNorm, epsilon: c.epsilon, into: &last)
-        return last
+
+        func keep(_ activation: BlockActivation, _ value: () -> [Float]) {}
     }
 
     /// Logits of the given tokens for a final hidden state: only those rows of the
@@ -385,34 +376,6 @@ public final class Model: Sendable {
             var sum: Float = 0
             for i in 0..<hidden.count { sum += row[i] * hidden[i] }
             return config.finalSoftcap.map { $0 * tanh(sum / $0) } ?? sum
-        }
-    }
-
-    /// The RoPE table of a prompt's positions for one base, with the file's frequency
-    /// factors.
-    package func ropeTable(positions: Int, base: Float) -> Kernels.RopeTable {
-        Kernels.RopeTable(positions: positions, ropeDim: config.ropeDim, base: base, factors: ropeFactors)
-    }
-
-    /// The norm before attention or FFN, into `h`; a copy where the family has none.
-    package func preNorm(_ x: [Float], rows: Int, weight: [Float]?, into h: inout [Float]) {
-        let d = config.embedding
-        if let weight {
-            Kernels.rmsNorm(x, rows: rows, dim: d, weight: weight, epsilon: config.epsilon, into: &h)
-        } else {
-            h.replaceSubrange(0..<rows * d, with: x[0..<rows * d])
-        }
-    }
-
-    func addBias(_ x: inout [Float], _ bias: [Float], rows: Int) {
-        for i in 0..<(rows * bias.count) { x[i] += bias[i % bias.count] }
-    }
-
-    /// RMS normalisation, in place, of the first `rows` rows of `dim` (a token's
-    /// vector, or one head's for QK-norm).
-    func normalizeRows(_ x: inout [Float], rows: Int, dim: Int, weight: [Float]) {
-        x.withUnsafeMutableBufferPointer { buffer in
-            Kernels.rmsNorm(buffer.baseAddress!, rows: rows, dim: dim, weight: weight, epsilon: config.epsilon, into: buffer.baseAddress!)
         }
     }
 }

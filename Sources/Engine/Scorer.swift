@@ -16,7 +16,7 @@ public final class Scorer: Sendable {
     public init(model: Model, template: ChatTemplate? = nil, maxTokens: Int? = nil) throws {
         self.model = model
         tokenizer = try Tokenizer(gguf: model.file)
-        self.template = template ?? ChatTemplate.detect(model.file)
+        self.template = template ?? Family.chatTemplate(of: model.file)
         self.maxTokens = maxTokens ?? min(model.config.contextLength, 4096)
         answerTokens = try (1...5).map { [tokenizer] digit in
             let ids = tokenizer.encode(String(digit), parseSpecial: false)

@@ -39,13 +39,10 @@ public enum ChatTemplate: String, Sendable, CaseIterable {
         }
     }
 
-    /// The template for a model: from its architecture, else from the markers of its
-    /// `tokenizer.chat_template`, else plain.
-    public static func detect(_ file: GGUFFile) -> ChatTemplate {
-        let architecture = file.metadata["general.architecture"]?.string ?? ""
-        if architecture.hasPrefix("gemma") { return .gemma }
-        if architecture.hasPrefix("qwen") { return .chatml }
-        if architecture.hasPrefix("exaone") { return .exaone3 }
+    /// The template for a model: its family's (Engine's `Family.chatTemplate(of:)` passes
+    /// it), else from the markers of its `tokenizer.chat_template`, else plain.
+    public static func detect(_ file: GGUFFile, family: ChatTemplate? = nil) -> ChatTemplate {
+        if let family { return family }
         let template = file.metadata["tokenizer.chat_template"]?.string ?? ""
         if template.contains("<|im_start|>") { return .chatml }
         if template.contains("<|start_header_id|>") { return .llama3 }

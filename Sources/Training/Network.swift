@@ -71,20 +71,19 @@ public final class Network: @unchecked Sendable {
 
     /// What the backward pass of one block needs from its forward pass.
     struct Block {
-        var input: [Float]
-        var normed: [Float]
+        var input: [Float] = []
+        /// Each linear layer's input: the normed block input (qkv), attention's output
+        /// (o), the normed middle (gate/up), the gated activation (down).
+        var normed: [Float] = [], attended: [Float] = [], ffnNormed: [Float] = [], activated: [Float] = []
         var lora: [LoRAAdapter.Module: [Float]] = [:]
         var masks: [LoRAAdapter.Module: [Float]] = [:]
         var qBeforeNorm: [Float]?, kBeforeNorm: [Float]?
-        var q: [Float], k: [Float], v: [Float]
-        var probabilities: [Float]
-        var attended: [Float]
-        var attentionOutput: [Float]
-        var middle: [Float]
-        var ffnNormed: [Float]
-        var gateUp: [Float]
-        var activated: [Float]
-        var ffnOutput: [Float]
+        var q: [Float] = [], k: [Float] = [], v: [Float] = []
+        var probabilities: [Float] = []
+        var attentionOutput: [Float] = []
+        var middle: [Float] = []
+        var gateUp: [Float] = []
+        var ffnOutput: [Float] = []
     }
 
     struct Shapes {
@@ -97,35 +96,85 @@ public final class Network: @unchecked Sendable {
     }
 
     /// The adapted modules of a stacked product, with the first column of each.
-    func columns(_ modules: [(LoRAAdapter.Module, Int)], _ lora: LoRAWeights, layer: Int) -> [(LoRAWeights.Slot, Int)] {
-        modules.compactMap { module, column in lora.slot(layer: layer, module: module).map { ($0, column) } }
+    func columns(_ stack: Model.Stack, _ lora: LoRAWeights, layer: Int) -> [(LoRAWeights.Slot, Int)] {
+        let s = shapes(0)
+        func outputs(_ module: LoRAAdapter.Module) -> Int {
+            switch module {
+            case .q: s.qWidth
+            case .k, .v: s.kvWidth
+            case .gate, .up: s.f
+            case .o, .down: s.d
+            }
+        }
+        let modules = stack.modules
+        return modules.indices.compactMap { i in
+            lora.slot(layer: layer, module: modules[i]).map { ($0, modules[..<i].reduce(0) { $0 + outputs($1) }) }
+        }
     }
 
     // MARK: - Linear layers with LoRA
 
-    /// y = x·Wᵀ, plus scale·drop(x)·Aᵀ·Bᵀ on the columns of each adapted module; keeps
-    /// drop(x)·Aᵀ (T × r) and the dropout mask of each.
-    func linear(_ x: [Float], rows: Int, weight: Linear, adapted: [(LoRAWeights.Slot, Int)], lora: LoRAWeights,
-                dropout: Dropout?, block: inout Block?) -> [Float] {
-        let inner = weight.inner, outer = weight.outer
-        var y = [Float](repeating: 0, count: rows * outer)
-        weight.product(x, rows: rows, into: &y)
-        let r = lora.rank
-        for (slot, column) in adapted {
-            let mask = dropout.map { Self.mask($0, count: rows * inner, salt: UInt64(LoRAWeights.key(slot.layer, slot.module))) }
-            let input = mask.map { m in zip(x, m).map { $0 * $1 } } ?? x
-            var u = [Float](repeating: 0, count: rows * r)
-            lora.values.withUnsafeBufferPointer { w in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(r), Int32(inner), 1, input, Int32(inner), w.baseAddress! + slot.a, Int32(inner), 0, &u, Int32(r))
-                y.withUnsafeMutableBufferPointer { y in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(slot.outputs), Int32(r), lora.scale, u, Int32(r),
-                                w.baseAddress! + slot.b, Int32(r), 1, y.baseAddress! + column, Int32(outer))
-                }
+    /// The trainer's pass through a block (the block itself is Engine's `Model.forward`):
+    /// LoRA's unmerged product beside each frozen one, attention keeping its
+    /// probabilities, and, with a `block` to fill, what the backward pass needs.
+    struct TrainingPass: BlockPass {
+        let network: Network, lora: LoRAWeights, dropout: Dropout?
+        var block: Block?
+
+        /// y = x·Wᵀ, plus scale·drop(x)·Aᵀ·Bᵀ on the columns of each adapted module;
+        /// keeps x, and drop(x)·Aᵀ (T × r) and the dropout mask of each.
+        mutating func linear(_ stack: Model.Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
+            let weight = network.model.layers[layer][stack], inner = weight.inner, outer = weight.outer
+            weight.product(x, rows: rows, stride: stride, into: y)
+            let adapted = network.columns(stack, lora, layer: layer)
+            guard !adapted.isEmpty || block != nil else { return }
+            let pointer = x
+            var x = [Float](repeating: 0, count: rows * inner)
+            Kernels.copyColumns(pointer, rows: rows, stride: stride, first: 0, width: inner, into: &x)
+            switch stack {
+            case .qkv: block?.normed = x
+            case .output: block?.attended = x
+            case .gateUp: block?.ffnNormed = x
+            case .down: block?.activated = x
             }
-            block?.lora[slot.module] = u
-            if let mask { block?.masks[slot.module] = mask }
+            let r = lora.rank
+            for (slot, column) in adapted {
+                let mask = dropout.map { Network.mask($0, count: rows * inner, salt: UInt64(LoRAWeights.key(slot.layer, slot.module))) }
+                let input = mask.map { m in zip(x, m).map { $0 * $1 } } ?? x
+                var u = [Float](repeating: 0, count: rows * r)
+                lora.values.withUnsafeBufferPointer { w in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(r), Int32(inner), 1, input, Int32(inner), w.baseAddress! + slot.a, Int32(inner), 0, &u, Int32(r))
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(slot.outputs), Int32(r), lora.scale, u, Int32(r),
+                                w.baseAddress! + slot.b, Int32(r), 1, y + column, Int32(outer))
+                }
+                block?.lora[slot.module] = u
+                if let mask { block?.masks[slot.module] = mask }
+            }
         }
-        return y
+
+        mutating func attend(layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>) {
+            let qWidth = network.config.heads * network.config.headDim
+            var out = [Float](repeating: 0, count: rows * qWidth)
+            let probabilities = network.attention(index, tokens: rows, firstQuery: first).forward(q: q, k: k, v: v, into: &out)
+            out.withUnsafeBufferPointer { attended.update(from: $0.baseAddress! + first * qWidth, count: (rows - first) * qWidth) }
+            block?.q = q
+            block?.k = k
+            block?.v = v
+            block?.probabilities = probabilities
+        }
+
+        mutating func keep(_ activation: BlockActivation, _ value: () -> [Float]) {
+            guard block != nil else { return }
+            switch activation {
+            case .input: block!.input = value()
+            case .qBeforeNorm: block!.qBeforeNorm = value()
+            case .kBeforeNorm: block!.kBeforeNorm = value()
+            case .attentionOutput: block!.attentionOutput = value()
+            case .middle: block!.middle = value()
+            case .gateUp: block!.gateUp = value()
+            case .ffnOutput: block!.ffnOutput = value()
+            }
+        }
     }
 
     /// dx = dy·W plus LoRA's part; adds the gradients of each adapted A and B:
@@ -183,73 +232,12 @@ public final class Network: @unchecked Sendable {
     /// The block's output (in place of its input x), and what its backward needs when
     /// `keep` is set. With `first` > 0 (the last block: only the rows whose next token
     /// is scored matter) rows before it get keys and values but no output.
-    func blockForward(_ index: Int, x: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, dropout: Dropout?, rope: Kernels.RopeTable,
+    func blockForward(_ index: Int, x: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, dropout: Dropout?, rope: RopeTables,
                       keep: Bool) -> Block? {
-        let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon
-        var normed = [Float](repeating: 0, count: t * s.d)
-        model.preNorm(x, rows: t, weight: layer.attentionNorm, into: &normed)
-        var block: Block? = keep ? Block(input: x, normed: normed, q: [], k: [], v: [], probabilities: [], attended: [], attentionOutput: [], middle: [],
-                                          ffnNormed: [], gateUp: [], activated: [], ffnOutput: []) : nil
-        let qkvAdapted = columns([(.q, 0), (.k, s.qWidth), (.v, s.qWidth + s.kvWidth)], lora, layer: index)
-        let qkv = linear(normed, rows: t, weight: layer.qkv, adapted: qkvAdapted, lora: lora, dropout: dropout, block: &block)
-        var q = [Float](repeating: 0, count: t * s.qWidth), k = [Float](repeating: 0, count: t * s.kvWidth), v = k
-        Kernels.copyColumns(qkv, rows: t, stride: s.qkvWidth, first: 0, width: s.qWidth, into: &q)
-        Kernels.copyColumns(qkv, rows: t, stride: s.qkvWidth, first: s.qWidth, width: s.kvWidth, into: &k)
-        Kernels.copyColumns(qkv, rows: t, stride: s.qkvWidth, first: s.qWidth + s.kvWidth, width: s.kvWidth, into: &v)
-        if let b = layer.qBias { for i in 0..<q.count { q[i] += b[i % b.count] } }
-        if let b = layer.kBias { for i in 0..<k.count { k[i] += b[i % b.count] } }
-        if let b = layer.vBias { for i in 0..<v.count { v[i] += b[i % b.count] } }
-        if let w = layer.qNorm {
-            block?.qBeforeNorm = q
-            let before = q
-            Kernels.rmsNorm(before, rows: t * c.heads, dim: c.headDim, weight: w, epsilon: eps, into: &q)
-        }
-        if let w = layer.kNorm {
-            block?.kBeforeNorm = k
-            let before = k
-            Kernels.rmsNorm(before, rows: t * c.kvHeads, dim: c.headDim, weight: w, epsilon: eps, into: &k)
-        }
-        if c.rotates(index) {
-            Kernels.rope(&q, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
-            Kernels.rope(&k, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox)
-        }
-        var attended = [Float](repeating: 0, count: t * s.qWidth)
-        let probabilities = attention(index, tokens: t, firstQuery: first).forward(q: q, k: k, v: v, into: &attended)
-        // From here on only rows first..<t (m of them) are computed.
-        let m = t - first
-        let attendedRows = first == 0 ? attended : Array(attended[(first * s.qWidth)...])
-        let oAdapted = columns([(.o, 0)], lora, layer: index)
-        var attentionOutput = linear(attendedRows, rows: m, weight: layer.output, adapted: oAdapted, lora: lora, dropout: dropout, block: &block)
-        let beforePostNorm = attentionOutput
-        if let w = layer.postAttentionNorm { Kernels.rmsNorm(beforePostNorm, rows: m, dim: s.d, weight: w, epsilon: eps, into: &attentionOutput) }
-        for i in 0..<(m * s.d) { x[first * s.d + i] += attentionOutput[i] }
-        let middle = first == 0 ? x : Array(x[(first * s.d)...])
-        var ffnNormed = [Float](repeating: 0, count: m * s.d)
-        model.preNorm(middle, rows: m, weight: layer.ffnNorm, into: &ffnNormed)
-        let guAdapted = columns([(.gate, 0), (.up, s.f)], lora, layer: index)
-        let gateUp = linear(ffnNormed, rows: m, weight: layer.gateUp, adapted: guAdapted, lora: lora, dropout: dropout, block: &block)
-        var activated = gateUp
-        Kernels.gatedActivation(&activated, rows: m, width: s.f, gelu: c.family.gelu)
-        var packed = [Float](repeating: 0, count: m * s.f)
-        Kernels.copyColumns(activated, rows: m, stride: 2 * s.f, first: 0, width: s.f, into: &packed)
-        let downAdapted = columns([(.down, 0)], lora, layer: index)
-        var ffnOutput = linear(packed, rows: m, weight: layer.down, adapted: downAdapted, lora: lora, dropout: dropout, block: &block)
-        let beforeFFNNorm = ffnOutput
-        if let w = layer.postFFNNorm { Kernels.rmsNorm(beforeFFNNorm, rows: m, dim: s.d, weight: w, epsilon: eps, into: &ffnOutput) }
-        for i in 0..<(m * s.d) { x[first * s.d + i] += ffnOutput[i] }
-        guard var block else { return nil }
-        block.q = q
-        block.k = k
-        block.v = v
-        block.probabilities = probabilities
-        block.attended = attendedRows
-        block.attentionOutput = beforePostNorm
-        block.middle = middle
-        block.ffnNormed = ffnNormed
-        block.gateUp = gateUp
-        block.activated = packed
-        block.ffnOutput = beforeFFNNorm
-        return block
+        var pass = TrainingPass(network: self, lora: lora, dropout: dropout, block: keep ? Block() : nil)
+        var buffers = BlockBuffers(config, rows: t)
+        model.forward(block: index, x: &x, rows: t, first: first, rope: rope, buffers: &buffers, pass: &pass)
+        return pass.block
     }
 
     func attention(_ index: Int, tokens: Int, firstQuery: Int) -> Attention {
@@ -260,7 +248,7 @@ public final class Network: @unchecked Sendable {
 
     /// From the gradient of the block's output (dx), the gradient of its input (in
     /// place), adding LoRA's gradients to `gradient`.
-    func blockBackward(_ index: Int, _ b: Block, dx: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, rope: Kernels.RopeTable,
+    func blockBackward(_ index: Int, _ b: Block, dx: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, rope: RopeTables,
                        gradient: inout [Float]) {
         let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon, m = t - first
         func rowsFromFirst(_ a: [Float]) -> [Float] { first == 0 ? a : Array(a[(first * s.d)...]) }
@@ -268,12 +256,12 @@ public final class Network: @unchecked Sendable {
         let dOutput = rowsFromFirst(dx)
         var dFFN = dOutput
         if let w = layer.postFFNNorm { Kernels.rmsNormBackward(b.ffnOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dOutput, into: &dFFN) }
-        let dActivated = linearBackward(dFFN, rows: m, transposed: transposed[index].down, x: b.activated, adapted: columns([(.down, 0)], lora, layer: index),
+        let dActivated = linearBackward(dFFN, rows: m, transposed: transposed[index].down, x: b.activated, adapted: columns(.down, lora, layer: index),
                                         lora: lora, block: b, gradient: &gradient)
         var dGateUp = [Float](repeating: 0, count: m * 2 * s.f)
         Kernels.gatedActivationBackward(b.gateUp, rows: m, width: s.f, gelu: c.family.gelu, gradient: dActivated, into: &dGateUp)
         let dFFNNormed = linearBackward(dGateUp, rows: m, transposed: transposed[index].gateUp, x: b.ffnNormed,
-                                        adapted: columns([(.gate, 0), (.up, s.f)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
+                                        adapted: columns(.gateUp, lora, layer: index), lora: lora, block: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
             preNormBackward(b.middle, rows: m, weight: layer.ffnNorm, gradient: dFFNNormed, into: dx.baseAddress! + first * s.d)
         }
@@ -281,14 +269,15 @@ public final class Network: @unchecked Sendable {
         let dMiddle = rowsFromFirst(dx)
         var dAttention = dMiddle
         if let w = layer.postAttentionNorm { Kernels.rmsNormBackward(b.attentionOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dMiddle, into: &dAttention) }
-        let dAttendedRows = linearBackward(dAttention, rows: m, transposed: transposed[index].output, x: b.attended, adapted: columns([(.o, 0)], lora, layer: index),
+        let dAttendedRows = linearBackward(dAttention, rows: m, transposed: transposed[index].output, x: b.attended, adapted: columns(.output, lora, layer: index),
                                            lora: lora, block: b, gradient: &gradient)
         let dAttended = first == 0 ? dAttendedRows : [Float](repeating: 0, count: first * s.qWidth) + dAttendedRows
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
         attention(index, tokens: t, firstQuery: first).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
         if c.rotates(index) {
-            Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
-            Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: rope, neox: c.family.ropeNeox, inverse: true)
+            let table = rope.table(layer: index, c)
+            Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: table, neox: c.family.ropeNeox, inverse: true)
+            Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: table, neox: c.family.ropeNeox, inverse: true)
         }
         if let w = layer.qNorm, let before = b.qBeforeNorm {
             let g = dq
@@ -307,7 +296,7 @@ public final class Network: @unchecked Sendable {
             }
         }
         let dNormed = linearBackward(dqkv, rows: t, transposed: transposed[index].qkv, x: b.normed,
-                                     adapted: columns([(.q, 0), (.k, s.qWidth), (.v, s.qWidth + s.kvWidth)], lora, layer: index), lora: lora, block: b, gradient: &gradient)
+                                     adapted: columns(.qkv, lora, layer: index), lora: lora, block: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
             preNormBackward(b.input, rows: t, weight: layer.attentionNorm, gradient: dNormed, into: dx.baseAddress!)
         }
@@ -352,17 +341,8 @@ public final class Network: @unchecked Sendable {
         guard t > 0, let lastTarget = sequence.targets.last, sequence.targets.allSatisfy({ $0.position < t }) else {
             throw TrainingError("a training sequence needs tokens and targets inside it")
         }
-        var x = [Float](repeating: 0, count: t * d)
-        let embedding = model.embedding
-        for (row, token) in sequence.tokens.enumerated() {
-            guard token >= 0, Int(token) < embedding.rowCount else { throw TrainingError("token id \(token) is outside the vocabulary") }
-            let values = model.file.dequantizeRow(embedding, Int(token))
-            let scale: Float = c.family.scalesEmbedding ? Float(d).squareRoot() : 1
-            for i in 0..<d { x[row * d + i] = values[i] * scale }
-        }
-        let ropeGlobal = model.ropeTable(positions: t, base: c.ropeBase)
-        let ropeLocal = c.ropeBaseLocal == c.ropeBase ? ropeGlobal : model.ropeTable(positions: t, base: c.ropeBaseLocal)
-        func rope(_ index: Int) -> Kernels.RopeTable { c.isSliding(index) ? ropeLocal : ropeGlobal }
+        var x = try model.embed(sequence.tokens[...])
+        let rope = model.ropeTables(positions: t)
         precondition(!training || gradient.count == lora.values.count)
         // The last block computes its output rows from the first target on only.
         let firstTarget = sequence.targets.map(\.position).min()!
@@ -370,7 +350,7 @@ public final class Network: @unchecked Sendable {
         var blocks: [Block] = [], inputs: [[Float]] = []
         for index in model.layers.indices {
             if training && recompute { inputs.append(x) }
-            let block = blockForward(index, x: &x, rows: t, from: first(index), lora: lora, dropout: training ? dropout : nil, rope: rope(index), keep: training && !recompute)
+            let block = blockForward(index, x: &x, rows: t, from: first(index), lora: lora, dropout: training ? dropout : nil, rope: rope, keep: training && !recompute)
             if let block { blocks.append(block) }
         }
 
@@ -410,11 +390,11 @@ public final class Network: @unchecked Sendable {
             let block: Block
             if recompute {
                 var input = inputs[index]
-                block = blockForward(index, x: &input, rows: t, from: first(index), lora: lora, dropout: dropout, rope: rope(index), keep: true)!
+                block = blockForward(index, x: &input, rows: t, from: first(index), lora: lora, dropout: dropout, rope: rope, keep: true)!
             } else {
                 block = blocks.removeLast()
             }
-            blockBackward(index, block, dx: &dx, rows: t, from: first(index), lora: lora, rope: rope(index), gradient: &gradient)
+            blockBackward(index, block, dx: &dx, rows: t, from: first(index), lora: lora, rope: rope, gradient: &gradient)
         }
         return result
     }

@@ -69,7 +69,7 @@ public final class Trainer {
             }
             self.template = template
         } else {
-            template = ChatTemplate.detect(model.file)
+            template = Family.chatTemplate(of: model.file)
         }
         let modules = config.modules
         let family = model.config

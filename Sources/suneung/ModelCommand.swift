@@ -71,7 +71,7 @@ struct ModelCommand: ParsableCommand {
             } catch {
                 table.add(["vocabulary", "unusable: \(excerpt(String(describing: error), limit: 400))"])
             }
-            table.add(["template", ChatTemplate.detect(model).rawValue])
+            table.add(["template", Family.chatTemplate(of: model).rawValue])
             // The engine's checks of the hyperparameters against the tensors, without
             // loading any weights.
             do {
@@ -170,9 +170,9 @@ struct ModelCommand: ParsableCommand {
                 }
                 prompt = Prompt.baseline(found)
             }
-            let rendered = raw ? prompt.user : (template ?? ChatTemplate.detect(model)).render(system: prompt.system, user: prompt.user)
+            let rendered = raw ? prompt.user : (template ?? Family.chatTemplate(of: model)).render(system: prompt.system, user: prompt.user)
             let ids = tokenizer.encode(rendered)
-            print("\(ids.count) tokens\(raw ? "" : " (template \((template ?? ChatTemplate.detect(model)).rawValue))")")
+            print("\(ids.count) tokens\(raw ? "" : " (template \((template ?? Family.chatTemplate(of: model)).rawValue))")")
             print(ids.map(String.init).joined(separator: " "))
         }
     }

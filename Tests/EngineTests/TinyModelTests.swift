@@ -1,6 +1,7 @@
 import Foundation
 import GGUF
 import TestSupport
+import Tokenizer
 import XCTest
 @testable import Engine
 
@@ -67,6 +68,23 @@ final class TinyModelTests: XCTestCase {
 
     /// A prompt run after another reuses the keys and values of their shared prefix and
     /// gives what it gives alone (Gemma 3's window of 8 crosses the reused part).
+    /// The template comes from the family table where the family has one, else from
+    /// the file's own template.
+    func testFamiliesChooseTheChatTemplate() throws {
+        let path = try temporaryFolder().appendingPathComponent("template.gguf").path
+        for (architecture, expected) in [("exaone", ChatTemplate.exaone3), ("qwen3", .chatml), ("gemma2", .gemma), ("llama", .llama3), ("unknown", .llama3)] {
+            var writer = GGUFWriter()
+            writer.set("general.architecture", .string(architecture))
+            writer.set("tokenizer.chat_template", .string("{{ '<|start_header_id|>' + message['role'] }}"))
+            try writer.write(to: path)
+            XCTAssertEqual(Family.chatTemplate(of: try GGUFFile(path: path)), expected, architecture)
+        }
+        // The default Gemma's file carries no template of its own.
+        let gemma = try GGUFFile(path: try DefaultModels.path(DefaultModels.gemma))
+        XCTAssertEqual(ChatTemplate.detect(gemma), .plain)
+        XCTAssertEqual(Family.chatTemplate(of: gemma), .gemma)
+    }
+
     func testReusedPrefixGivesTheSameLogits() throws {
         let fixture = try loadFixture()
         let folder = try temporaryFolder()
