@@ -58,11 +58,13 @@ package final class Linear: Sendable {
         var groups: [(QuantizedMatrix, Int)] = [], first = 0, start = 0
         func bits(_ t: GGUFTensorInfo) -> Int { t.type.affineBits ?? 8 }
         while start < tensors.count {
+            // A group shares the layout (4-bit codes, or a code a byte) and takes its widest codes.
             var end = start + 1
-            while end < tensors.count, bits(tensors[end]) == bits(tensors[start]) { end += 1 }
+            while end < tensors.count, (bits(tensors[end]) == 4) == (bits(tensors[start]) == 4) { end += 1 }
             let members = Array(tensors[start..<end])
             let rows = members.reduce(0) { $0 + $1.rowCount }
-            let matrix = QuantizedMatrix(outer: rows, inner: inner, codes: bits(members[0]) == 4 ? .four : .eight) { row, codes, d, m in
+            let codes = QuantizedMatrix.Codes(bits: members.map(bits).max()!)
+            let matrix = QuantizedMatrix(outer: rows, inner: inner, codes: codes) { row, codes, d, m in
                 // The tensor holding this row of the stack.
                 var row = row, index = 0
                 while row >= members[index].rowCount { row -= members[index].rowCount; index += 1 }

@@ -233,13 +233,15 @@ func scaleMin(_ scales: UnsafeRawPointer, _ j: Int) -> (UInt8, UInt8) {
 
 extension GGMLType {
     /// Bits of the exact affine form w = d·code + m (codes in 0..<2^bits) that the
-    /// quantised engine keeps: 4 for Q4_0, Q4_1 and Q4_K (d and m per 32), 8 for the 5-,
-    /// 6- and 8-bit types (per 16: Q6_K's scales cover 16); nil for floats, which the
-    /// engine requantises to 8 bits.
+    /// quantised engine keeps: 4 for Q4_0, Q4_1 and Q4_K (d and m per 32, two codes a
+    /// byte), 5, 6 or 8 for the others (a code a byte, d and m per 16: Q6_K's scales
+    /// cover 16); nil for floats, which the engine requantises to 8 bits.
     public var affineBits: Int? {
         switch self {
         case .q4_0, .q4_1, .q4_K: 4
-        case .q5_0, .q5_1, .q5_K, .q6_K, .q8_0: 8
+        case .q5_0, .q5_1, .q5_K: 5
+        case .q6_K: 6
+        case .q8_0: 8
         case .f32, .f16, .bf16: nil
         }
     }

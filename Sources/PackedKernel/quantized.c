@@ -8,8 +8,9 @@
 //   y += (d_w · d_x) · Σ code·q + m_w · (d_x · Σq),
 // per half block for 8-bit codes, whose scales cover 16 inputs so that Q6_K's are
 // kept exactly (requantising its 16-input scales to 32 doubled the error to float32).
-// Paths: AVX-512 VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw` + `vpmaddwd`; 8-bit codes split
-// into nibbles so that the 16-bit pair sums cannot saturate), and plain C.
+// Paths: AVX-512 VNNI (`vpdpbusd`), AVX2 (`vpmaddubsw` summed in 16 bits as far as
+// the codes' width allows, one `vpmaddwd` per sum; full 8-bit codes split into nibbles
+// so that the 16-bit sums cannot saturate), and plain C.
 #include "quantized_kernel.h"
 #include <immintrin.h>
 #include <math.h>
@@ -329,11 +330,14 @@ static void product_512(int codes, const int8_t *q, const float *d, const float 
     }
 }
 
-// Σ of four u8 × s8 products per 32-bit lane, without VNNI: the 16-bit pair sums of
-// `vpmaddubsw` stay below 2·15·127, so 4-bit codes never saturate.
+// Without VNNI: `vpmaddubsw` sums pairs of u8 × s8 products into 16 bits. A pair of a
+// 4-bit code (≤ 15) and an activation (|q| ≤ 127) is at most 3,810, so eight of them
+// (a whole block of 4-bit codes, or four steps of one nibble of 8-bit codes) still fit in
+// 16 bits: they are added as 16-bit lanes and widened by one `vpmaddwd` per block,
+// not per step (the multiplies are the AVX2 path's bottleneck).
 __attribute__((target("avx2"), always_inline))
-static inline __m256i dot4_256(__m256i codes, __m256i x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x), _mm256_set1_epi16(1));
+static inline __m256i widen_256(__m256i pairs) {
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
 // One block of `rows` (≤ 4) rows by half a panel (8 columns, `half` 0 or 1).
@@ -341,7 +345,7 @@ __attribute__((target("avx2,fma,f16c"), always_inline))
 static inline void block_256(int codes, int rows, int blocks, const int8_t *q, int inner, const float *d, const float *s,
                              const uint8_t *panel, size_t bytes, int half, float *y, int strideY, int columns) {
     __m256 sum[ROWS256];
-    __m256i dot[ROWS256];
+    __m256i pairs[ROWS256], high[ROWS256];
     const __m256i low = _mm256_set1_epi8(0x0F);
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS256; r++) if (r < rows) sum[r] = _mm256_setzero_ps();
@@ -351,7 +355,7 @@ static inline void block_256(int codes, int rows, int blocks, const int8_t *q, i
         const int8_t *x = q + b * QB;
         if (codes == SUNEUNG_Q_CODES4) {
 #pragma clang loop unroll(full)
-            for (int r = 0; r < ROWS256; r++) if (r < rows) dot[r] = _mm256_setzero_si256();
+            for (int r = 0; r < ROWS256; r++) if (r < rows) pairs[r] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
             for (int i = 0; i < 4; i++) {
                 __m256i packedCodes = _mm256_loadu_si256((const __m256i *)(block + 64 * i));
@@ -359,9 +363,9 @@ static inline void block_256(int codes, int rows, int blocks, const int8_t *q, i
 #pragma clang loop unroll(full)
                 for (int r = 0; r < ROWS256; r++) {
                     if (r < rows) {
-                        __m256i a = dot4_256(lo, _mm256_set1_epi32(load32(x + (size_t)r * inner + 4 * i)));
-                        __m256i c = dot4_256(hi, _mm256_set1_epi32(load32(x + (size_t)r * inner + 16 + 4 * i)));
-                        dot[r] = _mm256_add_epi32(dot[r], _mm256_add_epi32(a, c));
+                        __m256i a = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(load32(x + (size_t)r * inner + 4 * i)));
+                        __m256i c = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(load32(x + (size_t)r * inner + 16 + 4 * i)));
+                        pairs[r] = _mm256_add_epi16(pairs[r], _mm256_add_epi16(a, c));
                     }
                 }
             }
@@ -371,27 +375,41 @@ static inline void block_256(int codes, int rows, int blocks, const int8_t *q, i
             for (int r = 0; r < ROWS256; r++) {
                 if (r < rows) {
                     size_t at = (size_t)r * blocks + b;
-                    sum[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), _mm256_mul_ps(dw, _mm256_set1_ps(d[at])), sum[r]);
+                    sum[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(widen_256(pairs[r])), _mm256_mul_ps(dw, _mm256_set1_ps(d[at])), sum[r]);
                     sum[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(s[2 * at] + s[2 * at + 1]), sum[r]);
                 }
             }
         } else {
-            // 8-bit codes as 16·high + low nibble: each part's pair sums fit in 16 bits.
-            // Each half block (16 inputs) with its own scale and min.
+            // Each half block (16 inputs, four steps of four) with its own scale and min.
+            // Codes below 32 (the Q5 types) keep all four steps' pair sums in 16 bits
+            // (4·2·31·127 < 2^15), codes below 64 (Q6_K) two steps in each of two sums;
+            // full bytes (Q8_0, requantised floats) go as two nibbles, 16·high + low,
+            // each nibble's four steps in 16 bits.
 #pragma clang loop unroll(full)
             for (int h = 0; h < 2; h++) {
 #pragma clang loop unroll(full)
-                for (int r = 0; r < ROWS256; r++) if (r < rows) dot[r] = _mm256_setzero_si256();
+                for (int r = 0; r < ROWS256; r++) if (r < rows) pairs[r] = high[r] = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
                 for (int j = 4 * h; j < 4 * h + 4; j++) {
                     __m256i w = _mm256_loadu_si256((const __m256i *)(block + 64 * j));
-                    __m256i lo = _mm256_and_si256(w, low), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
+                    if (codes == SUNEUNG_Q_CODES8) {
+                        __m256i lo = _mm256_and_si256(w, low), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
 #pragma clang loop unroll(full)
-                    for (int r = 0; r < ROWS256; r++) {
-                        if (r < rows) {
-                            __m256i xv = _mm256_set1_epi32(load32(x + (size_t)r * inner + 4 * j));
-                            __m256i part = _mm256_add_epi32(dot4_256(lo, xv), _mm256_slli_epi32(dot4_256(hi, xv), 4));
-                            dot[r] = _mm256_add_epi32(dot[r], part);
+                        for (int r = 0; r < ROWS256; r++) {
+                            if (r < rows) {
+                                __m256i xv = _mm256_set1_epi32(load32(x + (size_t)r * inner + 4 * j));
+                                pairs[r] = _mm256_add_epi16(pairs[r], _mm256_maddubs_epi16(lo, xv));
+                                high[r] = _mm256_add_epi16(high[r], _mm256_maddubs_epi16(hi, xv));
+                            }
+                        }
+                    } else {
+#pragma clang loop unroll(full)
+                        for (int r = 0; r < ROWS256; r++) {
+                            if (r < rows) {
+                                __m256i product = _mm256_maddubs_epi16(w, _mm256_set1_epi32(load32(x + (size_t)r * inner + 4 * j)));
+                                if (codes == SUNEUNG_Q_CODES6 && j % 2 == 1) high[r] = _mm256_add_epi16(high[r], product);
+                                else pairs[r] = _mm256_add_epi16(pairs[r], product);
+                            }
                         }
                     }
                 }
@@ -401,7 +419,10 @@ static inline void block_256(int codes, int rows, int blocks, const int8_t *q, i
                 for (int r = 0; r < ROWS256; r++) {
                     if (r < rows) {
                         size_t at = (size_t)r * blocks + b;
-                        sum[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), _mm256_mul_ps(dw, _mm256_set1_ps(d[at])), sum[r]);
+                        __m256i dot = codes == SUNEUNG_Q_CODES8 ? _mm256_add_epi32(widen_256(pairs[r]), _mm256_slli_epi32(widen_256(high[r]), 4))
+                                    : codes == SUNEUNG_Q_CODES6 ? _mm256_add_epi32(widen_256(pairs[r]), widen_256(high[r]))
+                                    : widen_256(pairs[r]);
+                        sum[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, _mm256_set1_ps(d[at])), sum[r]);
                         sum[r] = _mm256_fmadd_ps(mw, _mm256_set1_ps(s[2 * at + h]), sum[r]);
                     }
                 }
@@ -422,6 +443,17 @@ static inline void block_256(int codes, int rows, int blocks, const int8_t *q, i
     }
 }
 
+// block_256 with its rows and codes as constants.
+__attribute__((target("avx2,fma,f16c"), always_inline))
+static inline void rows_256(int codes, int n, int blocks, const int8_t *xr, int inner, const float *dr, const float *sr,
+                            const uint8_t *panel, size_t bytes, int half, float *yr, int strideY, int columns) {
+    switch (n) {
+#define ROWS(k) case k: block_256(codes, k, blocks, xr, inner, dr, sr, panel, bytes, half, yr, strideY, columns); break;
+    ROWS(1) ROWS(2) ROWS(3) ROWS(4)
+#undef ROWS
+    }
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static void product_256(int codes, const int8_t *q, const float *d, const float *s, int rows, int inner,
                         const uint8_t *packed, int outer, int firstPanel, int lastPanel, float *y, int strideY) {
@@ -439,18 +471,10 @@ static void product_256(int codes, const int8_t *q, const float *d, const float 
                     const float *dr = d + (size_t)r * blocks, *sr = s + 2 * (size_t)r * blocks;
                     float *yr = y + (size_t)r * strideY + p * PANEL + 8 * half;
                     int n = end - r < ROWS256 ? end - r : ROWS256;
-                    if (codes == SUNEUNG_Q_CODES4) {
-                        switch (n) {
-#define ROWS(k) case k: block_256(SUNEUNG_Q_CODES4, k, blocks, xr, inner, dr, sr, panel, bytes, half, yr, strideY, columns); break;
-                        ROWS(1) ROWS(2) ROWS(3) ROWS(4)
-#undef ROWS
-                        }
-                    } else {
-                        switch (n) {
-#define ROWS(k) case k: block_256(SUNEUNG_Q_CODES8, k, blocks, xr, inner, dr, sr, panel, bytes, half, yr, strideY, columns); break;
-                        ROWS(1) ROWS(2) ROWS(3) ROWS(4)
-#undef ROWS
-                        }
+                    switch (codes) {
+#define CODES(c) case c: rows_256(c, n, blocks, xr, inner, dr, sr, panel, bytes, half, yr, strideY, columns); break;
+                    CODES(SUNEUNG_Q_CODES4) CODES(SUNEUNG_Q_CODES5) CODES(SUNEUNG_Q_CODES6) CODES(SUNEUNG_Q_CODES8)
+#undef CODES
                     }
                 }
             }

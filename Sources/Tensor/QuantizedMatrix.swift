@@ -6,9 +6,29 @@ import PackedKernel
 /// panels of our integer kernels (PackedKernel/quantized.c). x is quantised to 8 bits per
 /// block of 32 at each product. Immutable after init.
 public final class QuantizedMatrix: @unchecked Sendable {
-    public enum Codes: Int32, Sendable {
-        case four = 0, eight = 1
-        public var bits: Int { self == .four ? 4 : 8 }
+    /// 4-bit codes (two per byte, d and m per 32 inputs), or one code per byte (d and m
+    /// per 16 inputs) of 8 bits or known to fit in 5 or 6 (the AVX2 kernel sums those
+    /// in fewer steps; the layout is the same).
+    public enum Codes: Int32, Sendable, CaseIterable {
+        case four = 0, eight = 1, five = 2, six = 3
+        public var bits: Int {
+            switch self {
+            case .four: 4
+            case .five: 5
+            case .six: 6
+            case .eight: 8
+            }
+        }
+
+        /// The narrowest form that holds codes of `bits` bits.
+        public init(bits: Int) {
+            self = switch bits {
+            case ...4: .four
+            case 5: .five
+            case 6: .six
+            default: .eight
+            }
+        }
     }
 
     /// The kernels, by the instructions they need.

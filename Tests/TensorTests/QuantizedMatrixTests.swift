@@ -45,12 +45,15 @@ final class QuantizedMatrixTests: XCTestCase {
         Parallel.threads = 2
         var random = SystemRandomNumberGenerator()
         let paths = self.paths
-        for codes in [QuantizedMatrix.Codes.four, .eight] {
-            for (rows, outer, inner) in [(1, 1, 32), (3, 9, 64), (9, 17, 96), (70, 40, 640), (5, 300, 2048)] {
+        for codes in QuantizedMatrix.Codes.allCases {
+            // `extreme`: every code at its largest and every activation at ±127, the sums
+            // the AVX2 path keeps in 16 bits at their largest (saturation would show).
+            for (rows, outer, inner, extreme) in [(1, 1, 32, false), (3, 9, 64, false), (9, 17, 96, false), (70, 40, 640, false), (5, 300, 2048, false),
+                                                  (5, 17, 256, true)] {
                 // Scales and mins per 16 inputs (8-bit codes) or 32 (4-bit).
                 let stride = inner + 5, blocks = inner / 32, groups = inner / 16, span = codes == .four ? 2 : 1
                 let top = UInt8((1 << codes.bits) - 1)
-                let code = (0..<outer * inner).map { _ in UInt8.random(in: 0...top, using: &random) }
+                let code = (0..<outer * inner).map { _ in extreme ? top : UInt8.random(in: 0...top, using: &random) }
                 var d = (0..<outer * groups).map { _ in Float.random(in: 0.001...0.05, using: &random) }
                 var m = (0..<outer * groups).map { _ in Float.random(in: -0.5...0.5, using: &random) }
                 for g in 0..<d.count where g % span != 0 { d[g] = d[g - 1]; m[g] = m[g - 1] }
@@ -64,7 +67,7 @@ final class QuantizedMatrixTests: XCTestCase {
                     return Float(Float16(d[g])) * Float(code[i]) + Float(Float16(m[g]))
                 }
                 XCTAssertEqual(matrix.rows(), w, "rows() gives back d·code + m (\(codes))")
-                let x = (0..<rows * stride).map { _ in Float.random(in: -2...2, using: &random) }
+                let x = (0..<rows * stride).map { i in extreme ? (i % stride / 32 % 2 == 0 ? -2 : 2) : Float.random(in: -2...2, using: &random) }
                 var expected = [Double](repeating: 0, count: rows * outer), exact = expected, magnitude = expected
                 for r in 0..<rows {
                     let quantised = (0..<blocks).map { plainQuantize(x[(r * stride + 32 * $0)..<(r * stride + 32 * $0 + 32)]) }

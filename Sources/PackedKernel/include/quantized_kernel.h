@@ -12,8 +12,10 @@
 #define SUNEUNG_Q_BLOCK 32
 
 /// The weights' codes: w = d·code + m, code in 0..<16 with d and m per 32 inputs, or
-/// code in 0..<256 with d and m per 16 inputs (Q6_K's scales cover 16).
-enum { SUNEUNG_Q_CODES4 = 0, SUNEUNG_Q_CODES8 = 1 };
+/// one code per byte with d and m per 16 inputs (Q6_K's scales cover 16): in 0..<256,
+/// or known to be below 32 (the Q5 types) or 64 (Q6_K), which the AVX2 path sums in
+/// fewer steps. The three byte forms share one layout.
+enum { SUNEUNG_Q_CODES4 = 0, SUNEUNG_Q_CODES8 = 1, SUNEUNG_Q_CODES5 = 2, SUNEUNG_Q_CODES6 = 3 };
 
 /// The kernels, fastest last; `available` says which this CPU runs.
 enum { SUNEUNG_Q_PLAIN = 0, SUNEUNG_Q_AVX2 = 1, SUNEUNG_Q_AVX512VNNI = 2 };
