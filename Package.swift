@@ -32,8 +32,9 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["GGUF", .product(name: "HeapModule", package: "swift-collections")]),
         // OpenBLAS's CBLAS, from the system (libopenblas-dev).
         .systemLibrary(name: "CBLAS"),
-        // The AVX-512 product over weights packed once (C: Swift cannot target AVX-512
-        // per function); Tensor's PackedMatrix chooses it or OpenBLAS at run time.
+        // The AVX-512 product over weights packed once and the integer products over
+        // codes (C: Swift cannot target AVX-512 per function); Tensor chooses a path at
+        // run time. Also the allocator's one setting (mallopt is not in Swift's Glibc).
         .target(name: "PackedKernel"),
         // Row-major Float32 kernels: BLAS products, norms, RoPE, activations, attention.
         .target(name: "Tensor", dependencies: ["CBLAS", "PackedKernel"]),

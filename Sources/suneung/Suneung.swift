@@ -1,6 +1,7 @@
 import ArgumentParser
 import Exam
 import Foundation
+import Tensor
 import Workflow
 
 @main
@@ -20,6 +21,7 @@ struct Suneung: ParsableCommand {
 
     /// `suneung X --help` for an unknown X says so, rather than printing the general help.
     static func main() {
+        Memory.returnLargeBlocksWhenFreed()
         let arguments = Array(CommandLine.arguments.dropFirst())
         let names = configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
         if let first = arguments.first, !first.hasPrefix("-"), !names.contains(first) {
