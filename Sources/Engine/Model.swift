@@ -153,7 +153,6 @@ public final class Model: Sendable {
             case .down: [.down]
             }
         }
-        var tensors: [String] { modules.map(\.tensorName) }
     }
 
     /// One adapter delta placed in its stack: W[first..<first+outputs] += scale·B·A.
@@ -201,26 +200,16 @@ public final class Model: Sendable {
         func optional(_ name: String, _ count: Int) throws -> [Float]? {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
-        let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, f = config.feedForward
+        let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim
         let placed = try adapter.map { try Self.place($0, config: config, model: file.path) }
-        /// Rows and inputs of each tensor of a stack.
-        func shape(_ name: String) -> (rows: Int, inputs: Int) {
-            switch name {
-            case "attn_q": (q, d)
-            case "attn_k", "attn_v": (kv, d)
-            case "attn_output": (d, q)
-            case "ffn_gate", "ffn_up": (f, d)
-            default: (d, f)
-            }
-        }
         // Layer by layer, so that at most one layer's row-major float copy exists.
         layers = try (0..<config.layers).map { i in
             let p = "blk.\(i)."
             let deltas = placed?[i] ?? []
             func linear(_ stack: Stack) throws -> Linear {
-                let tensors = try stack.tensors.map { name in
-                    let (rows, inputs) = shape(name)
-                    return try checked(p + name + ".weight", rows * inputs)
+                let tensors = try stack.modules.map { module in
+                    let rows = Self.rows(of: module, config)
+                    return try checked(p + module.tensorName + ".weight", rows.count * rows.inputs)
                 }
                 let mine = deltas.filter { $0.stack == stack }
                 let outer = tensors.reduce(0) { $0 + $1.rowCount }, inner = tensors[0].rowLength
@@ -276,19 +265,23 @@ public final class Model: Sendable {
         return try (0..<config.layers).map { try place(adapter, layer: $0, config: config) }
     }
 
-    static func place(_ adapter: LoRAAdapter, layer index: Int, config: ModelConfig) throws -> [PlacedDelta] {
+    /// A module's rows in its stack (the first of them there, how many) and its inputs.
+    package static func rows(of module: LoRAAdapter.Module, _ config: ModelConfig) -> (stack: Stack, first: Int, count: Int, inputs: Int) {
         let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
-        return try adapter.deltas.filter { $0.layer == index }.map { delta in
-            // The stack, the first of its rows there, the sizes.
-            let (stack, firstRow, outputs, inputs): (Stack, Int, Int, Int) = switch delta.module {
-            case .q: (.qkv, 0, q, d)
-            case .k: (.qkv, q, kv, d)
-            case .v: (.qkv, q + kv, kv, d)
-            case .o: (.output, 0, d, q)
-            case .gate: (.gateUp, 0, f, d)
-            case .up: (.gateUp, f, f, d)
-            case .down: (.down, 0, d, f)
-            }
+        return switch module {
+        case .q: (.qkv, 0, q, d)
+        case .k: (.qkv, q, kv, d)
+        case .v: (.qkv, q + kv, kv, d)
+        case .o: (.output, 0, d, q)
+        case .gate: (.gateUp, 0, f, d)
+        case .up: (.gateUp, f, f, d)
+        case .down: (.down, 0, d, f)
+        }
+    }
+
+    static func place(_ adapter: LoRAAdapter, layer index: Int, config: ModelConfig) throws -> [PlacedDelta] {
+        try adapter.deltas.filter { $0.layer == index }.map { delta in
+            let (stack, firstRow, outputs, inputs) = rows(of: delta.module, config)
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
             guard delta.outputs == outputs, delta.inputs == inputs else {
                 throw EngineError(message: "\(adapter.path): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's \(delta.module.rawValue) maps \(inputs) → \(outputs): is the adapter for another base model?")
@@ -341,12 +334,6 @@ public final class Model: Sendable {
     struct CachedPass: BlockPass {
         let model: Model, cache: PrefixCache, start: Int
         var keys: [[Float]] = [], values: [[Float]] = []
-
-        init(model: Model, cache: PrefixCache, start: Int) {
-            self.model = model
-            self.cache = cache
-            self.start = start
-        }
 
         func linear(_ stack: Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
             model.layers[layer][stack].product(x, rows: rows, stride: stride, into: y)

@@ -97,19 +97,7 @@ public final class Network: @unchecked Sendable {
 
     /// The adapted modules of a stacked product, with the first column of each.
     func columns(_ stack: Model.Stack, _ lora: LoRAWeights, layer: Int) -> [(LoRAWeights.Slot, Int)] {
-        let s = shapes(0)
-        func outputs(_ module: LoRAAdapter.Module) -> Int {
-            switch module {
-            case .q: s.qWidth
-            case .k, .v: s.kvWidth
-            case .gate, .up: s.f
-            case .o, .down: s.d
-            }
-        }
-        let modules = stack.modules
-        return modules.indices.compactMap { i in
-            lora.slot(layer: layer, module: modules[i]).map { ($0, modules[..<i].reduce(0) { $0 + outputs($1) }) }
-        }
+        stack.modules.compactMap { module in lora.slot(layer: layer, module: module).map { ($0, Model.rows(of: module, config).first) } }
     }
 
     // MARK: - Linear layers with LoRA

@@ -170,9 +170,10 @@ struct ModelCommand: ParsableCommand {
                 }
                 prompt = Prompt.baseline(found)
             }
-            let rendered = raw ? prompt.user : (template ?? Family.chatTemplate(of: model)).render(system: prompt.system, user: prompt.user)
+            let chosen = template ?? Family.chatTemplate(of: model)
+            let rendered = raw ? prompt.user : chosen.render(system: prompt.system, user: prompt.user)
             let ids = tokenizer.encode(rendered)
-            print("\(ids.count) tokens\(raw ? "" : " (template \((template ?? Family.chatTemplate(of: model)).rawValue))")")
+            print("\(ids.count) tokens\(raw ? "" : " (template \(chosen.rawValue))")")
             print(ids.map(String.init).joined(separator: " "))
         }
     }
