@@ -110,4 +110,13 @@ package final class Linear: Sendable {
             }
         }
     }
+
+    /// dx += dy · W, the input gradient (the trainer's): from the codes, a strip of W
+    /// unpacked at a time (`QuantizedMatrix.addTransposedProduct`). Float32 layers and
+    /// unmerged deltas have no such product: the trainer keeps its own transposed copy of
+    /// float32 weights and loads its base without an adapter.
+    package func addTransposedProduct(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>) {
+        precondition(float == nil && deltas.isEmpty)
+        for (matrix, first) in groups { matrix.addTransposedProduct(dy + first, rows: rows, strideDY: outer, into: dx, strideDX: inner) }
+    }
 }

@@ -75,6 +75,35 @@ void suneung_q_pack_row(int codes, const uint8_t *code, const float *d, const fl
     }
 }
 
+void suneung_q_unpack_columns(int codes, const uint8_t *packed, int outer, int inner, int first, int count, float *out) {
+    int blocks = inner / QB, halves = scale_count(codes), width = count * QB;
+    size_t bytes = suneung_q_block_bytes(codes), codeBytes = code_bytes(codes);
+    for (int row = 0; row < outer; row++) {
+        int panel = row / PANEL, lane = row % PANEL;
+        for (int b = first; b < first + count; b++) {
+            const uint8_t *block = packed + ((size_t)panel * blocks + b) * bytes;
+            float *o = out + (size_t)row * width + (size_t)(b - first) * QB;
+            for (int h = 0; h < halves; h++) {
+                uint16_t scale, min;
+                memcpy(&scale, block + codeBytes + 2 * (h * PANEL + lane), 2);
+                memcpy(&min, block + codeBytes + 2 * ((halves + h) * PANEL + lane), 2);
+                float d = from_half(scale), m = from_half(min);
+                int span = QB / halves;
+                for (int k = h * span; k < (h + 1) * span; k++) {
+                    int code;
+                    if (codes == SUNEUNG_Q_CODES4) {
+                        uint8_t byte = block[64 * ((k % 16) / 4) + 4 * lane + k % 4];
+                        code = k < 16 ? byte & 15 : byte >> 4;
+                    } else {
+                        code = block[64 * (k / 4) + 4 * lane + k % 4];
+                    }
+                    o[k] = d * (float)code + m;
+                }
+            }
+        }
+    }
+}
+
 void suneung_q_requantize_row(const float *w, int inner, uint8_t *code, float *d, float *m) {
     for (int g = 0; g < inner / 16; g++) {
         const float *v = w + (size_t)g * 16;

@@ -1,3 +1,4 @@
+import CBLAS
 import PackedKernel
 
 /// A weight matrix (outer × inner, one row per output) for y = x · Wᵀ kept in 4- or
@@ -140,6 +141,24 @@ public final class QuantizedMatrix: @unchecked Sendable {
         Parallel.forEach(bands) { band in
             suneung_q_product(path.rawValue, codes.rawValue, q, d, s, Int32(rows), Int32(inner), w, Int32(outer),
                               Int32(panels * band / bands), Int32(panels * (band + 1) / bands), y, Int32(strideY))
+        }
+    }
+
+    /// dx += dy · W, the input gradient of y = x·Wᵀ: dy is rows × outer (rows `strideDY`
+    /// apart), dx rows × inner (rows `strideDX` apart). Float32 products over the exact
+    /// weights, a strip of input blocks unpacked at a time, so that no transposed copy is
+    /// kept; strips are split among the workers (disjoint columns of dx).
+    public func addTransposedProduct(_ dy: UnsafePointer<Float>, rows: Int, strideDY: Int, into dx: UnsafeMutablePointer<Float>, strideDX: Int) {
+        guard rows > 0 else { return }
+        let blocks = inner / Self.blockSize, strips = min(blocks, Parallel.threads * 4)
+        nonisolated(unsafe) let (dy, dx, w) = (dy, dx, UnsafePointer(storage.baseAddress!.assumingMemoryBound(to: UInt8.self)))
+        let (outer, inner, codes) = (self.outer, self.inner, self.codes)
+        Parallel.forEach(strips) { strip in
+            let first = blocks * strip / strips, count = blocks * (strip + 1) / strips - first, width = count * Self.blockSize
+            var columns = [Float](repeating: 0, count: outer * width)
+            suneung_q_unpack_columns(codes.rawValue, w, Int32(outer), Int32(inner), Int32(first), Int32(count), &columns)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(width), Int32(outer), 1, dy, Int32(strideDY),
+                        columns, Int32(width), 1, dx + first * Self.blockSize, Int32(strideDX))
         }
     }
 

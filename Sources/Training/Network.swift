@@ -39,17 +39,19 @@ public final class Network: @unchecked Sendable {
     /// loss: the loss needs every row at the target positions.
     private var outputMatrix: [Float]?
     private let lock = NSLock()
-    /// Each block's linear weights transposed (inner × outer), packed for the input
-    /// gradients dx = dy·W = dy·(Wᵀ)ᵀ: the same product as the forward pass's.
-    let transposed: [(qkv: PackedMatrix, output: PackedMatrix, gateUp: PackedMatrix, down: PackedMatrix)]
+    /// The float32 layers' weights transposed (inner × outer), packed for the input
+    /// gradients dx = dy·W = dy·(Wᵀ)ᵀ: the same product as the forward pass's. Layers
+    /// kept in codes (the reduced precisions) need no copy: their dx unpacks strips of W.
+    let transposed: [[Model.Stack: PackedMatrix]]
 
-    /// The model must be loaded in float32 (`Precision.f32`): the trainer's products and
-    /// its input gradients run on float32 weights.
+    /// The base's precision is the trainer's: loaded in float32 (`f32`), the exact path
+    /// (packed float32 weights and their transposed copies for dx); loaded in codes
+    /// (`q8`), it stays in them: forward products with 8-bit activations (the engine's
+    /// integer kernels), dx in float32 over the codes a strip at a time, no copy.
     public init(model: Model) {
-        precondition(model.precision == .f32, "the trainer needs the float32 weights")
         self.model = model
-        func transpose(_ linear: Linear) -> PackedMatrix {
-            let w = linear.float!, rows = w.rows()
+        func transpose(_ w: PackedMatrix) -> PackedMatrix {
+            let rows = w.rows()
             var t = [Float](repeating: 0, count: rows.count)
             // In 32 × 32 tiles, so that the strided writes stay in cache.
             for o0 in stride(from: 0, to: w.outer, by: 32) {
@@ -59,7 +61,9 @@ public final class Network: @unchecked Sendable {
             }
             return PackedMatrix(t, outer: w.inner, inner: w.outer)
         }
-        transposed = model.layers.map { (transpose($0.qkv), transpose($0.output), transpose($0.gateUp), transpose($0.down)) }
+        transposed = model.layers.map { layer in
+            Dictionary(uniqueKeysWithValues: Model.Stack.allCases.compactMap { stack in layer[stack].float.map { (stack, transpose($0)) } })
+        }
     }
 
     /// Dropout of LoRA's inputs: probability and a seed that makes the masks of one
@@ -84,6 +88,21 @@ public final class Network: @unchecked Sendable {
         var middle: [Float] = []
         var gateUp: [Float] = []
         var ffnOutput: [Float] = []
+    }
+
+    /// Floats one block keeps for its backward pass over t tokens (llm.c's
+    /// fill_in_activation_sizes): the `Block` fields above, with a dropout mask per
+    /// adapted module when there is dropout. The recompute rule weighs these.
+    func keptFloats(tokens t: Int, lora: LoRAWeights, dropout: Bool) -> Int {
+        let s = shapes(t), c = config
+        let inputs = t * (s.d + s.d + s.qWidth + s.d + s.f)  // input, normed, attended, ffnNormed, activated
+        let normed = model.layers[0].qNorm != nil ? s.qWidth + s.kvWidth : 0
+        let attention = t * (s.qkvWidth + normed) + c.heads * t * t  // q, k, v (and before their norms), probabilities
+        let rest = t * (s.d + s.d + 2 * s.f + s.d)  // attentionOutput, middle, gateUp, ffnOutput
+        let adapted = Model.Stack.allCases.flatMap { stack in columns(stack, lora, layer: 0).map { _ in stack } }
+        let lowRank = adapted.count * t * lora.rank
+        let masks = dropout ? adapted.reduce(0) { $0 + t * model.layers[0][$1].inner } : 0
+        return inputs + attention + rest + lowRank + masks
     }
 
     struct Shapes {
@@ -167,11 +186,15 @@ public final class Network: @unchecked Sendable {
 
     /// dx = dy·W plus LoRA's part; adds the gradients of each adapted A and B:
     /// g = dy·B, dB += scale·dyᵀ·u, dA += scale·gᵀ·drop(x), dx += scale·(g·A) ⊙ mask.
-    func linearBackward(_ dy: [Float], rows: Int, transposed weight: PackedMatrix, x: [Float], adapted: [(LoRAWeights.Slot, Int)],
-                        lora: LoRAWeights, block: Block, gradient: inout [Float]) -> [Float] {
-        let inner = weight.outer, outer = weight.inner
+    func linearBackward(_ dy: [Float], rows: Int, layer: Int, _ stack: Model.Stack, x: [Float], lora: LoRAWeights, block: Block,
+                        gradient: inout [Float]) -> [Float] {
+        let weight = model.layers[layer][stack], inner = weight.inner, outer = weight.outer, adapted = columns(stack, lora, layer: layer)
         var dx = [Float](repeating: 0, count: rows * inner)
-        weight.product(dy, rows: rows, into: &dx)
+        if let copy = transposed[layer][stack] {
+            copy.product(dy, rows: rows, into: &dx)
+        } else {
+            dy.withUnsafeBufferPointer { dy in dx.withUnsafeMutableBufferPointer { weight.addTransposedProduct(dy.baseAddress!, rows: rows, into: $0.baseAddress!) } }
+        }
         let r = lora.rank, scale = lora.scale
         for (slot, column) in adapted {
             let u = block.lora[slot.module]!, mask = block.masks[slot.module]
@@ -244,12 +267,10 @@ public final class Network: @unchecked Sendable {
         let dOutput = rowsFromFirst(dx)
         var dFFN = dOutput
         if let w = layer.postFFNNorm { Kernels.rmsNormBackward(b.ffnOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dOutput, into: &dFFN) }
-        let dActivated = linearBackward(dFFN, rows: m, transposed: transposed[index].down, x: b.activated, adapted: columns(.down, lora, layer: index),
-                                        lora: lora, block: b, gradient: &gradient)
+        let dActivated = linearBackward(dFFN, rows: m, layer: index, .down, x: b.activated, lora: lora, block: b, gradient: &gradient)
         var dGateUp = [Float](repeating: 0, count: m * 2 * s.f)
         Kernels.gatedActivationBackward(b.gateUp, rows: m, width: s.f, gelu: c.family.gelu, gradient: dActivated, into: &dGateUp)
-        let dFFNNormed = linearBackward(dGateUp, rows: m, transposed: transposed[index].gateUp, x: b.ffnNormed,
-                                        adapted: columns(.gateUp, lora, layer: index), lora: lora, block: b, gradient: &gradient)
+        let dFFNNormed = linearBackward(dGateUp, rows: m, layer: index, .gateUp, x: b.ffnNormed, lora: lora, block: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
             preNormBackward(b.middle, rows: m, weight: layer.ffnNorm, gradient: dFFNNormed, into: dx.baseAddress! + first * s.d)
         }
@@ -257,8 +278,7 @@ public final class Network: @unchecked Sendable {
         let dMiddle = rowsFromFirst(dx)
         var dAttention = dMiddle
         if let w = layer.postAttentionNorm { Kernels.rmsNormBackward(b.attentionOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dMiddle, into: &dAttention) }
-        let dAttendedRows = linearBackward(dAttention, rows: m, transposed: transposed[index].output, x: b.attended, adapted: columns(.output, lora, layer: index),
-                                           lora: lora, block: b, gradient: &gradient)
+        let dAttendedRows = linearBackward(dAttention, rows: m, layer: index, .output, x: b.attended, lora: lora, block: b, gradient: &gradient)
         let dAttended = first == 0 ? dAttendedRows : [Float](repeating: 0, count: first * s.qWidth) + dAttendedRows
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
         attention(index, tokens: t, firstQuery: first).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
@@ -283,8 +303,7 @@ public final class Network: @unchecked Sendable {
                 dqkv[r * s.qkvWidth + s.qWidth + s.kvWidth + i] = dv[r * s.kvWidth + i]
             }
         }
-        let dNormed = linearBackward(dqkv, rows: t, transposed: transposed[index].qkv, x: b.normed,
-                                     adapted: columns(.qkv, lora, layer: index), lora: lora, block: b, gradient: &gradient)
+        let dNormed = linearBackward(dqkv, rows: t, layer: index, .qkv, x: b.normed, lora: lora, block: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
             preNormBackward(b.input, rows: t, weight: layer.attentionNorm, gradient: dNormed, into: dx.baseAddress!)
         }
@@ -345,7 +364,7 @@ public final class Network: @unchecked Sendable {
         // The loss at the targets: final norm, the output rows, cross-entropy.
         let projection = model.output ?? model.embedding
         let full = kind == .full
-        let matrix = full ? fullOutputMatrix() : []
+        let matrix = full ? outputRows() : nil
         var dx = [Float](repeating: 0, count: training ? t * d : 0)
         var total = 0.0, answerLogits: [Float] = []
         for target in sequence.targets {
@@ -357,12 +376,12 @@ public final class Network: @unchecked Sendable {
                 throw TrainingError("the target token \(target.token) is not one of the answer tokens \(ids) (--loss choices scores only the answer)")
             }
             // The rows of the softmax: all of the vocabulary, or the answer tokens.
-            let rows: [Float] = full ? matrix : ids.flatMap { model.file.dequantizeRow(projection, Int($0)) }
+            let rows = matrix ?? .float(ids.flatMap { model.file.dequantizeRow(projection, Int($0)) })
             let index = full ? Int(target.token) : ids.firstIndex(of: target.token)!
             let answers = sequence.choices.map { full ? Int($0) : ids.firstIndex(of: $0)! }
             // d loss / d logit = softmax − one-hot, over the targets' mean, times weight.
             let share = training ? weight / Float(sequence.targets.count) : nil
-            let entropy = rows.withUnsafeBufferPointer { crossEntropy(hidden, rows: $0.baseAddress!, count: rows.count / d, target: index, answers: answers, share: share) }
+            let entropy = crossEntropy(hidden, rows: rows, target: index, answers: answers, share: share)
             total += entropy.loss
             if target.position == lastTarget.position { answerLogits = entropy.answerLogits }
             guard let dHidden = entropy.dHidden else { continue }
@@ -387,17 +406,50 @@ public final class Network: @unchecked Sendable {
         return result
     }
 
-    /// Cross-entropy of the target row among `count` rows (count × d) for a final hidden
-    /// state, in one pass over the rows: each chunk's logits and its part of the
-    /// gradient are computed while the chunk is in cache, an online softmax rescaling
-    /// what came before when the maximum grows (the full vocabulary's 671 MB are read
-    /// once, not twice). Returns the loss, the logits at `answers` and, when `share` is
-    /// set, share · d loss / d hidden.
-    func crossEntropy(_ hidden: [Float], rows: UnsafePointer<Float>, count: Int, target: Int, answers: [Int], share: Float?)
+    /// The rows of the loss's softmax: float32 rows in memory, or a GGUF tensor's rows
+    /// dequantised a chunk at a time where they are read (a base in codes keeps no
+    /// float32 copy of a 671 MB-2.2 GB output matrix).
+    enum OutputRows {
+        case float([Float])
+        case file(GGUFFile, GGUFTensorInfo)
+
+        func count(d: Int) -> Int {
+            switch self {
+            case .float(let rows): rows.count / d
+            case .file(_, let tensor): tensor.rowCount
+            }
+        }
+
+        /// body(rows first..<first+n), made in `buffer` (n × d floats) where they must be.
+        func withRows<R>(_ first: Int, _ n: Int, d: Int, buffer: inout [Float], _ body: (UnsafePointer<Float>) -> R) -> R {
+            switch self {
+            case .float(let rows):
+                return rows.withUnsafeBufferPointer { body($0.baseAddress! + first * d) }
+            case .file(let file, let tensor):
+                if buffer.count < n * d { buffer = [Float](repeating: 0, count: n * d) }
+                return buffer.withUnsafeMutableBufferPointer { buffer in
+                    tensor.type.dequantize(file.data(of: tensor).baseAddress! + first * tensor.rowBytes, count: n * d, into: buffer.baseAddress!)
+                    return body(buffer.baseAddress!)
+                }
+            }
+        }
+    }
+
+    /// Cross-entropy of the target row among the rows for a final hidden state, in one
+    /// pass over the rows: each chunk's logits and its part of the gradient are computed
+    /// while the chunk is in cache, an online softmax rescaling what came before when
+    /// the maximum grows (the full vocabulary is read once, not twice). Returns the
+    /// loss, the logits at `answers` and, when `share` is set, share · d loss / d hidden.
+    func crossEntropy(_ hidden: [Float], rows source: OutputRows, target: Int, answers: [Int], share: Float?)
         -> (loss: Double, answerLogits: [Float], dHidden: [Float]?) {
         let d = hidden.count, cap = config.finalSoftcap
-        func logit(_ row: Int) -> Float {
-            let raw = cblas_sdot(Int32(d), rows + row * d, 1, hidden, 1)
+        let count = source.count(d: d)
+        func row(_ index: Int) -> [Float] {
+            var buffer: [Float] = []
+            return source.withRows(index, 1, d: d, buffer: &buffer) { Array(UnsafeBufferPointer(start: $0, count: d)) }
+        }
+        func logit(_ index: Int) -> Float {
+            let raw = cblas_sdot(Int32(d), row(index), 1, hidden, 1)
             return cap.map { $0 * tanh(raw / $0) } ?? raw
         }
         /// One worker's running maximum, Σ exp(z − maximum), Σ exp(z − maximum)·(dz/draw)·row.
@@ -405,33 +457,36 @@ public final class Network: @unchecked Sendable {
         let chunk = 128, chunks = (count + chunk - 1) / chunk, workers = min(Parallel.threads, chunks)
         var partials = [Partial](repeating: Partial(weighted: [Float](repeating: 0, count: share == nil ? 0 : d)), count: workers)
         partials.withUnsafeMutableBufferPointer { partials in
-            nonisolated(unsafe) let (partials, rows) = (partials, rows)
+            nonisolated(unsafe) let partials = partials
             Parallel.forEach(workers) { worker in
                 var p = partials[worker], z = [Float](repeating: 0, count: chunk), slope = [Float](repeating: 1, count: chunk)
+                var buffer: [Float] = []
                 for c in (chunks * worker / workers)..<(chunks * (worker + 1) / workers) {
-                    let first = c * chunk, n = min(chunk, count - first), block = rows + first * d
-                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), 1, block, Int32(d), hidden, 1, 0, &z, 1)
-                    if let cap {
-                        for i in 0..<n {
-                            z[i] = cap * tanh(z[i] / cap)
-                            slope[i] = 1 - (z[i] / cap) * (z[i] / cap)
+                    let first = c * chunk, n = min(chunk, count - first)
+                    source.withRows(first, n, d: d, buffer: &buffer) { block in
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), 1, block, Int32(d), hidden, 1, 0, &z, 1)
+                        if let cap {
+                            for i in 0..<n {
+                                z[i] = cap * tanh(z[i] / cap)
+                                slope[i] = 1 - (z[i] / cap) * (z[i] / cap)
+                            }
                         }
-                    }
-                    let top = z[..<n].max()!
-                    if top > p.maximum {
-                        let rescale = exp(p.maximum - top)
-                        p.sum *= Double(rescale)
-                        for i in 0..<p.weighted.count { p.weighted[i] *= rescale }
-                        p.maximum = top
-                    }
-                    for i in 0..<n {
-                        let e = exp(z[i] - p.maximum)
-                        p.sum += Double(e)
-                        z[i] = e * slope[i]
-                    }
-                    if share != nil {
-                        p.weighted.withUnsafeMutableBufferPointer { g in
-                            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(d), 1, block, Int32(d), z, 1, 1, g.baseAddress!, 1)
+                        let top = z[..<n].max()!
+                        if top > p.maximum {
+                            let rescale = exp(p.maximum - top)
+                            p.sum *= Double(rescale)
+                            for i in 0..<p.weighted.count { p.weighted[i] *= rescale }
+                            p.maximum = top
+                        }
+                        for i in 0..<n {
+                            let e = exp(z[i] - p.maximum)
+                            p.sum += Double(e)
+                            z[i] = e * slope[i]
+                        }
+                        if share != nil {
+                            p.weighted.withUnsafeMutableBufferPointer { g in
+                                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(n), Int32(d), 1, block, Int32(d), z, 1, 1, g.baseAddress!, 1)
+                            }
                         }
                     }
                 }
@@ -450,16 +505,21 @@ public final class Network: @unchecked Sendable {
             for i in 0..<d { dHidden[i] += factor * p.weighted[i] }
         }
         let targetSlope = cap.map { 1 - (targetLogit / $0) * (targetLogit / $0) } ?? 1
-        for i in 0..<d { dHidden[i] -= share * targetSlope * rows[target * d + i] }
+        let targetRow = row(target)
+        for i in 0..<d { dHidden[i] -= share * targetSlope * targetRow[i] }
         return (loss, answers.map(logit), dHidden)
     }
 
-    func fullOutputMatrix() -> [Float] {
+    /// The full vocabulary's rows: a float32 copy made once for a base in float32 (the
+    /// exact path), the file's rows where they lie for a base in codes.
+    func outputRows() -> OutputRows {
+        let projection = model.output ?? model.embedding
+        guard model.precision == .f32 else { return .file(model.file, projection) }
         lock.lock()
         defer { lock.unlock() }
-        if let outputMatrix { return outputMatrix }
-        let matrix = model.file.dequantize(model.output ?? model.embedding)
+        if let outputMatrix { return .float(outputMatrix) }
+        let matrix = model.file.dequantize(projection)
         outputMatrix = matrix
-        return matrix
+        return .float(matrix)
     }
 }

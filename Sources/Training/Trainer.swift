@@ -185,11 +185,8 @@ public final class Trainer {
         case "true": return true
         case "false": return false
         default:
-            let c = network.config, t = sequence.tokens.count
-            // Floats kept per layer: ~12 vectors of the widths below per token, and the
-            // attention probabilities.
-            let perToken = 6 * c.embedding + 4 * c.heads * c.headDim + 4 * c.kvHeads * c.headDim + 3 * c.feedForward + c.heads * t
-            return Double(c.layers * t * perToken) * 4 > 1.5e9
+            let kept = network.keptFloats(tokens: sequence.tokens.count, lora: lora, dropout: config.dropout > 0)
+            return Double(network.config.layers * kept) * 4 > 1.5e9
         }
     }
 

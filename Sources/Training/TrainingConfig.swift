@@ -3,12 +3,12 @@ import Exam
 import Foundation
 
 /// Everything that defines a training run: the base model, the data, LoRA, the loss,
-/// the optimiser and schedule, and when to evaluate and save. Keys are snake_case as
-/// in config/train.yaml; each is also a flag of `suneung train` (--learning-rate).
+/// the optimiser and schedule, and when to evaluate and save. Each setting is one entry
+/// of `settings`: its key (config/train.yaml, the stored run's JSON), its flag
+/// (--learning-rate), its help and how its value is read all come from there.
 public struct TrainingConfig: Codable, Sendable, Equatable {
     public var model: String
     public var train: String
-    /// A labelled CSV to validate on; else `validationRatio` of train.csv, by id.
     public var validation: String?
     public var validationRatio: Double = 0.1
     public var epochs: Double = 1
@@ -33,34 +33,69 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var loss: LossKind = .full
     public var endOfTurn: Bool = false
     public var seed: UInt64 = 42
-    /// Save every N steps (0: never), and/or at the end of each epoch.
     public var saveSteps: Int = 0
     public var saveEachEpoch: Bool = true
     public var evalSteps: Int = 0
     public var evalEachEpoch: Bool = true
-    /// Validate on the first N validation items only (0: all).
     public var evalLimit: Int = 0
-    /// Recompute each block's activations in the backward pass: "auto" does so when
-    /// keeping them all would take more than 1.5 GB.
     public var gradientCheckpointing: String = "auto"
-    /// Against position bias: permute_choices each epoch (nil: none).
+    public var precision: Precision = .auto
     public var augment: Augmentation?
-    /// Against position bias: resample each epoch to uniform answer positions (nil: none).
     public var balance: Balance?
     public var template: String?
     public var name: String
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case model, train, validation, epochs, rank, alpha, dropout, rslora, schedule, beta1, beta2, epsilon, loss, seed, template, name
-        case validationRatio = "validation_ratio", maxSteps = "max_steps", targetModules = "target_modules"
-        case learningRate = "learning_rate", warmupSteps = "warmup_steps", warmupRatio = "warmup_ratio", weightDecay = "weight_decay"
-        case batchSize = "batch_size", gradientAccumulation = "gradient_accumulation", maxGradNorm = "max_grad_norm", maxLength = "max_length"
-        case endOfTurn = "end_of_turn", saveSteps = "save_steps", saveEachEpoch = "save_each_epoch", evalSteps = "eval_steps"
-        case evalEachEpoch = "eval_each_epoch", evalLimit = "eval_limit", gradientCheckpointing = "gradient_checkpointing"
-        case augment, balance
+    /// Every setting, in the order `train --help` lists them.
+    public static var settings: [Setting] {
+        [
+            Setting("model", \.model, "FILE.gguf", "The base model (GGUF)."),
+            Setting("train", \.train, "FILE.csv", "The labelled train CSV."),
+            Setting("validation", \.validation, "FILE.csv", "A labelled CSV to validate on (default: validation_ratio of the train file, held out by id)."),
+            Setting("validation_ratio", \.validationRatio, "R", "Share of train items held out by a hash of their id (default 0.1)."),
+            Setting("name", \.name, "RUN", "The run's name: checkpoints go to checkpoints/RUN/step-N."),
+            Setting("epochs", \.epochs, "N", "Passes over the train items (default 1; fractions allowed)."),
+            Setting("max_steps", \.maxSteps, "N", "Optimiser steps (overrides epochs)."),
+            Setting("rank", \.rank, "R", "LoRA rank r (default 16)."),
+            Setting("alpha", \.alpha, "A", "LoRA alpha (default 32); the scale is alpha/r, or alpha/√r with rslora."),
+            Setting("dropout", \.dropout, "P", "LoRA dropout on the adapted layers' inputs (default 0.05)."),
+            Setting("rslora", \.rslora, "BOOL", "Rank-stabilised scale alpha/√r (default false)."),
+            Setting("target_modules", \.targetModules, "LIST", "Comma-separated: q,k,v,o,gate,up,down or PEFT's q_proj,... (default all seven)."),
+            Setting("learning_rate", \.learningRate, "LR", "Peak learning rate (default 1e-4)."),
+            Setting("schedule", \.schedule, "S", "constant, linear or cosine, after the warm-up (default linear)."),
+            Setting("warmup_steps", \.warmupSteps, "N", "Warm-up steps from 0 (default: warmup_ratio of the steps)."),
+            Setting("warmup_ratio", \.warmupRatio, "R", "Warm-up as a share of all steps (default 0)."),
+            Setting("weight_decay", \.weightDecay, "W", "AdamW's decoupled weight decay (default 0)."),
+            Setting("beta1", \.beta1, "B", "AdamW β1 (default 0.9)."),
+            Setting("beta2", \.beta2, "B", "AdamW β2 (default 0.999)."),
+            Setting("epsilon", \.epsilon, "E", "AdamW ε (default 1e-8)."),
+            Setting("batch_size", \.batchSize, "N", "Sequences per micro-batch (default 1)."),
+            Setting("gradient_accumulation", \.gradientAccumulation, "N", "Micro-batches per optimiser step (default 4)."),
+            Setting("max_grad_norm", \.maxGradNorm, "N", "Clip the gradient to this global norm (default 1)."),
+            Setting("max_length", \.maxLength, "N", "Longest sequence in tokens; longer passages are cut in the middle (default 2048)."),
+            Setting("loss", \.loss, "KIND", "full (cross-entropy over the vocabulary, default) or choices (over the answer tokens)."),
+            Setting("end_of_turn", \.endOfTurn, "BOOL", "Also train the end-of-turn token after the answer (default false)."),
+            Setting("seed", \.seed, "N", "Seed of the initialisation, data order and dropout (default 42)."),
+            Setting("save_steps", \.saveSteps, "N", "Save a checkpoint every N steps (default 0: only per epoch and at the end)."),
+            Setting("save_each_epoch", \.saveEachEpoch, "BOOL", "Save at the end of each epoch (default true)."),
+            Setting("eval_steps", \.evalSteps, "N", "Validate every N steps (default 0)."),
+            Setting("eval_each_epoch", \.evalEachEpoch, "BOOL", "Validate at the end of each epoch (default true)."),
+            Setting("eval_limit", \.evalLimit, "N", "Validate on the first N held-out items only (default 0: all)."),
+            Setting("gradient_checkpointing", \.gradientCheckpointing, "MODE",
+                    "auto (recompute each block's activations when keeping them all would pass 1.5 GB), true or false."),
+            Setting("precision", \.precision, "P",
+                    "The frozen base: f32 dequantises it (exact, as PyTorch in float32); q8 keeps it in its GGUF codes (a quarter of the memory or less; 8-bit activations forward, gradients ~10% off float32's); auto (default): f32."),
+            Setting("augment", \.augment, "A", "permute_choices: each epoch, each item's choices in a seeded order with the answer relabelled, so the answer position is uniform (default none)."),
+            Setting("balance", \.balance, "B", "positions: each epoch's items drawn so that every answer position is as likely (default none)."),
+            Setting("template", \.template, "T", "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain."),
+        ]
     }
 
-    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+    public static var keys: [String] { settings.map(\.key) }
+
+    /// The precision a run records and loads its base in: `auto` is f32, since q8's 8-bit
+    /// activations move the gradients further from float32's than PyTorch's bf16 autocast
+    /// does (PEFTFormatTests).
+    public var resolvedPrecision: Precision { precision == .auto ? .f32 : precision }
     public static let requiredKeys = ["model", "train", "name"]
 
     public init(model: String, train: String, name: String) {
@@ -73,68 +108,87 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// key checked against the known ones (the nearest suggested), each value parsed
     /// with an error that names the key and the source.
     public init(values: [String: ConfigValue], source: String) throws {
-        let known = Set(Self.keys)
-        for key in values.keys.sorted() where !known.contains(key) {
-            let suggestion = nearestName(to: key, among: Self.keys).map { " (did you mean '\($0)'?)" } ?? ""
-            throw TrainingError("\(source): unknown key '\(key)'\(suggestion); the keys are: \(Self.keys.sorted().joined(separator: ", "))")
+        let keys = Self.keys
+        for key in values.keys.sorted() where !keys.contains(key) {
+            let suggestion = nearestName(to: key, among: keys).map { " (did you mean '\($0)'?)" } ?? ""
+            throw TrainingError("\(source): unknown key '\(key)'\(suggestion); the keys are: \(keys.sorted().joined(separator: ", "))")
         }
         for key in Self.requiredKeys where values[key] == nil {
             throw TrainingError("\(source): '\(key)' is required (in the config or as --\(key.replacingOccurrences(of: "_", with: "-")))")
         }
-        func text(_ key: CodingKeys) throws -> String? {
-            guard let value = values[key.rawValue] else { return nil }
-            guard case .scalar(let s) = value else { throw TrainingError("\(source): '\(key.rawValue)' must be a single value, not a list") }
-            return s
-        }
-        func parse<T>(_ key: CodingKeys, _ kind: String, _ convert: (String) -> T?) throws -> T? {
-            guard let s = try text(key) else { return nil }
-            guard let value = convert(s) else { throw TrainingError("\(source): '\(key.rawValue)' must be \(kind), not '\(s)'") }
-            return value
-        }
-        func bool(_ s: String) -> Bool? { ["true", "yes", "on", "1"].contains(s.lowercased()) ? true : ["false", "no", "off", "0"].contains(s.lowercased()) ? false : nil }
-        model = try text(.model)!
-        train = try text(.train)!
-        name = try text(.name)!
-        validation = try text(.validation)
-        if let v = try parse(.validationRatio, "a number", Double.init) { validationRatio = v }
-        if let v = try parse(.epochs, "a number", Double.init) { epochs = v }
-        maxSteps = try parse(.maxSteps, "an integer", Int.init)
-        if let v = try parse(.rank, "an integer", Int.init) { rank = v }
-        if let v = try parse(.alpha, "a number", Double.init) { alpha = v }
-        if let v = try parse(.dropout, "a number", Double.init) { dropout = v }
-        if let v = try parse(.rslora, "true or false", bool) { rslora = v }
-        if let value = values[CodingKeys.targetModules.rawValue] {
-            switch value {
-            case .list(let list): targetModules = list
-            case .scalar(let s): targetModules = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        self.init(model: "", train: "", name: "")
+        for setting in Self.settings {
+            guard let value = values[setting.key] else { continue }
+            guard setting.read(&self, value) else {
+                if case .scalar(let text) = value { throw TrainingError("\(source): '\(setting.key)' must be \(setting.expected), not '\(text)'") }
+                throw TrainingError("\(source): '\(setting.key)' must be a single value, not a list")
             }
         }
-        if let v = try parse(.learningRate, "a number", Double.init) { learningRate = v }
-        if let v = try parse(.schedule, "one of \(LearningRateSchedule.Shape.allCases.map(\.rawValue).joined(separator: ", "))", LearningRateSchedule.Shape.init) { schedule = v }
-        warmupSteps = try parse(.warmupSteps, "an integer", Int.init)
-        if let v = try parse(.warmupRatio, "a number", Double.init) { warmupRatio = v }
-        if let v = try parse(.weightDecay, "a number", Double.init) { weightDecay = v }
-        if let v = try parse(.beta1, "a number", Double.init) { beta1 = v }
-        if let v = try parse(.beta2, "a number", Double.init) { beta2 = v }
-        if let v = try parse(.epsilon, "a number", Double.init) { epsilon = v }
-        if let v = try parse(.batchSize, "an integer", Int.init) { batchSize = v }
-        if let v = try parse(.gradientAccumulation, "an integer", Int.init) { gradientAccumulation = v }
-        if let v = try parse(.maxGradNorm, "a number", Double.init) { maxGradNorm = v }
-        if let v = try parse(.maxLength, "an integer", Int.init) { maxLength = v }
-        if let v = try parse(.loss, "one of \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))", LossKind.init) { loss = v }
-        if let v = try parse(.endOfTurn, "true or false", bool) { endOfTurn = v }
-        if let v = try parse(.seed, "a non-negative integer", UInt64.init) { seed = v }
-        if let v = try parse(.saveSteps, "an integer", Int.init) { saveSteps = v }
-        if let v = try parse(.saveEachEpoch, "true or false", bool) { saveEachEpoch = v }
-        if let v = try parse(.evalSteps, "an integer", Int.init) { evalSteps = v }
-        if let v = try parse(.evalEachEpoch, "true or false", bool) { evalEachEpoch = v }
-        if let v = try parse(.evalLimit, "an integer", Int.init) { evalLimit = v }
-        if let v = try text(.gradientCheckpointing) { gradientCheckpointing = v }
-        // "none" is a value (no augmentation), so these parse to an optional of an optional.
-        if let v = try parse(.augment, "permute_choices or none", { (s: String) -> Augmentation?? in s == "none" ? .some(nil) : Augmentation(rawValue: s).map { .some($0) } }) { augment = v }
-        if let v = try parse(.balance, "positions or none", { (s: String) -> Balance?? in s == "none" ? .some(nil) : Balance(rawValue: s).map { .some($0) } }) { balance = v }
-        template = try text(.template)
         try validate(source: source)
+    }
+
+    /// Keys absent from a stored run keep their defaults (runs stored before a setting
+    /// existed).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Setting.Key.self)
+        self.init(model: "", train: "", name: "")
+        for setting in Self.settings { try setting.decode(&self, container) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Setting.Key.self)
+        for setting in Self.settings { try setting.encode(self, &container) }
+    }
+
+    /// One setting: its key, its flag and help, and how its value is read from text and
+    /// kept in JSON (absent values are omitted).
+    public struct Setting {
+        public let key: String, valueName: String, help: String
+        /// What the value must be, for errors: "a number", "one of ...".
+        public let expected: String
+        /// Sets the value from a config's or flag's text; false if it does not parse.
+        let read: (inout TrainingConfig, ConfigValue) -> Bool
+        let encode: (TrainingConfig, inout KeyedEncodingContainer<Key>) throws -> Void
+        let decode: (inout TrainingConfig, KeyedDecodingContainer<Key>) throws -> Void
+
+        public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+
+        struct Key: CodingKey {
+            let stringValue: String
+            init(_ key: String) { stringValue = key }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            var intValue: Int? { nil }
+            init?(intValue: Int) { nil }
+        }
+
+        init<V: SettingValue>(_ key: String, _ path: WritableKeyPath<TrainingConfig, V>, _ valueName: String, _ help: String) {
+            (self.key, self.valueName, self.help, expected) = (key, valueName, help, V.expected)
+            read = { config, value in
+                guard let v = V(setting: value) else { return false }
+                config[keyPath: path] = v
+                return true
+            }
+            encode = { config, container in try container.encode(config[keyPath: path], forKey: Key(key)) }
+            decode = { config, container in
+                if let v = try container.decodeIfPresent(V.self, forKey: Key(key)) { config[keyPath: path] = v }
+            }
+        }
+
+        /// An optional setting: absent by default; "none" also clears it.
+        init<V: SettingValue>(_ key: String, _ path: WritableKeyPath<TrainingConfig, V?>, _ valueName: String, _ help: String) {
+            (self.key, self.valueName, self.help, expected) = (key, valueName, help, V.expected + " or none")
+            read = { config, value in
+                if value == .scalar("none") {
+                    config[keyPath: path] = nil
+                    return true
+                }
+                guard let v = V(setting: value) else { return false }
+                config[keyPath: path] = v
+                return true
+            }
+            encode = { config, container in try container.encodeIfPresent(config[keyPath: path], forKey: Key(key)) }
+            decode = { config, container in config[keyPath: path] = try container.decodeIfPresent(V.self, forKey: Key(key)) }
+        }
     }
 
     /// The checks that need no file: ranges and names.
@@ -173,3 +227,78 @@ public enum ConfigValue: Sendable, Equatable {
     case scalar(String)
     case list([String])
 }
+
+/// A setting's type: read from a config's or flag's text, kept in JSON.
+protocol SettingValue: Codable {
+    init?(setting value: ConfigValue)
+    /// What a value must be, for errors.
+    static var expected: String { get }
+}
+
+/// Single values parse from their text; a list is an error.
+protocol ScalarSetting: SettingValue {
+    init?(text: String)
+}
+
+extension ScalarSetting {
+    init?(setting value: ConfigValue) {
+        guard case .scalar(let text) = value else { return nil }
+        self.init(text: text)
+    }
+}
+
+extension Double: ScalarSetting {
+    init?(text: String) { self.init(text) }
+    static var expected: String { "a number" }
+}
+
+extension Int: ScalarSetting {
+    init?(text: String) { self.init(text) }
+    static var expected: String { "an integer" }
+}
+
+extension UInt64: ScalarSetting {
+    init?(text: String) { self.init(text) }
+    static var expected: String { "a non-negative integer" }
+}
+
+extension String: ScalarSetting {
+    init?(text: String) { self = text }
+    static var expected: String { "text" }
+}
+
+extension Bool: ScalarSetting {
+    init?(text: String) {
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": self = true
+        case "false", "no", "off", "0": self = false
+        default: return nil
+        }
+    }
+    static var expected: String { "true or false" }
+}
+
+/// A list: YAML's, or a flag's comma-separated text.
+extension Array: SettingValue where Element == String {
+    init?(setting value: ConfigValue) {
+        switch value {
+        case .list(let list): self = list
+        case .scalar(let text): self = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+    }
+    static var expected: String { "a list" }
+}
+
+/// A choice among an enumeration's raw values.
+protocol ChoiceSetting: ScalarSetting, RawRepresentable, CaseIterable where RawValue == String {}
+
+extension ChoiceSetting {
+    init?(text: String) { self.init(rawValue: text) }
+    static var expected: String { allCases.count == 1 ? allCases.first!.rawValue : "one of " + allCases.map(\.rawValue).joined(separator: ", ") }
+}
+
+extension LearningRateSchedule.Shape: ChoiceSetting {}
+extension LossKind: ChoiceSetting {}
+extension Augmentation: ChoiceSetting {}
+extension Balance: ChoiceSetting {}
+extension Precision: ChoiceSetting {}

@@ -80,6 +80,9 @@ public enum Train {
         if let resume {
             guard let run = try store.trainingRun(named: resume) else { throw TrainingError("no training run named \(resume) to resume (see `suneung list --checkpoints`)") }
             settings = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.config.utf8))
+            // Runs stored before the precision setting ran in float32.
+            let storedKeys = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) as? [String: Any]
+            if storedKeys?["precision"] == nil { settings.precision = .f32 }
             // Only the model's path may change (a moved file, same bytes): other settings
             // would not continue the same run.
             var stored = try Self.values(of: settings)
@@ -91,6 +94,8 @@ public enum Train {
             existing = run
         } else {
             settings = try TrainingConfig(values: values, source: source)
+            // Recorded as it runs here: a resumed run keeps it on any machine.
+            settings.precision = settings.resolvedPrecision
             if try store.trainingRun(named: settings.name) != nil {
                 throw TrainingError("a training run named \(settings.name) exists (resume it with --resume \(settings.name), or choose another --name)")
             }
@@ -118,7 +123,7 @@ public enum Train {
         } else {
             (trainItems, validationItems) = Trainer.split(all, validationRatio: settings.validationRatio)
         }
-        let model = try Model(path: modelPath)
+        let model = try Model(path: modelPath, precision: settings.precision)
         let trainer = try Trainer(config: settings, model: model, trainItems: trainItems, validationItems: validationItems)
         let trainSha = sha256Hex(try readFile(trainPath))
         if let existing, existing.trainSha256 != trainSha {

@@ -177,25 +177,28 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     // the same model, item and adapter sizes in the same run
     // (scripts/reference/training_bench.py).
     let trainTokens = prompts.lazy.map { tokenizer.encode($0) }.first { (350...450).contains($0.count) } ?? batch[0]
-    let network = Network(model: model)
-    var lora = LoRAWeights(config: model.config, modules: LoRAAdapter.Module.allCases, rank: 16, alpha: 32, rsLoRA: false)
-    lora.initialize(seed: 1)
     let sequence = TrainingSequence(tokens: trainTokens, targets: [(trainTokens.count - 1, tokenizer.encode("1", parseSpecial: false)[0])], choices: [])
-    var optimiser = AdamW(count: lora.values.count, weightDecay: 0.01)
-    func trainStep() throws {
-        var gradient = [Float](repeating: 0, count: lora.values.count)
-        _ = try network.accumulateGradient(sequence, lora: lora, loss: .full, into: &gradient)
-        clipGlobalNorm(&gradient, maxNorm: 1)
-        optimiser.update(&lora.values, gradient: gradient, learningRate: 1e-4)
+    let pytorch = referenceTimings("training_bench.py", [gemmaPath, "\(trainTokens.count)"])["step_s"]
+    var floatStep: Double?
+    // The base dequantised (f32, the default) and kept in its codes (q8).
+    for base in [model, quantized] {
+        let network = Network(model: base)
+        var lora = LoRAWeights(config: base.config, modules: LoRAAdapter.Module.allCases, rank: 16, alpha: 32, rsLoRA: false)
+        lora.initialize(seed: 1)
+        var optimiser = AdamW(count: lora.values.count, weightDecay: 0.01)
+        func trainStep() throws {
+            var gradient = [Float](repeating: 0, count: lora.values.count)
+            _ = try network.accumulateGradient(sequence, lora: lora, loss: .full, into: &gradient)
+            clipGlobalNorm(&gradient, maxNorm: 1)
+            optimiser.update(&lora.values, gradient: gradient, learningRate: 1e-4)
+        }
+        try trainStep()  // the first step also dequantises the output matrix for the full-vocabulary loss
+        let stepTime = try (0..<3).map { _ in try seconds { try trainStep() } }.min()!
+        var note = pytorch.map { String(format: "   PyTorch + PEFT (float32) %.2f s: ratio %.2f", $0, $0 / stepTime) } ?? "   (PyTorch + PEFT not installed: no reference)"
+        if let floatStep { note += String(format: "; f32 %.2f s: ratio %.2f", floatStep, floatStep / stepTime) }
+        report("trainer (\(base.precision.rawValue)): one step, \(trainTokens.count) tokens, r=16 on 7", stepTime, goal: base.precision == .f32 ? 1.0 : 0.8, note: note)
+        floatStep = floatStep ?? stepTime
     }
-    try trainStep()  // the first step also dequantises the output matrix for the full-vocabulary loss
-    let stepTime = try (0..<3).map { _ in try seconds { try trainStep() } }.min()!
-    var trainNote = ""
-    if let theirs = referenceTimings("training_bench.py", [gemmaPath, "\(trainTokens.count)"])["step_s"] {
-        trainNote = String(format: "   PyTorch + PEFT %.2f s: ratio %.2f", theirs, theirs / stepTime)
-    }
-    if trainNote.isEmpty { trainNote = "   (PyTorch + PEFT not installed: no reference)" }
-    report("trainer: one step, \(trainTokens.count) tokens, r=16 on 7 modules", stepTime, goal: 1.0, note: trainNote)
 } else {
     print("models: skipped, \(gemmaPath) is absent (make models)")
 }

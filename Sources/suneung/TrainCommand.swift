@@ -23,8 +23,27 @@ struct TrainCommand: ParsableCommand {
             `suneung list --checkpoints` and `suneung predict --checkpoint RUN/step-N`. \
             A killed run continues with --resume RUN from its last checkpoint and ends \
             with the weights an uninterrupted run would have.
-            """
+
+            SETTINGS (keys of the config; as flags, --key VALUE or --key=VALUE):
+
+            """ + TrainingConfig.settings.map(helpLines).joined(separator: "\n")
     )
+
+    /// A setting's flag and help in two columns, the help wrapped under itself to fit 80
+    /// columns (ArgumentParser would wrap it back to the margin).
+    static func helpLines(_ setting: TrainingConfig.Setting) -> String {
+        let indent = 30, flag = "  \(setting.flag) \(setting.valueName)", margin = String(repeating: " ", count: indent)
+        var lines: [String] = [], line = flag.count < indent ? flag.padding(toLength: indent, withPad: " ", startingAt: 0) : margin
+        if flag.count >= indent { lines.append(flag) }
+        for word in setting.help.split(separator: " ") {
+            if line.count > indent && line.count + 1 + word.count > 79 {
+                lines.append(line)
+                line = margin
+            }
+            line += (line.count > indent ? " " : "") + word
+        }
+        return (lines + [line]).joined(separator: "\n")
+    }
 
     @OptionGroup var options: WorkspaceOptions
 
@@ -37,161 +56,38 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
-    @Option(name: .customLong("model"), help: ArgumentHelp("The base model (GGUF).", valueName: "FILE.gguf"))
-    var model: String?
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Settings as flags: --learning-rate 2e-4 (all of them below).", valueName: "--key value"))
+    var settings: [String] = []
 
-    @Option(name: .customLong("train"), help: ArgumentHelp("The labelled train CSV.", valueName: "FILE.csv"))
-    var train: String?
-
-    @Option(name: .customLong("validation"), help: ArgumentHelp("A labelled CSV to validate on (default: validation_ratio of the train file, held out by id).", valueName: "FILE.csv"))
-    var validation: String?
-
-    @Option(name: .customLong("validation-ratio"), help: ArgumentHelp("Share of train items held out by a hash of their id (default 0.1).", valueName: "R"))
-    var validationRatio: String?
-
-    @Option(name: .customLong("epochs"), help: ArgumentHelp("Passes over the train items (default 1; fractions allowed).", valueName: "N"))
-    var epochs: String?
-
-    @Option(name: .customLong("max-steps"), help: ArgumentHelp("Optimiser steps (overrides epochs).", valueName: "N"))
-    var maxSteps: String?
-
-    @Option(name: .customLong("rank"), help: ArgumentHelp("LoRA rank r (default 16).", valueName: "R"))
-    var rank: String?
-
-    @Option(name: .customLong("alpha"), help: ArgumentHelp("LoRA alpha (default 32); the scale is alpha/r, or alpha/√r with rslora.", valueName: "A"))
-    var alpha: String?
-
-    @Option(name: .customLong("dropout"), help: ArgumentHelp("LoRA dropout on the adapted layers' inputs (default 0.05).", valueName: "P"))
-    var dropout: String?
-
-    @Option(name: .customLong("rslora"), help: ArgumentHelp("Rank-stabilised scale alpha/√r (default false).", valueName: "BOOL"))
-    var rslora: String?
-
-    @Option(name: .customLong("target-modules"), help: ArgumentHelp("Comma-separated: q,k,v,o,gate,up,down or PEFT's q_proj,... (default all seven).", valueName: "LIST"))
-    var targetModules: String?
-
-    @Option(name: .customLong("learning-rate"), help: ArgumentHelp("Peak learning rate (default 1e-4).", valueName: "LR"))
-    var learningRate: String?
-
-    @Option(name: .customLong("schedule"), help: ArgumentHelp("constant, linear or cosine, after the warm-up (default linear).", valueName: "S"))
-    var schedule: String?
-
-    @Option(name: .customLong("warmup-steps"), help: ArgumentHelp("Warm-up steps from 0 (default: warmup_ratio of the steps).", valueName: "N"))
-    var warmupSteps: String?
-
-    @Option(name: .customLong("warmup-ratio"), help: ArgumentHelp("Warm-up as a share of all steps (default 0).", valueName: "R"))
-    var warmupRatio: String?
-
-    @Option(name: .customLong("weight-decay"), help: ArgumentHelp("AdamW's decoupled weight decay (default 0).", valueName: "W"))
-    var weightDecay: String?
-
-    @Option(name: .customLong("beta1"), help: ArgumentHelp("AdamW β1 (default 0.9).", valueName: "B"))
-    var beta1: String?
-
-    @Option(name: .customLong("beta2"), help: ArgumentHelp("AdamW β2 (default 0.999).", valueName: "B"))
-    var beta2: String?
-
-    @Option(name: .customLong("epsilon"), help: ArgumentHelp("AdamW ε (default 1e-8).", valueName: "E"))
-    var epsilon: String?
-
-    @Option(name: .customLong("batch-size"), help: ArgumentHelp("Sequences per micro-batch (default 1).", valueName: "N"))
-    var batchSize: String?
-
-    @Option(name: .customLong("gradient-accumulation"), help: ArgumentHelp("Micro-batches per optimiser step (default 4).", valueName: "N"))
-    var gradientAccumulation: String?
-
-    @Option(name: .customLong("max-grad-norm"), help: ArgumentHelp("Clip the gradient to this global norm (default 1).", valueName: "N"))
-    var maxGradNorm: String?
-
-    @Option(name: .customLong("max-length"), help: ArgumentHelp("Longest sequence in tokens; longer passages are cut in the middle (default 2048).", valueName: "N"))
-    var maxLength: String?
-
-    @Option(name: .customLong("loss"), help: ArgumentHelp("full (cross-entropy over the vocabulary, default) or choices (over the answer tokens).", valueName: "KIND"))
-    var loss: String?
-
-    @Option(name: .customLong("end-of-turn"), help: ArgumentHelp("Also train the end-of-turn token after the answer (default false).", valueName: "BOOL"))
-    var endOfTurn: String?
-
-    @Option(name: .customLong("seed"), help: ArgumentHelp("Seed of the initialisation, data order and dropout (default 42).", valueName: "N"))
-    var seed: String?
-
-    @Option(name: .customLong("save-steps"), help: ArgumentHelp("Save a checkpoint every N steps (default 0: only per epoch and at the end).", valueName: "N"))
-    var saveSteps: String?
-
-    @Option(name: .customLong("save-each-epoch"), help: ArgumentHelp("Save at the end of each epoch (default true).", valueName: "BOOL"))
-    var saveEachEpoch: String?
-
-    @Option(name: .customLong("eval-steps"), help: ArgumentHelp("Validate every N steps (default 0).", valueName: "N"))
-    var evalSteps: String?
-
-    @Option(name: .customLong("eval-each-epoch"), help: ArgumentHelp("Validate at the end of each epoch (default true).", valueName: "BOOL"))
-    var evalEachEpoch: String?
-
-    @Option(name: .customLong("eval-limit"), help: ArgumentHelp("Validate on the first N held-out items only (default 0: all).", valueName: "N"))
-    var evalLimit: String?
-
-    @Option(name: .customLong("gradient-checkpointing"), help: ArgumentHelp("auto (when activations would pass 1.5 GB), true or false.", valueName: "MODE"))
-    var gradientCheckpointing: String?
-
-    @Option(name: .customLong("template"), help: ArgumentHelp("Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain.", valueName: "T"))
-    var template: String?
-
-    @Option(name: .customLong("name"), help: ArgumentHelp("The run's name: checkpoints go to checkpoints/RUN/step-N.", valueName: "RUN"))
-    var name: String?
-
-    @Option(name: .customLong("augment"), help: ArgumentHelp("permute_choices: each epoch, each item's choices in a seeded order with the answer relabelled, so the answer position is uniform (default none).", valueName: "A"))
-    var augment: String?
-
-    @Option(name: .customLong("balance"), help: ArgumentHelp("positions: each epoch's items drawn so that every answer position is as likely (default none).", valueName: "B"))
-    var balance: String?
-
-    /// The flags given, by config key.
-    var flags: [String: String] {
-        let all: [(String, String?)] = [
-            ("model", model),
-            ("train", train),
-            ("validation", validation),
-            ("validation_ratio", validationRatio),
-            ("epochs", epochs),
-            ("max_steps", maxSteps),
-            ("rank", rank),
-            ("alpha", alpha),
-            ("dropout", dropout),
-            ("rslora", rslora),
-            ("target_modules", targetModules),
-            ("learning_rate", learningRate),
-            ("schedule", schedule),
-            ("warmup_steps", warmupSteps),
-            ("warmup_ratio", warmupRatio),
-            ("weight_decay", weightDecay),
-            ("beta1", beta1),
-            ("beta2", beta2),
-            ("epsilon", epsilon),
-            ("batch_size", batchSize),
-            ("gradient_accumulation", gradientAccumulation),
-            ("max_grad_norm", maxGradNorm),
-            ("max_length", maxLength),
-            ("loss", loss),
-            ("end_of_turn", endOfTurn),
-            ("seed", seed),
-            ("save_steps", saveSteps),
-            ("save_each_epoch", saveEachEpoch),
-            ("eval_steps", evalSteps),
-            ("eval_each_epoch", evalEachEpoch),
-            ("eval_limit", evalLimit),
-            ("gradient_checkpointing", gradientCheckpointing),
-            ("template", template),
-            ("name", name),
-            ("augment", augment),
-            ("balance", balance),
-        ]
-        return Dictionary(uniqueKeysWithValues: all.compactMap { key, value in value.map { (key, $0) } })
+    /// The settings given as flags, by config key.
+    func flags() throws -> [String: ConfigValue] {
+        let known = TrainingConfig.settings.map(\.flag)
+        var values: [String: ConfigValue] = [:], words = settings[...]
+        while let word = words.popFirst() {
+            let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
+            guard word.hasPrefix("--"), let flag = parts.first, known.contains(flag) else {
+                let hint = nearestName(to: parts.first ?? word, among: known).map { " (did you mean '\($0)'?)" } ?? ""
+                throw ValidationError("unknown option '\(word)'\(hint); the settings are listed in `suneung train --help`")
+            }
+            let key = String(flag.dropFirst(2)).replacingOccurrences(of: "-", with: "_")
+            guard values[key] == nil else { throw ValidationError("\(flag) is given twice") }
+            if parts.count == 2 {
+                values[key] = .scalar(parts[1])
+            } else if let value = words.popFirst() {
+                values[key] = .scalar(value)
+            } else {
+                throw ValidationError("\(flag) needs a value (\(TrainingConfig.settings.first { $0.flag == flag }!.valueName))")
+            }
+        }
+        return values
     }
+
+    func validate() throws { _ = try flags() }
 
     func run() throws {
         let store = try options.openStore()
         var values: [String: ConfigValue] = try config.map { try Train.readYAML($0) } ?? [:]
-        for (key, value) in flags { values[key] = .scalar(value) }
+        for (key, value) in try flags() { values[key] = value }
         var printer = EventPrinter()
         try Train.run(TrainRequest(values: values, source: config ?? "the flags", resume: resume, threads: threads), store: store) { printer.show($0) }
     }

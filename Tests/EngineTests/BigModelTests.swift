@@ -10,51 +10,24 @@ import XCTest
 /// file): it runs with SUNEUNG_SLOW_TESTS=1; `make bench` measures the same file.
 final class BigModelTests: XCTestCase {
     func testSevenBillionShapeInCodes() throws {
-        guard ProcessInfo.processInfo.environment["SUNEUNG_SLOW_TESTS"] == "1" else {
-            throw XCTSkip("the 7B-shaped model check is slow and needs 4.3 GB on disk and ~6 GB of memory: set SUNEUNG_SLOW_TESTS=1 to run it")
-        }
-        let path = DefaultModels.folder.appendingPathComponent("random-qwen2.5-7b-shape-q4_0.gguf").path
-        if !FileManager.default.fileExists(atPath: path) {
-            XCTAssertEqual(try python(["write", path]).status, 0, "big_model.py write (pip install gguf)")
-        }
+        let path = try DefaultModels.sevenBillionShape()
         let fileBytes = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         let model = try Model(path: path, precision: .q8)
         let tokens = (0..<256).map { Int32((7 * $0 + 3) % 49152) }, ids: [Int32] = [33, 34, 35, 36, 37]
         let logits = model.logits(try model.lastHidden(tokens), tokens: ids)
         let c = model.config
         let kvCache = 2 * c.layers * tokens.count * c.kvHeads * c.headDim * 4
-        let peak = try peakResidentBytes()
+        let peak = try DefaultModels.peakResidentBytes()
         print(String(format: "7B shape: peak %.2f GB resident; file %.2f GB (limit 1.25x + KV cache %.0f MB = %.2f GB)",
                      Double(peak) / 1e9, Double(fileBytes) / 1e9, Double(kvCache) / 1e6, (1.25 * Double(fileBytes) + Double(kvCache)) / 1e9))
         XCTAssertLessThan(Double(peak), 1.25 * Double(fileBytes) + Double(kvCache))
 
-        let reference = try python(["llama", path, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")])
+        let reference = try DefaultModels.bigModelScript(["llama", path, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")])
         guard reference.status == 0, let json = try JSONSerialization.jsonObject(with: reference.output) as? [String: Double] else {
             throw XCTSkip("llama.cpp is not installed (pip install llama-cpp-python==0.3.36): the logits were not compared")
         }
         let difference = logits.indices.map { abs(Double(logits[$0]) - json["logit_\($0 + 1)"]!) }.max()!
         print("7B shape: largest answer-logit difference from llama.cpp \(difference) (logits \(logits))")
         XCTAssertLessThan(difference, 0.05)
-    }
-
-    /// VmHWM of this process.
-    func peakResidentBytes() throws -> Int {
-        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
-        return try XCTUnwrap(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
-    }
-
-    func python(_ arguments: [String]) throws -> (status: Int32, output: Data) {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/reference/big_model.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
     }
 }

@@ -41,6 +41,40 @@ final class QuantizedMatrixTests: XCTestCase {
         }
     }
 
+    /// dx += dy·W from the codes (the trainer's input gradient) against a plain loop over
+    /// rows(): every code width, outputs past a panel, strips of unequal width, strided
+    /// dy and dx, and the sum added to what dx held.
+    func testTransposedProductMatchesPlainLoop() throws {
+        var random = SystemRandomNumberGenerator()
+        for threads in [1, 3] {
+            Parallel.threads = threads
+            for codes in QuantizedMatrix.Codes.allCases {
+                for (rows, outer, inner) in [(1, 1, 32), (3, 17, 96), (7, 40, 224), (20, 300, 640)] {
+                    let top = UInt8((1 << codes.bits) - 1)
+                    let matrix = QuantizedMatrix(outer: outer, inner: inner, codes: codes) { _, c, d, m in
+                        for k in 0..<inner { c[k] = UInt8.random(in: 0...top) }
+                        for g in stride(from: 0, to: inner / 16, by: 2) {
+                            d[g] = Float.random(in: 0.001...0.05); m[g] = Float.random(in: -0.5...0.5)
+                            (d[g + 1], m[g + 1]) = codes == .four ? (d[g], m[g]) : (Float.random(in: 0.001...0.05), Float.random(in: -0.5...0.5))
+                        }
+                    }
+                    let w = matrix.rows(), strideDY = outer + 3, strideDX = inner + 7
+                    let dy = (0..<rows * strideDY).map { _ in Float.random(in: -1...1, using: &random) }
+                    var dx = (0..<rows * strideDX).map { _ in Float.random(in: -1...1, using: &random) }
+                    var expected = dx.map(Double.init)
+                    for r in 0..<rows {
+                        for o in 0..<outer {
+                            for i in 0..<inner { expected[r * strideDX + i] += Double(dy[r * strideDY + o]) * Double(w[o * inner + i]) }
+                        }
+                    }
+                    matrix.addTransposedProduct(dy, rows: rows, strideDY: strideDY, into: &dx, strideDX: strideDX)
+                    let worst = zip(dx, expected).map { abs(Double($0) - $1) }.max()!
+                    XCTAssertLessThan(worst, 1e-4 * Double(outer).squareRoot(), "\(codes) \(rows)×\(outer)×\(inner), \(threads) threads")
+                }
+            }
+        }
+    }
+
     func testProductMatchesPlainLoop() throws {
         Parallel.threads = 2
         var random = SystemRandomNumberGenerator()

@@ -34,7 +34,6 @@ from transformers import AutoModelForCausalLM
 from prompts import TEMPLATES, user_prompt
 from tiny_models import root
 
-model_path = sys.argv[1]
 MODULES = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn", "o_proj": "self_attn",
            "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp"}
 RANK, ALPHA = 16, 32
@@ -63,47 +62,68 @@ def lcg(seed, count, scale):
     return (scale * values).astype(np.float32)
 
 
-with open(root / "data/sample/train.csv", encoding="utf-8", newline="") as f:
-    row = next(csv.DictReader(f))
-answer = ast.literal_eval(row["problems"])["answer"]
-text = TEMPLATES["gemma"](user_prompt(row))
-vocab = Llama(model_path=model_path, vocab_only=True, verbose=False)
-tokens = vocab.tokenize(text.encode(), add_bos=False, special=True)
-target = vocab.tokenize(str(answer).encode(), add_bos=False, special=False)[0]
+def item(model_path):
+    """The first sample train item in Gemma's template: its tokens and answer token."""
+    with open(root / "data/sample/train.csv", encoding="utf-8", newline="") as f:
+        row = next(csv.DictReader(f))
+    answer = ast.literal_eval(row["problems"])["answer"]
+    text = TEMPLATES["gemma"](user_prompt(row))
+    vocab = Llama(model_path=model_path, vocab_only=True, verbose=False)
+    tokens = vocab.tokenize(text.encode(), add_bos=False, special=True)
+    return tokens, vocab.tokenize(str(answer).encode(), add_bos=False, special=False)[0]
 
-torch.set_num_threads(os.cpu_count())
-base = AutoModelForCausalLM.from_pretrained(os.path.dirname(model_path), gguf_file=os.path.basename(model_path), torch_dtype=torch.float32)
-config = base.config
-d, q, kv, ff = config.hidden_size, config.num_attention_heads * config.head_dim, config.num_key_value_heads * config.head_dim, config.intermediate_size
-shapes = {"q_proj": (q, d), "k_proj": (kv, d), "v_proj": (kv, d), "o_proj": (d, q), "gate_proj": (ff, d), "up_proj": (ff, d), "down_proj": (d, ff)}
-tensors = {}
-for layer in range(config.num_hidden_layers):
-    for module, block in MODULES.items():
-        out, inp = shapes[module]
-        prefix = f"base_model.model.model.layers.{layer}.{block}.{module}"
-        tensors[prefix + ".lora_A.weight"] = (RANK, inp)
-        tensors[prefix + ".lora_B.weight"] = (out, RANK)
-weights = {}
-for index, name in enumerate(sorted(tensors)):
-    rows, cols = tensors[name]
-    scale = 1 / math.sqrt(cols) if name.endswith("lora_A.weight") else 0.01
-    weights[name] = torch.from_numpy(lcg(1000 + index, rows * cols, scale).reshape(rows, cols))
 
-with tempfile.TemporaryDirectory() as folder:
-    save_file(weights, f"{folder}/adapter_model.safetensors", metadata={"format": "pt"})
-    with open(f"{folder}/adapter_config.json", "w") as f:
-        json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": RANK, "lora_alpha": ALPHA, "lora_dropout": 0.0, "use_rslora": False,
-                   "target_modules": list(MODULES), "bias": "none", "base_model_name_or_path": "gemma-3-270m"}, f)
-    model = PeftModel.from_pretrained(base, folder, is_trainable=True)
-    model.train()
-    logits = model(torch.tensor([tokens])).logits[0, -1]
-    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(target))
-    loss.backward()
-    gradients = {n.replace(".default", ""): p.grad.flatten() for n, p in model.named_parameters() if p.requires_grad}
+def load_base(model_path):
+    torch.set_num_threads(os.cpu_count())
+    return AutoModelForCausalLM.from_pretrained(os.path.dirname(model_path), gguf_file=os.path.basename(model_path), torch_dtype=torch.float32)
 
-assert set(gradients) == set(weights), "PEFT did not load every tensor"
-result = {"tokens": tokens, "target": target, "rank": RANK, "alpha": ALPHA, "loss": loss.item(),
-          "gradients": {n: {"norm": g.norm().item(), "head": g[:8].tolist()} for n, g in sorted(gradients.items())}}
-out = root / "Tests/TrainingTests/Fixtures/gemma_step.json"
-out.write_text(json.dumps(result) + "\n")
-print(f"{len(tokens)} tokens, target {target}, loss {loss.item():.6f}; wrote {out.relative_to(root)} ({out.stat().st_size} bytes)")
+
+def adapter_weights(config):
+    """The adapter's A and B by PEFT name, from the generator (see the docstring)."""
+    d, q, kv, ff = config.hidden_size, config.num_attention_heads * config.head_dim, config.num_key_value_heads * config.head_dim, config.intermediate_size
+    shapes = {"q_proj": (q, d), "k_proj": (kv, d), "v_proj": (kv, d), "o_proj": (d, q), "gate_proj": (ff, d), "up_proj": (ff, d), "down_proj": (d, ff)}
+    tensors = {}
+    for layer in range(config.num_hidden_layers):
+        for module, block in MODULES.items():
+            out, inp = shapes[module]
+            prefix = f"base_model.model.model.layers.{layer}.{block}.{module}"
+            tensors[prefix + ".lora_A.weight"] = (RANK, inp)
+            tensors[prefix + ".lora_B.weight"] = (out, RANK)
+    weights = {}
+    for index, name in enumerate(sorted(tensors)):
+        rows, cols = tensors[name]
+        scale = 1 / math.sqrt(cols) if name.endswith("lora_A.weight") else 0.01
+        weights[name] = torch.from_numpy(lcg(1000 + index, rows * cols, scale).reshape(rows, cols))
+    return weights
+
+
+def step(base, weights, tokens, target, autocast=None):
+    """One forward and backward pass of the PEFT model: the loss and every LoRA gradient
+    (float32), with the forward under torch.autocast("cpu", autocast) when given."""
+    with tempfile.TemporaryDirectory() as folder:
+        save_file(weights, f"{folder}/adapter_model.safetensors", metadata={"format": "pt"})
+        with open(f"{folder}/adapter_config.json", "w") as f:
+            json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": RANK, "lora_alpha": ALPHA, "lora_dropout": 0.0, "use_rslora": False,
+                       "target_modules": list(MODULES), "bias": "none", "base_model_name_or_path": "gemma-3-270m"}, f)
+        model = PeftModel.from_pretrained(base, folder, is_trainable=True)
+        model.train()
+        with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
+            logits = model(torch.tensor([tokens])).logits[0, -1]
+        loss = torch.nn.functional.cross_entropy(logits.float(), torch.tensor(target))
+        loss.backward()
+        gradients = {n.replace(".default", ""): p.grad.flatten().float() for n, p in model.named_parameters() if p.requires_grad}
+        base = model.unload()
+    assert set(gradients) == set(weights), "PEFT did not load every tensor"
+    return loss.item(), gradients
+
+
+if __name__ == "__main__":
+    model_path = sys.argv[1]
+    tokens, target = item(model_path)
+    base = load_base(model_path)
+    loss, gradients = step(base, adapter_weights(base.config), tokens, target)
+    result = {"tokens": tokens, "target": target, "rank": RANK, "alpha": ALPHA, "loss": loss,
+              "gradients": {n: {"norm": g.norm().item(), "head": g[:8].tolist()} for n, g in sorted(gradients.items())}}
+    out = root / "Tests/TrainingTests/Fixtures/gemma_step.json"
+    out.write_text(json.dumps(result) + "\n")
+    print(f"{len(tokens)} tokens, target {target}, loss {loss:.6f}; wrote {out.relative_to(root)} ({out.stat().st_size} bytes)")

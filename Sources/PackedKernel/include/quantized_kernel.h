@@ -31,6 +31,10 @@ size_t suneung_q_block_bytes(int codes);
 /// bytes, so they may be packed in parallel.
 void suneung_q_pack_row(int codes, const uint8_t *code, const float *d, const float *m, int inner, int row, uint8_t *packed);
 
+/// The weights of input blocks first..<first+count as float32, one row per output
+/// (outer rows of count·32): the strip of W that dx = dy·W needs, with no transposed copy.
+void suneung_q_unpack_columns(int codes, const uint8_t *packed, int outer, int inner, int first, int count, float *out);
+
 /// The row's affine 8-bit form, per 16 inputs: d and m rounded to fp16 first, then
 /// code = round((w − m) / d) in 0...255 (for float weights, which have no codes).
 void suneung_q_requantize_row(const float *w, int inner, uint8_t *code, float *d, float *m);
