@@ -26,28 +26,6 @@ public struct LoRAAdapter: Sendable {
         }
     }
 
-    /// The keys of adapter_config.json that we read; the others (task type, dropout,
-    /// PEFT's bookkeeping) do not change the forward pass.
-    public struct Config: Decodable, Sendable {
-        public var r: Int
-        public var loraAlpha: Double
-        public var useRslora: Bool?
-        public var baseModelNameOrPath: String?
-        public var peftType: String?
-        public var rankPattern: [String: Int]?
-        public var alphaPattern: [String: Double]?
-        public var useDora: Bool?
-        public var fanInFanOut: Bool?
-        public var bias: String?
-
-        enum CodingKeys: String, CodingKey {
-            case r, bias
-            case loraAlpha = "lora_alpha", useRslora = "use_rslora"
-            case baseModelNameOrPath = "base_model_name_or_path", peftType = "peft_type", rankPattern = "rank_pattern"
-            case alphaPattern = "alpha_pattern", useDora = "use_dora", fanInFanOut = "fan_in_fan_out"
-        }
-    }
-
     /// The delta of one linear layer.
     public struct Delta: Sendable {
         public var layer: Int
@@ -88,30 +66,10 @@ public struct LoRAAdapter: Sendable {
         self.path = folder
         architecture = nil
         qkRowOrder = .huggingFace
-        let configPath = (folder as NSString).appendingPathComponent("adapter_config.json")
-        let weightsPath = (folder as NSString).appendingPathComponent("adapter_model.safetensors")
+        let configPath = (folder as NSString).appendingPathComponent(PEFT.configFile)
+        let weightsPath = (folder as NSString).appendingPathComponent(PEFT.weightsFile)
         func problem(_ file: String, _ message: String) -> EngineError { EngineError(message: "\(file): \(message)") }
-        // A config is a few KB; a huge (or sparse) file is not read into memory.
-        if let size = (try? FileManager.default.attributesOfItem(atPath: configPath))?[.size] as? Int, size > 1 << 24 {
-            throw problem(configPath, "is \(size) bytes; an adapter config is a few KB")
-        }
-        guard let configData = FileManager.default.contents(atPath: configPath) else {
-            throw problem(configPath, "cannot be read (an adapter folder holds adapter_config.json and adapter_model.safetensors)")
-        }
-        let config: Config
-        do {
-            config = try JSONDecoder().decode(Config.self, from: configData)
-        } catch {
-            throw problem(configPath, "is not a PEFT LoRA config: \(error)")
-        }
-        if let type = config.peftType, type != "LORA" { throw problem(configPath, "peft_type is \(type); only LORA adapters are supported") }
-        guard config.r > 0 else { throw problem(configPath, "r is \(config.r); the rank must be at least 1") }
-        if config.useDora == true { throw problem(configPath, "use_dora is true; DoRA adapters are not supported") }
-        if config.fanInFanOut == true { throw problem(configPath, "fan_in_fan_out is true (GPT-2 style Conv1D weights), which no supported family uses") }
-        if let bias = config.bias, bias != "none" { throw problem(configPath, "bias is \"\(bias)\"; only adapters without bias terms are supported") }
-        if !(config.rankPattern ?? [:]).isEmpty || !(config.alphaPattern ?? [:]).isEmpty {
-            throw problem(configPath, "rank_pattern/alpha_pattern (per-module ranks) are not supported")
-        }
+        let config = try PEFT.Config(path: configPath)
         rank = config.r
         alpha = config.loraAlpha
         rsLoRA = config.useRslora == true

@@ -1,8 +1,74 @@
-/// What PEFT's adapters mean and how they name things, in one place: each family's
-/// Hugging Face module paths, the scale rule, and the row order of q and k between
-/// Hugging Face's llama and llama.cpp's.
+import Foundation
+
+/// What PEFT's adapters mean and how they name things, in one place: adapter_config.json
+/// (read and written), each family's Hugging Face module paths, the scale rule, and the
+/// row order of q and k between Hugging Face's llama and llama.cpp's.
 public enum PEFT {
     public typealias Module = LoRAAdapter.Module
+
+    /// An adapter folder's two files.
+    public static let configFile = "adapter_config.json", weightsFile = "adapter_model.safetensors"
+
+    /// The keys of adapter_config.json that we read; the others (task type, dropout,
+    /// PEFT's bookkeeping) do not change the forward pass.
+    public struct Config: Decodable, Sendable {
+        public var r: Int
+        public var loraAlpha: Double
+        public var useRslora: Bool?
+        public var baseModelNameOrPath: String?
+        public var peftType: String?
+        public var rankPattern: [String: Int]?
+        public var alphaPattern: [String: Double]?
+        public var useDora: Bool?
+        public var fanInFanOut: Bool?
+        public var bias: String?
+
+        enum CodingKeys: String, CodingKey {
+            case r, bias
+            case loraAlpha = "lora_alpha", useRslora = "use_rslora"
+            case baseModelNameOrPath = "base_model_name_or_path", peftType = "peft_type", rankPattern = "rank_pattern"
+            case alphaPattern = "alpha_pattern", useDora = "use_dora", fanInFanOut = "fan_in_fan_out"
+        }
+
+        /// Reads an adapter_config.json, refusing what we cannot apply as PEFT would
+        /// (other PEFT types, DoRA, Conv1D layouts, bias terms, per-module ranks).
+        public init(path: String) throws {
+            func problem(_ message: String) -> EngineError { EngineError(message: "\(path): \(message)") }
+            // A config is a few KB; a huge (or sparse) file is not read into memory.
+            if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > 1 << 24 {
+                throw problem("is \(size) bytes; an adapter config is a few KB")
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw problem("cannot be read (an adapter folder holds \(configFile) and \(weightsFile))")
+            }
+            do {
+                self = try JSONDecoder().decode(Config.self, from: data)
+            } catch {
+                throw problem("is not a PEFT LoRA config: \(error)")
+            }
+            if let type = peftType, type != "LORA" { throw problem("peft_type is \(type); only LORA adapters are supported") }
+            guard r > 0 else { throw problem("r is \(r); the rank must be at least 1") }
+            if useDora == true { throw problem("use_dora is true; DoRA adapters are not supported") }
+            if fanInFanOut == true { throw problem("fan_in_fan_out is true (GPT-2 style Conv1D weights), which no supported family uses") }
+            if let bias, bias != "none" { throw problem("bias is \"\(bias)\"; only adapters without bias terms are supported") }
+            if !(rankPattern ?? [:]).isEmpty || !(alphaPattern ?? [:]).isEmpty {
+                throw problem("rank_pattern/alpha_pattern (per-module ranks) are not supported")
+            }
+        }
+    }
+
+    /// adapter_config.json as PEFT writes it: the keys PEFT needs to rebuild the adapter,
+    /// and the ones `Config` checks.
+    public static func configJSON(baseModel: String, rank: Int, alpha: Double, rsLoRA: Bool, dropout: Double, modules: [Module]) throws -> Data {
+        let config: [String: Any] = [
+            "base_model_name_or_path": baseModel, "peft_type": "LORA", "task_type": "CAUSAL_LM",
+            "r": rank, "lora_alpha": alpha, "lora_dropout": dropout, "use_rslora": rsLoRA,
+            "target_modules": modules.map(\.rawValue), "bias": "none", "fan_in_fan_out": false,
+            "init_lora_weights": true, "inference_mode": true, "use_dora": false,
+            "modules_to_save": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Double](),
+        ]
+        return try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+    }
 
     /// Where a family's Hugging Face model keeps its blocks and their linear layers.
     public struct Names: Sendable, Equatable {

@@ -95,24 +95,12 @@ public struct LoRAWeights: Sendable {
         }
     }
 
-    /// adapter_config.json as PEFT writes it (the keys PEFT needs to rebuild the
-    /// adapter, and the ones our reader checks).
-    func peftConfig(baseModel: String, dropout: Double) -> [String: Any] {
-        [
-            "base_model_name_or_path": baseModel, "peft_type": "LORA", "task_type": "CAUSAL_LM",
-            "r": rank, "lora_alpha": alpha, "lora_dropout": dropout, "use_rslora": rsLoRA,
-            "target_modules": modules.map(\.rawValue), "bias": "none", "fan_in_fan_out": false,
-            "init_lora_weights": true, "inference_mode": true, "use_dora": false,
-            "modules_to_save": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Double](),
-        ]
-    }
-
     /// Writes the adapter folder (adapter_config.json, adapter_model.safetensors).
     public func save(to folder: URL, config: ModelConfig, baseModel: String, dropout: Double) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let json = try JSONSerialization.data(withJSONObject: peftConfig(baseModel: baseModel, dropout: dropout), options: [.prettyPrinted, .sortedKeys])
-        try json.write(to: folder.appendingPathComponent("adapter_config.json"))
-        try Safetensors.write(peftTensors(config: config), to: folder.appendingPathComponent("adapter_model.safetensors"))
+        let json = try PEFT.configJSON(baseModel: baseModel, rank: rank, alpha: alpha, rsLoRA: rsLoRA, dropout: dropout, modules: modules)
+        try json.write(to: folder.appendingPathComponent(PEFT.configFile))
+        try Safetensors.write(peftTensors(config: config), to: folder.appendingPathComponent(PEFT.weightsFile))
     }
 
     /// The weights of a PEFT adapter folder (ours or PEFT's), for a model of `config`:

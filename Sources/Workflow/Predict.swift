@@ -305,7 +305,7 @@ public enum Predict {
     public static func adapterSha256(_ path: String) throws -> String {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return try sha256OfFile(path) }
-        return sha256Hex(try ["adapter_config.json", "adapter_model.safetensors"].flatMap { try readFile((path as NSString).appendingPathComponent($0)) })
+        return sha256Hex(try [PEFT.configFile, PEFT.weightsFile].flatMap { try readFile((path as NSString).appendingPathComponent($0)) })
     }
 
     /// The first items of an exam file as a file of their own in data/, so that the
