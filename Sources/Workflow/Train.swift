@@ -94,6 +94,7 @@ public enum Train {
             existing = run
         } else {
             settings = try TrainingConfig(values: values, source: source)
+            try SetRef.checkName(settings.name, what: "run name")
             // Recorded as it runs here: a resumed run keeps it on any machine.
             settings.precision = settings.resolvedPrecision
             if try store.trainingRun(named: settings.name) != nil {

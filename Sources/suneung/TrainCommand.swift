@@ -64,7 +64,7 @@ struct TrainCommand: ParsableCommand {
         let known = TrainingConfig.settings.map(\.flag)
         var values: [String: ConfigValue] = [:], words = settings[...]
         while let word = words.popFirst() {
-            let parts = word.split(separator: "=", maxSplits: 1).map(String.init)
+            let parts = word.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard word.hasPrefix("--"), let flag = parts.first, known.contains(flag) else {
                 let hint = nearestName(to: parts.first ?? word, among: known).map { " (did you mean '\($0)'?)" } ?? ""
                 throw ValidationError("unknown option '\(word)'\(hint); the settings are listed in `suneung train --help`")
@@ -73,7 +73,8 @@ struct TrainCommand: ParsableCommand {
             guard values[key] == nil else { throw ValidationError("\(flag) is given twice") }
             if parts.count == 2 {
                 values[key] = .scalar(parts[1])
-            } else if let value = words.popFirst() {
+            } else if let value = words.first, !known.contains(String(value.split(separator: "=").first ?? "")) {
+                words.removeFirst()
                 values[key] = .scalar(value)
             } else {
                 throw ValidationError("\(flag) needs a value (\(TrainingConfig.settings.first { $0.flag == flag }!.valueName))")

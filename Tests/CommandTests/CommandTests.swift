@@ -101,10 +101,11 @@ class WorkspaceTestCase: XCTestCase {
         process.waitUntilExit()
     }
 
-    func assertRefused(_ arguments: String..., says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Refused with one clear message, changing nothing; usage errors (a bad flag) exit 64.
+    func assertRefused(_ arguments: String..., status: Int32 = 1, says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let before = try storeDump()
         let files = try exportedFiles()
-        let output = try run(arguments, status: 1, file: file, line: line).output
+        let output = try run(arguments, status: status, file: file, line: line).output
         XCTAssertTrue(output.contains(fragment), "expected '\(fragment)' in:\n\(output)", file: file, line: line)
         XCTAssertEqual(output.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, "one clear message:\n\(output)", file: file, line: line)
         XCTAssertEqual(try storeDump(), before, "the store changed", file: file, line: line)

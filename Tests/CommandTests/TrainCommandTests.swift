@@ -117,6 +117,13 @@ final class TrainCommandTests: WorkspaceTestCase {
         try assertRefused("train", "--config", "ok.yaml", "--train", "unlabelled.csv", says: "item u1 has no answer")
         try write("nested.yaml", base + "optimizer:\n  lr: 1\n")
         try assertRefused("train", "--config", "nested.yaml", says: "'optimizer' is a nested mapping")
+        // The settings as flags: --key value and --key=value, checked before anything runs.
+        try assertRefused("train", "--config", "ok.yaml", "--lerning-rate", "1", status: 64, says: "unknown option '--lerning-rate' (did you mean '--learning-rate'?)")
+        try assertRefused("train", "--config", "ok.yaml", "--rank=", says: "'rank' must be an integer, not ''")
+        try assertRefused("train", "--config", "ok.yaml", "--rank", "--epochs", "2", status: 64, says: "--rank needs a value")
+        try assertRefused("train", "--config", "ok.yaml", "--rank=8", "--rank", "9", status: 64, says: "--rank is given twice")
+        try assertRefused("train", "--config", "ok.yaml", "--precision=bf16", says: "'precision' must be one of auto, q8, f32, not 'bf16'")
+        try assertRefused("train", "--config", "ok.yaml", "--name", "../../etc", says: "run name '../../etc' must be letters")
         try assertRefused("train", "--resume", "nothing", says: "no training run named nothing")
         try assertRefused("predict", "--checkpoint", "nothing/step-2", "--dataset", "test.csv", "--name", "x", says: "no training run named nothing")
         XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("checkpoints/bad").path))
