@@ -127,6 +127,14 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         try validate(source: source)
     }
 
+    /// A run's stored settings (the JSON of `encode`); runs stored before `precision`
+    /// existed trained in float32.
+    public init(stored json: String) throws {
+        self = try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8))
+        let keys = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
+        if keys?["precision"] == nil { precision = .f32 }
+    }
+
     /// Keys absent from a stored run keep their defaults (runs stored before a setting
     /// existed).
     public init(from decoder: any Decoder) throws {

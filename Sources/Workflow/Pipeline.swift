@@ -88,9 +88,10 @@ public enum Pipeline {
             runName = name
             var request = TrainRequest(values: [:], source: "\(config): train", threads: threads)
             if let run = try store.trainingRun(named: name) {
-                let stored = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.config.utf8))
+                let stored = try TrainingConfig(stored: run.config)
                 var given = trainingConfig
                 given.model = stored.model
+                given.precision = given.resolvedPrecision
                 guard given == stored else {
                     throw TrainingError("\(config): the train settings differ from those \(name) was trained with; give the pipeline another name to train anew")
                 }

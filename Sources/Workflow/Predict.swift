@@ -101,7 +101,7 @@ public enum Predict {
         if let trained {
             model = trained.run.model
             adapter = store.workspace.root.appendingPathComponent(trained.checkpoint.path).path
-            if template == nil, let config = try? JSONDecoder().decode(TrainingConfig.self, from: Data(trained.run.config.utf8)), let name = config.template {
+            if template == nil, let config = try? TrainingConfig(stored: trained.run.config), let name = config.template {
                 template = ChatTemplate(rawValue: name)
             }
         }

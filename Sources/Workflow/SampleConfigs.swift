@@ -46,6 +46,7 @@ public enum SampleConfigs {
         eval_each_epoch: true          # validation loss and accuracy (and eval_steps: N)
         eval_limit: 0                  # 0: every held-out item
         gradient_checkpointing: auto   # recompute activations when they would pass 1.5 GB
+        precision: auto                # auto and f32: the base dequantised (exact); q8: kept in its codes (7B-class bases)
         # augment: permute_choices     # each epoch, choices in a seeded order: uniform answer positions
         # balance: positions           # each epoch, items drawn so every answer position is as likely
         """#

@@ -79,15 +79,14 @@ public enum Train {
         var existing: TrainingRunRecord?
         if let resume {
             guard let run = try store.trainingRun(named: resume) else { throw TrainingError("no training run named \(resume) to resume (see `suneung list --checkpoints`)") }
-            settings = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.config.utf8))
-            // Runs stored before the precision setting ran in float32.
-            let storedKeys = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) as? [String: Any]
-            if storedKeys?["precision"] == nil { settings.precision = .f32 }
+            settings = try TrainingConfig(stored: run.config)
             // Only the model's path may change (a moved file, same bytes): other settings
             // would not continue the same run.
             var stored = try Self.values(of: settings)
             for (key, value) in values where key != "model" { stored[key] = value }
-            guard try TrainingConfig(values: stored, source: source) == settings else {
+            var asked = try TrainingConfig(values: stored, source: source)
+            asked.precision = asked.resolvedPrecision
+            guard asked == settings else {
                 throw TrainingError("--resume continues \(resume) with its stored settings; \(source) changes some of them (start a new run with another --name instead)")
             }
             if case .scalar(let path) = values["model"] { settings.model = path }

@@ -54,10 +54,16 @@ final class TrainingConfigTests: XCTestCase {
     }
 
     /// A run stored before the precision and augment keys existed decodes with their
-    /// defaults (Train.run then takes float32 for it, as it ran).
+    /// defaults; as a stored run's settings, its precision is float32, as it ran.
     func testOlderStoredRunsDecode() throws {
         let old = #"{"alpha":32,"batch_size":1,"beta1":0.9,"beta2":0.999,"dropout":0.05,"end_of_turn":false,"epochs":1,"epsilon":1e-08,"eval_each_epoch":true,"eval_limit":0,"eval_steps":0,"gradient_accumulation":4,"gradient_checkpointing":"auto","learning_rate":0.0001,"loss":"full","max_grad_norm":1,"max_length":2048,"model":"m.gguf","name":"r","rank":16,"rslora":false,"save_each_epoch":true,"save_steps":0,"schedule":"linear","seed":42,"target_modules":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"],"train":"t.csv","validation_ratio":0.1,"warmup_ratio":0,"weight_decay":0}"#
         let config = try JSONDecoder().decode(TrainingConfig.self, from: Data(old.utf8))
         XCTAssertEqual(config, try TrainingConfig(values: required, source: "test"))
+        // As a stored run's settings: it trained in float32.
+        var stored = config
+        stored.precision = .f32
+        XCTAssertEqual(try TrainingConfig(stored: old), stored)
+        let new = String(decoding: try JSONEncoder().encode(try TrainingConfig(values: required.merging(["precision": .scalar("q8")]) { $1 }, source: "test")), as: UTF8.self)
+        XCTAssertEqual(try TrainingConfig(stored: new).precision, .q8)
     }
 }
