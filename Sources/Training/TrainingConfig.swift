@@ -39,7 +39,8 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var evalEachEpoch: Bool = true
     public var evalLimit: Int = 0
     public var gradientCheckpointing: String = "auto"
-    public var precision: Precision = .auto
+    /// Never `auto` once read: `init(values:)` resolves it.
+    public var precision: Precision = .f32
     public var augment: Augmentation?
     public var balance: Balance?
     public var template: String?
@@ -92,10 +93,6 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     public static var keys: [String] { settings.map(\.key) }
 
-    /// The precision a run records and loads its base in: `auto` is f32, since q8's 8-bit
-    /// activations move the gradients further from float32's than PyTorch's bf16 autocast
-    /// does (PEFTFormatTests).
-    public var resolvedPrecision: Precision { precision == .auto ? .f32 : precision }
     public static let requiredKeys = ["model", "train", "name"]
 
     public init(model: String, train: String, name: String) {
@@ -124,15 +121,17 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
                 throw TrainingError("\(source): '\(setting.key)' must be a single value, not a list")
             }
         }
+        // `auto` is f32 for training, since q8's 8-bit activations move the gradients
+        // further from float32's than PyTorch's bf16 autocast does (PEFTFormatTests); a
+        // run records and resumes with what it ran.
+        if precision == .auto { precision = .f32 }
         try validate(source: source)
     }
 
-    /// A run's stored settings (the JSON of `encode`); runs stored before `precision`
-    /// existed trained in float32.
+    /// A run's stored settings (the JSON of `encode`). Runs stored before `precision`
+    /// existed trained in float32, its default.
     public init(stored json: String) throws {
         self = try JSONDecoder().decode(TrainingConfig.self, from: Data(json.utf8))
-        let keys = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any]
-        if keys?["precision"] == nil { precision = .f32 }
     }
 
     /// Keys absent from a stored run keep their defaults (runs stored before a setting

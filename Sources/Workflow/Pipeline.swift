@@ -91,7 +91,6 @@ public enum Pipeline {
                 let stored = try TrainingConfig(stored: run.config)
                 var given = trainingConfig
                 given.model = stored.model
-                given.precision = given.resolvedPrecision
                 guard given == stored else {
                     throw TrainingError("\(config): the train settings differ from those \(name) was trained with; give the pipeline another name to train anew")
                 }

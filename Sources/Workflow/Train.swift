@@ -84,9 +84,7 @@ public enum Train {
             // would not continue the same run.
             var stored = try Self.values(of: settings)
             for (key, value) in values where key != "model" { stored[key] = value }
-            var asked = try TrainingConfig(values: stored, source: source)
-            asked.precision = asked.resolvedPrecision
-            guard asked == settings else {
+            guard try TrainingConfig(values: stored, source: source) == settings else {
                 throw TrainingError("--resume continues \(resume) with its stored settings; \(source) changes some of them (start a new run with another --name instead)")
             }
             if case .scalar(let path) = values["model"] { settings.model = path }
@@ -94,8 +92,6 @@ public enum Train {
         } else {
             settings = try TrainingConfig(values: values, source: source)
             try SetRef.checkName(settings.name, what: "run name")
-            // Recorded as it runs here: a resumed run keeps it on any machine.
-            settings.precision = settings.resolvedPrecision
             if try store.trainingRun(named: settings.name) != nil {
                 throw TrainingError("a training run named \(settings.name) exists (resume it with --resume \(settings.name), or choose another --name)")
             }

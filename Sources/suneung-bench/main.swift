@@ -192,7 +192,7 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
             clipGlobalNorm(&gradient, maxNorm: 1)
             optimiser.update(&lora.values, gradient: gradient, learningRate: 1e-4)
         }
-        try trainStep()  // the first step also dequantises the output matrix for the full-vocabulary loss
+        try trainStep()  // in f32 the first step also dequantises the output matrix for the full-vocabulary loss
         let stepTime = try (0..<3).map { _ in try seconds { try trainStep() } }.min()!
         var note = pytorch.map { String(format: "   PyTorch + PEFT (float32) %.2f s: ratio %.2f", $0, $0 / stepTime) } ?? "   (PyTorch + PEFT not installed: no reference)"
         if let floatStep { note += String(format: "; f32 %.2f s: ratio %.2f", floatStep, floatStep / stepTime) }

@@ -33,6 +33,7 @@ final class TrainingConfigTests: XCTestCase {
             XCTAssertNotEqual(try TrainingConfig(values: required.merging([key: changed[key]!]) { $1 }, source: "test"), defaults, key)
         }
         XCTAssertEqual(config.precision, .q8)
+        XCTAssertEqual(try TrainingConfig(values: required.merging(["precision": .scalar("auto")]) { $1 }, source: "test").precision, .f32, "auto trains in f32")
         XCTAssertEqual(config.modules, [.q, .v])
         XCTAssertNil(try TrainingConfig(values: required.merging(["max_steps": .scalar("none")]) { $1 }, source: "test").maxSteps)
     }
