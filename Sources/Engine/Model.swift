@@ -225,7 +225,8 @@ public final class Model: Sendable {
                     return Linear(float: PackedMatrix(w, outer: outer, inner: inner))
                 }
                 defer { tensors.forEach(file.releasePages) }
-                return Linear(file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) })
+                return Linear(file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) },
+                              activationParts: precision == .q8x2 ? 2 : 1)
             }
             return Layer(
                 attentionNorm: config.family.preNorms ? try weights(p + "attn_norm.weight", d) : nil,

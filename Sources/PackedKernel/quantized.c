@@ -14,6 +14,7 @@
 #include "quantized_kernel.h"
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PANEL SUNEUNG_Q_PANEL
@@ -208,6 +209,20 @@ void suneung_q_quantize(int path, const float *x, int rows, int inner, int strid
     case SUNEUNG_Q_AVX2: quantize_256(x, rows, inner, strideX, q, d, s); break;
     default: quantize_plain(x, rows, inner, strideX, q, d, s);
     }
+}
+
+void suneung_q_quantize_two_part(int path, const float *x, int rows, int inner, int strideX, int8_t *q, float *d, float *s) {
+    int blocks = inner / QB;
+    float *remainder = malloc(sizeof(float) * (size_t)inner);
+    for (int r = 0; r < rows; r++) {
+        const float *row = x + (size_t)r * strideX;
+        int8_t *q0 = q + 2 * (size_t)r * inner;
+        float *d0 = d + 2 * (size_t)r * blocks;
+        suneung_q_quantize(path, row, 1, inner, inner, q0, d0, s + 4 * (size_t)r * blocks);
+        for (int k = 0; k < inner; k++) remainder[k] = row[k] - d0[k / QB] * (float)q0[k];
+        suneung_q_quantize(path, remainder, 1, inner, inner, q0 + inner, d0 + blocks, s + 2 * (2 * (size_t)r + 1) * blocks);
+    }
+    free(remainder);
 }
 
 // ---- products ----------------------------------------------------------------------

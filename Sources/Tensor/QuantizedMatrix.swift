@@ -91,26 +91,34 @@ public final class QuantizedMatrix: @unchecked Sendable {
         suneung_q_requantize_row(w, Int32(inner), codes, d, m)
     }
 
-    /// Activations quantised per block of 32 (the kernels' input), for one product.
+    /// Activations quantised per block of 32 (the kernels' input), for one product: in
+    /// one part (8 bits), or two (each row, then its remainder: about 15 bits, twice the
+    /// integer work; the product's rows come in pairs to be summed).
     public struct Activations: ~Copyable {
+        /// Rows as the kernel sees them: `parts` per row of x.
         let rows: Int, inner: Int
+        public let parts: Int
         let q: UnsafeMutablePointer<Int8>
         let d: UnsafeMutablePointer<Float>, s: UnsafeMutablePointer<Float>
 
-        public init(_ x: UnsafePointer<Float>, rows: Int, inner: Int, stride: Int, path: Path) {
-            precondition(inner % QuantizedMatrix.blockSize == 0)
-            self.rows = rows
+        public init(_ x: UnsafePointer<Float>, rows: Int, inner: Int, stride: Int, path: Path, parts: Int = 1) {
+            precondition(inner % QuantizedMatrix.blockSize == 0 && (parts == 1 || parts == 2))
+            self.rows = rows * parts
             self.inner = inner
+            self.parts = parts
             let blocks = inner / QuantizedMatrix.blockSize
-            q = .allocate(capacity: rows * inner)
-            d = .allocate(capacity: rows * blocks)
-            s = .allocate(capacity: 2 * rows * blocks)
+            q = .allocate(capacity: parts * rows * inner)
+            d = .allocate(capacity: parts * rows * blocks)
+            s = .allocate(capacity: 2 * parts * rows * blocks)
             nonisolated(unsafe) let (x, q, d, s) = (x, q, d, s)
             let chunks = rows * inner < 1 << 16 ? 1 : min(rows, Parallel.threads)
             Parallel.forEach(chunks) { chunk in
-                let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks
-                suneung_q_quantize(path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride),
-                                   q + first * inner, d + first * blocks, s + 2 * first * blocks)
+                let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks, at = parts * first
+                if parts == 1 {
+                    suneung_q_quantize(path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner, d + at * blocks, s + 2 * at * blocks)
+                } else {
+                    suneung_q_quantize_two_part(path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner, d + at * blocks, s + 2 * at * blocks)
+                }
             }
         }
 
@@ -122,17 +130,32 @@ public final class QuantizedMatrix: @unchecked Sendable {
     }
 
     /// y = x · Wᵀ: x is rows × inner (rows `stride` apart, default inner), y is rows ×
-    /// outer with rows `strideY` apart (default outer). Outputs are split into bands of
-    /// panels, one per worker.
+    /// outer with rows `strideY` apart (default outer), x quantised in `parts` parts.
+    /// Outputs are split into bands of panels, one per worker.
     public func product(_ x: UnsafePointer<Float>, rows: Int, stride: Int? = nil, into y: UnsafeMutablePointer<Float>,
-                        strideY: Int? = nil, path: Path = .best) {
+                        strideY: Int? = nil, path: Path = .best, parts: Int = 1) {
         guard rows > 0 else { return }
-        let activations = Activations(x, rows: rows, inner: inner, stride: stride ?? inner, path: path)
+        let activations = Activations(x, rows: rows, inner: inner, stride: stride ?? inner, path: path, parts: parts)
         product(activations, into: y, strideY: strideY ?? outer, path: path)
     }
 
-    /// The same from activations quantised once (several matrices share an input).
+    /// The same from activations quantised once (several matrices share an input). Two
+    /// parts are multiplied as twice the rows, into a buffer, then summed pairwise.
     public func product(_ x: borrowing Activations, into y: UnsafeMutablePointer<Float>, strideY: Int, path: Path = .best) {
+        guard x.parts == 2 else { return productOfRows(x, into: y, strideY: strideY, path: path) }
+        let rows = x.rows / 2
+        var parts = [Float](repeating: 0, count: x.rows * outer)
+        parts.withUnsafeMutableBufferPointer { parts in
+            productOfRows(x, into: parts.baseAddress!, strideY: outer, path: path)
+            for r in 0..<rows {
+                let (value, remainder, out) = (parts.baseAddress! + 2 * r * outer, parts.baseAddress! + (2 * r + 1) * outer, y + r * strideY)
+                for c in 0..<outer { out[c] = value[c] + remainder[c] }
+            }
+        }
+    }
+
+    /// The kernel over the activations' rows as they are stored.
+    private func productOfRows(_ x: borrowing Activations, into y: UnsafeMutablePointer<Float>, strideY: Int, path: Path) {
         precondition(x.inner == inner && path.isAvailable)
         let panels = self.panels, rows = x.rows
         let bands = rows * outer * inner < 1 << 18 ? 1 : min(Parallel.threads * 2, panels)

@@ -44,10 +44,20 @@ public final class Network: @unchecked Sendable {
     /// kept in codes (the reduced precisions) need no copy: their dx unpacks strips of W.
     let transposed: [[Model.Stack: PackedMatrix]]
 
+    /// Bytes an `f32` base of this file holds: each block matrix in float32 and its
+    /// transposed copy, and the output projection's float32 rows (the full-vocabulary
+    /// loss). A base in codes holds about the file's size.
+    public static func float32Bytes(of file: GGUFFile) -> Int {
+        let blocks = file.tensors.filter { $0.name.hasPrefix("blk.") && $0.dimensions.count == 2 }.reduce(0) { $0 + $1.elementCount }
+        let output = (file.tensor(named: "output.weight") ?? file.tensor(named: "token_embd.weight"))?.elementCount ?? 0
+        return 8 * blocks + 4 * output
+    }
+
     /// The base's precision is the trainer's: loaded in float32 (`f32`), the exact path
     /// (packed float32 weights and their transposed copies for dx); loaded in codes
-    /// (`q8`), it stays in them: forward products with 8-bit activations (the engine's
-    /// integer kernels), dx in float32 over the codes a strip at a time, no copy.
+    /// (`q8`, `q8x2`), it stays in them: forward products with activations in 8 bits or
+    /// two 8-bit parts (the engine's integer kernels), dx in float32 over the codes a
+    /// strip at a time, no copy.
     public init(model: Model) {
         self.model = model
         func transpose(_ w: PackedMatrix) -> PackedMatrix {

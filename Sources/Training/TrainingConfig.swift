@@ -84,7 +84,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             Setting("gradient_checkpointing", \.gradientCheckpointing, "MODE",
                     "auto (recompute each block's activations when keeping them all would pass 1.5 GB), true or false."),
             Setting("precision", \.precision, "P",
-                    "The frozen base: f32 dequantises it (exact, as PyTorch in float32); q8 keeps it in its GGUF codes (a quarter of the memory or less; 8-bit activations forward, gradients ~10% off float32's); auto (default): f32."),
+                    "The frozen base: f32 dequantises it (exact, as PyTorch in float32; 8 bytes per weight); q8x2 keeps it in its GGUF codes (a quarter of the memory or less; activations in two 8-bit parts forward, gradients ~0.4% off float32's, closer than PyTorch's bf16); q8 likewise with 8-bit activations (faster, gradients ~8% off); auto (default): f32."),
             Setting("augment", \.augment, "A", "permute_choices: each epoch, each item's choices in a seeded order with the answer relabelled, so the answer position is uniform (default none)."),
             Setting("balance", \.balance, "B", "positions: each epoch's items drawn so that every answer position is as likely (default none)."),
             Setting("template", \.template, "T", "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain."),
@@ -121,9 +121,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
                 throw TrainingError("\(source): '\(setting.key)' must be a single value, not a list")
             }
         }
-        // `auto` is f32 for training, since q8's 8-bit activations move the gradients
-        // further from float32's than PyTorch's bf16 autocast does (PEFTFormatTests); a
-        // run records and resumes with what it ran.
+        // `auto` is f32 for training: q8's 8-bit activations move the gradients further
+        // from float32's than PyTorch's bf16 autocast does, and q8x2 is no faster than f32
+        // (PEFTFormatTests, BENCHMARKS.md); a run records and resumes with what it ran.
         if precision == .auto { precision = .f32 }
         try validate(source: source)
     }

@@ -60,7 +60,7 @@ public enum SampleConfigs {
         model: ~/.cache/suneung/models/gemma-3-270m-q4_k_m.gguf
         test: data/test.csv
         max_tokens: 4096        # longer prompts lose the middle of their passage
-        # precision: auto       # auto, q8 (weights stay in codes) or f32 (exact)
+        # precision: auto       # auto, q8 (weights stay in codes), q8x2 (closer) or f32 (exact)
         # template: gemma       # default: the model's (gemma, chatml, llama3, exaone3, plain)
         """#
 
@@ -88,7 +88,7 @@ public enum SampleConfigs {
         zero_shot: true                  # the base model as a member of its own
         # imports: runs/                 # prediction CSVs of GPU runs made elsewhere
         # max_tokens: 4096               # prompts longer than this lose the passage's middle
-        # precision: auto                # auto, q8 (weights stay in codes) or f32 (exact)
+        # precision: auto                # auto, q8 (weights stay in codes), q8x2 (closer) or f32 (exact)
 
         # train:                         # the trainer's keys (config/train.yaml)
         #   train: data/train.csv

@@ -119,7 +119,17 @@ public enum Train {
         } else {
             (trainItems, validationItems) = Trainer.split(all, validationRatio: settings.validationRatio)
         }
-        let model = try Model(path: modelPath, precision: settings.precision)
+        let file = try GGUFFile(path: modelPath)
+        if settings.precision == .f32 {
+            let needed = Network.float32Bytes(of: file), memory = Int(ProcessInfo.processInfo.physicalMemory)
+            let gigabytes = { (bytes: Int) in String(format: "%.1f GB", Double(bytes) / 1e9) }
+            guard needed < memory / 4 * 3 else {
+                throw TrainingError("\(modelPath): its base in float32 (precision f32, which auto trains in) would hold \(gigabytes(needed)), "
+                                    + "and this machine has \(gigabytes(memory)); keep it in its codes with precision q8x2 (--precision q8x2: "
+                                    + "about \(gigabytes(file.tensors.reduce(0) { $0 + $1.byteCount })), gradients closer to float32's than bf16's)")
+            }
+        }
+        let model = try Model(file: file, precision: settings.precision)
         let trainer = try Trainer(config: settings, model: model, trainItems: trainItems, validationItems: validationItems)
         let trainSha = sha256Hex(try readFile(trainPath))
         if let existing, existing.trainSha256 != trainSha {

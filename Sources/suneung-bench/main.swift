@@ -180,8 +180,8 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     let sequence = TrainingSequence(tokens: trainTokens, targets: [(trainTokens.count - 1, tokenizer.encode("1", parseSpecial: false)[0])], choices: [])
     let pytorch = referenceTimings("training_bench.py", [gemmaPath, "\(trainTokens.count)"])["step_s"]
     var floatStep: Double?
-    // The base dequantised (f32, the default) and kept in its codes (q8).
-    for base in [model, quantized] {
+    // The base dequantised (f32, the default) and kept in its codes (q8, q8x2).
+    for base in [model, quantized, try Model(file: gemma, precision: .q8x2)] {
         let network = Network(model: base)
         var lora = LoRAWeights(config: base.config, modules: LoRAAdapter.Module.allCases, rank: 16, alpha: 32, rsLoRA: false)
         lora.initialize(seed: 1)

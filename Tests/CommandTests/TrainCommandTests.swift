@@ -122,7 +122,7 @@ final class TrainCommandTests: WorkspaceTestCase {
         try assertRefused("train", "--config", "ok.yaml", "--rank=", says: "'rank' must be an integer, not ''")
         try assertRefused("train", "--config", "ok.yaml", "--rank", "--epochs", "2", status: 64, says: "--rank needs a value")
         try assertRefused("train", "--config", "ok.yaml", "--rank=8", "--rank", "9", status: 64, says: "--rank is given twice")
-        try assertRefused("train", "--config", "ok.yaml", "--precision=bf16", says: "'precision' must be one of auto, q8, f32, not 'bf16'")
+        try assertRefused("train", "--config", "ok.yaml", "--precision=bf16", says: "'precision' must be one of auto, q8, q8x2, f32, not 'bf16'")
         try assertRefused("train", "--config", "ok.yaml", "--name", "../../etc", says: "run name '../../etc' must be letters")
         try assertRefused("train", "--resume", "nothing", says: "no training run named nothing")
         try assertRefused("predict", "--checkpoint", "nothing/step-2", "--dataset", "test.csv", "--name", "x", says: "no training run named nothing")

@@ -102,13 +102,18 @@ final class QuantizedMatrixTests: XCTestCase {
                 }
                 XCTAssertEqual(matrix.rows(), w, "rows() gives back d·code + m (\(codes))")
                 let x = (0..<rows * stride).map { i in extreme ? (i % stride / 32 % 2 == 0 ? -2 : 2) : Float.random(in: -2...2, using: &random) }
-                var expected = [Double](repeating: 0, count: rows * outer), exact = expected, magnitude = expected
+                var expected = [Double](repeating: 0, count: rows * outer), exact = expected, magnitude = expected, twoPart = expected
                 for r in 0..<rows {
                     let quantised = (0..<blocks).map { plainQuantize(x[(r * stride + 32 * $0)..<(r * stride + 32 * $0 + 32)]) }
+                    // q8x2's second part: the remainder x − d·q, quantised the same way.
+                    let remainders = (0..<blocks).map { b in
+                        plainQuantize((0..<32).map { x[r * stride + 32 * b + $0] - quantised[b].d * Float(quantised[b].q[$0]) }[...])
+                    }
                     for c in 0..<outer {
                         for k in 0..<inner {
-                            let (q, dx) = quantised[k / 32]
+                            let (q, dx) = quantised[k / 32], (q2, d2) = remainders[k / 32]
                             expected[r * outer + c] += Double(w[c * inner + k]) * Double(q[k % 32]) * Double(dx)
+                            twoPart[r * outer + c] += Double(w[c * inner + k]) * (Double(q[k % 32]) * Double(dx) + Double(q2[k % 32]) * Double(d2))
                             exact[r * outer + c] += Double(w[c * inner + k]) * Double(x[r * stride + k])
                             magnitude[r * outer + c] += abs(Double(w[c * inner + k]) * Double(x[r * stride + k]))
                         }
@@ -126,6 +131,17 @@ final class QuantizedMatrixTests: XCTestCase {
                             XCTAssertEqual(got, exact[r * outer + c], accuracy: 0.02 * max(1, magnitude[r * outer + c]), "\(path) \(codes) vs float")
                         }
                         for c in outer..<outer + 3 { XCTAssertTrue(y[r * (outer + 3) + c].isNaN, "\(path) wrote past its columns") }
+                    }
+                    // In two parts (q8x2): the plain loop's value, and within ~15 bits' error of the float product.
+                    y = [Float](repeating: .nan, count: rows * (outer + 3))
+                    matrix.product(x, rows: rows, stride: stride, into: &y, strideY: outer + 3, path: path, parts: 2)
+                    for r in 0..<rows {
+                        for c in 0..<outer {
+                            let got = Double(y[r * (outer + 3) + c]), scale = max(1, magnitude[r * outer + c])
+                            XCTAssertEqual(got, twoPart[r * outer + c], accuracy: 1e-5 * scale, "\(path) \(codes) two parts at \(r),\(c)")
+                            XCTAssertEqual(got, exact[r * outer + c], accuracy: 1e-4 * scale, "\(path) \(codes) two parts vs float")
+                        }
+                        for c in outer..<outer + 3 { XCTAssertTrue(y[r * (outer + 3) + c].isNaN, "\(path) wrote past its columns (two parts)") }
                     }
                 }
             }

@@ -126,27 +126,34 @@ final class PEFTFormatTests: XCTestCase {
     func testGemmaStepInCodesAgainstPyTorchBF16() throws {
         struct BF16: Decodable { var lossFloat32: Double, lossBFloat16: Double, relativeDifferences: [String: Double] }
         let pytorch = try JSONDecoder().decode(BF16.self, from: Data(contentsOf: URL(fileURLWithPath: fixture("gemma_step_bf16.json"))))
-        let exact = try gemmaStep(.f32), reduced = try gemmaStep(.q8)
-        print("PEFTFormatTests: the q8 step ran the \(QuantizedMatrix.Path.best) integer product")
-        var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+        let exact = try gemmaStep(.f32), reduced = try gemmaStep(.q8), twoPart = try gemmaStep(.q8x2)
+        print("PEFTFormatTests: the q8 and q8x2 steps ran the \(QuantizedMatrix.Path.best) integer product")
+        var ours: [String: [Double]] = [:], ours2: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+        func relative(_ r: [Float], _ g: [Float]) -> Double {
+            zip(r, g).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot() / g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        }
         for (name, g) in exact.gradients {
-            let r = try XCTUnwrap(reduced.gradients[name])
-            let difference = zip(r, g).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-            let norm = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
             // base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight → q_proj.lora_A
             let kind = name.split(separator: ".").suffix(3).prefix(2).joined(separator: ".")
-            ours[kind, default: []].append(difference / norm)
+            ours[kind, default: []].append(relative(try XCTUnwrap(reduced.gradients[name]), g))
+            ours2[kind, default: []].append(relative(try XCTUnwrap(twoPart.gradients[name]), g))
             theirs[kind, default: []].append(try XCTUnwrap(pytorch.relativeDifferences[name]))
         }
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
         for kind in ours.keys.sorted() {
-            let (a, b) = (median(ours[kind]!), median(theirs[kind]!))
+            let (a, a2, b) = (median(ours[kind]!), median(ours2[kind]!), median(theirs[kind]!))
             print(kind.padding(toLength: 18, withPad: " ", startingAt: 0)
-                  + String(format: " q8 %.4f (largest %.4f), PyTorch bf16 %.4f (largest %.4f)", a, ours[kind]!.max()!, b, theirs[kind]!.max()!))
-            XCTAssertGreaterThan(a, 0, "\(kind): q8 products changed nothing")
+                  + String(format: " q8 %.4f (largest %.4f), q8x2 %.4f (largest %.4f), PyTorch bf16 %.4f (largest %.4f)",
+                           a, ours[kind]!.max()!, a2, ours2[kind]!.max()!, b, theirs[kind]!.max()!))
+            XCTAssertGreaterThan(a2, 0, "\(kind): q8x2 products changed nothing")
             XCTAssertLessThan(a, 2.5 * b, "\(kind): q8's gradients moved further than measured")
+            // The bar: at least as close to float32 as PyTorch's bf16 autocast, per module.
+            XCTAssertLessThan(a2, b, "\(kind): q8x2's gradients are further from float32's than bf16's")
+            XCTAssertLessThan(ours2[kind]!.max()!, theirs[kind]!.max()!, "\(kind): q8x2's largest difference passes bf16's")
         }
-        print("loss: f32 \(exact.loss), q8 \(reduced.loss); PyTorch f32 \(pytorch.lossFloat32), bf16 \(pytorch.lossBFloat16)")
+        print("loss: f32 \(exact.loss), q8 \(reduced.loss), q8x2 \(twoPart.loss); PyTorch f32 \(pytorch.lossFloat32), bf16 \(pytorch.lossBFloat16)")
         XCTAssertLessThan(abs(reduced.loss - exact.loss), 0.2, "the q8 loss moved further than measured")
+        XCTAssertLessThanOrEqual(abs(twoPart.loss - exact.loss), abs(pytorch.lossBFloat16 - pytorch.lossFloat32), "the q8x2 loss moved further than bf16's")
     }
+
 }

@@ -41,7 +41,7 @@ final class TrainingConfigTests: XCTestCase {
     func testBadValuesNameTheirKey() throws {
         let cases: [(String, ConfigValue, String)] = [
             ("rank", .scalar("eight"), "test: 'rank' must be an integer, not 'eight'"),
-            ("precision", .scalar("bf8"), "'precision' must be one of auto, q8, f32, not 'bf8'"),
+            ("precision", .scalar("bf8"), "'precision' must be one of auto, q8, q8x2, f32, not 'bf8'"),
             ("rslora", .scalar("maybe"), "'rslora' must be true or false"),
             ("alpha", .list(["1", "2"]), "'alpha' must be a single value, not a list"),
             ("max_steps", .scalar("x"), "'max_steps' must be an integer or none"),

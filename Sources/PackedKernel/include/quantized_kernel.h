@@ -44,6 +44,12 @@ void suneung_q_requantize_row(const float *w, int inner, uint8_t *code, float *d
 /// rows `strideX` apart.
 void suneung_q_quantize(int path, const float *x, int rows, int inner, int strideX, int8_t *q, float *d, float *s);
 
+/// The same in two parts per row, for products closer to float32's: row 2r of q, d, s
+/// holds x's row r quantised as above, row 2r + 1 the remainder x − d·q quantised the
+/// same way (about 15 bits in all); a product over the 2·rows rows gives y's row r as
+/// the sum of its rows 2r and 2r + 1.
+void suneung_q_quantize_two_part(int path, const float *x, int rows, int inner, int strideX, int8_t *q, float *d, float *s);
+
 /// y[r][c] = Σ (d_w·d_x·Σ code·q + m_w·s_x) over blocks (or halves) for the columns of panels
 /// firstPanel..<lastPanel, y's rows strideY apart; outer is the number of weight rows.
 void suneung_q_product(int path, int codes, const int8_t *q, const float *d, const float *s, int rows, int inner,
