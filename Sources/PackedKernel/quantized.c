@@ -14,7 +14,6 @@
 #include "quantized_kernel.h"
 #include <immintrin.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define PANEL SUNEUNG_Q_PANEL
@@ -213,16 +212,17 @@ void suneung_q_quantize(int path, const float *x, int rows, int inner, int strid
 
 void suneung_q_quantize_two_part(int path, const float *x, int rows, int inner, int strideX, int8_t *q, float *d, float *s) {
     int blocks = inner / QB;
-    float *remainder = malloc(sizeof(float) * (size_t)inner);
     for (int r = 0; r < rows; r++) {
         const float *row = x + (size_t)r * strideX;
-        int8_t *q0 = q + 2 * (size_t)r * inner;
-        float *d0 = d + 2 * (size_t)r * blocks;
-        suneung_q_quantize(path, row, 1, inner, inner, q0, d0, s + 4 * (size_t)r * blocks);
-        for (int k = 0; k < inner; k++) remainder[k] = row[k] - d0[k / QB] * (float)q0[k];
-        suneung_q_quantize(path, remainder, 1, inner, inner, q0 + inner, d0 + blocks, s + 2 * (2 * (size_t)r + 1) * blocks);
+        size_t value = 2 * (size_t)r, remainder = value + 1;
+        suneung_q_quantize(path, row, 1, inner, inner, q + value * inner, d + value * blocks, s + 2 * value * blocks);
+        for (int b = 0; b < blocks; b++) {
+            float rest[QB], step = d[value * blocks + b];
+            const int8_t *code = q + value * inner + b * QB;
+            for (int k = 0; k < QB; k++) rest[k] = row[b * QB + k] - step * (float)code[k];
+            suneung_q_quantize(path, rest, 1, QB, QB, q + remainder * inner + b * QB, d + remainder * blocks + b, s + 2 * (remainder * blocks + b));
+        }
     }
-    free(remainder);
 }
 
 // ---- products ----------------------------------------------------------------------

@@ -101,6 +101,17 @@ public enum Train {
         if let threads = request.threads { Parallel.threads = threads }
 
         // Everything that can fail on bad input comes before the first write.
+        let file = try GGUFFile(path: modelPath)
+        // A float32 base that cannot fit is refused before the file is hashed.
+        if settings.precision == .f32 {
+            let needed = Network.float32Bytes(of: file), memory = Int(ProcessInfo.processInfo.physicalMemory)
+            let gigabytes = { (bytes: Int) in String(format: "%.1f GB", Double(bytes) / 1e9) }
+            guard needed < memory / 4 * 3 else {
+                throw TrainingError("\(modelPath): its base in float32 (precision f32, which auto trains in) would hold \(gigabytes(needed)), "
+                                    + "and this machine has \(gigabytes(memory)); keep it in its codes with precision q8x2 (--precision q8x2: "
+                                    + "about \(gigabytes(file.tensors.reduce(0) { $0 + $1.byteCount })), gradients closer to float32's than bf16's)")
+            }
+        }
         let modelSha = try sha256OfFile(modelPath)
         if let existing, existing.modelSha256 != modelSha {
             throw TrainingError("\(modelPath) is not the base model of \(existing.name) (sha256 \(modelSha.prefix(12))…, the run was started on \(existing.modelSha256.prefix(12))… from \(existing.model))")
@@ -118,16 +129,6 @@ public enum Train {
             validationSha = sha256Hex(try readFile(resolve(validation)))
         } else {
             (trainItems, validationItems) = Trainer.split(all, validationRatio: settings.validationRatio)
-        }
-        let file = try GGUFFile(path: modelPath)
-        if settings.precision == .f32 {
-            let needed = Network.float32Bytes(of: file), memory = Int(ProcessInfo.processInfo.physicalMemory)
-            let gigabytes = { (bytes: Int) in String(format: "%.1f GB", Double(bytes) / 1e9) }
-            guard needed < memory / 4 * 3 else {
-                throw TrainingError("\(modelPath): its base in float32 (precision f32, which auto trains in) would hold \(gigabytes(needed)), "
-                                    + "and this machine has \(gigabytes(memory)); keep it in its codes with precision q8x2 (--precision q8x2: "
-                                    + "about \(gigabytes(file.tensors.reduce(0) { $0 + $1.byteCount })), gradients closer to float32's than bf16's)")
-            }
         }
         let model = try Model(file: file, precision: settings.precision)
         let trainer = try Trainer(config: settings, model: model, trainItems: trainItems, validationItems: validationItems)
