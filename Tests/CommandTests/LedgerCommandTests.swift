@@ -385,7 +385,7 @@ final class LedgerCommandTests: WorkspaceTestCase {
         XCTAssertTrue(try run("init", "--workspace", "fresh").output.contains("config/competition.yaml, config/train.yaml, config/predict.yaml, config/ensemble.yaml, config/pipeline.yaml"))
         // The sample configs init writes are valid: each command gets past its config.
         let train = try run("train", "--config", "fresh/config/train.yaml", "--model", "/nonexistent.gguf", "--workspace", "fresh", status: 1).output
-        XCTAssertTrue(train.contains("/nonexistent.gguf: cannot be read"), train)
+        XCTAssertTrue(train.contains("/nonexistent.gguf: cannot open"), train)
         let pipeline = try run("pipeline", "--config", "fresh/config/pipeline.yaml", "--workspace", "fresh", status: 1).output
         XCTAssertTrue(pipeline.contains("== 1. zero-shot") && pipeline.contains("data/test.csv: no such file"), pipeline)
     }
