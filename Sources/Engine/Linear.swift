@@ -26,8 +26,7 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
     public var kernelDescription: String {
         switch resolved {
         case .f32: PackedMatrix.kernelAvailable ? "float32, packed AVX-512 product" : "float32, OpenBLAS sgemm"
-        case .q8x2: "q8 activations in two parts × 4/8-bit weight codes, \(QuantizedMatrix.Path.best) integer product"
-        default: "q8 activations × 4/8-bit weight codes, \(QuantizedMatrix.Path.best) integer product"
+        default: "q8 activations\(resolved == .q8x2 ? " in two parts" : "") × 4/8-bit weight codes, \(QuantizedMatrix.Path.best) integer product"
         }
     }
 }
