@@ -111,17 +111,25 @@ public struct ExamSet: Sendable {
                 problem(nil, "expected \(header.fields.count) fields, found \(record.fields.count)")
                 continue
             }
-            let id = record.fields[column["id"]!]
+            if let index = record.fields.firstIndex(where: { strayControlCharacter(in: $0) != nil }) {
+                let character = strayControlCharacter(in: record.fields[index])!
+                problem(excerpt(header.fields[index]), "a control character (U+\(String(format: "%04X", character.value))) in \(excerpt(record.fields[index]))")
+                continue
+            }
+            // A checkout with CRLF line ends (git's autocrlf on Windows) has them inside
+            // multi-line fields too: the same text, so the same items and dataset.
+            let fields = record.fields.map(Self.unixLineEnds)
+            let id = fields[column["id"]!]
             guard !id.isEmpty else { problem("id", "empty id"); continue }
             if let earlier = firstLineOfId[id] {
                 problem("id", "duplicate id \(excerpt(id)) (first on line \(earlier))")
                 continue
             }
             firstLineOfId[id] = record.line
-            let paragraph = record.fields[column["paragraph"]!]
-            let plusColumn = column["question_plus"].map { record.fields[$0] } ?? ""
+            let paragraph = fields[column["paragraph"]!]
+            let plusColumn = column["question_plus"].map { fields[$0] } ?? ""
             do {
-                var item = try problemsField(record.fields[column["problems"]!])
+                var item = try problemsField(fields[column["problems"]!])
                 item.id = id
                 item.paragraph = paragraph
                 if !plusColumn.isEmpty { item.questionPlus = plusColumn }
@@ -136,6 +144,11 @@ public struct ExamSet: Sendable {
     }
 
     struct ItemError: Error { var message: String }
+
+    /// CRLF and lone CR as LF.
+    static func unixLineEnds(_ text: String) -> String {
+        text.contains("\r") ? text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") : text
+    }
 
     /// Reads question, choices, answer and an optional question_plus from the
     /// `problems` literal.

@@ -13,7 +13,7 @@ public func excerpt(_ text: String, limit: Int = 80) -> String {
         case "\r": out += "\\r"
         case "\t": out += "\\t"
         default:
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.properties.generalCategory == .format && scalar.value != 0x200D {
+            if isControlCharacter(scalar) || scalar.properties.generalCategory == .format && scalar.value != 0x200D {
                 out += "\\u{\(String(scalar.value, radix: 16))}"
             } else {
                 out.unicodeScalars.append(scalar)
@@ -22,4 +22,17 @@ public func excerpt(_ text: String, limit: Int = 80) -> String {
         shown += 1
     }
     return out
+}
+
+/// C0 controls, DEL and C1 controls: what a field never holds as text (NUL cuts it in
+/// C and SQLite; ESC drives terminals). The one definition that quoting and the readers'
+/// refusals share.
+public func isControlCharacter(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+}
+
+/// The first control character of a field other than tab and line breaks (which CSV
+/// fields and numpy's wrapped lists hold), if any.
+public func strayControlCharacter(in text: String) -> Unicode.Scalar? {
+    text.unicodeScalars.first { isControlCharacter($0) && !["\t", "\n", "\r"].contains($0) }
 }

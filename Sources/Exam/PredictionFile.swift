@@ -95,6 +95,7 @@ public struct PredictionFileProblems: Error, Sendable, CustomStringConvertible {
         case duplicateId = "duplicate id|duplicate ids"
         case fieldCount = "row with the wrong number of fields|rows with the wrong number of fields"
         case badValue = "row with missing or bad values|rows with missing or bad values"
+        case controlCharacter = "row with a control character|rows with a control character"
         case missingRows = "missing rows|missing rows"
 
         func counted(_ n: Int) -> String {
@@ -167,6 +168,12 @@ public struct PredictionTable: Sendable, Equatable {
             }
             guard record.fields.count == header.fields.count else {
                 problem(.fieldCount, nil, "expected \(header.fields.count) fields, found \(record.fields.count)")
+                continue
+            }
+            // NUL would be cut by number parsing ("1\0" read as 1) and by SQLite.
+            if let column = record.fields.firstIndex(where: { strayControlCharacter(in: $0) != nil }) {
+                let character = strayControlCharacter(in: record.fields[column])!
+                problem(.controlCharacter, excerpt(header.fields[column]), "a control character (U+\(String(format: "%04X", character.value))) in \(excerpt(record.fields[column]))")
                 continue
             }
             let id = trimmed(record.fields[columns.id])
@@ -361,13 +368,15 @@ public struct PredictionTable: Sendable, Equatable {
 
     /// The canonical CSV: header, one row per item in dataset order, all five value
     /// columns when the set has values (empty past an item's choices), numbers in
-    /// Swift's shortest round-trip form. The same table always gives the same bytes.
+    /// Swift's shortest round-trip form, zero unsigned (SQLite keeps -0.0 as 0, so a
+    /// signed zero could not come back from the store as written). The same table
+    /// always gives the same bytes.
     public var canonicalCSV: String {
         var lines = [["id", "answer"] + (choiceValues.map { kind in (1...PredictionRow.maxChoices).map { "\(kind.columnPrefix)\($0)" } } ?? [])]
         for row in rows {
             var fields = [row.id, row.answerField]
             if choiceValues != nil {
-                fields += row.values.map { $0.map { "\($0)" } ?? "" }
+                fields += row.values.map { $0.map { $0 == 0 ? "0.0" : "\($0)" } ?? "" }
             }
             lines.append(fields)
         }

@@ -38,7 +38,6 @@ struct API {
                 // A local score is computed from a gold file where the rows are (score locally, then push).
                 let scores = [body.public.map { (ScoreKind.public, $0, body.note) }, body.private.map { (ScoreKind.private, $0, body.note) }].compactMap { $0 }
                 guard !scores.isEmpty else { throw StoreError.invalid("give public and/or private") }
-                guard body.note.map({ !$0.contains("\u{0}") && $0.count <= SetBundle.maxNoteCharacters }) ?? true else { throw StoreError.invalid("the note has a NUL character or more than \(SetBundle.maxNoteCharacters) characters") }
                 return try store.addScores(to: set, scores, author: author, simulated: body.simulated ?? false).map { ScoreResult(set: set.ref.description, kind: $0.kind, value: $0.value, recorded: $0.recorded) }
             }
         }

@@ -177,10 +177,36 @@ struct TokenMiddleware: RouterMiddleware {
     }
 }
 
+/// How long a request's work may take before its client is answered 503. The store's
+/// queries are indexed and what a bundle carries is bounded, so this is a guard: a
+/// request that somehow runs long cannot hold its client, or a shutdown, for hours.
+let requestDeadline: TimeInterval = 60
+
 /// Runs the store's blocking work off the server's event loops and Swift's
-/// cooperative threads (SQLite waits for its lock there).
+/// cooperative threads (SQLite waits for its lock there), answering within
+/// `requestDeadline` whatever the work does.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+        let answer = AnswerOnce(continuation)
+        DispatchQueue.global().async { answer.resume(with: Result { try body() }) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + requestDeadline) {
+            answer.resume(with: .failure(APIError(.serviceUnavailable, "the request took longer than \(Int(requestDeadline)) s; try again later")))
+        }
+    }
+}
+
+/// A continuation resumed by whichever comes first: the work or its deadline.
+final class AnswerOnce<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+
+    init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = continuation }
+
+    func resume(with result: Result<T, any Error>) {
+        lock.lock()
+        let waiting = continuation
+        continuation = nil
+        lock.unlock()
+        waiting?.resume(with: result)
     }
 }

@@ -10,6 +10,21 @@ public struct SyncReport: Sendable {
     public var known: [String] = []
     public var scoresAdded = 0
     public var datasetsSent = 0
+    /// Sets the receiving side refused (a limit, a bad value), with its reason: the
+    /// others went on.
+    public var refused: [String] = []
+
+    /// A refusal of one set, after which the sync goes on; anything else (the server is
+    /// gone, a token refused) stops it.
+    static func isRefusal(_ error: any Error) -> Bool {
+        if let failure = error as? RemoteClient.Failure { return (400..<500).contains(failure.status) && ![401, 403, 404].contains(failure.status) }
+        return error is StoreError || error is FileProblem || error is FileProblems || error is PredictionFileProblems || error is SyncError
+    }
+
+    mutating func refuse(_ ref: String, _ error: any Error) throws {
+        guard Self.isRefusal(error) else { throw error }
+        refused.append("\(ref): \(error)")
+    }
 }
 
 extension RemoteClient {
@@ -43,11 +58,17 @@ extension RemoteClient {
             report.datasetsSent += 1
         }
         for index in bundles.indices {
-            if !have.sets[index] { bundles[index].csv = try store.canonicalCSV(of: ordered[index]) }
             progress(index + 1, bundles.count, bundles[index].ref.description)
-            let outcome: ReceiveOutcome = try send("POST", "/api/v1/sync/bundles", body: try SetBundle.encoder.encode(bundles[index]), type: "application/json")
-            report.scoresAdded += outcome.scoresAdded
-            if outcome.created { report.created.append("\(bundles[index].ref) -> \(outcome.ref)") } else { report.known.append(outcome.ref) }
+            do {
+                // What the server would refuse is refused here, before the rows are read.
+                try bundles[index].check()
+                if !have.sets[index] { bundles[index].csv = try store.canonicalCSV(of: ordered[index]) }
+                let outcome: ReceiveOutcome = try send("POST", "/api/v1/sync/bundles", body: try SetBundle.encoder.encode(bundles[index]), type: "application/json")
+                report.scoresAdded += outcome.scoresAdded
+                if outcome.created { report.created.append("\(bundles[index].ref) -> \(outcome.ref)") } else { report.known.append(outcome.ref) }
+            } catch {
+                try report.refuse(bundles[index].ref.description, error)
+            }
         }
         return report
     }
@@ -71,12 +92,18 @@ extension RemoteClient {
         }
         for (index, var bundle) in bundles.enumerated() {
             progress(index + 1, bundles.count, bundle.ref.description)
-            if try store.set(named: bundle.name, csvSha256: bundle.csvSha256, datasetContentSha256: bundle.datasetContentSha256) == nil {
-                bundle.csv = String(decoding: try request("GET", "/api/v1/sets/\(pathValue(bundle.ref.description))/csv", body: nil, type: nil), as: UTF8.self)
+            do {
+                // Checked before its rows are fetched: a set this store would refuse costs nothing.
+                try bundle.check()
+                if try store.set(named: bundle.name, csvSha256: bundle.csvSha256, datasetContentSha256: bundle.datasetContentSha256) == nil {
+                    bundle.csv = String(decoding: try request("GET", "/api/v1/sets/\(pathValue(bundle.ref.description))/csv", body: nil, type: nil), as: UTF8.self)
+                }
+                let outcome = try store.receive(bundle)
+                report.scoresAdded += outcome.scoresAdded
+                if outcome.created { report.created.append("\(bundle.ref) -> \(outcome.ref)") } else { report.known.append(outcome.ref) }
+            } catch {
+                try report.refuse(bundle.ref.description, error)
             }
-            let outcome = try store.receive(bundle)
-            report.scoresAdded += outcome.scoresAdded
-            if outcome.created { report.created.append("\(bundle.ref) -> \(outcome.ref)") } else { report.known.append(outcome.ref) }
         }
         return report
     }

@@ -16,25 +16,6 @@ public struct UploadRecord: Codable, Sendable, FetchableRecord, MutablePersistab
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// A file that belongs to a set: written inside the set's transaction and kept only if
-/// the set exists once the transaction is over.
-struct ManagedFile {
-    var url: URL
-    /// nil: nothing to write, the file is only looked after (the old file of a rename,
-    /// which goes once its set no longer has that name).
-    var text: String?
-    var owner: SetRef
-    /// Run on the file as written, before the commit (a submission's check).
-    var verify: ((URL) throws -> Void)?
-
-    init(url: URL, text: String?, owner: SetRef, verify: ((URL) throws -> Void)? = nil) {
-        self.url = url
-        self.text = text
-        self.owner = owner
-        self.verify = verify
-    }
-}
-
 extension Store {
     static func registerLedgerMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v6 ledger: content identity, authors, tags, uploads, invalid answers") { db in
@@ -124,108 +105,6 @@ extension Store {
         })
     }
 
-    // MARK: - Files written with their rows
-
-    static let journalPrefix = ".suneung-pending-"
-
-    /// Runs a write transaction whose rows own files: the files are written (each
-    /// atomically) before the commit, and a journal names them first. A failure removes
-    /// them with the rolled-back rows; a kill -9 between the files and the commit leaves
-    /// a journal, and the next write transaction (holding the write lock, so that no
-    /// writer is between its files and its commit) removes every file whose owner set
-    /// does not exist. So a set never exists without its file, nor a file without its set.
-    func writeWithFiles<T>(_ body: (Database) throws -> (T, [ManagedFile])) throws -> T {
-        try requireWritable()
-        let journal = workspace.root.appendingPathComponent("\(Store.journalPrefix)\(getpid())-\(UUID().uuidString.prefix(8)).json")
-        var written: [URL] = []
-        var entries: [[String: String]] = []
-        do {
-            let result = try write { db -> T in
-                let (result, files) = try body(db)
-                guard !files.isEmpty else { return result }
-                entries = files.map { ["path": $0.url.standardizedFileURL.path, "owner": $0.owner.description] }
-                try writeAtomically(String(decoding: try JSONSerialization.data(withJSONObject: entries), as: UTF8.self), to: journal)
-                for file in files {
-                    guard let text = file.text else { continue }
-                    try writeAtomically(text, to: file.url)
-                    written.append(file.url)
-                    try file.verify?(file.url)
-                }
-                return result
-            }
-            if !entries.isEmpty {
-                // Committed: the files of owners that no longer exist (a rename's old names) go.
-                try? database.read { db in try settle(entries, in: db) }
-                try? FileManager.default.removeItem(at: journal)
-            }
-            return result
-        } catch {
-            for url in written { try? FileManager.default.removeItem(at: url) }
-            try? FileManager.default.removeItem(at: journal)
-            throw error
-        }
-    }
-
-    /// Removes each journalled file whose owner set does not exist.
-    func settle(_ entries: [[String: String]], in db: Database) throws {
-        for entry in entries {
-            guard let path = entry["path"], let owner = entry["owner"], let ref = try? SetRef(parsing: owner), let version = ref.version else { continue }
-            let exists = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionSet WHERE name = ? AND version = ?", arguments: [ref.name, version])! > 0
-            if !exists { try? FileManager.default.removeItem(atPath: path) }
-        }
-    }
-
-    /// Every write transaction first finishes what a killed writer left: it holds the
-    /// write lock, so a journal it finds belongs to a writer that is gone; a temporary
-    /// file names its writer's pid.
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try database.write { db in
-            try recoverJournals(in: db)
-            sweepTemporaryFiles()
-            return try body(db)
-        }
-    }
-
-    /// The journals of killed writers: each journalled file whose owner set does not
-    /// exist goes, with the writer's temporary file.
-    func recoverJournals(in db: Database) throws {
-        let manager = FileManager.default
-        for name in (try? manager.contentsOfDirectory(atPath: workspace.root.path)) ?? [] where name.hasPrefix(Store.journalPrefix) && name.hasSuffix(".json") {
-            let url = workspace.root.appendingPathComponent(name)
-            if let data = manager.contents(atPath: url.path), let entries = try? JSONSerialization.jsonObject(with: data) as? [[String: String]] {
-                try settle(entries, in: db)
-                for entry in entries {
-                    guard let path = entry["path"], let pid = Self.pid(inJournal: name) else { continue }
-                    try? manager.removeItem(at: temporaryFile(for: URL(fileURLWithPath: path), pid: pid))
-                }
-            }
-            try? manager.removeItem(at: url)
-        }
-    }
-
-    /// Temporary files in the workspace, predictions/ and submissions/ of writers that
-    /// are gone (killed inside `writeAtomically`), and those Foundation's atomic writes
-    /// left (`.dat.nosync*`, from earlier versions); returns what it removed.
-    @discardableResult
-    func sweepTemporaryFiles(remove: Bool = true) -> [String] {
-        let manager = FileManager.default
-        var swept: [String] = []
-        for folder in [workspace.root, workspace.predictionsFolder, workspace.submissionsFolder] {
-            for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") {
-                let parts = name.split(separator: ".")
-                let deadWriter = name.hasSuffix(".tmp") && parts.count >= 3 && Int32(parts[parts.count - 2]).map { kill($0, 0) != 0 && errno == ESRCH } == true
-                guard deadWriter || name.hasPrefix(".dat.nosync") else { continue }
-                swept.append(workspace.relative(folder.appendingPathComponent(name)))
-                if remove { try? manager.removeItem(at: folder.appendingPathComponent(name)) }
-            }
-        }
-        return swept
-    }
-
-    static func pid(inJournal name: String) -> Int32? {
-        Int32(name.dropFirst(journalPrefix.count).prefix { $0 != "-" })
-    }
-
     /// Writes the canonical CSV of a set again if its file is missing or differs.
     /// Returns whether it had to.
     @discardableResult
@@ -305,6 +184,7 @@ extension Store {
     }
 
     public func setNote(_ note: String?, of set: PredictionSetRecord) throws {
+        try TextLimits.checkNote(note, of: set.ref.description)
         try requireWritable()
         try write { try $0.execute(sql: "UPDATE predictionSet SET note = ? WHERE id = ?", arguments: [note, set.id]) }
     }
@@ -514,19 +394,22 @@ extension Store {
         public var corrupted: [String] = []
         /// Files written again from the rows (or that would be, without repair).
         public var rebuilt: [String] = []
-        /// Files in predictions/ that belong to no set, and temporary files of killed
-        /// writers, removed (or that would be).
+        /// Temporary files of killed writers, removed (or that would be).
         public var strays: [String] = []
+        /// Files in predictions/ named as a set's file whose set does not exist, moved
+        /// to quarantine/ (or that would be); anything else there is left alone.
+        public var quarantined: [String] = []
         public var sets = 0
 
-        public var clean: Bool { database.isEmpty && corrupted.isEmpty && rebuilt.isEmpty && strays.isEmpty }
+        public var clean: Bool { database.isEmpty && corrupted.isEmpty && rebuilt.isEmpty && strays.isEmpty && quarantined.isEmpty }
     }
 
     /// Checks the database, every set's rows against their sha256, every set's file in
     /// predictions/ and every submission CSV; with `repair`, writes missing or changed
-    /// files again from the rows, removes files that belong to no set, and finishes what
-    /// killed writers left.
+    /// files again from the rows, moves set files that belong to no set to quarantine/,
+    /// and finishes what killed writers left. A managed folder that is a link is refused.
     public func fsck(repair: Bool) throws -> FsckReport {
+        try workspace.checkFolders()
         if repair { try requireWritable() }
         var report = FsckReport()
         try database.read { db in
@@ -564,10 +447,69 @@ extension Store {
                 }
             }
         }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.predictionsFolder.path)) ?? [] where !owned.contains(name) && !name.hasSuffix(".tmp") && !name.hasPrefix(".dat.nosync") {
-            report.strays.append("predictions/\(name)")
-            if repair { try? FileManager.default.removeItem(at: workspace.predictionsFolder.appendingPathComponent(name)) }
+        // Only a regular file named as a set's file is suneung's: a team's own folder or
+        // notes in predictions/ stay where they are.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.predictionsFolder.path)) ?? [] where !owned.contains(name) {
+            let url = workspace.predictionsFolder.appendingPathComponent(name)
+            guard url.pathExtension == "csv", (try? SetRef(parsing: String(url.deletingPathExtension().lastPathComponent)))?.version != nil,
+                  regularFileSize(url) != nil else { continue }
+            if repair {
+                let moved = try quarantine(url)
+                report.quarantined.append("predictions/\(name) -> \(workspace.relative(moved))")
+            } else {
+                report.quarantined.append("predictions/\(name)")
+            }
         }
         return report
+    }
+
+    /// Moves a file into quarantine/ (made on first use) under a name not taken there.
+    func quarantine(_ url: URL) throws -> URL {
+        let folder = workspace.root.appendingPathComponent("quarantine")
+        if !workspace.isRealFolder(folder) {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        }
+        var target = folder.appendingPathComponent(url.lastPathComponent)
+        var copy = 1
+        var status = stat()
+        while lstat(target.path, &status) == 0 {
+            copy += 1
+            target = folder.appendingPathComponent("\(url.deletingPathExtension().lastPathComponent).\(copy).\(url.pathExtension)")
+        }
+        guard Glibc.rename(url.path, target.path) == 0 else {
+            throw FileProblem(file: url.path, message: "cannot be moved to \(target.path): \(String(cString: strerror(errno)))")
+        }
+        return target
+    }
+}
+
+extension Store {
+    /// How two datasets differ, for a refusal to mix them: their ids, their choice
+    /// counts, or (where both files can still be read) which fields of which items.
+    public func difference(between a: DatasetRecord, and b: DatasetRecord) -> String {
+        let onlyA = Set(a.itemIds).subtracting(b.itemIds), onlyB = Set(b.itemIds).subtracting(a.itemIds)
+        if !onlyA.isEmpty || !onlyB.isEmpty {
+            func some(_ ids: Set<String>) -> String { ids.sorted().prefix(3).map { excerpt($0) }.joined(separator: ", ") + (ids.count > 3 ? ", ..." : "") }
+            return "different items: \(onlyA.count) ids only in \(a.shortHash) (\(some(onlyA))), \(onlyB.count) only in \(b.shortHash) (\(some(onlyB)))"
+        }
+        if a.itemIds != b.itemIds { return "the same ids in another order" }
+        let counts = zip(a.itemIds, zip(a.choiceCounts, b.choiceCounts)).filter { $1.0 != $1.1 }
+        if let first = counts.first {
+            return "other choice counts on \(counts.count) items (\(excerpt(first.0)): \(first.1.0) vs \(first.1.1))"
+        }
+        guard let fileA = try? datasetFile(a), let fileB = try? datasetFile(b) else {
+            return "the same ids and choice counts, other text (a file is no longer at its path to say where)"
+        }
+        let itemsA = ExamSet.parse(bytes: fileA, file: "").items, itemsB = ExamSet.parse(bytes: fileB, file: "").items
+        var fields: [String: Int] = [:]
+        var firstItem: String?
+        for (x, y) in zip(itemsA, itemsB) {
+            let differing = [("paragraph", x.paragraph != y.paragraph), ("question", x.question != y.question), ("choices", x.choices != y.choices),
+                             ("question_plus", x.questionPlus != y.questionPlus), ("answer", x.answer != y.answer)].filter(\.1).map(\.0)
+            if !differing.isEmpty && firstItem == nil { firstItem = x.id }
+            for field in differing { fields[field, default: 0] += 1 }
+        }
+        let listed = fields.sorted { $0.key < $1.key }.map { "\($0.key) on \($0.value) item\($0.value == 1 ? "" : "s")" }.joined(separator: ", ")
+        return "the same ids and choice counts, other text: \(listed)" + (firstItem.map { " (first \(excerpt($0)))" } ?? "")
     }
 }

@@ -60,6 +60,7 @@ public final class Store: Sendable {
     /// Refuses a change to a read-only workspace before anything is attempted.
     public func requireWritable() throws {
         guard writable else { throw StoreError.invalid("the workspace \(workspace.root.path) is read-only: this command changes the store") }
+        try workspace.checkFolders()
     }
 
     /// Schema versions, oldest first. A migration, once released, never changes:
@@ -115,6 +116,11 @@ public final class Store: Sendable {
         registerLedgerMigration(&migrator)
         registerAnswerCountsMigration(&migrator)
         registerTokenMigration(&migrator)
+        migrator.registerMigration("v9 scores by upload") { db in
+            // The upload log finds each upload's scores: without it, every listing of
+            // uploads scanned the whole score table once per upload.
+            try db.execute(sql: "CREATE INDEX scoreByUpload ON score(uploadId, kind, id)")
+        }
         return migrator
     }
 
@@ -199,6 +205,8 @@ public final class Store: Sendable {
     func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, canonicalCSV: String, origin: SetOrigin, lineage: Lineage, notes: SetNotes, createdAt: Date = Date(), afterRow: (Int) throws -> Void = { _ in }, in db: Database) throws -> AddOutcome {
         try SetRef.checkName(name)
         for tag in notes.tags { try SetRef.checkName(tag, what: "tag") }
+        try TextLimits.checkNote(notes.note, of: name)
+        try TextLimits.checkAuthor(notes.author, of: name)
         let sha = sha256Hex(canonicalCSV.utf8)
         let versions = try PredictionSetRecord.filter(Column("name") == name).order(Column("version")).fetchAll(db)
         if let first = versions.first, first.origin != origin {
@@ -285,6 +293,8 @@ public final class Store: Sendable {
             let hint = score.value > 1 && score.value <= 100 ? " (a percentage? that would be \(score.value / 100))" : ""
             throw StoreError.invalid("\(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]\(hint)")
         }
+        for score in scores { try TextLimits.checkNote(score.note, of: "the score") }
+        try TextLimits.checkAuthor(author, of: "the score")
         try requireWritable()
         return try write { db in
             let now = Date()

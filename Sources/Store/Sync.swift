@@ -75,13 +75,16 @@ public struct SetBundle: Codable, Sendable, Equatable {
     /// The limits a received bundle keeps: what a real set never comes near, so that one
     /// push cannot bloat every later pull or page.
     public static let maxTags = 50
-    public static let maxNoteCharacters = 10_000
     public static let maxLineageBytes = 256 * 1024
+    /// A team uploads a few times a day for weeks: a set with more was not uploaded by
+    /// people, and its rows would slow every page that lists uploads.
+    public static let maxUploads = 1_000
+    public static let maxScores = 2_000
 
     /// Refuses what this store could not keep or would keep wrongly: dates outside
-    /// 2000 to tomorrow, scores outside [0, 1], NUL characters (SQLite would cut the text
-    /// there), oversized metadata, an ensemble without members, or one without its
-    /// submission. (The method's name is checked where the methods are known.)
+    /// 2000 to tomorrow, scores outside [0, 1], notes and authors past `TextLimits`,
+    /// oversized metadata or score history, an ensemble without members, or one without
+    /// its submission. (The method's name is checked where the methods are known.)
     public func check() throws {
         func refuse(_ message: String) -> StoreError { StoreError.invalid("\(ref): \(message)") }
         let earliest = Date(timeIntervalSince1970: 946_684_800), latest = Date().addingTimeInterval(86_400)
@@ -101,10 +104,21 @@ public struct SetBundle: Codable, Sendable, Equatable {
             throw refuse("\(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]")
         }
         guard tags.count <= Self.maxTags else { throw refuse("\(tags.count) tags (at most \(Self.maxTags))") }
-        guard (note?.count ?? 0) <= Self.maxNoteCharacters else { throw refuse("a note of more than \(Self.maxNoteCharacters) characters") }
+        guard uploads.count <= Self.maxUploads, scores.count <= Self.maxScores else {
+            throw refuse("\(uploads.count) uploads and \(scores.count) scores (at most \(Self.maxUploads) and \(Self.maxScores) a set)")
+        }
         guard try Self.encoder.encode(lineage).count <= Self.maxLineageBytes else { throw refuse("a lineage of more than \(Self.maxLineageBytes / 1024) KB") }
-        let texts = [note, author] + uploads.flatMap { [$0.note, $0.author] } + scores.flatMap { [$0.note, $0.author] }
-        guard !texts.contains(where: { $0?.contains("\u{0}") == true }), !(csv?.contains("\u{0}") ?? false) else { throw refuse("a NUL character in its text") }
+        try TextLimits.checkNote(note, of: "the set")
+        try TextLimits.checkAuthor(author, of: "the set")
+        for upload in uploads {
+            try TextLimits.checkNote(upload.note, of: "an upload")
+            try TextLimits.checkAuthor(upload.author, of: "an upload")
+        }
+        for score in scores {
+            try TextLimits.checkNote(score.note, of: "a score")
+            try TextLimits.checkAuthor(score.author, of: "a score")
+        }
+        guard !(csv?.contains("\u{0}") ?? false) else { throw refuse("a NUL character in its rows") }
         guard (origin == .ensemble) == (submission != nil) else {
             throw refuse(origin == .ensemble ? "an ensemble without its submission (method, members)" : "a submission on a set that is not an ensemble")
         }

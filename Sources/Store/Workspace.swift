@@ -69,7 +69,10 @@ public func writeAtomically(_ text: String, to url: URL) throws {
         unlink(temporary.path)
         return FileProblem(file: url.path, message: "cannot \(what): \(reason)")
     }
-    let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    // A link planted under the temporary name would otherwise be followed and its
+    // target truncated: the name is cleared and the file made new, never through a link.
+    unlink(temporary.path)
+    let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
     guard fd >= 0 else { throw failure("write") }
     let bytes = Array(text.utf8)
     var written = 0

@@ -83,7 +83,7 @@ public struct MemberSelection: Sendable {
         guard let first = sets.first else { throw StoreError.invalid("no members") }
         if let other = sets.first(where: { $0.datasetId != first.datasetId }) {
             let a = try store.dataset(id: first.datasetId), b = try store.dataset(id: other.datasetId)
-            throw StoreError.invalid("\(first.ref) and \(other.ref) are over different datasets (\(a.shortHash), \(a.itemCount) items vs \(b.shortHash), \(b.itemCount) items): an ensemble's members must predict the same test set")
+            throw StoreError.invalid("\(first.ref) and \(other.ref) are over different datasets (\(a.shortHash), \(a.itemCount) items vs \(b.shortHash), \(b.itemCount) items; \(store.difference(between: a, and: b))): an ensemble's members must predict the same test set")
         }
         let dataset = try store.dataset(id: first.datasetId)
         var position: [String: Int] = [:]

@@ -249,6 +249,13 @@ let oneMore = root.appendingPathComponent("one-more.csv").path
 try predictionCSV(&random).write(toFile: oneMore, atomically: true, encoding: .utf8)
 report("suneung import, 869 rows with logits", try suneung(["import", oneMore, "--name", "one-more", "--dataset", testFile], workspace: root), goal: 0.3)
 
+// The upload log over 20,000 recorded uploads (20 a set, public and private each).
+let scoredSets = try store.summaries().prefix(1000).map { try store.predictionSet(id: $0.id) }
+for round in 0..<20 {
+    for set in scoredSets { try store.addScores(to: set, [(.public, 0.01 + Double(round) / 100, nil), (.private, 0.02 + Double(round) / 100, nil)]) }
+}
+report("suneung uploads, 20,000 uploads", try suneung(["uploads"], workspace: root), goal: 0.5)
+
 // Ensembles over 50 scored sets with logits, in a workspace of their own.
 let ensembleRoot = root.appendingPathComponent("ensembles")
 let ensembleStore = try Store(workspace: Workspace(root: ensembleRoot), create: true)

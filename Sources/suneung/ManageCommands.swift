@@ -184,8 +184,10 @@ struct FsckCommand: ParsableCommand {
         abstract: "Check the store: SQLite's integrity check, every set's rows against their sha256, the files in predictions/ and submissions/; repair what can be rebuilt.",
         discussion: """
             A missing or changed file is written again from the store's rows (which the \
-            recorded sha256 vouches for); files in predictions/ that belong to no set are \
-            removed; what a killed command left is finished. Rows that no longer match their \
+            recorded sha256 vouches for); a file in predictions/ named as a set's file \
+            (NAME@vK.csv) whose set does not exist is moved to quarantine/, and anything \
+            else there (a folder of old CSVs, notes) is left alone; what a killed command \
+            left is finished. A managed folder that is a symbolic link is refused. Rows that no longer match their \
             sha256 cannot be repaired here (restore the store from a backup). --check only \
             reports. Exit 1 when a problem remains.
             """
@@ -204,7 +206,8 @@ struct FsckCommand: ParsableCommand {
         print("Checked \(report.sets) sets.")
         print(report.database.isEmpty ? "database: ok (integrity_check, foreign_key_check)" : "database: " + report.database.joined(separator: "\n  "))
         for path in report.rebuilt { print("\(repair ? "rebuilt" : "would rebuild") \(excerpt(path, limit: 1000))") }
-        for path in report.strays { print("\(repair ? "removed" : "would remove") \(excerpt(path, limit: 1000)) (belongs to no set)") }
+        for path in report.strays { print("\(repair ? "removed" : "would remove") \(excerpt(path, limit: 1000)) (a killed command's temporary file)") }
+        for path in report.quarantined { print("\(repair ? "quarantined" : "would quarantine") \(excerpt(path, limit: 1000)) (a set's file, but no such set)") }
         for problem in report.corrupted { print("corrupted: \(problem)") }
         if report.clean { print("Everything is in order.") }
         if !report.database.isEmpty || !report.corrupted.isEmpty || (!repair && !report.clean) { throw ExitCode.failure }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Exam
 import Foundation
 import Server
 import Store
@@ -232,7 +233,7 @@ struct PushCommand: ParsableCommand {
         let progress = ProgressLine(label: "push")
         let report = try client.push(sets, from: store) { done, total, ref in progress.update(done: done, total: total, detail: ref) }
         progress.finish()
-        printReport(report, verb: "Pushed", place: client.url)
+        try printReport(report, verb: "Pushed", place: client.url)
     }
 }
 
@@ -254,7 +255,7 @@ struct PullCommand: ParsableCommand {
         let progress = ProgressLine(label: "pull")
         let report = try client.pull(into: store) { done, total, ref in progress.update(done: done, total: total, detail: ref) }
         progress.finish()
-        printReport(report, verb: "Pulled", place: client.url)
+        try printReport(report, verb: "Pulled", place: client.url)
     }
 }
 
@@ -268,7 +269,13 @@ func chosenRemote(_ name: String?, workspace: Workspace) throws -> String {
     return remotes.entries[0].name
 }
 
-func printReport(_ report: SyncReport, verb: String, place: String) {
+/// The sets that went, then those refused (the rest went on without them): exit 1 if any was.
+func printReport(_ report: SyncReport, verb: String, place: String) throws {
     for line in report.created { print("  new  \(line)") }
+    for line in report.refused { print("  refused  \(excerpt(line, limit: 1000))") }
     print("\(verb) \(report.created.count + report.known.count) sets (\(report.created.count) new, \(report.known.count) already there), \(report.scoresAdded) new scores\(report.datasetsSent > 0 ? ", \(report.datasetsSent) datasets" : "") — \(place).")
+    if !report.refused.isEmpty {
+        print("\(report.refused.count) set\(report.refused.count == 1 ? " was" : "s were") refused (above); the others went.")
+        throw ExitCode.failure
+    }
 }

@@ -74,6 +74,31 @@ class WorkspaceTestCase: XCTestCase {
         }
     }
 
+    /// Every listed set's file is present and matches its sha256, and SQLite says ok.
+    func assertConsistent(file: StaticString = #filePath, line: UInt = #line) throws {
+        let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
+        let (integrity, sets, submissions) = try queue.read { db in
+            (try String.fetchAll(db, sql: "PRAGMA integrity_check"),
+             try Row.fetchAll(db, sql: "SELECT name, version, csvSha256 FROM predictionSet"),
+             // A newer version of an ensemble writes the same file: the newest owns it.
+             try Row.fetchAll(db, sql: "SELECT path, csvSha256 FROM submission WHERE id IN (SELECT MAX(id) FROM submission GROUP BY path)"))
+        }
+        XCTAssertEqual(integrity, ["ok"], file: file, line: line)
+        var owned: Set<String> = []
+        for set in sets {
+            let name = "\(set[0] as String)@v\(set[1] as Int).csv"
+            owned.insert(name)
+            let data = FileManager.default.contents(atPath: root.appendingPathComponent("predictions").appendingPathComponent(name).path)
+            XCTAssertEqual(data.map { sha256Hex(Array($0)) }, set[2] as String?, "predictions/\(name)", file: file, line: line)
+        }
+        for submission in submissions {
+            let data = FileManager.default.contents(atPath: root.appendingPathComponent(submission[0] as String).path)
+            XCTAssertEqual(data.map { sha256Hex(Array($0)) }, submission[1] as String?, "submission \(submission[0] as String)", file: file, line: line)
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(Set(files), owned, "files in predictions/ that belong to no set", file: file, line: line)
+    }
+
     /// The files in predictions/ and submissions/ with their contents.
     func exportedFiles() throws -> [String: Data] {
         var files: [String: Data] = [:]

@@ -218,6 +218,15 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             try bundle { $0.scores[0].createdAt = Date(timeIntervalSince1970: 1e17) },
             try bundle { $0.tags = (0..<5000).map { "t\($0)" } },
             try bundle { $0.note = "a\u{0}b" },
+            // One limit for every note, however it comes (the red team's long notes).
+            try bundle { $0.note = String(repeating: "n", count: 10_001) },
+            try bundle { $0.scores[0].note = String(repeating: "n", count: 30_000) },
+            try bundle { $0.uploads[0].author = "kim\u{1B}[2J" },
+            try bundle { b in b.uploads = (0..<1_001).map { key in
+                var upload = b.uploads[0]
+                upload.key = Int64(key)
+                return upload
+            } },
             try bundle { $0.lineage.commandLine = String(repeating: "x", count: 300_000) },
             try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([], "vote") },
             try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([member], "bogus") },
@@ -226,6 +235,14 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         ]
         let before = try dump()
         let csv = "id,answer\nq1,1\nq2,5\nq3,1\n"
+        // One limit for every note, however it comes (the red team's long notes).
+        let long10k = String(repeating: "n", count: 10_001), long50k = String(repeating: "n", count: 50_000)
+        let longNotes: [(String, HTTPRequest.Method, String?, String, HTTPResponse.Status)] = [
+            ("/api/v1/sets/run/scores", .post, writer, "{\"public\": 0.9, \"note\": \"\(long10k)\"}", .unprocessableContent),
+            ("/api/v1/ensembles", .post, writer, "{\"name\": \"e\", \"members\": [\"run\", \"other\"], \"method\": \"vote\", \"note\": \"\(long50k)\"}", .unprocessableContent),
+            ("/api/v1/ensembles", .post, writer, "{\"name\": \"e\", \"members\": [\"run\", \"other\"], \"method\": \"vote\", \"note\": \"a\\u0000b\"}", .unprocessableContent),
+            ("/api/v1/sets?name=x&dataset=\(sha)&note=\(long10k)", .post, writer, csv, .unprocessableContent),
+        ]
         // (uri, method, token, body, expected status)
         let cases: [(String, HTTPRequest.Method, String?, String, HTTPResponse.Status)] = [
             ("/api/v1/sets", .get, nil, "", .unauthorized),
@@ -252,7 +269,7 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             ("/api/v1/sets/run/scores", .post, writer, #"{"local": 0.9}"#, .unprocessableContent),
             ("/api/v1/sets/run/scores", .post, writer, #"{"public": 0.9, "note": "a\u0000b"}"#, .unprocessableContent),
             ("/api/v1/sets?name=x&dataset=zzzz", .post, writer, csv, .unprocessableContent),
-        ] + hostileBundles.map { ("/api/v1/sync/bundles", .post, writer, $0, .unprocessableContent) }
+        ] + longNotes + hostileBundles.map { ("/api/v1/sync/bundles", .post, writer, $0, .unprocessableContent) }
         try await withApp { client in
             for (uri, method, token, body, expected) in cases {
                 try await client.execute(uri: uri, method: method, headers: self.headers(token), body: ByteBuffer(string: body)) { response in

@@ -1,5 +1,6 @@
 import Exam
 import Foundation
+import GRDB
 import Store
 import TestSupport
 import XCTest
@@ -112,5 +113,40 @@ final class TeamTests: XCTestCase {
         // A token the server refuses is not kept.
         XCTAssertTrue(try member("choi", "remote", "add", "other", server.url, "--token", "snt_nope", expect: 1).contains("refuses this token"))
         XCTAssertEqual(server.stop(), 0, "SIGTERM stops the server gracefully")
+    }
+
+    /// A set the other side refuses (a note longer than any side keeps, as an older
+    /// suneung let in) stops neither a push nor a pull: the rest goes, the refusal is
+    /// said, and the exit status is 1.
+    func testPushAndPullGoOnPastARefusedSet() throws {
+        for name in ["server", "kim", "park"] { try member(name, "init") }
+        let token = try member("server", "token", "add", "kim", "--role", "write").split(separator: "\n").first { $0.hasPrefix("snt_") }.map(String.init)!
+        let server = ServerProcess(workspace: root.appendingPathComponent("server"))
+        try server.start()
+        defer { _ = server.stop() }
+        try SampleFiles.exam.write(to: root.appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
+        try SampleFiles.run.write(to: root.appendingPathComponent("run.csv"), atomically: true, encoding: .utf8)
+        try SampleFiles.other.write(to: root.appendingPathComponent("other.csv"), atomically: true, encoding: .utf8)
+        for (file, name) in [("run.csv", "first"), ("other.csv", "long"), ("run.csv", "last")] {
+            try member("kim", "import", root.appendingPathComponent(file).path, "--name", name, "--dataset", root.appendingPathComponent("test.csv").path)
+        }
+        func plantLongNote(_ workspace: String, on name: String) throws {
+            let queue = try DatabaseQueue(path: root.appendingPathComponent("\(workspace)/suneung.sqlite").path)
+            try queue.write { try $0.execute(sql: "UPDATE predictionSet SET note = ? WHERE name = ?", arguments: [String(repeating: "n", count: 12_000), name]) }
+        }
+        try plantLongNote("kim", on: "long")
+        try member("kim", "remote", "add", "team", server.url, "--token", token)
+        let pushed = try member("kim", "push", "--all", expect: 1)
+        XCTAssertTrue(pushed.contains("refused  long@v1: the set's note has 12000 characters (at most 10000)"), pushed)
+        XCTAssertTrue(pushed.contains("Pushed 2 sets (2 new") && pushed.contains("1 set was refused"), pushed)
+
+        // The server holds a set with a long note (planted the same way): a pull takes the rest.
+        try member("server", "import", root.appendingPathComponent("other.csv").path, "--name", "server-long", "--dataset", root.appendingPathComponent("test.csv").path)
+        try plantLongNote("server", on: "server-long")
+        try member("park", "remote", "add", "team", server.url, "--token", token)
+        let pulled = try member("park", "pull", expect: 1)
+        XCTAssertTrue(pulled.contains("refused  server-long@v1: the set's note has 12000 characters"), pulled)
+        XCTAssertTrue(pulled.contains("Pulled 2 sets (2 new"), pulled)
+        XCTAssertEqual(Set(try listed("park").map { $0["name"] as! String }), ["first", "last"])
     }
 }
