@@ -18,11 +18,7 @@ struct Dashboard {
     /// once per page.
     func dateFormat() -> (Date) -> String {
         let zone = ((try? Competition.load(workspace: store.workspace)) ?? Competition()).timeZone
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm"
-        return { formatter.string(from: $0) + " " + Competition.zoneName(zone, at: $0) }
+        return { Competition.timestamp($0, zone: zone) }
     }
 
     func register(on router: Router<ServerContext>) {

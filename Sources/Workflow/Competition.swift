@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Store
 import Yams
 
@@ -54,14 +55,23 @@ public struct Competition: Sendable, Equatable {
 
         """
 
-    /// A time in a zone, with the zone's name: `2026-11-30 14:02 KST`.
+    /// A time in a zone, with the zone's name: `2026-11-30 14:02 KST`. By arithmetic,
+    /// with the zone's name kept per offset: a DateFormatter a row took 6 s over the
+    /// 20,000 uploads of a long competition.
     public static func timestamp(_ date: Date, zone: TimeZone) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm"
-        return formatter.string(from: date) + " " + zoneName(zone, at: date)
+        let offset = zone.secondsFromGMT(for: date)
+        let time = CivilTime(date, offset: offset)
+        let name = zoneNames.withLock { names in
+            let key = "\(zone.identifier) \(offset)"
+            if let known = names[key] { return known }
+            let name = zoneName(zone, at: date)
+            names[key] = name
+            return name
+        }
+        return "\(time.date) \(time.twoDigits(time.hour)):\(time.twoDigits(time.minute)) \(name)"
     }
+
+    private static let zoneNames = Mutex<[String: String]>([:])
 
     /// KST, UTC, CET ... where the system knows an abbreviation; else the UTC offset.
     public static func zoneName(_ zone: TimeZone, at date: Date) -> String {
@@ -98,4 +108,36 @@ public struct UploadLog: Codable, Sendable {
         usedToday = competition.uploadsToday(uploads, now: now)
         remainingToday = max(0, dailySubmissions - usedToday)
     }
+}
+
+/// The calendar fields of a time at a UTC offset, by Howard Hinnant's civil-from-days
+/// arithmetic (proleptic Gregorian, as ISO 8601): what the tables and CSVs print.
+public struct CivilTime: Sendable {
+    public var year, month, day, hour, minute, second: Int
+
+    public init(_ date: Date, offset: Int = 0) {
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down)) + offset
+        let days = (seconds >= 0 ? seconds : seconds - 86_399) / 86_400
+        let inDay = seconds - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let shiftedMonth = (5 * dayOfYear + 2) / 153
+        day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+        month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        hour = inDay / 3_600
+        minute = inDay % 3_600 / 60
+        second = inDay % 60
+    }
+
+    func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+    /// `2026-11-30`.
+    public var date: String { "\(year)-\(twoDigits(month))-\(twoDigits(day))" }
+
+    /// `2026-11-30T05:02:00Z` for a time at offset 0, as ISO8601DateFormatter writes it.
+    public var iso8601: String { "\(date)T\(twoDigits(hour)):\(twoDigits(minute)):\(twoDigits(second))Z" }
 }

@@ -54,7 +54,10 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, csv
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
+    encoder.dateEncodingStrategy = .custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(iso8601(date))
+    }
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
@@ -130,7 +133,7 @@ func flushStandardOutput() {
     fflush(nil)  // every output stream: stdout is a C global Swift 6 will not touch
 }
 
-func iso8601(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+func iso8601(_ date: Date) -> String { CivilTime(date).iso8601 }
 
 extension ScoreKind: ExpressibleByArgument {}
 
