@@ -8,8 +8,8 @@ import Synchronization
 import Workflow
 import Yams
 
-/// The workspace's remotes, `config/remotes.yaml` (NAME: URL); their tokens live in
-/// `~/.config/suneung/credentials` (mode 600), by URL, or in $SUNEUNG_TOKEN.
+/// The workspace's remotes, `config/remotes.yaml` (NAME: URL); their tokens are kept
+/// apart, by URL (`Credentials`).
 public struct Remotes: Sendable {
     public static let file = "config/remotes.yaml"
     public var entries: [(name: String, url: String)]
@@ -38,7 +38,7 @@ public struct Remotes: Sendable {
     }
 
     public func save() throws {
-        let text = "# The team servers this workspace talks to (`suneung remote add`); tokens are in ~/.config/suneung/credentials.\n"
+        let text = "# The team servers this workspace talks to (`suneung remote add`); tokens are kept apart (`suneung remote list` says where).\n"
             + entries.map { "\($0.name): \"\($0.url)\"\n" }.joined()
         try writeAtomically(text, to: workspace.root.appendingPathComponent(Remotes.file))
     }
@@ -54,40 +54,121 @@ public struct Remotes: Sendable {
     }
 }
 
-/// Tokens by server URL, in the user's config folder (not the workspace: a workspace
-/// is shared, a token is personal; one person has one token for a server, whichever of
-/// their workspaces talks to it).
+/// Tokens by server URL: the user's file (`$XDG_CONFIG_HOME/suneung/credentials`, else
+/// `$HOME/.config/suneung/credentials`: a token is personal, and one person has one
+/// token for a server whichever of their workspaces talks to it), or the workspace's
+/// `config/credentials` (`remote add --here`: a workspace used under another identity,
+/// e.g. a shared machine's account), which comes first. $SUNEUNG_TOKEN overrides both.
+/// Both files are JSON, mode 600; one that others can read is refused, as ssh does.
 public enum Credentials {
+    public static let workspacePath = "config/credentials"
+
+    /// The user's file, as the XDG base directory spec places it.
     public static var file: URL {
-        let base = ProcessInfo.processInfo.environment["XDG_CONFIG_HOME"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config")
-        return base.appendingPathComponent("suneung/credentials")
+        let environment = ProcessInfo.processInfo.environment
+        // The spec: an empty or relative XDG_CONFIG_HOME is ignored.
+        if let config = environment["XDG_CONFIG_HOME"], config.hasPrefix("/") {
+            return URL(fileURLWithPath: config).appendingPathComponent("suneung/credentials")
+        }
+        // $HOME first: Foundation's home directory is the password database's, which
+        // ignores a HOME set for one command.
+        let home = environment["HOME"].flatMap { $0.hasPrefix("/") ? URL(fileURLWithPath: $0) : nil } ?? FileManager.default.homeDirectoryForCurrentUser
+        return home.appendingPathComponent(".config/suneung/credentials")
     }
 
-    static func all() -> [String: String] {
+    public static func workspaceFile(_ workspace: Workspace) -> URL { workspace.root.appendingPathComponent(workspacePath) }
+
+    /// Where a remote's token comes from, in the order they are looked at.
+    public enum Source: String, Sendable {
+        case environment = "$SUNEUNG_TOKEN"
+        case workspace
+        case user
+    }
+
+    static func all(in file: URL) throws -> [String: String] {
+        var status = stat()
+        guard stat(file.path, &status) == 0 else { return [:] }
+        guard status.st_mode & 0o077 == 0 else {
+            throw StoreError.invalid("\(file.path) is open to others (mode \(String(status.st_mode & 0o777, radix: 8))): its tokens are not used; `chmod 600 \(file.path)`")
+        }
         guard let data = FileManager.default.contents(atPath: file.path),
-              let entries = try? JSONDecoder().decode([String: String].self, from: data) else { return [:] }
+              let entries = try? JSONDecoder().decode([String: String].self, from: data) else {
+            throw StoreError.invalid("\(file.path) is not the JSON object of URL: token that suneung writes; remove it and `suneung remote add` again")
+        }
         return entries
     }
 
-    public static func token(for url: String) -> String? {
-        if let token = ProcessInfo.processInfo.environment["SUNEUNG_TOKEN"], !token.isEmpty { return token }
-        return all()[url]
+    public static func token(for url: String, workspace: Workspace) throws -> (token: String, source: Source)? {
+        if let token = ProcessInfo.processInfo.environment["SUNEUNG_TOKEN"], !token.isEmpty { return (token, .environment) }
+        if let token = try all(in: workspaceFile(workspace))[url] { return (token, .workspace) }
+        if let token = try all(in: file)[url] { return (token, .user) }
+        return nil
     }
 
-    /// Stores a token, the file readable by its owner only.
-    public static func store(_ token: String?, for url: String) throws {
-        var entries = all()
+    /// Stores (or with nil deletes) a token in the user's file or the workspace's; the
+    /// file readable by its owner only, from its first byte.
+    public static func store(_ token: String?, for url: String, in source: Source, workspace: Workspace) throws {
+        let target = source == .workspace ? workspaceFile(workspace) : file
+        guard token != nil || FileManager.default.fileExists(atPath: target.path) else { return }
+        var entries = try all(in: target)
         entries[url] = token
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let folder = file.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        // The folder is the owner's alone, so the file is never readable by others, not
-        // even as the temporary file of its atomic write.
-        guard chmod(folder.path, 0o700) == 0 else { throw StoreError.invalid("cannot make \(folder.path) private (chmod 700)") }
-        try writeAtomically(String(decoding: try encoder.encode(entries), as: UTF8.self), to: file)
-        guard chmod(file.path, 0o600) == 0 else { throw StoreError.invalid("cannot make \(file.path) private (chmod 600)") }
+        let folder = target.deletingLastPathComponent()
+        if source == .user {
+            // The user's folder is theirs alone (the workspace's config/ is shared).
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            guard chmod(folder.path, 0o700) == 0 else { throw StoreError.invalid("cannot make \(folder.path) private (chmod 700)") }
+        }
+        // The atomic write's temporary file is created 600 too: never readable by others.
+        let mask = umask(0o077)
+        defer { umask(mask) }
+        try writeAtomically(String(decoding: try encoder.encode(entries), as: UTF8.self), to: target)
+        guard chmod(target.path, 0o600) == 0 else { throw StoreError.invalid("cannot make \(target.path) private (chmod 600)") }
+    }
+
+    /// A token kept in a file (`remote add --token-file`): its first line, trimmed. An
+    /// empty file, or one that others can read, is refused.
+    public static func read(tokenFile path: String) throws -> String {
+        var status = stat()
+        guard stat(path, &status) == 0, let handle = FileHandle(forReadingAtPath: path) else { throw StoreError.invalid("cannot read the token file \(path)") }
+        defer { try? handle.close() }
+        // A regular file (a pipe such as <(pass show team) has no readers to worry about).
+        if status.st_mode & 0o170000 == 0o100000 && status.st_mode & 0o044 != 0 {
+            throw StoreError.invalid("the token file \(path) is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))): `chmod 600 \(path)`")
+        }
+        // A token is short: the first 4 KB hold its line.
+        let head = String(decoding: (try handle.read(upToCount: 4096)) ?? Data(), as: UTF8.self)
+        let token = (head.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw StoreError.invalid("the token file \(path) is empty: it holds the token on its first line") }
+        return token
+    }
+}
+
+/// How long a request may take and how large its answer may be: a server that drips
+/// its answer or floods the client is cut off, and the error says which bound it hit.
+public struct RemoteLimits: Sendable {
+    /// For the whole request, its retries included.
+    public var seconds: Double
+    /// An answer decoded whole as JSON: lists, a set's detail, pull's bundles (no rows;
+    /// lineage, scores, tags: kilobytes a set). The bound the server puts on bodies.
+    public var jsonBytes: Int
+    /// A file: a set's canonical CSV or a dataset's exam file. Real ones are a few MB;
+    /// above the server's 64 MB upload bound because a set made on the server never
+    /// went through it.
+    public var fileBytes: Int
+
+    public init(seconds: Double = 120, jsonBytes: Int = 64 << 20, fileBytes: Int = 256 << 20) {
+        self.seconds = seconds
+        self.jsonBytes = jsonBytes
+        self.fileBytes = fileBytes
+    }
+
+    /// The defaults, with $SUNEUNG_REMOTE_TIMEOUT (seconds, > 0) as the deadline when set.
+    public static var configured: RemoteLimits {
+        var limits = RemoteLimits()
+        if let seconds = ProcessInfo.processInfo.environment["SUNEUNG_REMOTE_TIMEOUT"].flatMap(Double.init), seconds > 0 { limits.seconds = seconds }
+        return limits
     }
 }
 
@@ -96,18 +177,21 @@ public enum Credentials {
 public struct RemoteClient: Sendable {
     public let url: String
     let token: String
+    let limits: RemoteLimits
 
     public init(remote name: String, workspace: Workspace) throws {
         url = try Remotes.load(workspace: workspace).url(of: name)
-        guard let token = Credentials.token(for: url) else {
+        guard let kept = try Credentials.token(for: url, workspace: workspace) else {
             throw StoreError.invalid("no token for \(url): `suneung remote add \(name) \(url) --token TOKEN` keeps one, or set SUNEUNG_TOKEN")
         }
-        self.token = token
+        token = kept.token
+        limits = .configured
     }
 
-    public init(url: String, token: String) {
+    public init(url: String, token: String, limits: RemoteLimits = .configured) {
         self.url = url
         self.token = token
+        self.limits = limits
     }
 
     // MARK: The API
@@ -139,19 +223,31 @@ public struct RemoteClient: Sendable {
         public var status: Int
         public var message: String
         public var code: String?
+        /// No answer began: the server is down or unreachable (`remote add` keeps a token unchecked then).
+        public var unreachable = false
         public var description: String { message }
     }
 
     func get<T: Decodable>(_ path: String, decoder: JSONDecoder = RemoteClient.decoder) throws -> T {
-        try decoder.decode(T.self, from: try request("GET", path, body: nil, type: nil))
+        try decode(try request("GET", path, body: nil, type: nil, maxBytes: limits.jsonBytes), with: decoder)
     }
 
     func send<T: Decodable, Body: Encodable>(_ method: String, _ path: String, json: Body, encoder: JSONEncoder = RemoteClient.encoder, decoder: JSONDecoder = RemoteClient.decoder) throws -> T {
-        try decoder.decode(T.self, from: try request(method, path, body: try encoder.encode(json), type: "application/json"))
+        try decode(try request(method, path, body: try encoder.encode(json), type: "application/json", maxBytes: limits.jsonBytes), with: decoder)
     }
 
     func send<T: Decodable>(_ method: String, _ path: String, body: Data, type: String, decoder: JSONDecoder = RemoteClient.decoder) throws -> T {
-        try decoder.decode(T.self, from: try request(method, path, body: body, type: type))
+        try decode(try request(method, path, body: body, type: type, maxBytes: limits.jsonBytes), with: decoder)
+    }
+
+    /// An answer that is not what this version expects is said so, the decoder's words
+    /// escaped (they can quote the answer's keys).
+    func decode<T: Decodable>(_ data: Data, with decoder: JSONDecoder) throws -> T {
+        do {
+            return try decoder.decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw Failure(status: 0, message: "the answer from \(url) is not what suneung \(Tool.version) expects: \(excerpt("\(error)", limit: 300))")
+        }
     }
 
     static let encoder: JSONEncoder = {
@@ -173,49 +269,145 @@ public struct RemoteClient: Sendable {
         return decoder
     }()
 
-    /// One request; a refused or dropped connection is tried again after 0.5, 1, 2
-    /// and 4 s (a server restarting); an HTTP error is reported with the server's words.
-    func request(_ method: String, _ path: String, body: Data?, type: String?) throws -> Data {
+    /// One request, within the limits' deadline; an answer is at most `maxBytes` (by
+    /// default a file's bound: the JSON answers pass theirs). A refused or dropped
+    /// connection is tried again after 0.5, 1, 2 and 4 s (a server restarting); a
+    /// redirect is refused (the token would go with it); an HTTP error is reported with
+    /// the server's words, escaped like any text quoted from outside.
+    func request(_ method: String, _ path: String, body: Data?, type: String?, maxBytes: Int? = nil) throws -> Data {
         var request = URLRequest(url: URL(string: url + path)!)
         request.httpMethod = method
-        request.timeoutInterval = 120
+        request.timeoutInterval = limits.seconds
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         if let type { request.setValue(type, forHTTPHeaderField: "Content-Type") }
         request.httpBody = body
+        let deadline = DispatchTime.now() + limits.seconds
+        let bounds = AnswerBounds(url: url, maxBytes: maxBytes ?? limits.fileBytes, seconds: limits.seconds)
         var delay = 0.5
         while true {
-            let result = RemoteClient.perform(request)
-            switch result {
-            case .success(let (status, data)):
+            switch RemoteClient.perform(request, bounds: bounds, deadline: deadline) {
+            case .answered(let status, let location, let data):
+                if (300..<400).contains(status), let location {
+                    throw Failure(status: status, message: "the server at \(url) answered \(status) (redirect to \(excerpt(location, limit: 200))); suneung does not follow redirects: give the final URL")
+                }
                 guard (200..<300).contains(status) else {
                     let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
                     let message = object?["error"] as? String ?? String(decoding: data.prefix(500), as: UTF8.self)
-                    throw Failure(status: status, message: "\(url) answered \(status): \(message)", code: object?["code"] as? String)
+                    throw Failure(status: status, message: "\(url) answered \(status): \(excerpt(message, limit: 500))", code: (object?["code"] as? String).map { excerpt($0) })
                 }
                 return data
-            case .failure(let error):
-                guard delay <= 4 else { throw Failure(status: 0, message: "cannot reach \(url): \(error.localizedDescription)") }
+            case .unreachable(let reason):
+                guard delay <= 4, DispatchTime.now() + delay < deadline else {
+                    throw Failure(status: 0, message: "cannot reach \(url): \(excerpt(reason, limit: 200))", unreachable: true)
+                }
                 Thread.sleep(forTimeInterval: delay)
                 delay *= 2
+            case .failed(let message):
+                throw Failure(status: 0, message: message)
             }
         }
     }
 
-    static func perform(_ request: URLRequest) -> Result<(Int, Data), any Error> {
-        let outcome = Mutex<Result<(Int, Data), any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        URLSession.shared.dataTask(with: request) { data, response, error in
-            let result: Result<(Int, Data), any Error>
-            if let error {
-                result = .failure(error)
-            } else {
-                result = .success(((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()))
-            }
-            outcome.withLock { $0 = result }
-            done.signal()
-        }.resume()
-        done.wait()
-        return outcome.withLock { $0! }
+    /// What one attempt came to.
+    enum Attempt {
+        case answered(status: Int, location: String?, body: Data)
+        /// No answer began (refused, dropped, an empty reply): worth another try.
+        case unreachable(String)
+        /// Past a bound, or an answer broken off: said as is, not tried again.
+        case failed(String)
     }
 
+    /// One attempt, its answer read as it arrives, so that one past its bound is cut
+    /// off before it is held; given up at the deadline.
+    static func perform(_ request: URLRequest, bounds: AnswerBounds, deadline: DispatchTime) -> Attempt {
+        let reader = AnswerReader(bounds: bounds)
+        let session = URLSession(configuration: .ephemeral, delegate: reader, delegateQueue: nil)
+        defer { session.invalidateAndCancel() }
+        let task = session.dataTask(with: request)
+        task.resume()
+        guard reader.done.wait(timeout: deadline) == .success else {
+            task.cancel()
+            return .failed(bounds.lateMessage(received: reader.received))
+        }
+        return reader.outcome
+    }
+}
+
+/// An attempt's bounds, and how passing them is said.
+struct AnswerBounds: Sendable {
+    let url: String
+    let maxBytes: Int
+    let seconds: Double
+
+    var sizeMessage: String { "the answer from \(url) exceeded \(maxBytes >= 1 << 20 ? "\(maxBytes >> 20) MB" : "\(maxBytes) bytes"): suneung stopped reading it" }
+
+    func lateMessage(received: Int) -> String {
+        "no complete answer from \(url) within \(seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds)) s (\(received) bytes of it arrived)"
+    }
+}
+
+/// URLSession's delegate for one attempt: refuses redirects, keeps the body up to its
+/// bound and cancels past it.
+final class AnswerReader: NSObject, URLSessionDataDelegate, Sendable {
+    let bounds: AnswerBounds
+    let done = DispatchSemaphore(value: 0)
+    private struct State {
+        var response: HTTPURLResponse?
+        var body = Data()
+        var overflowed = false
+        var outcome: RemoteClient.Attempt?
+    }
+    private let state = Mutex(State())
+
+    init(bounds: AnswerBounds) { self.bounds = bounds }
+
+    var received: Int { state.withLock { $0.body.count } }
+    var outcome: RemoteClient.Attempt { state.withLock { $0.outcome! } }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse, newRequest request: URLRequest,
+                    completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        // Not followed: the task ends with the redirect as its answer.
+        completionHandler(nil)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse, completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
+        let tooLarge = response.expectedContentLength > Int64(bounds.maxBytes)
+        state.withLock {
+            $0.response = response as? HTTPURLResponse
+            $0.overflowed = tooLarge
+        }
+        completionHandler(tooLarge ? .cancel : .allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        let overflowed = state.withLock { state in
+            guard !state.overflowed else { return true }
+            guard state.body.count + data.count <= bounds.maxBytes else {
+                state.overflowed = true
+                state.body = Data()
+                return true
+            }
+            state.body.append(data)
+            return false
+        }
+        if overflowed { dataTask.cancel() }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        state.withLock { state in
+            let response = state.response ?? task.response as? HTTPURLResponse
+            if state.overflowed {
+                state.outcome = .failed(bounds.sizeMessage)
+            } else if let error {
+                state.outcome = response == nil
+                    ? .unreachable(error.localizedDescription)
+                    : .failed("the answer from \(bounds.url) broke off after \(state.body.count) bytes: \(excerpt(error.localizedDescription, limit: 200))")
+            } else if let response {
+                state.outcome = .answered(status: response.statusCode, location: response.value(forHTTPHeaderField: "Location"), body: state.body)
+            } else {
+                state.outcome = .unreachable("no answer")
+            }
+        }
+        done.signal()
+    }
 }

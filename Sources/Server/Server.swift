@@ -11,6 +11,8 @@ public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The token that was presented (every route but /health and /login has one).
     public var token: TokenRecord?
+    /// The token's holder, for the access log (which runs outside the token check).
+    let holder = RequestHolder()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -26,9 +28,10 @@ public enum Server {
     static let cookieName = "suneung_token"
 
     /// The whole application: the JSON API under /api/v1, the dashboard, /health, and the
-    /// token check in front of them.
-    public static func router(store: Store) -> Router<ServerContext> {
+    /// token check in front of them; each request in `log`, if given.
+    public static func router(store: Store, log: RequestLog? = nil) -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
+        if let log { router.add(middleware: RequestLogMiddleware(log: log)) }
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: TokenMiddleware(store: store))
         router.get("/health") { _, _ in HealthResponse(status: "ok", version: Tool.version) }
@@ -39,10 +42,10 @@ public enum Server {
     }
 
     /// Serves a workspace until SIGINT or SIGTERM; returns once every connection is done.
-    public static func run(store: Store, host: String, port: Int, onStart: @escaping @Sendable (Int) -> Void) async throws {
+    public static func run(store: Store, host: String, port: Int, log: RequestLog, onStart: @escaping @Sendable (Int) -> Void) async throws {
         var logger = Logger(label: "suneung.serve")
         logger.logLevel = .warning
-        let app = Application(router: router(store: store), configuration: .init(address: .hostname(host, port: port), serverName: "suneung/\(Tool.version)"),
+        let app = Application(router: router(store: store, log: log), configuration: .init(address: .hostname(host, port: port), serverName: "suneung/\(Tool.version)"),
                               onServerRunning: { channel in onStart(channel.localAddress?.port ?? port) }, logger: logger)
         try await app.runService()
     }
@@ -173,6 +176,7 @@ struct TokenMiddleware: RouterMiddleware {
         }
         var context = context
         context.token = token
+        context.holder.name.withLock { $0 = token.name }
         return try await next(request, context)
     }
 }

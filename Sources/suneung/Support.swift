@@ -100,7 +100,9 @@ struct TextTable {
         self.columns = columns.map { (title: $0.0, alignment: $0.1) }
     }
 
-    mutating func add(_ row: [String]) { rows.append(row) }
+    /// A cell may be text from anywhere (a remote's names and notes): control
+    /// characters are shown escaped, never sent to the terminal.
+    mutating func add(_ row: [String]) { rows.append(row.map { excerpt($0, limit: .max) }) }
 
     var rendered: String {
         let all = [columns.map(\.title)] + rows

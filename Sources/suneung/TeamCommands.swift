@@ -23,7 +23,9 @@ struct ServeCommand: ParsableCommand {
             `Authorization: Bearer TOKEN`, or in a browser open /login?token=TOKEN once. \
             Binds 127.0.0.1 unless --host says otherwise; for a team, put it behind a \
             reverse proxy with TLS (README: For a team). Stops on SIGINT or SIGTERM after \
-            the requests in flight.
+            the requests in flight. Each request is logged on stderr (and appended to --log \
+            FILE): time, the token holder's name, method, path, status, milliseconds; never \
+            a token.
             """
     )
 
@@ -35,6 +37,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The port (0: any free port, printed).")
     var port = 8080
 
+    @Option(help: ArgumentHelp("Also append the request log to this file (created mode 600).", valueName: "FILE"))
+    var log: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
     }
@@ -45,12 +50,13 @@ struct ServeCommand: ParsableCommand {
         if try store.tokens().allSatisfy({ $0.revokedAt != nil }) {
             print("Note: no live token yet; make one with `suneung token add NAME --role write` (every request but /health needs one).")
         }
+        let requestLog = try RequestLog(appendingTo: log)
         let failure = Mutex<(any Error)?>(nil)
         let done = DispatchSemaphore(value: 0)
         let (host, port) = (host, port)
         Task {
             do {
-                try await Server.run(store: store, host: host, port: port) { bound in
+                try await Server.run(store: store, host: host, port: port, log: requestLog) { bound in
                     print("Serving \(store.workspace.root.path) on http://\(host):\(bound) (Ctrl-C stops)")
                     flushStandardOutput()
                 }
@@ -128,7 +134,16 @@ struct RemoteCommand: ParsableCommand {
     )
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add (or change) a remote: its URL goes to config/remotes.yaml, its token to ~/.config/suneung/credentials (mode 600).")
+        static let configuration = CommandConfiguration(
+            abstract: "Add (or change) a remote: its URL goes to config/remotes.yaml, its token to your credentials file (mode 600).",
+            discussion: """
+                The token is kept by URL in $XDG_CONFIG_HOME/suneung/credentials, else \
+                $HOME/.config/suneung/credentials (yours, for every workspace of yours); with \
+                --here in this workspace's config/credentials (mode 600; keep it out of version \
+                control), which is looked at first. $SUNEUNG_TOKEN overrides both. A server \
+                that redirects is refused: give the URL it redirects to.
+                """
+        )
 
         @OptionGroup var options: WorkspaceOptions
 
@@ -141,39 +156,63 @@ struct RemoteCommand: ParsableCommand {
         @Option(help: "The token `suneung token add` printed on the server (else $SUNEUNG_TOKEN at each use).")
         var token: String?
 
+        @Option(help: ArgumentHelp("Read the token from the first line of this file (not readable by others), keeping it out of the shell's history.", valueName: "PATH"))
+        var tokenFile: String?
+
+        @Flag(help: "Keep the token in this workspace's config/credentials rather than your own file.")
+        var here = false
+
+        func validate() throws {
+            if token != nil && tokenFile != nil { throw ValidationError("--token or --token-file, not both") }
+            if here && token == nil && tokenFile == nil { throw ValidationError("--here keeps a token: give --token or --token-file") }
+        }
+
         func run() throws {
             try SetRef.checkName(name, what: "remote name")
             let address = try Remotes.checkURL(url)
-            if let token, token.isEmpty || token.contains(where: { $0.isWhitespace }) { throw ValidationError("--token is empty or has spaces") }
-            // A token the server refuses is not kept; an unreachable server is said.
-            var answer = "not reachable now: the token is kept unchecked"
-            if let token {
-                do {
-                    let me = try RemoteClient(url: address, token: token).whoAmI()
-                    answer = "the server knows the token: \(me.name), \(me.role.rawValue)"
-                } catch let failure as RemoteClient.Failure where failure.status == 401 {
-                    throw StoreError.invalid("\(address) refuses this token (unknown or revoked): nothing was changed")
-                } catch {}
-            }
-            var remotes = try Remotes.load(workspace: options.located)
+            let token = try tokenFile.map(Credentials.read(tokenFile:)) ?? token
+            if let token, token.isEmpty || token.contains(where: { $0.isWhitespace }) { throw ValidationError("the token is empty or has spaces") }
+            let workspace = options.located
+            let answer = try token.map { try checkedToken($0, at: address) }
+            var remotes = try Remotes.load(workspace: workspace)
             remotes.entries.removeAll { $0.name == name }
             remotes.entries.append((name, address))
             try remotes.save()
-            if let token { try Credentials.store(token, for: address) }
-            print("Remote \(name) = \(address)\(token == nil ? "" : "; token kept in \(Credentials.file.path) (\(answer))")")
+            let source: Credentials.Source = here ? .workspace : .user
+            if let token { try Credentials.store(token, for: address, in: source, workspace: workspace) }
+            let kept = source == .workspace ? Credentials.workspaceFile(workspace) : Credentials.file
+            print("Remote \(name) = \(address)\(answer.map { "; token kept in \(kept.path) (\($0))" } ?? "")")
+        }
+
+        /// What the server says of the token. One it refuses, or a redirect, changes
+        /// nothing; an unreachable server keeps it unchecked.
+        func checkedToken(_ token: String, at address: String) throws -> String {
+            do {
+                let me = try RemoteClient(url: address, token: token).whoAmI()
+                return "the server knows the token: \(excerpt(me.name)), \(me.role.rawValue)"
+            } catch let failure as RemoteClient.Failure where failure.status == 401 {
+                throw StoreError.invalid("\(address) refuses this token (unknown or revoked): nothing was changed")
+            } catch let failure as RemoteClient.Failure where (300..<400).contains(failure.status) {
+                throw StoreError.invalid("\(failure.message): nothing was changed")
+            } catch let failure as RemoteClient.Failure where failure.unreachable {
+                return "not reachable now: the token is kept unchecked"
+            } catch {
+                return "unchecked: \(error)"
+            }
         }
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the remotes and whether a token is kept for each.")
+        static let configuration = CommandConfiguration(abstract: "List the remotes and where each one's token comes from.")
 
         @OptionGroup var options: WorkspaceOptions
 
         func run() throws {
-            let remotes = try Remotes.load(workspace: options.located)
+            let workspace = options.located
+            let remotes = try Remotes.load(workspace: workspace)
             guard !remotes.entries.isEmpty else { return print("No remotes: `suneung remote add NAME URL --token TOKEN`.") }
             var table = TextTable([("name", .left), ("url", .left), ("token", .left)])
-            for entry in remotes.entries { table.add([entry.name, entry.url, Credentials.token(for: entry.url) == nil ? "none" : "kept"]) }
+            for entry in remotes.entries { table.add([entry.name, entry.url, try Credentials.token(for: entry.url, workspace: workspace)?.source.rawValue ?? "none"]) }
             print(table.rendered)
         }
     }
@@ -185,15 +224,18 @@ struct RemoteCommand: ParsableCommand {
 
         @Argument var name: String
 
-        @Flag(help: "Also delete the token kept for its URL (every workspace of yours loses it).")
+        @Flag(help: "Also delete the token kept for its URL, in this workspace and in your own file (every workspace of yours loses it).")
         var forgetToken = false
 
         func run() throws {
-            var remotes = try Remotes.load(workspace: options.located)
+            let workspace = options.located
+            var remotes = try Remotes.load(workspace: workspace)
             let url = try remotes.url(of: name)
             remotes.entries.removeAll { $0.name == name }
             try remotes.save()
-            if forgetToken { try Credentials.store(nil, for: url) }
+            if forgetToken {
+                for source in [Credentials.Source.workspace, .user] { try Credentials.store(nil, for: url, in: source, workspace: workspace) }
+            }
             print("Removed remote \(name) (\(url))\(forgetToken ? "; its token is deleted" : "; the token for \(url) stays in \(Credentials.file.path)").")
         }
     }
