@@ -2,6 +2,8 @@
 /// cannot move the terminal's cursor) and at most `limit` characters, with the full
 /// length said when cut (a 10 MB id is not echoed whole).
 public func excerpt(_ text: String, limit: Int = 80) -> String {
+    // Printable ASCII within the limit is itself (most of a table's cells).
+    if text.utf8.count <= limit, text.utf8.allSatisfy({ (0x20..<0x7F).contains($0) }) { return text }
     var out = ""
     var shown = 0
     for scalar in text.unicodeScalars {

@@ -72,7 +72,15 @@ var commandLineText: String {
     }.joined(separator: " ")
 }
 
-func formatScore(_ score: Double?) -> String { score.map { String(format: "%.4f", $0) } ?? "-" }
+/// A score to four places, as %.4f writes it; by hand, since String(format:) took a
+/// fifth of the upload log's time over 20,000 uploads.
+func formatScore(_ score: Double?) -> String {
+    guard let score else { return "-" }
+    guard score.isFinite, abs(score) < 1e12 else { return String(format: "%.4f", score) }
+    let units = Int((abs(score) * 10_000).rounded(.toNearestOrEven))
+    let fraction = String(units % 10_000)
+    return (score < 0 && units > 0 ? "-" : "") + "\(units / 10_000)." + String(repeating: "0", count: 4 - fraction.count) + fraction
+}
 
 func percent(_ part: Int, of whole: Int) -> String {
     whole == 0 ? "-" : String(format: "%.1f%%", 100 * Double(part) / Double(whole))
@@ -108,10 +116,13 @@ struct TextTable {
         let all = [columns.map(\.title)] + rows
         let widths = columns.indices.map { column in all.map { displayWidth($0[column]) }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { index, cell in
+            var text = cells.enumerated().map { index, cell in
                 let pad = String(repeating: " ", count: widths[index] - displayWidth(cell))
                 return columns[index].alignment == .left ? cell + pad : pad + cell
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+            }.joined(separator: "  ")
+            // By hand: a regular expression a line took a third of a second over 20,000 rows.
+            while text.hasSuffix(" ") { text.removeLast() }
+            return text
         }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         return ((showsHeader ? [line(columns.map(\.title)), rule] : []) + rows.map(line)).joined(separator: "\n")
