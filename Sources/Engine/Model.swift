@@ -165,7 +165,7 @@ public final class Model: Sendable {
 
     public let config: ModelConfig
     public let file: GGUFFile
-    /// The precision the layers were loaded in (`auto` resolved).
+    /// The precision the layers were loaded in (`auto` resolved for the file).
     public let precision: Precision
     package let layers: [Layer]
     package let outputNorm: [Float]
@@ -181,7 +181,7 @@ public final class Model: Sendable {
     public init(file: GGUFFile, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
         self.file = file
         config = try ModelConfig(file)
-        self.precision = precision.resolved
+        self.precision = precision.resolved(for: file)
         let config = self.config, precision = self.precision
         func tensor(_ name: String) throws -> GGUFTensorInfo {
             guard let tensor = file.tensor(named: name) else { throw EngineError(message: "\(file.path): tensor \(name) is missing") }

@@ -19,7 +19,7 @@ public struct PredictRequest: Sendable {
     public var threads: Int?
     public var limit: Int?
     public var maxTokens: Int?
-    /// The engine's precision (`auto`: the fastest this CPU runs).
+    /// The engine's precision (`auto`: the model file's own, `Precision.resolved(for:)`).
     public var precision: Precision
     public var gold: String?
     public var debias: String?
