@@ -214,7 +214,7 @@ public enum Predict {
             var cache = firstItem
             for position in groups[index] {
                 let item = items[position]
-                let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache)
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache, item: item.id)
                 if index == 0 && position == groups[0][0] { firstItem = cache }
                 guard done[position] == nil else { continue }
                 reused += cache.reused
@@ -244,7 +244,7 @@ public enum Predict {
         let passes = (0..<items.count).reduce(0) { $0 + (needsPasses($1) ? choiceCounts[$1] : (!sample.contains($1) && done[$1] == nil ? 1 : 0)) }
         events(.begin(total: passes))
         var firstItem = PrefixCache()
-        _ = try scorer.answerLogits(prompts[0].tokens, choices: choiceCounts[0], cache: &firstItem)
+        _ = try scorer.answerLogits(prompts[0].tokens, choices: choiceCounts[0], cache: &firstItem, item: items[0].id)
         func record(_ position: Int, probabilities: [Double]) throws {
             guard done[position] == nil else { return }
             let answer = probabilities.indices.max { (probabilities[$0], -$0) < (probabilities[$1], -$1) }! + 1
@@ -265,7 +265,7 @@ public enum Predict {
                         let baseline = Prompt.baseline(cut)
                         return (baseline.system, baseline.user)
                     }
-                    let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache)
+                    let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache, item: item.id)
                     let p = softmax(logits.map(Double.init))
                     positionProbabilities.append(p)
                     priorSum[n] = zip(priorSum[n] ?? Array(repeating: 0, count: n), p).map(+)
@@ -285,7 +285,7 @@ public enum Predict {
             var cache = firstItem
             for position in group where !sample.contains(position) && done[position] == nil {
                 let n = choiceCounts[position]
-                let logits = try scorer.answerLogits(prompts[position].tokens, choices: n, cache: &cache)
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: n, cache: &cache, item: items[position].id)
                 try record(position, probabilities: corrected(softmax(logits.map(Double.init)), prior: prior[n], target: target?[n]))
                 events(.item(tokens: prompts[position].tokens.count))
             }
