@@ -118,6 +118,7 @@ public enum Predict {
             }
             return labelled
         }
+        let targetShares = try request.priorTarget.map { try Self.targetShares($0, for: items) }
         if let threads = request.threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
         let lora = try adapter.map { try LoRAAdapter(path: $0) }
@@ -149,7 +150,6 @@ public enum Predict {
         }
         let method = request.debias.flatMap(DebiasMethod.init(parsing:))
         let priorTarget = request.priorTarget
-        let targetShares = try priorTarget.map { answerPrior(try ExamSet.load(path: $0).items) }
         let targetSha = try priorTarget.map { sha256Hex(try readFile($0)) }
         let settings = ([modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), engineVersion,
                          "precision \(scorer.model.precision.rawValue)"]
@@ -290,6 +290,22 @@ public enum Predict {
                 events(.item(tokens: prompts[position].tokens.count))
             }
         }
+    }
+
+    /// A --prior-target file's answer shares per number of choices. A position that no
+    /// labelled item answers has the share 0, and p · 0 / prior would rule it out on every
+    /// item with that many choices, whatever the model says: refused (for the numbers of
+    /// choices the items have) rather than warned about, as a file too small to show
+    /// every position is too small to estimate the shares from.
+    static func targetShares(_ path: String, for items: [ExamItem]) throws -> [Int: [Double]] {
+        let labelled = try ExamSet.load(path: path).items.filter { $0.answer != nil }
+        let shares = answerPrior(labelled)
+        for n in Set(items.map(\.choices.count)).sorted() {
+            guard let zero = shares[n]?.firstIndex(of: 0) else { continue }
+            let count = labelled.filter { $0.choices.count == n }.count
+            throw StoreError.invalid("\(path): none of its \(count) labelled items with \(n) choices has the answer \(zero + 1), so --prior-target would rule out position \(zero + 1) on every \(n)-choice item; give a labelled file in which every position is some item's answer, or leave out --prior-target")
+        }
+        return shares
     }
 
     /// The local accuracy on a labelled file, recorded with the set.
