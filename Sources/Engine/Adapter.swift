@@ -106,7 +106,8 @@ public struct LoRAAdapter: Sendable {
             guard a.shape[0] == rank, b.shape[1] == rank else {
                 throw problem(weightsPath, "\(key): lora_A is \(a.shape[0])×\(a.shape[1]) and lora_B \(b.shape[0])×\(b.shape[1]), but r is \(rank)")
             }
-            return Delta(layer: layer, module: module, rank: rank, a: a.values, b: b.values, inputs: a.shape[1], outputs: b.shape[0])
+            return Delta(layer: layer, module: module, rank: rank, a: try finite(a.values, tensor: key + ".lora_A.weight", in: weightsPath),
+                         b: try finite(b.values, tensor: key + ".lora_B.weight", in: weightsPath), inputs: a.shape[1], outputs: b.shape[0])
         }
     }
 
@@ -157,7 +158,8 @@ public struct LoRAAdapter: Sendable {
                 throw problem("\(key): lora_a is [\(a.dimensions[0]), \(a.dimensions[1])] and lora_b [\(b.dimensions[0]), \(b.dimensions[1])]; every pair needs the rank \(rank)")
             }
             let outputs = b.dimensions[1], inputs = a.dimensions[0]
-            return Delta(layer: layer, module: module, rank: rank, a: file.dequantize(a), b: file.dequantize(b), inputs: inputs, outputs: outputs)
+            return Delta(layer: layer, module: module, rank: rank, a: try finite(file.dequantize(a), tensor: excerpt(a.name), in: path),
+                         b: try finite(file.dequantize(b), tensor: excerpt(b.name), in: path), inputs: inputs, outputs: outputs)
         }
         self.rank = rank
         // llama.cpp scales by alpha/r, or by 1 where alpha is 0: kept as PEFT's alpha/r.

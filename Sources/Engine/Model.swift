@@ -7,6 +7,15 @@ public struct EngineError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// A tensor's values, refused if any is NaN or infinite (naming the tensor and the
+/// first such value): one makes every output it reaches NaN, or, where q8 quantises the
+/// activations it reaches, a code with no trace. Every adapter tensor, and the norms and
+/// biases a model reads whole, pass here.
+func finite(_ values: [Float], tensor name: String, in file: String) throws -> [Float] {
+    guard let index = values.firstIndex(where: { !$0.isFinite }) else { return values }
+    throw EngineError(message: "\(file): tensor \(name) holds \(values[index]) (value \(index) of \(values.count)), not a finite number")
+}
+
 /// A model's sizes and settings: everything the forward pass needs to know, read from
 /// the GGUF metadata and its family's entry in `Family.all`.
 public struct ModelConfig: Sendable, Equatable {
@@ -165,7 +174,7 @@ public final class Model: Sendable {
 
     public let config: ModelConfig
     public let file: GGUFFile
-    /// The precision the layers were loaded in (`auto` resolved).
+    /// The precision the layers were loaded in (`auto` resolved for the file).
     public let precision: Precision
     package let layers: [Layer]
     package let outputNorm: [Float]
@@ -181,7 +190,7 @@ public final class Model: Sendable {
     public init(file: GGUFFile, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
         self.file = file
         config = try ModelConfig(file)
-        self.precision = precision.resolved
+        self.precision = precision.resolved(for: file)
         let config = self.config, precision = self.precision
         func tensor(_ name: String) throws -> GGUFTensorInfo {
             guard let tensor = file.tensor(named: name) else { throw EngineError(message: "\(file.path): tensor \(name) is missing") }
@@ -195,7 +204,7 @@ public final class Model: Sendable {
             return t
         }
         func weights(_ name: String, _ count: Int) throws -> [Float] {
-            file.dequantize(try checked(name, count))
+            try finite(file.dequantize(try checked(name, count)), tensor: name, in: file.path)
         }
         func optional(_ name: String, _ count: Int) throws -> [Float]? {
             file.tensor(named: name) == nil ? nil : try weights(name, count)

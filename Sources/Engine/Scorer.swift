@@ -15,16 +15,32 @@ public final class Scorer: Sendable {
 
     public init(model: Model, template: ChatTemplate? = nil, maxTokens: Int? = nil) throws {
         self.model = model
-        tokenizer = try Tokenizer(gguf: model.file)
+        let (tokenizer, answerTokens) = try Self.readTokenizer(model.file)
+        self.tokenizer = tokenizer
+        self.answerTokens = answerTokens
         self.template = template ?? Family.chatTemplate(of: model.file)
         self.maxTokens = maxTokens ?? min(model.config.contextLength, 4096)
-        answerTokens = try (1...5).map { [tokenizer] digit in
+    }
+
+    /// Whether the engine can score with a file, without reading its weights: the checks
+    /// a scorer's model and then the scorer make, in that order and in their words
+    /// (`model info` says what `predict` would).
+    public static func check(_ file: GGUFFile) throws {
+        _ = try ModelConfig(file)
+        _ = try readTokenizer(file)
+    }
+
+    /// The file's tokenizer and the ids of "1".."5", each of which must be one token.
+    static func readTokenizer(_ file: GGUFFile) throws -> (Tokenizer, answerTokens: [Int32]) {
+        let tokenizer = try Tokenizer(gguf: file)
+        let answerTokens = try (1...5).map { digit in
             let ids = tokenizer.encode(String(digit), parseSpecial: false)
             guard ids.count == 1 else {
-                throw EngineError(message: "\(model.file.path): \"\(digit)\" is not a single token (\(ids)), so the answer cannot be read from one logit")
+                throw EngineError(message: "\(file.path): \"\(digit)\" is not a single token (\(ids)), so the answer cannot be read from one logit")
             }
             return ids[0]
         }
+        return (tokenizer, answerTokens)
     }
 
     public struct Prompt: Sendable {
@@ -67,10 +83,17 @@ public final class Scorer: Sendable {
         return Prompt(tokens: best, charactersCut: characters.count - bestKept)
     }
 
-    /// The logits of the answer tokens "1".."choices" after the prompt; the cache
-    /// carries the keys and values of the tokens it shares with the previous prompt.
-    public func answerLogits(_ tokens: [Int32], choices: Int, cache: inout PrefixCache) throws -> [Float] {
+    /// The logits of the answer tokens "1".."choices" after the prompt of `item` (its
+    /// id, for the error); the cache carries the keys and values of the tokens it shares
+    /// with the previous prompt. A logit that is not a finite number (NaN or infinite
+    /// weights in the model or adapter, or an overflow) stops the caller: no answer can
+    /// be read from it, and an arg-max over NaN would quietly answer 1.
+    public func answerLogits(_ tokens: [Int32], choices: Int, cache: inout PrefixCache, item: String) throws -> [Float] {
         precondition((1...5).contains(choices))
-        return model.logits(try model.lastHidden(tokens, cache: &cache), tokens: Array(answerTokens.prefix(choices)))
+        let logits = model.logits(try model.lastHidden(tokens, cache: &cache), tokens: Array(answerTokens.prefix(choices)))
+        guard logits.allSatisfy(\.isFinite) else {
+            throw EngineError(message: "item \(item): the model's answer logits are \(logits.map { "\($0)" }.joined(separator: ", ")), not finite numbers (NaN or infinite weights in \(model.file.path) or its adapter, or an overflow); no prediction set is stored")
+        }
+        return logits
     }
 }

@@ -19,7 +19,7 @@ public struct PredictRequest: Sendable {
     public var threads: Int?
     public var limit: Int?
     public var maxTokens: Int?
-    /// The engine's precision (`auto`: the fastest this CPU runs).
+    /// The engine's precision (`auto`: the model file's own, `Precision.resolved(for:)`).
     public var precision: Precision
     public var gold: String?
     public var debias: String?
@@ -118,6 +118,7 @@ public enum Predict {
             }
             return labelled
         }
+        let targetShares = try request.priorTarget.map { try Self.targetShares($0, for: items) }
         if let threads = request.threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
         let lora = try adapter.map { try LoRAAdapter(path: $0) }
@@ -149,7 +150,6 @@ public enum Predict {
         }
         let method = request.debias.flatMap(DebiasMethod.init(parsing:))
         let priorTarget = request.priorTarget
-        let targetShares = try priorTarget.map { answerPrior(try ExamSet.load(path: $0).items) }
         let targetSha = try priorTarget.map { sha256Hex(try readFile($0)) }
         let settings = ([modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), engineVersion,
                          "precision \(scorer.model.precision.rawValue)"]
@@ -214,7 +214,7 @@ public enum Predict {
             var cache = firstItem
             for position in groups[index] {
                 let item = items[position]
-                let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache)
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: item.choices.count, cache: &cache, item: item.id)
                 if index == 0 && position == groups[0][0] { firstItem = cache }
                 guard done[position] == nil else { continue }
                 reused += cache.reused
@@ -244,7 +244,7 @@ public enum Predict {
         let passes = (0..<items.count).reduce(0) { $0 + (needsPasses($1) ? choiceCounts[$1] : (!sample.contains($1) && done[$1] == nil ? 1 : 0)) }
         events(.begin(total: passes))
         var firstItem = PrefixCache()
-        _ = try scorer.answerLogits(prompts[0].tokens, choices: choiceCounts[0], cache: &firstItem)
+        _ = try scorer.answerLogits(prompts[0].tokens, choices: choiceCounts[0], cache: &firstItem, item: items[0].id)
         func record(_ position: Int, probabilities: [Double]) throws {
             guard done[position] == nil else { return }
             let answer = probabilities.indices.max { (probabilities[$0], -$0) < (probabilities[$1], -$1) }! + 1
@@ -265,7 +265,7 @@ public enum Predict {
                         let baseline = Prompt.baseline(cut)
                         return (baseline.system, baseline.user)
                     }
-                    let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache)
+                    let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache, item: item.id)
                     let p = softmax(logits.map(Double.init))
                     positionProbabilities.append(p)
                     priorSum[n] = zip(priorSum[n] ?? Array(repeating: 0, count: n), p).map(+)
@@ -285,11 +285,27 @@ public enum Predict {
             var cache = firstItem
             for position in group where !sample.contains(position) && done[position] == nil {
                 let n = choiceCounts[position]
-                let logits = try scorer.answerLogits(prompts[position].tokens, choices: n, cache: &cache)
+                let logits = try scorer.answerLogits(prompts[position].tokens, choices: n, cache: &cache, item: items[position].id)
                 try record(position, probabilities: corrected(softmax(logits.map(Double.init)), prior: prior[n], target: target?[n]))
                 events(.item(tokens: prompts[position].tokens.count))
             }
         }
+    }
+
+    /// A --prior-target file's answer shares per number of choices. A position that no
+    /// labelled item answers has the share 0, and p · 0 / prior would rule it out on every
+    /// item with that many choices, whatever the model says: refused (for the numbers of
+    /// choices the items have) rather than warned about, as a file too small to show
+    /// every position is too small to estimate the shares from.
+    static func targetShares(_ path: String, for items: [ExamItem]) throws -> [Int: [Double]] {
+        let labelled = try ExamSet.load(path: path).items.filter { $0.answer != nil }
+        let shares = answerPrior(labelled)
+        for n in Set(items.map(\.choices.count)).sorted() {
+            guard let zero = shares[n]?.firstIndex(of: 0) else { continue }
+            let count = labelled.filter { $0.choices.count == n }.count
+            throw StoreError.invalid("\(path): none of its \(count) labelled items with \(n) choices has the answer \(zero + 1), so --prior-target would rule out position \(zero + 1) on every \(n)-choice item; give a labelled file in which every position is some item's answer, or leave out --prior-target")
+        }
+        return shares
     }
 
     /// The local accuracy on a labelled file, recorded with the set.

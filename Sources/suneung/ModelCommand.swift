@@ -72,10 +72,10 @@ struct ModelCommand: ParsableCommand {
                 table.add(["vocabulary", "unusable: \(excerpt(String(describing: error), limit: 400))"])
             }
             table.add(["template", Family.chatTemplate(of: model).rawValue])
-            // The engine's checks of the hyperparameters against the tensors, without
-            // loading any weights.
+            // The checks predict makes before scoring (hyperparameters against the
+            // tensors, tokenizer, answer tokens), without loading any weights.
             do {
-                _ = try ModelConfig(model)
+                try Scorer.check(model)
                 table.add(["engine", "can run it"])
             } catch {
                 table.add(["engine", "cannot run it: \(excerpt(String(describing: error), limit: 400))"])

@@ -59,7 +59,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest prompt in tokens (default: the model's context, at most 4,096).", valueName: "N"))
     var maxTokens: Int?
 
-    @Option(help: ArgumentHelp("How the engine multiplies: auto (the fastest this CPU has), q8 (the weights stay in their 4/8-bit codes, activations in 8 bits, integer products: llama.cpp's scheme, ~2.5x less memory and faster), q8x2 (q8 with activations in two 8-bit parts: twice the integer work, answer logits ~0.01 from f32's against q8's ~0.17), f32 (weights dequantised to float32: the exact path, as transformers computes). Recorded in the set's lineage.", valueName: "auto|q8|q8x2|f32"))
+    @Option(help: ArgumentHelp("How the engine multiplies: auto (the file's own: float32 for F32/F16/BF16 weights, q8 for quantised ones), q8 (the weights stay in their 4/8-bit codes, activations in 8 bits, integer products: llama.cpp's scheme, ~2.5x less memory and faster), q8x2 (q8 with activations in two 8-bit parts: twice the integer work, answer logits ~0.01 from f32's against q8's ~0.17), f32 (weights dequantised to float32: the exact path, as transformers computes). Recorded in the set's lineage.", valueName: "auto|q8|q8x2|f32"))
     var precision: Precision = .auto
 
     @Option(help: ArgumentHelp("A labelled exam CSV: also record the local accuracy.", valueName: "FILE"))

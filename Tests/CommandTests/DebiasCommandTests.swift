@@ -48,6 +48,38 @@ final class DebiasCommandTests: WorkspaceTestCase {
         return show["lineage"] as! [String: Any]
     }
 
+    /// A labelled file of items with these answers, 4 and 5 choices.
+    func writeTarget(_ name: String, fourChoiceAnswers: [Int], fiveChoiceAnswers: [Int]) throws {
+        var text = "id,paragraph,problems\n"
+        for (index, answer) in fourChoiceAnswers.enumerated() {
+            text += "f\(index),p,\"{'question': 'q', 'choices': ['a', 'b', 'c', 'd'], 'answer': \(answer)}\"\n"
+        }
+        for (index, answer) in fiveChoiceAnswers.enumerated() {
+            text += "v\(index),p,\"{'question': 'q', 'choices': ['a', 'b', 'c', 'd', 'e'], 'answer': \(answer)}\"\n"
+        }
+        try write(name, text)
+    }
+
+    /// A target whose labelled answers never use a position gave it the share 0, and
+    /// every item was silently forced away from it: refused, naming the file and the
+    /// position, for the numbers of choices the items have. A position answered once is
+    /// a share like any other.
+    func testAPriorTargetThatNeverAnswersAPositionIsRefused() throws {
+        let model = try tinyLlama("tiny.gguf")
+        try writeTarget("no-fives.csv", fourChoiceAnswers: [1, 2, 3, 4], fiveChoiceAnswers: [1, 2, 2, 3, 4, 4])
+        try assertRefused("predict", "--model", model, "--dataset", "test.csv", "--name", "x", "--debias", "permute", "--prior-target", "no-fives.csv",
+                          says: "no-fives.csv: none of its 6 labelled items with 5 choices has the answer 5, so --prior-target would rule out position 5 on every 5-choice item")
+        // test.csv's own answers: 2 and 1 of its 4-choice items, 5 of its 5-choice one.
+        try assertRefused("predict", "--model", model, "--dataset", "test.csv", "--name", "x", "--debias", "pride", "--prior-target", "test.csv",
+                          says: "test.csv: none of its 2 labelled items with 4 choices has the answer 3")
+        // Only the numbers of choices scored matter: q1 alone has 4 choices.
+        XCTAssertTrue(try run("predict", "--model", model, "--dataset", "test.csv", "--name", "first", "--limit", "1", "--debias", "permute", "--prior-target", "no-fives.csv").output.contains("Stored first@v1: 1 items"))
+        try writeTarget("one-five.csv", fourChoiceAnswers: [1, 2, 3, 4], fiveChoiceAnswers: [1, 2, 2, 3, 4, 5])
+        try run("predict", "--model", model, "--dataset", "test.csv", "--name", "once", "--debias", "permute", "--prior-target", "one-five.csv")
+        let shares = try XCTUnwrap(lineage("once")["priorTargetShares"] as? [String: [Double]])
+        XCTAssertEqual(shares["5"]!, [1, 2, 1, 1, 1].map { $0 / 6 })
+    }
+
     func testPermuteAndPrideAgainstRotatedRuns() throws {
         let smol = try DefaultModels.path(DefaultModels.smolLM)
         let passes = try (0..<5).map { try rotatedPasses(smol, k: $0) }
@@ -70,20 +102,21 @@ final class DebiasCommandTests: WorkspaceTestCase {
         let fourChoiceMean = (0..<4).map { c in ["q1", "q3"].reduce(0.0) { sum, id in sum + (0..<4).reduce(0) { $0 + passes[$1][id]![c] } } / 8 }
         for (ours, direct) in zip(prior["4"]!, fourChoiceMean) { XCTAssertEqual(ours, direct, accuracy: 1e-4) }
         // pride on a sample: one of q1, q3 sampled (⌈0.3·2⌉ = 1); the other divided by
-        // the sampled one's prior, toward the target shares of test.csv (answers 2 and 1).
-        try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "sampled", "--debias", "pride:0.3", "--prior-target", "test.csv", "--precision", "f32")
+        // the sampled one's prior, toward the target shares of target.csv.
+        try writeTarget("target.csv", fourChoiceAnswers: [1, 2, 2, 3, 4], fiveChoiceAnswers: [1, 2, 3, 4, 5])
+        try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "sampled", "--debias", "pride:0.3", "--prior-target", "target.csv", "--precision", "f32")
         let sampledLineage = try lineage("sampled")
         let samplePrior = try XCTUnwrap((sampledLineage["debiasPrior"] as? [String: [Double]])?["4"])
         let candidates = ["q1", "q3"].map { id in (id, (0..<4).map { c in (0..<4).reduce(0) { $0 + passes[$1][id]![c] } / 4 }) }
         let sampled = try XCTUnwrap(candidates.first { zip($0.1, samplePrior).allSatisfy { abs($0 - $1) < 1e-4 } }, "the prior is the mean of one sampled item's passes")
         let other = sampled.0 == "q1" ? "q3" : "q1"
-        let target = [0.5, 0.5, 0, 0]
+        let target = [0.2, 0.4, 0.2, 0.2]
         let raw = (0..<4).map { passes[0][other]![$0] * target[$0] / samplePrior[$0] }
         let corrected = raw.map { $0 / raw.reduce(0, +) }
         for (ours, direct) in zip(try logits("sampled").mapValues(softmax)[other]!, corrected) {
             XCTAssertEqual(ours, direct, accuracy: 1e-4, other)
         }
-        XCTAssertEqual(sampledLineage["priorTarget"] as? String, "test.csv")
+        XCTAssertEqual(sampledLineage["priorTarget"] as? String, "target.csv")
         XCTAssertTrue(try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "x", "--debias", "pride:2", status: 64).output.contains("--debias is permute, pride or pride:FRACTION"))
     }
 }

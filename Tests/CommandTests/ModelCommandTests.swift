@@ -1,6 +1,20 @@
 import Foundation
+import GGUF
 import TestSupport
 import XCTest
+
+extension WorkspaceTestCase {
+    /// The fixture's tiny llama (random F32 weights) with a vocabulary `predict` can
+    /// score with, written into the workspace as `name` after `change` edits it.
+    @discardableResult
+    func tinyLlama(_ name: String, change: (inout GGUFWriter) -> Void = { _ in }) throws -> String {
+        let (vocabulary, models) = try TinyModelSpec.fixture()
+        var writer = models.first { $0.architecture == "llama" }!.writer(vocabulary: vocabulary, scorable: true)
+        change(&writer)
+        try writer.write(to: root.appendingPathComponent(name).path)
+        return name
+    }
+}
 
 final class ModelCommandTests: WorkspaceTestCase {
     func testInfoAndTokenizeOnTheDefaultModel() throws {
@@ -104,6 +118,21 @@ final class ModelCommandTests: WorkspaceTestCase {
         XCTAssertEqual(predict.split(separator: "\n").count, 1, predict)
         XCTAssertTrue(predict.contains("gemma3.attention.head_count is 0"), predict)
     }
+
+    /// model info said "can run it" of a file whose eos id is past its vocabulary, which
+    /// predict then refused: both now run the same checks and say the same words.
+    func testInfoSaysWhatPredictSaysOfATokenIdOutsideTheVocabulary() throws {
+        let model = try tinyLlama("eos.gguf") { $0.set("tokenizer.ggml.eos_token_id", .uint32(96)) }
+        let reason = "eos.gguf: tokenizer.ggml.eos_token_id is 96, not a token id of the vocabulary (0 to 95)"
+        // The table's label column is as wide as its widest label.
+        func engineLine(_ info: String) -> String { info.split(separator: "\n").first { $0.hasPrefix("engine ") }.map { $0.drop { $0 != " " }.drop { $0 == " " } }.map(String.init) ?? info }
+        XCTAssertEqual(engineLine(try run("model", "info", model).output), "cannot run it: \(reason)")
+        try assertRefused("predict", "--model", model, "--dataset", "test.csv", "--name", "eos", says: reason)
+        // The last token is a token.
+        let last = try tinyLlama("last.gguf") { $0.set("tokenizer.ggml.eos_token_id", .uint32(95)) }
+        XCTAssertEqual(engineLine(try run("model", "info", last).output), "can run it")
+        XCTAssertTrue(try run("predict", "--model", last, "--dataset", "test.csv", "--name", "last").output.contains("Stored last@v1: 3 items"))
+    }
 }
 
 final class PredictCommandTests: WorkspaceTestCase {
@@ -171,6 +200,73 @@ final class PredictCommandTests: WorkspaceTestCase {
         // An adapter for another base model (Gemma 3 sizes) is refused before any write.
         try assertRefused("predict", "--model", smol, "--adapter", adapter("tiny-gemma3"), "--dataset", "test.csv", "--name", "wrong", says: "is the adapter for another base model?")
         try assertRefused("predict", "--model", smol, "--adapter", "no-such-folder", "--dataset", "test.csv", "--name", "wrong", says: "no-such-folder: no such adapter")
+    }
+
+    /// A copy of an adapter fixture with the F16 value `index` of `tensor` set to `bits`.
+    func adapterCopy(_ name: String, of fixture: String, tensor: String, index: Int, bits: UInt16) throws -> String {
+        try FileManager.default.copyItem(atPath: adapter(fixture), toPath: root.appendingPathComponent(name).path)
+        let url = root.appendingPathComponent(name).appendingPathComponent("adapter_model.safetensors")
+        let data = try Data(contentsOf: url)
+        let headerLength = data.prefix(8).reversed().reduce(0) { $0 << 8 | Int($1) }
+        let header = try JSONSerialization.jsonObject(with: data[8..<8 + headerLength]) as! [String: Any]
+        let entry = try XCTUnwrap(header[tensor] as? [String: Any])
+        XCTAssertEqual(entry["dtype"] as? String, "F16")
+        let start = (entry["data_offsets"] as! [Int])[0]
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seek(toOffset: UInt64(8 + headerLength + start + 2 * index))
+        try handle.write(contentsOf: withUnsafeBytes(of: bits.littleEndian) { Data($0) })
+        try handle.close()
+        return name
+    }
+
+    /// An adapter holding NaN gave a set of empty logits answering 1 everywhere; it is
+    /// refused where adapters are read, by predict and merge alike, naming the tensor.
+    func testAnAdapterHoldingNaNIsRefused() throws {
+        let smol = try DefaultModels.path(DefaultModels.smolLM)
+        let tensor = "base_model.model.model.layers.15.self_attn.q_proj.lora_B.weight"
+        let nan = try adapterCopy("nan-adapter", of: "smollm2-sample", tensor: tensor, index: 7, bits: 0x7E00)
+        let reason = "nan-adapter/adapter_model.safetensors: tensor \(tensor) holds nan (value 7 of 1152)"
+        try assertRefused("predict", "--model", smol, "--adapter", nan, "--dataset", "test.csv", "--name", "nan", says: reason)
+        XCTAssertTrue(try run("model", "merge", "--base", smol, "--adapter", nan, "--out", "merged.gguf", status: 1).output.contains(reason))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("merged.gguf").path))
+        let infinite = try adapterCopy("inf-adapter", of: "smollm2-sample", tensor: tensor, index: 0, bits: 0xFC00)
+        try assertRefused("predict", "--model", smol, "--adapter", infinite, "--dataset", "test.csv", "--name", "inf", says: "tensor \(tensor) holds -inf (value 0 of 1152)")
+    }
+
+    /// A NaN in the model's weights (every item's logits NaN) stops predict at the first
+    /// item; one in the embedding row of a character only the third item has stops it
+    /// there, the two items before kept in the run for the same command to resume.
+    /// Neither stores a set.
+    func testANaNLogitStopsPredictNamingTheItem() throws {
+        try write("three.csv", """
+            id,paragraph,problems
+            a1,x,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd']}"
+            a2,y,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd']}"
+            a3,Z,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd']}"
+
+            """)
+        let (vocabulary, models) = try TinyModelSpec.fixture()
+        let spec = models.first { $0.architecture == "llama" }!
+        func withNaN(_ tensor: String, at index: Int) -> (inout GGUFWriter) -> Void {
+            { writer in
+                var values = spec.values(of: tensor)
+                values[index] = .nan
+                let position = writer.tensors.firstIndex { $0.name == tensor }!
+                writer.tensors[position] = GGUFWriter.Tensor(name: tensor, dimensions: writer.tensors[position].dimensions, values: values)
+            }
+        }
+        XCTAssertTrue(try run("predict", "--model", try tinyLlama("tiny.gguf"), "--dataset", "three.csv", "--name", "tiny").output.contains("Stored tiny@v1: 3 items"))
+        let weight = try tinyLlama("weight.gguf", change: withNaN("blk.0.attn_q.weight", at: 100))
+        let stopped = try run("predict", "--model", weight, "--dataset", "three.csv", "--name", "weight", status: 1).output
+        XCTAssertTrue(stopped.contains("Error: item a1: the model's answer logits are nan, nan, nan, nan, not finite numbers"), stopped)
+        let z = TinyModelSpec.scorableTokens(count: vocabulary).firstIndex(of: "Z")!
+        let embedding = try tinyLlama("embedding.gguf", change: withNaN("token_embd.weight", at: z * 64))
+        let third = try run("predict", "--model", embedding, "--dataset", "three.csv", "--name", "embedding", status: 1).output
+        XCTAssertTrue(third.contains("Error: item a3: the model's answer logits are nan"), third)
+        let again = try run("predict", "--model", embedding, "--dataset", "three.csv", "--name", "embedding", status: 1).output
+        XCTAssertTrue(again.contains("Resuming embedding: 2 of 3 items were scored before.") && again.contains("Error: item a3: "), again)
+        XCTAssertEqual(try exportedFiles().keys.sorted(), ["predictions/tiny@v1.csv"])
+        XCTAssertFalse(try run("list").output.contains("embedding"))
     }
 
     func testBadModelIsRefused() throws {
