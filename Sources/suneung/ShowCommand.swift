@@ -41,25 +41,26 @@ struct ShowCommand: ParsableCommand {
     }
 
     func printTable(_ set: SetDetail) {
-        print("\(set.ref)  (\(set.origin.rawValue), created \(timestamp(set.created))\(set.author.map { " by \(excerpt($0, limit: 60))" } ?? "")\(set.hidden ? ", hidden" : ""))")
+        print("\(excerpt(set.ref, limit: 200))  (\(set.origin.rawValue), created \(timestamp(set.created))\(set.author.map { " by \(excerpt($0, limit: 60))" } ?? "")\(set.hidden ? ", hidden" : ""))")
         if let note = set.note { print("  note         \(excerpt(note, limit: 500))") }
-        if !set.tags.isEmpty { print("  tags         \(set.tags.joined(separator: ", "))") }
+        if !set.tags.isEmpty { print("  tags         \(excerpt(set.tags.joined(separator: ", "), limit: 2000))") }
         print("  dataset      \(set.dataset.prefix(8))  \(set.datasetItems) items  \(excerpt(set.datasetPath ?? "", limit: 1000))")
         if set.rows < set.datasetItems { print("  subset       \(set.rows) of the dataset's \(set.datasetItems) items (never exported as a submission)") }
         print("  values       \(set.values?.rawValue ?? "answers only")")
         if set.invalidAnswers > 0 { print("  invalid      \(set.invalidAnswers) answers kept as uploaded (\(set.lineage.invalidAnswerRule ?? "as-wrong")): wrong in local scores, abstaining in ensembles") }
         print("  csv sha256   \(set.csvSha256)")
-        print("  file         \(set.filePath)\(set.file == "ok" ? "" : "  (\(set.file): `suneung fsck` rebuilds it)")")
-        if !set.sameAs.isEmpty { print("  same as      \(set.sameAs.joined(separator: ", ")) (answers and values)") }
+        print("  file         \(excerpt(set.filePath, limit: 1000))\(set.file == "ok" ? "" : "  (\(set.file): `suneung fsck` rebuilds it)")")
+        if !set.sameAs.isEmpty { print("  same as      \(excerpt(set.sameAs.joined(separator: ", "), limit: 2000)) (answers and values)") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let lineage = String(decoding: (try? encoder.encode(set.lineage)) ?? Data(), as: UTF8.self)
         print("\nLineage\n" + lineage.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
 
         if let submission = set.submission {
-            print("\nSubmission  \(submission.method), weights \(submission.weights)")
-            print("  ties       \(submission.ties)")
-            print("  csv        \(submission.csv) (sha256 \(submission.csvSha256.prefix(12))...)")
+            // Escaped: with --remote these are a server's words.
+            print("\nSubmission  \(excerpt(submission.method, limit: 100)), weights \(excerpt(submission.weights, limit: 500))")
+            print("  ties       \(excerpt(submission.ties, limit: 500))")
+            print("  csv        \(excerpt(submission.csv, limit: 1000)) (sha256 \(excerpt(String(submission.csvSha256.prefix(12))))...)")
             var members = TextTable([("#", .right), ("member", .left), ("weight", .right), ("public then", .right)])
             for (index, member) in submission.members.enumerated() {
                 members.add(["\(index + 1)", member.set, String(format: "%.4g", member.weight), formatScore(member.publicThen)])
