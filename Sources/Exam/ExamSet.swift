@@ -111,9 +111,8 @@ public struct ExamSet: Sendable {
                 problem(nil, "expected \(header.fields.count) fields, found \(record.fields.count)")
                 continue
             }
-            if let index = record.fields.firstIndex(where: { strayControlCharacter(in: $0) != nil }) {
-                let character = strayControlCharacter(in: record.fields[index])!
-                problem(excerpt(header.fields[index]), "a control character (U+\(String(format: "%04X", character.value))) in \(excerpt(record.fields[index]))")
+            if let stray = controlCharacterProblem(in: record.fields) {
+                problem(excerpt(header.fields[stray.field]), stray.message)
                 continue
             }
             // A checkout with CRLF line ends (git's autocrlf on Windows) has them inside

@@ -38,3 +38,20 @@ public func isControlCharacter(_ scalar: Unicode.Scalar) -> Bool {
 public func strayControlCharacter(in text: String) -> Unicode.Scalar? {
     text.unicodeScalars.first { isControlCharacter($0) && !["\t", "\n", "\r"].contains($0) }
 }
+
+/// `U+001B`: how a message names a character.
+public func unicodeCode(_ scalar: Unicode.Scalar) -> String {
+    let digits = String(scalar.value, radix: 16, uppercase: true)
+    return "U+" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+}
+
+/// The first of a record's fields holding a stray control character, with the words
+/// that say so: what the exam and prediction readers refuse.
+public func controlCharacterProblem(in fields: [String]) -> (field: Int, message: String)? {
+    for (index, field) in fields.enumerated() {
+        if let character = strayControlCharacter(in: field) {
+            return (index, "a control character (\(unicodeCode(character))) in \(excerpt(field))")
+        }
+    }
+    return nil
+}

@@ -171,9 +171,8 @@ public struct PredictionTable: Sendable, Equatable {
                 continue
             }
             // NUL would be cut by number parsing ("1\0" read as 1) and by SQLite.
-            if let column = record.fields.firstIndex(where: { strayControlCharacter(in: $0) != nil }) {
-                let character = strayControlCharacter(in: record.fields[column])!
-                problem(.controlCharacter, excerpt(header.fields[column]), "a control character (U+\(String(format: "%04X", character.value))) in \(excerpt(record.fields[column]))")
+            if let stray = controlCharacterProblem(in: record.fields) {
+                problem(.controlCharacter, excerpt(header.fields[stray.field]), stray.message)
                 continue
             }
             let id = trimmed(record.fields[columns.id])

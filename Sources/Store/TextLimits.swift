@@ -15,7 +15,7 @@ public enum TextLimits {
             throw StoreError.invalid("\(what)'s note has \(note.count) characters (at most \(maxNoteCharacters))")
         }
         if let character = strayControlCharacter(in: note) {
-            throw StoreError.invalid("\(what)'s note has a control character (U+\(hex(character))): notes are text")
+            throw StoreError.invalid("\(what)'s note has a control character (\(unicodeCode(character))): notes are text")
         }
     }
 
@@ -26,12 +26,7 @@ public enum TextLimits {
             throw StoreError.invalid("\(what)'s author has \(author.count) characters (at most \(maxAuthorCharacters))")
         }
         if let character = author.unicodeScalars.first(where: isControlCharacter) {
-            throw StoreError.invalid("\(what)'s author '\(excerpt(author))' has a control character (U+\(hex(character)))")
+            throw StoreError.invalid("\(what)'s author '\(excerpt(author))' has a control character (\(unicodeCode(character)))")
         }
-    }
-
-    static func hex(_ scalar: Unicode.Scalar) -> String {
-        let digits = String(scalar.value, radix: 16, uppercase: true)
-        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 }
