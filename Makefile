@@ -4,7 +4,7 @@
 SWIFT ?= swift
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-.PHONY: deps models reference build release test demo bench clean
+.PHONY: deps models reference build release test demo bench format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,7 @@ TEST_FLAGS = -c release -Xswiftc -enable-testing
 
 test: deps models
 	@scripts/install-deps.sh --test
+	$(SWIFT) format lint --strict --parallel --recursive Sources Tests Package.swift
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
 	$(SWIFT) test --skip-build $(TEST_FLAGS)
 
@@ -38,6 +39,11 @@ demo: release models
 
 bench: release models reference
 	$(SWIFT) run -c release suneung-bench
+
+# The toolchain's swift-format, configured in .swift-format (140 columns, the pretty
+# printer and a few rules); make test fails on a file it would change.
+format:
+	$(SWIFT) format format --in-place --parallel --recursive Sources Tests Package.swift
 
 clean:
 	rm -rf .build demo

@@ -5,7 +5,7 @@ let package = Package(
     name: "Suneung",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "suneung", targets: ["suneung"]),
+        .executable(name: "suneung", targets: ["suneung"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -15,17 +15,19 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
         // The team server; no traits: swift-configuration is not needed.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: [])
     ],
     targets: [
         // Everything about the competition's files and prompts; no dependencies.
         .target(name: "Exam"),
         // The SQLite store: datasets, prediction sets, scores, submissions.
-        .target(name: "Store", dependencies: [
-            "Exam",
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(
+            name: "Store",
+            dependencies: [
+                "Exam",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto")
+            ]),
         // GGUF files (memory-mapped) and ggml's quantisation formats.
         .target(name: "GGUF"),
         // SentencePiece and byte-level BPE tokenizers from GGUF metadata; chat templates.
@@ -50,32 +52,65 @@ let package = Package(
         // What the commands and the server do, as functions over typed requests that
         // report typed events: import, predict, train, ensemble, the pipeline and its
         // report, member selection, the competition's settings.
-        .target(name: "Workflow", dependencies: ["Exam", "Store", "Ensemble", "Engine", "Training", "Tokenizer", "GGUF", "Tensor", "Report", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "Workflow",
+            dependencies: [
+                "Exam", "Store", "Ensemble", "Engine", "Training", "Tokenizer", "GGUF", "Tensor", "Report",
+                .product(name: "Yams", package: "Yams")
+            ]),
         // The team's store over HTTP: the JSON API, the dashboard, and the client that
         // push, pull and --remote use.
-        .target(name: "Server", dependencies: [
-            "Exam", "Store", "Ensemble", "Workflow", "Report",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Plot", package: "Plot"),
-        ]),
-        .executableTarget(name: "suneung", dependencies: [
-            "Exam", "Store", "Ensemble", "Workflow", "Server", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
-            .product(name: "Yams", package: "Yams"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor", "Training"]),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Exam", "Store", "Ensemble", "Workflow", "Report",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Plot", package: "Plot")
+            ]),
+        .executableTarget(
+            name: "suneung",
+            dependencies: [
+                "Exam", "Store", "Ensemble", "Workflow", "Server", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
+        .executableTarget(
+            name: "suneung-bench", dependencies: ["Exam", "Store", "Ensemble", "GGUF", "Tokenizer", "Engine", "Tensor", "Training"]),
         // Test helpers shared by the test targets (where the default models are).
         .target(name: "TestSupport", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/TestSupport"),
-        .testTarget(name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Exam", "Workflow", "Ensemble", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "ExamTests", dependencies: ["Exam", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "StoreTests", dependencies: ["Store", "Exam", "Workflow", "Ensemble", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Engine", "Ensemble", "Exam", "GGUF", "Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Store", "Workflow", "Exam", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "CommandTests", dependencies: ["suneung", "TestSupport", "GGUF", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(
+            name: "EngineTests",
+            dependencies: [
+                "Engine", "Tensor", "GGUF", "Tokenizer", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")
+            ], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "Engine", "Ensemble", "Exam", "GGUF", "Tensor", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TokenizerTests",
+            dependencies: ["Tokenizer", "GGUF", "Exam", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "GGUFTests", dependencies: ["GGUF", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Store", "Workflow", "Exam", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift")
+            ]),
+        .testTarget(
+            name: "CommandTests",
+            dependencies: [
+                "suneung", "TestSupport", "GGUF", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto")
+            ])
     ],
     swiftLanguageModes: [.v6]
 )

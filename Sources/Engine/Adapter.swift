@@ -74,7 +74,9 @@ public struct LoRAAdapter: Sendable {
         alpha = config.loraAlpha
         rsLoRA = config.useRslora == true
         scale = Float(PEFT.scale(alpha: alpha, rank: rank, rsLoRA: rsLoRA))
-        guard scale.isFinite else { throw problem(configPath, "lora_alpha \(config.loraAlpha) over r \(config.r) gives the scale \(scale), not a finite number") }
+        guard scale.isFinite else {
+            throw problem(configPath, "lora_alpha \(config.loraAlpha) over r \(config.r) gives the scale \(scale), not a finite number")
+        }
 
         let file = try Safetensors(path: weightsPath)
         // Pair each lora_A with its lora_B by the module path before them.
@@ -82,11 +84,16 @@ public struct LoRAAdapter: Sendable {
         for (name, tensor) in file.tensors {
             let parts = name.split(separator: ".").map(String.init)
             guard parts.count >= 3, parts.last == "weight", ["lora_A", "lora_B"].contains(parts[parts.count - 2]) else {
-                throw problem(weightsPath, "tensor \(name) is not a LoRA A or B weight; only LoRA on the attention and FFN projections is supported")
+                throw problem(
+                    weightsPath, "tensor \(name) is not a LoRA A or B weight; only LoRA on the attention and FFN projections is supported")
             }
             let key = parts.dropLast(2).joined(separator: ".")
             guard tensor.shape.count == 2 else { throw problem(weightsPath, "tensor \(name) has shape \(tensor.shape), not a matrix") }
-            if parts[parts.count - 2] == "lora_A" { pairs[key, default: (nil, nil)].a = tensor } else { pairs[key, default: (nil, nil)].b = tensor }
+            if parts[parts.count - 2] == "lora_A" {
+                pairs[key, default: (nil, nil)].a = tensor
+            } else {
+                pairs[key, default: (nil, nil)].b = tensor
+            }
         }
         guard !pairs.isEmpty else { throw problem(weightsPath, "holds no LoRA tensors") }
         let rank = config.r
@@ -101,13 +108,16 @@ public struct LoRAAdapter: Sendable {
                 throw problem(weightsPath, "two tensors adapt layers.\(layer).\(module.rawValue)")
             }
             guard let a = pairs[key]!.a, let b = pairs[key]!.b else {
-                throw problem(weightsPath, "\(key) has lora_\(pairs[key]!.a == nil ? "B" : "A") but not lora_\(pairs[key]!.a == nil ? "A" : "B")")
+                throw problem(
+                    weightsPath, "\(key) has lora_\(pairs[key]!.a == nil ? "B" : "A") but not lora_\(pairs[key]!.a == nil ? "A" : "B")")
             }
             guard a.shape[0] == rank, b.shape[1] == rank else {
-                throw problem(weightsPath, "\(key): lora_A is \(a.shape[0])×\(a.shape[1]) and lora_B \(b.shape[0])×\(b.shape[1]), but r is \(rank)")
+                throw problem(
+                    weightsPath, "\(key): lora_A is \(a.shape[0])×\(a.shape[1]) and lora_B \(b.shape[0])×\(b.shape[1]), but r is \(rank)")
             }
-            return Delta(layer: layer, module: module, rank: rank, a: try finite(a.values, tensor: key + ".lora_A.weight", in: weightsPath),
-                         b: try finite(b.values, tensor: key + ".lora_B.weight", in: weightsPath), inputs: a.shape[1], outputs: b.shape[0])
+            return Delta(
+                layer: layer, module: module, rank: rank, a: try finite(a.values, tensor: key + ".lora_A.weight", in: weightsPath),
+                b: try finite(b.values, tensor: key + ".lora_B.weight", in: weightsPath), inputs: a.shape[1], outputs: b.shape[0])
         }
     }
 
@@ -121,12 +131,18 @@ public struct LoRAAdapter: Sendable {
         let file = try GGUFFile(path: path)
         let metadata = file.metadata
         guard metadata["general.type"]?.string == "adapter" else {
-            throw problem("is not an adapter (general.type is \(metadata["general.type"]?.string.map { "'\(excerpt($0))'" } ?? "missing")); a model is passed with --model")
+            throw problem(
+                "is not an adapter (general.type is \(metadata["general.type"]?.string.map { "'\(excerpt($0))'" } ?? "missing")); a model is passed with --model"
+            )
         }
         guard metadata["adapter.type"]?.string == "lora" else {
-            throw problem("adapter.type is \(metadata["adapter.type"]?.string.map { "'\(excerpt($0))'" } ?? "missing"); only LoRA adapters are supported")
+            throw problem(
+                "adapter.type is \(metadata["adapter.type"]?.string.map { "'\(excerpt($0))'" } ?? "missing"); only LoRA adapters are supported"
+            )
         }
-        guard let architecture = metadata["general.architecture"]?.string else { throw problem("names no architecture (general.architecture)") }
+        guard let architecture = metadata["general.architecture"]?.string else {
+            throw problem("names no architecture (general.architecture)")
+        }
         self.architecture = architecture
         qkRowOrder = .llamaCpp
         let statedAlpha = metadata["adapter.lora.alpha"]?.double ?? 0
@@ -138,28 +154,39 @@ public struct LoRAAdapter: Sendable {
             guard name.hasSuffix(".weight.lora_a") || name.hasSuffix(".weight.lora_b") else {
                 throw problem("tensor \(excerpt(name)) is not a LoRA A or B weight (NAME.weight.lora_a or .lora_b)")
             }
-            guard tensor.dimensions.count == 2 else { throw problem("tensor \(excerpt(name)) has \(tensor.dimensions.count) dimensions, not a matrix's 2") }
+            guard tensor.dimensions.count == 2 else {
+                throw problem("tensor \(excerpt(name)) has \(tensor.dimensions.count) dimensions, not a matrix's 2")
+            }
             let key = String(name.dropLast(".weight.lora_a".count))
             if name.hasSuffix("_a") { pairs[key, default: (nil, nil)].a = tensor } else { pairs[key, default: (nil, nil)].b = tensor }
         }
-        guard let firstKey = pairs.keys.min(), let first = pairs[firstKey]!.a ?? pairs[firstKey]!.b else { throw problem("holds no LoRA tensors") }
+        guard let firstKey = pairs.keys.min(), let first = pairs[firstKey]!.a ?? pairs[firstKey]!.b else {
+            throw problem("holds no LoRA tensors")
+        }
         // ggml order: A is [in, r], B is [r, out].
         let rank = first.name.hasSuffix("_a") ? first.dimensions[1] : first.dimensions[0]
         guard rank >= 1 else { throw problem("\(excerpt(first.name)) has rank \(rank); the rank must be at least 1") }
         deltas = try pairs.keys.sorted().map { key in
             let parts = key.split(separator: ".", omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), (0..<Self.layerLimit).contains(layer), let module = modules[String(parts[2])] else {
-                throw problem("\(excerpt(key)) is not a supported layer (expected blk.N.(\(Module.allCases.map(\.tensorName).joined(separator: "|"))), N below \(Self.layerLimit))")
+            guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), (0..<Self.layerLimit).contains(layer),
+                let module = modules[String(parts[2])]
+            else {
+                throw problem(
+                    "\(excerpt(key)) is not a supported layer (expected blk.N.(\(Module.allCases.map(\.tensorName).joined(separator: "|"))), N below \(Self.layerLimit))"
+                )
             }
             guard let a = pairs[key]!.a, let b = pairs[key]!.b else {
                 throw problem("\(key) has lora_\(pairs[key]!.a == nil ? "b" : "a") but not lora_\(pairs[key]!.a == nil ? "a" : "b")")
             }
             guard a.dimensions[1] == rank, b.dimensions[0] == rank else {
-                throw problem("\(key): lora_a is [\(a.dimensions[0]), \(a.dimensions[1])] and lora_b [\(b.dimensions[0]), \(b.dimensions[1])]; every pair needs the rank \(rank)")
+                throw problem(
+                    "\(key): lora_a is [\(a.dimensions[0]), \(a.dimensions[1])] and lora_b [\(b.dimensions[0]), \(b.dimensions[1])]; every pair needs the rank \(rank)"
+                )
             }
             let outputs = b.dimensions[1], inputs = a.dimensions[0]
-            return Delta(layer: layer, module: module, rank: rank, a: try finite(file.dequantize(a), tensor: excerpt(a.name), in: path),
-                         b: try finite(file.dequantize(b), tensor: excerpt(b.name), in: path), inputs: inputs, outputs: outputs)
+            return Delta(
+                layer: layer, module: module, rank: rank, a: try finite(file.dequantize(a), tensor: excerpt(a.name), in: path),
+                b: try finite(file.dequantize(b), tensor: excerpt(b.name), in: path), inputs: inputs, outputs: outputs)
         }
         self.rank = rank
         // llama.cpp scales by alpha/r, or by 1 where alpha is 0: kept as PEFT's alpha/r.
@@ -186,8 +213,10 @@ extension LoRAAdapter {
         writer.set("general.base_model.0.name", .string(base.name))
         writer.set("suneung.base_model.sha256", .string(base.sha256))
         writer.tensors = placed.flatMap { delta in
-            [GGUFWriter.Tensor(name: delta.weightName + ".lora_a", dimensions: [delta.inputs, delta.rank], values: delta.a),
-             GGUFWriter.Tensor(name: delta.weightName + ".lora_b", dimensions: [delta.rank, delta.outputs], values: delta.b)]
+            [
+                GGUFWriter.Tensor(name: delta.weightName + ".lora_a", dimensions: [delta.inputs, delta.rank], values: delta.a),
+                GGUFWriter.Tensor(name: delta.weightName + ".lora_b", dimensions: [delta.rank, delta.outputs], values: delta.b)
+            ]
         }
         return writer
     }

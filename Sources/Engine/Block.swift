@@ -10,7 +10,8 @@ import Tensor
 package protocol BlockPass {
     /// y (rows × outer, overwritten) = x · Wᵀ for one stack of block `layer`; x's rows
     /// are `stride` apart.
-    mutating func linear(_ stack: Model.Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>)
+    mutating func linear(
+        _ stack: Model.Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>)
     /// Causal attention of the block's queries (rows × heads·headDim, RoPE applied) over
     /// its keys and values (rows × kvHeads·headDim) and whatever the pass holds from
     /// before: the output of rows first..<rows, into `attended` from its first row.
@@ -70,7 +71,9 @@ extension Model {
         let d = config.embedding, scale: Float = config.family.scalesEmbedding ? Float(d).squareRoot() : 1
         var x = [Float](repeating: 0, count: tokens.count * d)
         for (row, token) in tokens.enumerated() {
-            guard token >= 0, Int(token) < embedding.rowCount else { throw EngineError(message: "token id \(token) is outside the vocabulary") }
+            guard token >= 0, Int(token) < embedding.rowCount else {
+                throw EngineError(message: "token id \(token) is outside the vocabulary")
+            }
             let values = file.dequantizeRow(embedding, Int(token))
             for i in 0..<d { x[row * d + i] = values[i] * scale }
         }
@@ -81,7 +84,9 @@ extension Model {
     package func ropeTables(positions: Int) -> RopeTables {
         let c = config
         let global = Kernels.RopeTable(positions: positions, ropeDim: c.ropeDim, base: c.ropeBase, factors: ropeFactors)
-        let local = c.ropeBaseLocal == c.ropeBase ? global : Kernels.RopeTable(positions: positions, ropeDim: c.ropeDim, base: c.ropeBaseLocal, factors: ropeFactors)
+        let local =
+            c.ropeBaseLocal == c.ropeBase
+            ? global : Kernels.RopeTable(positions: positions, ropeDim: c.ropeDim, base: c.ropeBaseLocal, factors: ropeFactors)
         return RopeTables(global: global, local: local)
     }
 
@@ -89,8 +94,10 @@ extension Model {
     /// place: every row makes keys and values; rows first..<rows get the block's output
     /// (the last block needs only the rows whose next token matters), the rows before
     /// stay as they were. The family's specifics all come from `config`.
-    package func forward<Pass: BlockPass>(block index: Int, x: inout [Float], rows: Int, first: Int = 0, firstPosition: Int = 0,
-                                          rope: RopeTables, buffers b: inout BlockBuffers, pass: inout Pass) {
+    package func forward<Pass: BlockPass>(
+        block index: Int, x: inout [Float], rows: Int, first: Int = 0, firstPosition: Int = 0,
+        rope: RopeTables, buffers b: inout BlockBuffers, pass: inout Pass
+    ) {
         let c = config, layer = layers[index], d = c.embedding, f = c.feedForward, m = rows - first
         let qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim, qkvWidth = qWidth + 2 * kvWidth
         pass.keep(.input) { Array(x[..<(rows * d)]) }
@@ -112,8 +119,10 @@ extension Model {
         }
         if c.rotates(index) {
             let table = rope.table(layer: index, c)
-            Kernels.rope(&b.q, rows: rows, firstPosition: firstPosition, heads: c.heads, headDim: c.headDim, table: table, neox: c.family.ropeNeox)
-            Kernels.rope(&b.k, rows: rows, firstPosition: firstPosition, heads: c.kvHeads, headDim: c.headDim, table: table, neox: c.family.ropeNeox)
+            Kernels.rope(
+                &b.q, rows: rows, firstPosition: firstPosition, heads: c.heads, headDim: c.headDim, table: table, neox: c.family.ropeNeox)
+            Kernels.rope(
+                &b.k, rows: rows, firstPosition: firstPosition, heads: c.kvHeads, headDim: c.headDim, table: table, neox: c.family.ropeNeox)
         }
         pass.attend(layer: index, q: b.q, k: b.k, v: b.v, rows: rows, first: first, into: &b.attended)
         pass.linear(.output, layer: index, b.attended, rows: m, stride: qWidth, into: &b.projected)

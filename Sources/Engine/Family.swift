@@ -33,8 +33,10 @@ public struct Family: Sendable, Equatable {
 
     public var permutesQK: Bool { !ropeNeox }
 
-    init(_ architecture: String, scalesEmbedding: Bool = false, gelu: Bool = false, ropeNeox: Bool = true, slidingPattern: Int? = nil,
-         localRopeBase: Float? = nil, ropeOnGlobalLayers: Bool = true, preNorms: Bool = true, chatTemplate: ChatTemplate? = nil) {
+    init(
+        _ architecture: String, scalesEmbedding: Bool = false, gelu: Bool = false, ropeNeox: Bool = true, slidingPattern: Int? = nil,
+        localRopeBase: Float? = nil, ropeOnGlobalLayers: Bool = true, preNorms: Bool = true, chatTemplate: ChatTemplate? = nil
+    ) {
         self.architecture = architecture
         self.scalesEmbedding = scalesEmbedding
         self.gelu = gelu
@@ -53,7 +55,7 @@ public struct Family: Sendable, Equatable {
         Family("gemma2", scalesEmbedding: true, gelu: true, slidingPattern: 2, chatTemplate: .gemma),
         Family("gemma3", scalesEmbedding: true, gelu: true, slidingPattern: 6, localRopeBase: 10_000, chatTemplate: .gemma),
         Family("exaone", chatTemplate: .exaone3),
-        Family("exaone4", slidingPattern: 4, ropeOnGlobalLayers: false, preNorms: false, chatTemplate: .exaone3),
+        Family("exaone4", slidingPattern: 4, ropeOnGlobalLayers: false, preNorms: false, chatTemplate: .exaone3)
     ]
 
     public static func named(_ architecture: String) -> Family? { all.first { $0.architecture == architecture } }

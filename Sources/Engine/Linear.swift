@@ -36,7 +36,8 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
         switch self {
         case .auto: preconditionFailure("auto is resolved for a file first (resolved(for:))")
         case .f32: PackedMatrix.kernelAvailable ? "float32, packed AVX-512 product" : "float32, OpenBLAS sgemm"
-        case .q8, .q8x2: "q8 activations\(self == .q8x2 ? " in two parts" : "") × 4/8-bit weight codes, \(QuantizedMatrix.Path.best) integer product"
+        case .q8, .q8x2:
+            "q8 activations\(self == .q8x2 ? " in two parts" : "") × 4/8-bit weight codes, \(QuantizedMatrix.Path.best) integer product"
         }
     }
 }
@@ -67,7 +68,10 @@ package final class Linear: Sendable {
     }
 
     /// The tensors' rows in codes, grouped while consecutive tensors share a code width.
-    init(file: GGUFFile, stacking tensors: [GGUFTensorInfo], deltas: [(firstOutput: Int, outputs: Int, rank: Int, a: [Float], b: [Float], scale: Float)], activationParts: Int) {
+    init(
+        file: GGUFFile, stacking tensors: [GGUFTensorInfo],
+        deltas: [(firstOutput: Int, outputs: Int, rank: Int, a: [Float], b: [Float], scale: Float)], activationParts: Int
+    ) {
         inner = tensors[0].rowLength
         outer = tensors.reduce(0) { $0 + $1.rowCount }
         float = nil
@@ -85,7 +89,10 @@ package final class Linear: Sendable {
             let matrix = QuantizedMatrix(outer: rows, inner: inner, codes: codes) { row, codes, d, m in
                 // The tensor holding this row of the stack.
                 var row = row, index = 0
-                while row >= members[index].rowCount { row -= members[index].rowCount; index += 1 }
+                while row >= members[index].rowCount {
+                    row -= members[index].rowCount
+                    index += 1
+                }
                 let tensor = members[index]
                 let source = file.data(of: tensor).baseAddress! + row * tensor.rowBytes
                 if tensor.type.affineBits != nil {

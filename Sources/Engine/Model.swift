@@ -48,13 +48,19 @@ public struct ModelConfig: Sendable, Equatable {
     public init(_ file: GGUFFile) throws {
         let metadata = file.metadata
         if metadata["general.type"]?.string == "adapter" {
-            throw EngineError(message: "\(file.path) is a LoRA adapter (general.type adapter), not a model: pass it with --adapter, and the model it was made for with --model")
+            throw EngineError(
+                message:
+                    "\(file.path) is a LoRA adapter (general.type adapter), not a model: pass it with --adapter, and the model it was made for with --model"
+            )
         }
         guard let architecture = metadata["general.architecture"]?.string else {
             throw EngineError(message: "\(file.path) names no architecture (general.architecture)")
         }
         guard let family = Family.named(architecture) else {
-            throw EngineError(message: "\(file.path): architecture '\(architecture)' is not supported (supported: \(ModelConfig.supportedArchitectures.joined(separator: ", ")))")
+            throw EngineError(
+                message:
+                    "\(file.path): architecture '\(architecture)' is not supported (supported: \(ModelConfig.supportedArchitectures.joined(separator: ", ")))"
+            )
         }
         func int(_ key: String) throws -> Int {
             guard let value = metadata["\(architecture).\(key)"]?.int else {
@@ -199,7 +205,8 @@ public final class Model: Sendable {
         func checked(_ name: String, _ count: Int) throws -> GGUFTensorInfo {
             let t = try tensor(name)
             guard t.elementCount == count else {
-                throw EngineError(message: "\(file.path): \(name) has \(t.elementCount) values, \(config.architecture) with these sizes needs \(count)")
+                throw EngineError(
+                    message: "\(file.path): \(name) has \(t.elementCount) values, \(config.architecture) with these sizes needs \(count)")
             }
             return t
         }
@@ -226,22 +233,26 @@ public final class Model: Sendable {
                     var w = tensors.flatMap { file.dequantize($0) }
                     for delta in mine {
                         w.withUnsafeMutableBufferPointer { w in
-                            Kernels.addProduct(delta.b, rows: delta.outputs, inner: delta.rank, delta.a, cols: delta.inputs, scale: delta.scale,
-                                               into: w.baseAddress! + delta.firstOutput * delta.inputs)
+                            Kernels.addProduct(
+                                delta.b, rows: delta.outputs, inner: delta.rank, delta.a, cols: delta.inputs, scale: delta.scale,
+                                into: w.baseAddress! + delta.firstOutput * delta.inputs)
                         }
                     }
                     defer { tensors.forEach(file.releasePages) }
                     return Linear(float: PackedMatrix(w, outer: outer, inner: inner))
                 }
                 defer { tensors.forEach(file.releasePages) }
-                return Linear(file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) },
-                              activationParts: precision == .q8x2 ? 2 : 1)
+                return Linear(
+                    file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) },
+                    activationParts: precision == .q8x2 ? 2 : 1)
             }
             return Layer(
                 attentionNorm: config.family.preNorms ? try weights(p + "attn_norm.weight", d) : nil,
                 qkv: try linear(.qkv), output: try linear(.output),
-                qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv), vBias: try optional(p + "attn_v.bias", kv),
-                qNorm: try optional(p + "attn_q_norm.weight", config.headDim), kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
+                qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv),
+                vBias: try optional(p + "attn_v.bias", kv),
+                qNorm: try optional(p + "attn_q_norm.weight", config.headDim),
+                kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
                 postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
                 ffnNorm: config.family.preNorms ? try weights(p + "ffn_norm.weight", d) : nil,
                 gateUp: try linear(.gateUp), down: try linear(.down),
@@ -267,10 +278,14 @@ public final class Model: Sendable {
     /// model of these sizes.
     static func place(_ adapter: LoRAAdapter, config: ModelConfig, model path: String) throws -> [[PlacedDelta]] {
         if let made = adapter.architecture, made != config.architecture {
-            throw EngineError(message: "\(adapter.path): the adapter is for \(made.prefix(80)), the model \(path) is \(config.architecture)")
+            throw EngineError(
+                message: "\(adapter.path): the adapter is for \(made.prefix(80)), the model \(path) is \(config.architecture)")
         }
         if let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
-            throw EngineError(message: "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?")
+            throw EngineError(
+                message:
+                    "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?"
+            )
         }
         return try (0..<config.layers).map { try place(adapter, layer: $0, config: config) }
     }
@@ -294,7 +309,10 @@ public final class Model: Sendable {
             let (stack, firstRow, outputs, inputs) = rows(of: delta.module, config)
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
             guard delta.outputs == outputs, delta.inputs == inputs else {
-                throw EngineError(message: "\(adapter.path): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's \(delta.module.rawValue) maps \(inputs) → \(outputs): is the adapter for another base model?")
+                throw EngineError(
+                    message:
+                        "\(adapter.path): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's \(delta.module.rawValue) maps \(inputs) → \(outputs): is the adapter for another base model?"
+                )
             }
             var b = delta.b
             // llama.cpp's converter reorders the rows of llama's q and k so that RoPE
@@ -302,7 +320,9 @@ public final class Model: Sendable {
             if config.family.permutesQK, adapter.qkRowOrder == .huggingFace, delta.module == .q || delta.module == .k {
                 b = PEFT.permuteForRope(b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: delta.rank)
             }
-            return PlacedDelta(layer: index, module: delta.module, stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank, a: delta.a, b: b, scale: adapter.scale)
+            return PlacedDelta(
+                layer: index, module: delta.module, stack: stack, firstOutput: firstRow, outputs: outputs, inputs: inputs, rank: delta.rank,
+                a: delta.a, b: b, scale: adapter.scale)
         }
     }
 
@@ -327,8 +347,9 @@ public final class Model: Sendable {
         var pass = CachedPass(model: self, cache: cache, start: start)
         for index in layers.indices {
             // After the last layer's keys and values only the last position matters.
-            forward(block: index, x: &x, rows: rows, first: index == layers.count - 1 ? rows - 1 : 0, firstPosition: start,
-                    rope: rope, buffers: &buffers, pass: &pass)
+            forward(
+                block: index, x: &x, rows: rows, first: index == layers.count - 1 ? rows - 1 : 0, firstPosition: start,
+                rope: rope, buffers: &buffers, pass: &pass)
         }
         cache = PrefixCache(tokens: tokens, keys: pass.keys, values: pass.values, reused: start)
         var last = [Float](repeating: 0, count: d)
@@ -349,15 +370,18 @@ public final class Model: Sendable {
             model.layers[layer][stack].product(x, rows: rows, stride: stride, into: y)
         }
 
-        mutating func attend(layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>) {
+        mutating func attend(
+            layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
+        ) {
             let c = model.config, kvWidth = c.kvHeads * c.headDim, qWidth = c.heads * c.headDim
             // This layer's keys and values at every position: the cached ones, then these.
             keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
             values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
             q.withUnsafeBufferPointer { q in
-                Kernels.attention(q: q.baseAddress! + first * qWidth, k: keys[index], v: values[index], tokens: start + rows, firstQuery: start + first,
-                                  heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-                                  softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, into: attended)
+                Kernels.attention(
+                    q: q.baseAddress! + first * qWidth, k: keys[index], v: values[index], tokens: start + rows, firstQuery: start + first,
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
+                    softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, into: attended)
             }
         }
 

@@ -23,8 +23,10 @@ extension ModelConfig {
 
         // Optional keys the config read with a default: present but unreadable (a
         // string, a uint64 past Int.max, an array) must not quietly become the default.
-        for key in ["attention.head_count_kv", "attention.key_length", "attention.value_length", "rope.dimension_count",
-                    "context_length", "attention.sliding_window"] {
+        for key in [
+            "attention.head_count_kv", "attention.key_length", "attention.value_length", "rope.dimension_count",
+            "context_length", "attention.sliding_window"
+        ] {
             if let value = file.metadata[p + key], value.int == nil { throw fail(p + key, "is \(Self.kind(value)), not an integer") }
         }
         for key in ["attention.layer_norm_rms_epsilon", "rope.freq_base", "attn_logit_softcapping", "final_logit_softcapping"] {
@@ -53,10 +55,13 @@ extension ModelConfig {
             throw fail(p + "attention.sliding_window", "is \(window); a window holds at least the token itself")
         }
         if let slidingLayers, slidingLayers.count != layers {
-            throw fail(p + "attention.sliding_window_pattern", "lists \(slidingLayers.count) layers' flags (bools), not block_count's \(layers)")
+            throw fail(
+                p + "attention.sliding_window_pattern", "lists \(slidingLayers.count) layers' flags (bools), not block_count's \(layers)")
         }
-        for (key, value) in [("attention.layer_norm_rms_epsilon", epsilon), ("rope.freq_base", ropeBase),
-                             ("attn_logit_softcapping", attentionSoftcap), ("final_logit_softcapping", finalSoftcap)] {
+        for (key, value) in [
+            ("attention.layer_norm_rms_epsilon", epsilon), ("rope.freq_base", ropeBase),
+            ("attn_logit_softcapping", attentionSoftcap), ("final_logit_softcapping", finalSoftcap)
+        ] {
             if let value, !(value.isFinite && value > 0) { throw fail(p + key, "is \(value); it must be a positive finite number") }
         }
 
@@ -69,7 +74,8 @@ extension ModelConfig {
         }
         // Each layer has nine tensors at least: a count past that is no count of these.
         guard layers <= file.tensors.count / 9 else {
-            throw fail(p + "block_count", "is \(layers), but the file's \(file.tensors.count) tensors cannot hold that many layers (each has 9)")
+            throw fail(
+                p + "block_count", "is \(layers), but the file's \(file.tensors.count) tensors cannot hold that many layers (each has 9)")
         }
 
         // Every tensor the forward pass reads, with the shape the sizes give (ggml
@@ -81,7 +87,8 @@ extension ModelConfig {
             }
             func trimmed(_ dims: [Int]) -> [Int] { Array(dims.reversed().drop { $0 == 1 }.reversed()) }
             guard trimmed(tensor.dimensions) == trimmed(expected) else {
-                throw EngineError(message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), not the \(Self.shape(expected)) of \(keys)")
+                throw EngineError(
+                    message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), not the \(Self.shape(expected)) of \(keys)")
             }
         }
         let d = embedding, q = heads * headDim, kv = kvHeads * headDim, f = feedForward
@@ -122,10 +129,14 @@ extension ModelConfig {
                 throw EngineError(message: "\(file.path): tensor \(name) is missing")
             }
             guard tensor.dimensions.count <= 2, tensor.rowLength == d else {
-                throw EngineError(message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), not rows of \(d) as \(dKey) says")
+                throw EngineError(
+                    message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), not rows of \(d) as \(dKey) says")
             }
             guard tensor.rowCount >= vocabulary else {
-                throw EngineError(message: "\(file.path): tensor \(name) has \(tensor.rowCount) rows, fewer than the \(vocabulary) tokens of tokenizer.ggml.tokens")
+                throw EngineError(
+                    message:
+                        "\(file.path): tensor \(name) has \(tensor.rowCount) rows, fewer than the \(vocabulary) tokens of tokenizer.ggml.tokens"
+                )
             }
         }
     }

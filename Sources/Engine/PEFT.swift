@@ -59,13 +59,15 @@ public enum PEFT {
 
     /// adapter_config.json as PEFT writes it: the keys PEFT needs to rebuild the adapter,
     /// and the ones `Config` checks.
-    public static func configJSON(baseModel: String, rank: Int, alpha: Double, rsLoRA: Bool, dropout: Double, modules: [Module]) throws -> Data {
+    public static func configJSON(baseModel: String, rank: Int, alpha: Double, rsLoRA: Bool, dropout: Double, modules: [Module]) throws
+        -> Data
+    {
         let config: [String: Any] = [
             "base_model_name_or_path": baseModel, "peft_type": "LORA", "task_type": "CAUSAL_LM",
             "r": rank, "lora_alpha": alpha, "lora_dropout": dropout, "use_rslora": rsLoRA,
             "target_modules": modules.map(\.rawValue), "bias": "none", "fan_in_fan_out": false,
             "init_lora_weights": true, "inference_mode": true, "use_dora": false,
-            "modules_to_save": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Double](),
+            "modules_to_save": NSNull(), "rank_pattern": [String: Int](), "alpha_pattern": [String: Double]()
         ]
         return try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
     }
@@ -77,17 +79,21 @@ public enum PEFT {
         /// Each module's path inside a block (self_attn.q_proj).
         public let modules: [Module: String]
 
-        public static let standard = Names(layers: "model.layers", modules: [
-            .q: "self_attn.q_proj", .k: "self_attn.k_proj", .v: "self_attn.v_proj", .o: "self_attn.o_proj",
-            .gate: "mlp.gate_proj", .up: "mlp.up_proj", .down: "mlp.down_proj",
-        ])
+        public static let standard = Names(
+            layers: "model.layers",
+            modules: [
+                .q: "self_attn.q_proj", .k: "self_attn.k_proj", .v: "self_attn.v_proj", .o: "self_attn.o_proj",
+                .gate: "mlp.gate_proj", .up: "mlp.up_proj", .down: "mlp.down_proj"
+            ])
         /// EXAONE 3.0 and 3.5 with trust_remote_code (LGAI's modeling_exaone.py, as
         /// llama.cpp's converter maps it): read, never written (transformers 5 loads EXAONE
         /// 3 as llama, with the standard names).
-        public static let exaone = Names(layers: "transformer.h", modules: [
-            .q: "attn.attention.q_proj", .k: "attn.attention.k_proj", .v: "attn.attention.v_proj", .o: "attn.attention.out_proj",
-            .gate: "mlp.c_fc_0", .up: "mlp.c_fc_1", .down: "mlp.c_proj",
-        ])
+        public static let exaone = Names(
+            layers: "transformer.h",
+            modules: [
+                .q: "attn.attention.q_proj", .k: "attn.attention.k_proj", .v: "attn.attention.v_proj", .o: "attn.attention.out_proj",
+                .gate: "mlp.c_fc_0", .up: "mlp.c_fc_1", .down: "mlp.c_proj"
+            ])
         static let all = [standard, exaone]
 
         /// PEFT's name of a layer's module, before .lora_A.weight.
@@ -100,7 +106,9 @@ public enum PEFT {
         for names in Names.all {
             for (module, path) in names.modules where prefix.hasSuffix("." + path) {
                 let parts = prefix.dropLast(path.count + 1).split(separator: ".")
-                guard let last = parts.last, let layer = Int(last), parts.dropLast().joined(separator: ".").hasSuffix(names.layers) else { continue }
+                guard let last = parts.last, let layer = Int(last), parts.dropLast().joined(separator: ".").hasSuffix(names.layers) else {
+                    continue
+                }
                 return (layer, module)
             }
         }
@@ -109,7 +117,8 @@ public enum PEFT {
 
     /// Every module name a PEFT adapter may use, for error messages.
     public static var knownPaths: String {
-        Names.all.map { names in "\(names.layers).N.(\(Module.allCases.map { names.modules[$0]! }.joined(separator: "|")))" }.joined(separator: " or ")
+        Names.all.map { names in "\(names.layers).N.(\(Module.allCases.map { names.modules[$0]! }.joined(separator: "|")))" }.joined(
+            separator: " or ")
     }
 
     /// PEFT's scale of B·A: alpha/r, or alpha/√r with rsLoRA.

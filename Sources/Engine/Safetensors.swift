@@ -28,7 +28,9 @@ public struct Safetensors: Sendable {
         guard data.count >= 8 else { throw problem("is \(data.count) bytes, too short for a safetensors header") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerLength <= UInt64(min(data.count - 8, Self.headerLimit)) else {
-            throw problem("its header claims \(headerLength) bytes but the file has \(data.count - 8) after the length (and headers are at most \(Self.headerLimit)): truncated or not safetensors")
+            throw problem(
+                "its header claims \(headerLength) bytes but the file has \(data.count - 8) after the length (and headers are at most \(Self.headerLimit)): truncated or not safetensors"
+            )
         }
         let body = 8 + Int(headerLength)
         guard let header = try? JSONSerialization.jsonObject(with: data[8..<body]) as? [String: Any] else {
@@ -37,7 +39,8 @@ public struct Safetensors: Sendable {
         var tensors: [String: Tensor] = [:]
         for (name, entry) in header where name != "__metadata__" {
             guard let entry = entry as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            else {
                 throw problem("tensor \(name): the header entry lacks dtype, shape or data_offsets")
             }
             guard let type = Self.types[dtype] else {
@@ -46,7 +49,9 @@ public struct Safetensors: Sendable {
             // The byte range first, so that nothing below can overflow: it bounds the
             // values the shape may claim by the file's size.
             guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= data.count - body else {
-                throw problem("tensor \(name): bytes \(offsets[0])..<\(offsets[1]) of the data are outside the file (\(data.count - body) bytes of data): truncated?")
+                throw problem(
+                    "tensor \(name): bytes \(offsets[0])..<\(offsets[1]) of the data are outside the file (\(data.count - body) bytes of data): truncated?"
+                )
             }
             let begin = body + offsets[0], end = body + offsets[1]
             // A shape of [2^40, 2^40] overflows Int: multiply with a check, and stop
@@ -91,13 +96,18 @@ extension Safetensors {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(json)
         for tensor in sorted {
-            tensor.values.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: 4 * $0.count)) }
+            tensor.values.withUnsafeBufferPointer {
+                data.append(
+                    UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: 4 * $0.count))
+            }
         }
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
         try data.write(to: temporary)
         let handle = try FileHandle(forWritingTo: temporary)
         try handle.synchronize()
         try handle.close()
-        if rename(temporary.path, url.path) != 0 { throw EngineError(message: "\(url.path): cannot write: \(String(cString: strerror(errno)))") }
+        if rename(temporary.path, url.path) != 0 {
+            throw EngineError(message: "\(url.path): cannot write: \(String(cString: strerror(errno)))")
+        }
     }
 }

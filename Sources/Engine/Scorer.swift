@@ -36,7 +36,8 @@ public final class Scorer: Sendable {
         let answerTokens = try (1...5).map { digit in
             let ids = tokenizer.encode(String(digit), parseSpecial: false)
             guard ids.count == 1 else {
-                throw EngineError(message: "\(file.path): \"\(digit)\" is not a single token (\(ids)), so the answer cannot be read from one logit")
+                throw EngineError(
+                    message: "\(file.path): \"\(digit)\" is not a single token (\(ids)), so the answer cannot be read from one logit")
             }
             return ids[0]
         }
@@ -78,7 +79,10 @@ public final class Scorer: Sendable {
             }
         }
         guard let best else {
-            throw EngineError(message: "the prompt needs \(tokens(cut(keeping: 0)).count) tokens even without its passage, more than --max-tokens \(maxTokens)")
+            throw EngineError(
+                message:
+                    "the prompt needs \(tokens(cut(keeping: 0)).count) tokens even without its passage, more than --max-tokens \(maxTokens)"
+            )
         }
         return Prompt(tokens: best, charactersCut: characters.count - bestKept)
     }
@@ -92,7 +96,10 @@ public final class Scorer: Sendable {
         precondition((1...5).contains(choices))
         let logits = model.logits(try model.lastHidden(tokens, cache: &cache), tokens: Array(answerTokens.prefix(choices)))
         guard logits.allSatisfy(\.isFinite) else {
-            throw EngineError(message: "item \(item): the model's answer logits are \(logits.map { "\($0)" }.joined(separator: ", ")), not finite numbers (NaN or infinite weights in \(model.file.path) or its adapter, or an overflow); no prediction set is stored")
+            throw EngineError(
+                message:
+                    "item \(item): the model's answer logits are \(logits.map { "\($0)" }.joined(separator: ", ")), not finite numbers (NaN or infinite weights in \(model.file.path) or its adapter, or an overflow); no prediction set is stored"
+            )
         }
         return logits
     }

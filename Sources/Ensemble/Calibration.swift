@@ -38,7 +38,9 @@ public let calibrationRidge = 0.01
 /// multinomial logistic regression, solved by Newton's method with backtracking.
 /// `logits[i]` holds item i's valid choices only; `gold[i]` is 1-based.
 public func fitCalibration(logits: [[Double]], gold: [Int], kind: CalibrationKind) throws(EnsembleError) -> Calibration {
-    guard !logits.isEmpty, logits.count == gold.count else { throw .invalid("calibration needs labelled items (\(logits.count) items, \(gold.count) answers)") }
+    guard !logits.isEmpty, logits.count == gold.count else {
+        throw .invalid("calibration needs labelled items (\(logits.count) items, \(gold.count) answers)")
+    }
     let positions = kind == .prior ? (logits.map(\.count).max() ?? 1) - 1 : 0
     let k = 1 + positions
     // Features of choice c of item i: its logit, and an indicator of positions 2, 3, ...

@@ -83,7 +83,9 @@ public enum EnsembleError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalid(String)
 
     public var description: String {
-        switch self { case .invalid(let message): message }
+        switch self {
+        case .invalid(let message): message
+        }
     }
 }
 
@@ -182,5 +184,7 @@ func voteWinner(_ n: Int, votes: (Int) -> Int, voterScore: (Int) -> Double, mean
     for c in 0..<n where votes(c) == most { bestScore = max(bestScore, voterScore(c)) }
     var bestMean = -Double.infinity
     for c in 0..<n where votes(c) == most && voterScore(c) >= bestScore - tieTolerance { bestMean = max(bestMean, meanProbability(c)) }
-    return (0..<n).first { votes($0) == most && voterScore($0) >= bestScore - tieTolerance && meanProbability($0) >= bestMean - tieTolerance }!
+    return (0..<n).first {
+        votes($0) == most && voterScore($0) >= bestScore - tieTolerance && meanProbability($0) >= bestMean - tieTolerance
+    }!
 }

@@ -9,7 +9,9 @@ public struct SelectionRound: Sendable, Equatable {
 /// the labelled items; equal accuracies go to the candidate more accurate on its own,
 /// then the earlier one. Each pick counts once: under `average` a candidate picked
 /// twice has weight 2, under `vote` two votes, with `combine`'s tie rules.
-public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [Int], rounds: Int, method: Method) throws(EnsembleError) -> [SelectionRound] {
+public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [Int], rounds: Int, method: Method) throws(EnsembleError)
+    -> [SelectionRound]
+{
     guard !candidates.isEmpty else { throw .invalid("no candidates to select from") }
     guard rounds >= 1 else { throw .invalid("the number of rounds must be at least 1") }
     guard method != .weightedVote else { throw .invalid("selection combines with average or vote (the picks are the weights)") }
@@ -27,13 +29,14 @@ public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [
 
     func answer(_ item: Int, adding c: Int) -> Int {
         let n = choiceCounts[item]
-        let picked = candidates[c].answers[item] - 1  // -1: abstains
+        let picked = candidates[c].answers[item] - 1 // -1: abstains
         let probability = { (choice: Int) in probabilitySum[item][choice] + probabilities[c][item][choice] }
         if method == .average { return highest(n, probability) + 1 }
-        return voteWinner(n,
-                          votes: { votes[item][$0] + ($0 == picked ? 1 : 0) },
-                          voterScore: { voterScore[item][$0] + ($0 == picked ? candidates[c].publicScore ?? 0 : 0) },
-                          meanProbability: probability) + 1
+        return voteWinner(
+            n,
+            votes: { votes[item][$0] + ($0 == picked ? 1 : 0) },
+            voterScore: { voterScore[item][$0] + ($0 == picked ? candidates[c].publicScore ?? 0 : 0) },
+            meanProbability: probability) + 1
     }
 
     var history: [SelectionRound] = []
@@ -42,7 +45,10 @@ public func greedySelection(_ candidates: [Member], choiceCounts: [Int], gold: [
         var chosenKey = (right: -1, alone: -1)
         for c in candidates.indices {
             let right = choiceCounts.indices.reduce(0) { $0 + (answer($1, adding: c) == gold[$1] ? 1 : 0) }
-            if (right, alone[c]) > chosenKey { chosenKey = (right, alone[c]); chosen = c }
+            if (right, alone[c]) > chosenKey {
+                chosenKey = (right, alone[c])
+                chosen = c
+            }
         }
         for item in choiceCounts.indices {
             for choice in 0..<choiceCounts[item] { probabilitySum[item][choice] += probabilities[chosen][item][choice] }

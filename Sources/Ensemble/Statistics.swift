@@ -49,7 +49,9 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 /// Percentile bootstrap interval of accuracy(A) − accuracy(B) over paired items.
-public func bootstrapDifferenceInterval(correctA: [Bool], correctB: [Bool], resamples: Int = 10_000, confidence: Double = 0.95, seed: UInt64 = 20_261_124) -> (low: Double, high: Double) {
+public func bootstrapDifferenceInterval(
+    correctA: [Bool], correctB: [Bool], resamples: Int = 10_000, confidence: Double = 0.95, seed: UInt64 = 20_261_124
+) -> (low: Double, high: Double) {
     let n = correctA.count
     guard n > 0 else { return (.nan, .nan) }
     // Per item: +1 (only A right), −1 (only B right), 0 (same).

@@ -73,14 +73,18 @@ public enum WeightScheme: Sendable, Equatable, CustomStringConvertible {
         if usesPublicScores {
             for member in members {
                 guard let score = member.publicScore else {
-                    throw .invalid("\(member.name) has no public score, so it cannot take '\(self)' weights (record one with `suneung score \(member.name) --public X`, or use --weights uniform or name=w,...)")
+                    throw .invalid(
+                        "\(member.name) has no public score, so it cannot take '\(self)' weights (record one with `suneung score \(member.name) --public X`, or use --weights uniform or name=w,...)"
+                    )
                 }
                 scores.append(score)
             }
         }
         switch self {
         case .score:
-            guard scores.contains(where: { $0 > 0 }) else { throw .invalid("every member's public score is 0: 'score' weights would all be zero") }
+            guard scores.contains(where: { $0 > 0 }) else {
+                throw .invalid("every member's public score is 0: 'score' weights would all be zero")
+            }
             return scores
         case .excess:
             let lowest = scores.min() ?? 0
@@ -101,7 +105,8 @@ public enum WeightScheme: Sendable, Equatable, CustomStringConvertible {
         case .explicit(let given):
             let names = Set(members.map(\.name))
             if let unknown = given.keys.sorted().first(where: { !names.contains($0) }) {
-                throw .invalid("the weights name \(unknown), which is not a member (members: \(members.map(\.name).joined(separator: ", ")))")
+                throw .invalid(
+                    "the weights name \(unknown), which is not a member (members: \(members.map(\.name).joined(separator: ", ")))")
             }
             return try members.map { member throws(EnsembleError) in
                 guard let w = given[member.name] else { throw .invalid("no weight for member \(member.name)") }

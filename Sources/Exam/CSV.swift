@@ -63,7 +63,8 @@ public enum CSV {
                 i += 1
                 while true {
                     guard i < bytes.count else {
-                        throw CSVError(line: openedOn, message: "unterminated quoted field (the quote opened on line \(openedOn) is never closed)")
+                        throw CSVError(
+                            line: openedOn, message: "unterminated quoted field (the quote opened on line \(openedOn) is never closed)")
                     }
                     let b = bytes[i]
                     i += 1
@@ -117,7 +118,11 @@ public enum CSV {
     }
 
     static func quoted(_ field: String) -> String {
-        guard field.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) else {
+        guard
+            field.utf8.contains(where: {
+                $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r")
+            })
+        else {
             return field
         }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""

@@ -89,7 +89,10 @@ public struct ExamSet: Sendable {
             return ([], [FileProblem(file: file, line: error.line, message: error.message)])
         }
         guard let header = records.first else {
-            return ([], [FileProblem(file: file, line: 1, message: "the file is empty (expected the header id,paragraph,problems,question_plus)")])
+            return (
+                [],
+                [FileProblem(file: file, line: 1, message: "the file is empty (expected the header id,paragraph,problems,question_plus)")]
+            )
         }
         var column: [String: Int] = [:]
         for (index, name) in header.fields.enumerated() where column[name] == nil {
@@ -97,7 +100,16 @@ public struct ExamSet: Sendable {
         }
         let missing = requiredColumns.filter { column[$0] == nil }
         guard missing.isEmpty else {
-            return ([], [FileProblem(file: file, line: 1, message: "missing column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (the header is \(excerpt(header.fields.joined(separator: ","))))")])
+            return (
+                [],
+                [
+                    FileProblem(
+                        file: file, line: 1,
+                        message:
+                            "missing column\(missing.count > 1 ? "s" : "") \(missing.joined(separator: ", ")) (the header is \(excerpt(header.fields.joined(separator: ","))))"
+                    )
+                ]
+            )
         }
 
         var items: [ExamItem] = []
@@ -119,7 +131,10 @@ public struct ExamSet: Sendable {
             // multi-line fields too: the same text, so the same items and dataset.
             let fields = record.fields.map(Self.unixLineEnds)
             let id = fields[column["id"]!]
-            guard !id.isEmpty else { problem("id", "empty id"); continue }
+            guard !id.isEmpty else {
+                problem("id", "empty id")
+                continue
+            }
             if let earlier = firstLineOfId[id] {
                 problem("id", "duplicate id \(excerpt(id)) (first on line \(earlier))")
                 continue
@@ -175,7 +190,8 @@ public struct ExamSet: Sendable {
             choices.append(text)
         }
         guard choiceCountRange.contains(choices.count) else {
-            throw ItemError(message: "\(choices.count) choices (an item has \(choiceCountRange.lowerBound) to \(choiceCountRange.upperBound))")
+            throw ItemError(
+                message: "\(choices.count) choices (an item has \(choiceCountRange.lowerBound) to \(choiceCountRange.upperBound))")
         }
         var answer: Int?
         switch value["answer"] {

@@ -39,7 +39,9 @@ public struct PredictionRow: Sendable, Equatable {
     /// The answer field verbatim, when it is not a choice (`정`, `[D`, 5 on a 4-choice item).
     public var invalidAnswer: String?
 
-    public init(id: String, answer: Int, values: [Double?] = Array(repeating: nil, count: PredictionRow.maxChoices), invalidAnswer: String? = nil) {
+    public init(
+        id: String, answer: Int, values: [Double?] = Array(repeating: nil, count: PredictionRow.maxChoices), invalidAnswer: String? = nil
+    ) {
         self.id = id
         self.answer = answer
         self.values = values
@@ -113,7 +115,9 @@ public struct PredictionFileProblems: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         let counts = Kind.allCases.compactMap { kind in count(kind) > 0 ? kind.counted(count(kind)) : nil }
-        var lines = ["\(file): \(problems.count) problem\(problems.count == 1 ? "" : "s") (\(counts.joined(separator: ", ")))\(problems.count > Self.shown ? "; the first \(Self.shown)" : ""):"]
+        var lines = [
+            "\(file): \(problems.count) problem\(problems.count == 1 ? "" : "s") (\(counts.joined(separator: ", ")))\(problems.count > Self.shown ? "; the first \(Self.shown)" : ""):"
+        ]
         lines += problems.prefix(Self.shown).map { "  " + $0.problem.description }
         if count(.notAChoice) + count(.outsideChoices) == problems.count {
             lines.append("To store the file as it was uploaded (those answers count as wrong and abstain in ensembles): --invalid as-wrong")
@@ -141,7 +145,9 @@ public struct PredictionTable: Sendable, Equatable {
     /// (or numpy's `[0.1 0.2 0.3 0.4]`); other columns ignored. Every id exactly once
     /// and no other (all of the dataset's unless `subset`), finite numbers, a value for
     /// every valid choice. Every bad row is reported, not only the first.
-    public static func read(bytes: [UInt8], file: String, dataset: DatasetShape, options: PredictionFileOptions = PredictionFileOptions()) throws -> PredictionFileReading {
+    public static func read(bytes: [UInt8], file: String, dataset: DatasetShape, options: PredictionFileOptions = PredictionFileOptions())
+        throws -> PredictionFileReading
+    {
         let firstLine = bytes.prefix { $0 != UInt8(ascii: "\n") }
         let tab = UInt8(ascii: "\t")
         let separator = firstLine.contains(tab) && !firstLine.contains(UInt8(ascii: ",")) ? tab : UInt8(ascii: ",")
@@ -194,10 +200,17 @@ public struct PredictionTable: Sendable, Equatable {
                 answer = n
             case _?:
                 invalid = answerText
-                if options.invalidAnswers == .refuse { problem(.outsideChoices, "answer", "answer \(excerpt(trimmed(answerText))) is outside 1...\(choices) for item \(excerpt(id))") }
+                if options.invalidAnswers == .refuse {
+                    problem(
+                        .outsideChoices, "answer",
+                        "answer \(excerpt(trimmed(answerText))) is outside 1...\(choices) for item \(excerpt(id))")
+                }
             case nil:
                 invalid = answerText
-                if options.invalidAnswers == .refuse { problem(.notAChoice, "answer", "'\(excerpt(answerText))' is not a choice number (item \(excerpt(id)), \(choices) choices)") }
+                if options.invalidAnswers == .refuse {
+                    problem(
+                        .notAChoice, "answer", "'\(excerpt(answerText))' is not a choice number (item \(excerpt(id)), \(choices) choices)")
+                }
             }
             if invalid != nil { invalidAnswers += 1 }
             var values: [Double?] = Array(repeating: nil, count: PredictionRow.maxChoices)
@@ -220,7 +233,15 @@ public struct PredictionTable: Sendable, Equatable {
             let missing = rows.indices.filter { rows[$0] == nil && lineOfRow[$0] == 0 }
             if !missing.isEmpty {
                 let shown = missing.prefix(3).map { excerpt(dataset.ids[$0]) }.joined(separator: ", ")
-                problems.append((.missingRows, FileProblem(file: file, message: "\(missing.count) of the dataset's \(dataset.ids.count) items have no row (\(shown)\(missing.count > 3 ? ", ..." : ""))")))
+                problems.append(
+                    (
+                        .missingRows,
+                        FileProblem(
+                            file: file,
+                            message:
+                                "\(missing.count) of the dataset's \(dataset.ids.count) items have no row (\(shown)\(missing.count > 3 ? ", ..." : ""))"
+                        )
+                    ))
             }
         }
         guard problems.isEmpty else { throw PredictionFileProblems(file: file, problems: problems) }
@@ -228,8 +249,10 @@ public struct PredictionTable: Sendable, Equatable {
         guard !present.isEmpty else {
             throw FileProblem(file: file, message: "no rows (only the header)")
         }
-        return PredictionFileReading(table: PredictionTable(choiceValues: columns.kind, rows: present), invalidAnswers: invalidAnswers,
-                                     ignoredColumns: columns.ignored, argmaxDisagreements: disagreements, valuesPastChoices: pastChoices, separator: separator == tab ? "tab" : "comma")
+        return PredictionFileReading(
+            table: PredictionTable(choiceValues: columns.kind, rows: present), invalidAnswers: invalidAnswers,
+            ignoredColumns: columns.ignored, argmaxDisagreements: disagreements, valuesPastChoices: pastChoices,
+            separator: separator == tab ? "tab" : "comma")
     }
 
     /// An answer field as a choice number: `3`, ` 3 `, `3.0`; nil for anything else.
@@ -256,14 +279,20 @@ public struct PredictionTable: Sendable, Equatable {
             for (index, raw) in header.enumerated() {
                 let name = trimmed(raw).lowercased()
                 if let earlier = seen[name] {
-                    throw FileProblem(file: file, line: 1, field: excerpt(raw), message: "column \(excerpt(raw)) appears twice (columns \(earlier + 1) and \(index + 1))")
+                    throw FileProblem(
+                        file: file, line: 1, field: excerpt(raw),
+                        message: "column \(excerpt(raw)) appears twice (columns \(earlier + 1) and \(index + 1))")
                 }
                 seen[name] = index
                 switch name {
                 case "id": id = index
                 case "answer": answer = index
-                case "logits", "logit": list = index; kinds.insert(.logits)
-                case "probs", "prob", "probabilities", "probability": list = index; kinds.insert(.probabilities)
+                case "logits", "logit":
+                    list = index
+                    kinds.insert(.logits)
+                case "probs", "prob", "probabilities", "probability":
+                    list = index
+                    kinds.insert(.probabilities)
                 default:
                     if let (kind, choice) = PredictionTable.valueColumn(name) {
                         perChoice[choice - 1] = index
@@ -275,20 +304,30 @@ public struct PredictionTable: Sendable, Equatable {
             }
             guard let id, let answer else {
                 let missing = [id == nil ? "id" : nil, answer == nil ? "answer" : nil].compactMap { $0 }
-                throw FileProblem(file: file, line: 1, message: "missing column \(missing.joined(separator: ", ")) (the header is \(excerpt(header.joined(separator: ","))))")
+                throw FileProblem(
+                    file: file, line: 1,
+                    message: "missing column \(missing.joined(separator: ", ")) (the header is \(excerpt(header.joined(separator: ","))))")
             }
             guard kinds.count <= 1 else {
-                throw FileProblem(file: file, line: 1, message: "both logit and probability columns: a file holds one kind of values (logit_1..logit_5 or logits, prob_1..prob_5 or probs)")
+                throw FileProblem(
+                    file: file, line: 1,
+                    message:
+                        "both logit and probability columns: a file holds one kind of values (logit_1..logit_5 or logits, prob_1..prob_5 or probs)"
+                )
             }
             guard list == nil || !perChoice.contains(where: { $0 != nil }) else {
-                throw FileProblem(file: file, line: 1, message: "both a list column and per-choice columns of values: a file holds one or the other")
+                throw FileProblem(
+                    file: file, line: 1, message: "both a list column and per-choice columns of values: a file holds one or the other")
             }
             self.id = id
             self.answer = answer
             self.kind = kinds.first
         }
 
-        struct ValueError: Error { var field: String; var message: String }
+        struct ValueError: Error {
+            var field: String
+            var message: String
+        }
 
         /// Whether the row holds a value past the item's choices (which is ignored).
         func hasValuePastChoices(_ fields: [String], choices: Int) -> Bool {
@@ -307,7 +346,10 @@ public struct PredictionTable: Sendable, Equatable {
                     throw ValueError(field: field, message: "'\(excerpt(fields[list]))' is not a list of numbers")
                 }
                 guard parsed.count >= choices, parsed.count <= PredictionRow.maxChoices else {
-                    throw ValueError(field: field, message: "\(parsed.count) values for \(choices) choices" + (parsed.count > PredictionRow.maxChoices ? " (an item has at most \(PredictionRow.maxChoices))" : ""))
+                    throw ValueError(
+                        field: field,
+                        message: "\(parsed.count) values for \(choices) choices"
+                            + (parsed.count > PredictionRow.maxChoices ? " (an item has at most \(PredictionRow.maxChoices))" : ""))
                 }
                 for (choice, value) in parsed.prefix(choices).enumerated() { numbers[choice] = value }
             } else {
@@ -371,7 +413,9 @@ public struct PredictionTable: Sendable, Equatable {
     /// signed zero could not come back from the store as written). The same table
     /// always gives the same bytes.
     public var canonicalCSV: String {
-        var lines = [["id", "answer"] + (choiceValues.map { kind in (1...PredictionRow.maxChoices).map { "\(kind.columnPrefix)\($0)" } } ?? [])]
+        var lines = [
+            ["id", "answer"] + (choiceValues.map { kind in (1...PredictionRow.maxChoices).map { "\(kind.columnPrefix)\($0)" } } ?? [])
+        ]
         for row in rows {
             var fields = [row.id, row.answerField]
             if choiceValues != nil {
@@ -415,7 +459,9 @@ public func validateSubmission(bytes: [UInt8], file: String, dataset: DatasetSha
         throw FileProblem(file: file, line: error.line, message: error.message)
     }
     guard records.first?.fields == ["id", "answer"] else {
-        throw FileProblem(file: file, line: 1, message: "the header must be id,answer (it is \(excerpt(records.first?.fields.joined(separator: ",") ?? "missing")))")
+        throw FileProblem(
+            file: file, line: 1,
+            message: "the header must be id,answer (it is \(excerpt(records.first?.fields.joined(separator: ",") ?? "missing")))")
     }
     let rows = Array(records.dropFirst())
     var problems: [FileProblem] = []
@@ -425,11 +471,18 @@ public func validateSubmission(bytes: [UInt8], file: String, dataset: DatasetSha
     for (index, record) in rows.enumerated() {
         guard index < dataset.ids.count else { break }
         guard record.fields.count == 2, record.fields[0] == dataset.ids[index] else {
-            problems.append(FileProblem(file: file, line: record.line, field: "id", message: "row \(index + 1) is \(excerpt(record.fields.first ?? "empty")), expected \(dataset.ids[index]) (test-file order)"))
+            problems.append(
+                FileProblem(
+                    file: file, line: record.line, field: "id",
+                    message:
+                        "row \(index + 1) is \(excerpt(record.fields.first ?? "empty")), expected \(dataset.ids[index]) (test-file order)"))
             continue
         }
         guard let answer = Int(record.fields[1]), (1...dataset.choiceCounts[index]).contains(answer) else {
-            problems.append(FileProblem(file: file, line: record.line, field: "answer", message: "answer '\(excerpt(record.fields[1]))' is not within 1...\(dataset.choiceCounts[index])"))
+            problems.append(
+                FileProblem(
+                    file: file, line: record.line, field: "answer",
+                    message: "answer '\(excerpt(record.fields[1]))' is not within 1...\(dataset.choiceCounts[index])"))
             continue
         }
     }

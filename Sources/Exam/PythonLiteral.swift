@@ -82,7 +82,10 @@ public enum PythonLiteral {
         mutating func value() throws(PythonLiteralError) -> PythonValue {
             guard let c = current else { throw error("unexpected end of the literal") }
             if c == "{" || c == "[" || c == "(" {
-                guard depth < PythonLiteral.maxDepth else { throw error("nested too deeply (more than \(PythonLiteral.maxDepth) levels of brackets, where Python's parser stops too)") }
+                guard depth < PythonLiteral.maxDepth else {
+                    throw error(
+                        "nested too deeply (more than \(PythonLiteral.maxDepth) levels of brackets, where Python's parser stops too)")
+                }
                 depth += 1
             }
             defer { if c == "{" || c == "[" || c == "(" { depth -= 1 } }
@@ -125,7 +128,10 @@ public enum PythonLiteral {
             var entries: [PythonDictEntry] = []
             while true {
                 skipSpace()
-                if current == "}" { i += 1; return .dict(entries) }
+                if current == "}" {
+                    i += 1
+                    return .dict(entries)
+                }
                 let key = try value()
                 if case .list = key { throw error("a list cannot be a dict key") }
                 if case .dict = key { throw error("a dict cannot be a dict key") }
@@ -135,7 +141,10 @@ public enum PythonLiteral {
                 skipSpace()
                 entries.append(PythonDictEntry(key: key, value: try value()))
                 skipSpace()
-                if current == "," { i += 1; continue }
+                if current == "," {
+                    i += 1
+                    continue
+                }
                 guard current == "}" else { throw error("expected ',' or '}' in a dict") }
             }
         }
@@ -145,10 +154,16 @@ public enum PythonLiteral {
             var items: [PythonValue] = []
             while true {
                 skipSpace()
-                if current == closing { i += 1; return items }
+                if current == closing {
+                    i += 1
+                    return items
+                }
                 items.append(try value())
                 skipSpace()
-                if current == "," { i += 1; continue }
+                if current == "," {
+                    i += 1
+                    continue
+                }
                 guard current == closing else { throw error("expected ',' or '\(closing)'") }
             }
         }
@@ -188,7 +203,8 @@ public enum PythonLiteral {
                 } else if c == "_" {
                     // Python allows one underscore between digits.
                     guard let last = digits.unicodeScalars.last, ("0"..."9").contains(last),
-                          i + 1 < scalars.count, ("0"..."9").contains(scalars[i + 1]) else {
+                        i + 1 < scalars.count, ("0"..."9").contains(scalars[i + 1])
+                    else {
                         throw error("invalid underscore in a number")
                     }
                 } else if c == "." && !isFloat && !digits.contains("e") {
@@ -198,7 +214,10 @@ public enum PythonLiteral {
                     guard !digits.contains("e") else { break }
                     isFloat = true
                     take("e")
-                    if let s = scalars[safe: i + 1], s == "+" || s == "-" { i += 1; take(s) }
+                    if let s = scalars[safe: i + 1], s == "+" || s == "-" {
+                        i += 1
+                        take(s)
+                    }
                 } else {
                     break
                 }
@@ -262,7 +281,10 @@ public enum PythonLiteral {
                     throw error("unterminated string literal", at: start)
                 }
                 if c == quote {
-                    if !triple { i += 1; return String(text) }
+                    if !triple {
+                        i += 1
+                        return String(text)
+                    }
                     if scalars[safe: i + 1] == quote && scalars[safe: i + 2] == quote {
                         i += 3
                         return String(text)
@@ -276,7 +298,10 @@ public enum PythonLiteral {
                         // A raw string keeps the backslash, but it still protects a quote.
                         text.append(c)
                         i += 1
-                        if let next = current { text.append(next); i += 1 }
+                        if let next = current {
+                            text.append(next)
+                            i += 1
+                        }
                         continue
                     }
                     try escape(into: &text)
@@ -293,7 +318,7 @@ public enum PythonLiteral {
             guard let c = current else { throw error("unterminated string literal") }
             i += 1
             switch c {
-            case "\n": break  // line continuation
+            case "\n": break // line continuation
             case "\r": if current == "\n" { i += 1 }
             case "\\": text.append("\\")
             case "'": text.append("'")
@@ -335,7 +360,9 @@ public enum PythonLiteral {
                 i += 1
             }
             guard let scalar = Unicode.Scalar(value) else {
-                throw error("escape \\\(digits == 8 ? "U" : digits == 4 ? "u" : "x") is not a Unicode scalar (a lone surrogate or out of range)", at: escapeStart)
+                throw error(
+                    "escape \\\(digits == 8 ? "U" : digits == 4 ? "u" : "x") is not a Unicode scalar (a lone surrogate or out of range)",
+                    at: escapeStart)
             }
             return scalar
         }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // GGUF, read by hand: no Swift package reads it, and the engine needs the tensors in
@@ -173,7 +174,9 @@ struct ByteReader {
     mutating func count(_ field: @autoclosure () -> String, limit: Int) throws(GGUFError) -> Int {
         let start = offset
         let raw = try read(UInt64.self, field())
-        guard raw <= UInt64(max(0, limit)) else { throw fail(field(), "count \(raw) is impossible for a file of \(bytes.count) bytes (corrupted?)", at: start) }
+        guard raw <= UInt64(max(0, limit)) else {
+            throw fail(field(), "count \(raw) is impossible for a file of \(bytes.count) bytes (corrupted?)", at: start)
+        }
         return Int(raw)
     }
 
@@ -188,7 +191,9 @@ struct ByteReader {
     mutating func string(_ field: @autoclosure () -> String, limit sane: Int = GGUFLimits.stringLength) throws(GGUFError) -> String {
         let start = offset
         let length = try count("\(field()) length", limit: remaining - 8, sane: sane, "this reader accepts")
-        guard offset + length <= bytes.count else { throw fail(field(), "a string of \(length) bytes runs past the end of the file", at: start) }
+        guard offset + length <= bytes.count else {
+            throw fail(field(), "a string of \(length) bytes runs past the end of the file", at: start)
+        }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length]), as: UTF8.self)
         offset += length
         return text
@@ -221,8 +226,9 @@ struct ByteReader {
             }
             // Each element takes at least its minimum size, which bounds the count;
             // so does the budget of elements over the whole header.
-            let n = try count("\(field()) array length", limit: (remaining - 8) / elementType.minimumSize,
-                              sane: GGUFLimits.arrayElements - arrayElements, "array elements left in the header's budget of \(GGUFLimits.arrayElements)")
+            let n = try count(
+                "\(field()) array length", limit: (remaining - 8) / elementType.minimumSize,
+                sane: GGUFLimits.arrayElements - arrayElements, "array elements left in the header's budget of \(GGUFLimits.arrayElements)")
             arrayElements += n
             var items: [GGUFValue] = []
             items.reserveCapacity(n)
@@ -233,7 +239,7 @@ struct ByteReader {
 }
 
 public final class GGUFFile: Sendable {
-    public static let magic: UInt32 = 0x4655_4747  // "GGUF"
+    public static let magic: UInt32 = 0x4655_4747 // "GGUF"
     public static let defaultAlignment = 32
 
     public let path: String
@@ -263,7 +269,8 @@ public final class GGUFFile: Sendable {
         // A tensor's info takes at least 40 bytes (name length, one dimension, type,
         // offset, dimension count), a key-value pair 13.
         let tensorCount = try reader.count("tensor count", limit: (reader.remaining - 8) / 40, sane: GGUFLimits.tensorCount, "tensors")
-        let metadataCount = try reader.count("metadata count", limit: reader.remaining / 13, sane: GGUFLimits.metadataCount, "metadata keys")
+        let metadataCount = try reader.count(
+            "metadata count", limit: reader.remaining / 13, sane: GGUFLimits.metadataCount, "metadata keys")
 
         var keys: [String] = []
         var metadata: [String: GGUFValue] = [:]
@@ -308,10 +315,14 @@ public final class GGUFFile: Sendable {
             let typeOffset = reader.offset
             let rawType = try reader.read(UInt32.self, "\(name) type")
             guard let type = GGMLType(rawValue: rawType) else {
-                throw reader.fail(name, "unsupported type \(rawType) in tensor \(ByteReader.shown(name)) (supported: \(GGMLType.allCases.map(\.name).joined(separator: ", ")))", at: typeOffset)
+                throw reader.fail(
+                    name,
+                    "unsupported type \(rawType) in tensor \(ByteReader.shown(name)) (supported: \(GGMLType.allCases.map(\.name).joined(separator: ", ")))",
+                    at: typeOffset)
             }
             guard dimensions[0] % type.blockSize == 0 else {
-                throw reader.fail(name, "row length \(dimensions[0]) is not a multiple of the \(type.name) block size \(type.blockSize)", at: typeOffset)
+                throw reader.fail(
+                    name, "row length \(dimensions[0]) is not a multiple of the \(type.name) block size \(type.blockSize)", at: typeOffset)
             }
             let relative = try reader.count("\(name) offset", limit: mapping.count)
             infos.append((name, dimensions, type, relative, start))
@@ -323,10 +334,16 @@ public final class GGUFFile: Sendable {
         for info in infos {
             let tensor = GGUFTensorInfo(name: info.name, dimensions: info.dimensions, type: info.type, offset: dataOffset + info.relative)
             guard info.relative % alignment == 0 else {
-                throw GGUFError(file: path, offset: info.at, message: "\(ByteReader.shown(info.name)): data offset \(info.relative) is not aligned to \(alignment)")
+                throw GGUFError(
+                    file: path, offset: info.at,
+                    message: "\(ByteReader.shown(info.name)): data offset \(info.relative) is not aligned to \(alignment)")
             }
             guard tensor.offset + tensor.byteCount <= mapping.count else {
-                throw GGUFError(file: path, offset: info.at, message: "\(ByteReader.shown(info.name)): its \(tensor.byteCount) bytes of data at \(tensor.offset) run past the end of the file (\(mapping.count) bytes; truncated?)")
+                throw GGUFError(
+                    file: path, offset: info.at,
+                    message:
+                        "\(ByteReader.shown(info.name)): its \(tensor.byteCount) bytes of data at \(tensor.offset) run past the end of the file (\(mapping.count) bytes; truncated?)"
+                )
             }
             guard index.updateValue(tensors.count, forKey: info.name) == nil else {
                 throw GGUFError(file: path, offset: info.at, message: "two tensors are named \(ByteReader.shown(info.name))")
@@ -376,7 +393,8 @@ public final class GGUFFile: Sendable {
     /// `count` blocks from block `first` (counted over the whole tensor) as Float32.
     public func dequantizeBlocks(_ tensor: GGUFTensorInfo, first: Int, count: Int) -> [Float] {
         let total = tensor.elementCount / tensor.type.blockSize
-        precondition(first >= 0 && count >= 0 && first + count <= total, "blocks \(first)..<\(first + count) of \(tensor.name) (\(total) blocks)")
+        precondition(
+            first >= 0 && count >= 0 && first + count <= total, "blocks \(first)..<\(first + count) of \(tensor.name) (\(total) blocks)")
         let elements = count * tensor.type.blockSize
         let source = data(of: tensor).baseAddress! + first * tensor.type.blockBytes
         return [Float](unsafeUninitializedCapacity: elements) { buffer, initialized in

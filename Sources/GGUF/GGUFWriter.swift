@@ -63,7 +63,10 @@ public struct GGUFWriter: Sendable {
     func header() -> [UInt8] {
         var out: [UInt8] = []
         func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
-        func append(_ text: String) { append(UInt64(text.utf8.count)); out += text.utf8 }
+        func append(_ text: String) {
+            append(UInt64(text.utf8.count))
+            out += text.utf8
+        }
         func append(_ value: GGUFValue, typed: Bool) {
             if typed { append(value.valueType.rawValue) }
             switch value {
@@ -147,7 +150,9 @@ public struct GGUFWriter: Sendable {
         let reason = errno
         if !replacing || moved != 0 { try? FileManager.default.removeItem(atPath: temporary) }
         guard moved == 0 else {
-            throw GGUFError(file: path, message: reason == EEXIST ? "exists; nothing is overwritten" : "cannot write: \(String(cString: strerror(reason)))")
+            throw GGUFError(
+                file: path,
+                message: reason == EEXIST ? "exists; nothing is overwritten" : "cannot write: \(String(cString: strerror(reason)))")
         }
     }
 }

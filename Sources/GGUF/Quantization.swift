@@ -249,8 +249,10 @@ extension GGMLType {
     /// The affine form of `count` elements (whole blocks) starting at `source`: a code per
     /// element, and d and m per 16 (the same values as `dequantize`, with the K types'
     /// d·scale and dmin·min computed in float32). Needs `affineBits`.
-    public func affine(_ source: UnsafeRawPointer, count: Int, codes: UnsafeMutablePointer<UInt8>,
-                       d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
+    public func affine(
+        _ source: UnsafeRawPointer, count: Int, codes: UnsafeMutablePointer<UInt8>,
+        d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>
+    ) {
         let blocks = count / blockSize
         /// d and m of the 32 elements from `first`.
         func set32(_ first: Int, _ scale: Float, _ min: Float) {

@@ -16,7 +16,10 @@ public struct ReportData: Sendable {
         /// How often it answers 1..5.
         public var answers: [Int]
 
-        public init(ref: String, kind: String, publicScore: Double?, privateScore: Double?, localScore: Double?, publicItems: Int, chosen: Bool, answers: [Int]) {
+        public init(
+            ref: String, kind: String, publicScore: Double?, privateScore: Double?, localScore: Double?, publicItems: Int, chosen: Bool,
+            answers: [Int]
+        ) {
             self.ref = ref
             self.kind = kind
             self.publicScore = publicScore
@@ -41,8 +44,11 @@ public struct ReportData: Sendable {
     public var submission: String?
     public var notes: [String]
 
-    public init(name: String, generated: String, members: [Member], goldAnswers: [Int]?, trainingRun: String?, steps: [(step: Int, loss: Double)],
-                validation: [(step: Int, loss: Double, accuracy: Double)], agreementLabels: [String], agreement: [[Double]], submission: String?, notes: [String]) {
+    public init(
+        name: String, generated: String, members: [Member], goldAnswers: [Int]?, trainingRun: String?, steps: [(step: Int, loss: Double)],
+        validation: [(step: Int, loss: Double, accuracy: Double)], agreementLabels: [String], agreement: [[Double]], submission: String?,
+        notes: [String]
+    ) {
         self.name = name
         self.generated = generated
         self.members = members
@@ -75,19 +81,39 @@ public enum Report {
     public static func figures(_ data: ReportData) -> [(file: String, svg: String)] {
         var figures: [(String, String)] = []
         if let run = data.trainingRun {
-            figures.append(("\(data.name)-loss.svg", Figures.lossCurves(steps: data.steps, validation: data.validation.map { ($0.step, $0.loss) }, title: "Training and validation loss: \(run)")))
+            figures.append(
+                (
+                    "\(data.name)-loss.svg",
+                    Figures.lossCurves(
+                        steps: data.steps, validation: data.validation.map { ($0.step, $0.loss) },
+                        title: "Training and validation loss: \(run)")
+                ))
         }
         let rows = data.members.map { m in
-            (label: m.ref, public: m.publicScore, private: m.privateScore,
-             error: m.publicScore.map { p in m.publicItems > 0 ? (p * (1 - p) / Double(m.publicItems)).squareRoot() : 0 }, chosen: m.chosen, ensemble: m.kind == "ensemble")
+            (
+                label: m.ref, public: m.publicScore, private: m.privateScore,
+                error: m.publicScore.map { p in m.publicItems > 0 ? (p * (1 - p) / Double(m.publicItems)).squareRoot() : 0 },
+                chosen: m.chosen, ensemble: m.kind == "ensemble"
+            )
         }
         let top = "the top \(data.members.filter(\.chosen).count)"
-        figures.append(("\(data.name)-scores.svg", Figures.scores(rows, title: "Public and private score of every member and ensemble (★ \(top))")))
+        figures.append(
+            ("\(data.name)-scores.svg", Figures.scores(rows, title: "Public and private score of every member and ensemble (★ \(top))")))
         if data.agreementLabels.count >= 2 {
-            figures.append(("\(data.name)-agreement.svg", Figures.agreement(labels: data.agreementLabels, matrix: data.agreement, title: "Agreement of \(top) and the ensembles")))
+            figures.append(
+                (
+                    "\(data.name)-agreement.svg",
+                    Figures.agreement(labels: data.agreementLabels, matrix: data.agreement, title: "Agreement of \(top) and the ensembles")
+                ))
         }
-        let answerRows = (data.goldAnswers.map { [(label: "gold", counts: $0)] } ?? []) + data.members.map { (label: $0.ref, counts: $0.answers) }
-        figures.append(("\(data.name)-answers.svg", Figures.answers(answerRows, title: "Answer distribution of each member" + (data.goldAnswers == nil ? "" : " against the gold"))))
+        let answerRows =
+            (data.goldAnswers.map { [(label: "gold", counts: $0)] } ?? []) + data.members.map { (label: $0.ref, counts: $0.answers) }
+        figures.append(
+            (
+                "\(data.name)-answers.svg",
+                Figures.answers(
+                    answerRows, title: "Answer distribution of each member" + (data.goldAnswers == nil ? "" : " against the gold"))
+            ))
         return figures
     }
 
@@ -106,13 +132,20 @@ public enum Report {
                 .h1("Suneung: \(data.name)"),
                 .p(.class("meta"), .text("Generated \(data.generated) from the store (suneung report \(data.name)).")),
                 .unwrap(best) { best in
-                    .p(.text("Submission: "), .strong(.text(best.ref)), .text(data.submission.map { " → \($0)" } ?? ""),
-                       .text(" — public \(score(best.publicScore)), private \(score(best.privateScore)).")) },
+                    .p(
+                        .text("Submission: "), .strong(.text(best.ref)), .text(data.submission.map { " → \($0)" } ?? ""),
+                        .text(" — public \(score(best.publicScore)), private \(score(best.privateScore))."))
+                },
                 .h2("Summary"),
                 .table(
-                    .tr(.th("set"), .th("kind"), .th("public"), .th("private"), .th("local"), .th("top \(data.members.filter(\.chosen).count)")),
+                    .tr(
+                        .th("set"), .th("kind"), .th("public"), .th("private"), .th("local"),
+                        .th("top \(data.members.filter(\.chosen).count)")),
                     .forEach(data.members) { m in
-                        .tr(.class([m.chosen ? "chosen" : "", m.kind == "ensemble" ? "ensemble" : ""].filter { !$0.isEmpty }.joined(separator: " ")),
+                        .tr(
+                            .class(
+                                [m.chosen ? "chosen" : "", m.kind == "ensemble" ? "ensemble" : ""].filter { !$0.isEmpty }.joined(
+                                    separator: " ")),
                             .td(.text(m.ref)), .td(.text(m.kind)), .td(.text(score(m.publicScore))), .td(.text(score(m.privateScore))),
                             .td(.text(score(m.localScore))), .td(.text(m.chosen ? "★" : "")))
                     }

@@ -32,13 +32,19 @@ struct API {
             let author = context.token?.name
             return try await json { () -> [ScoreResult] in
                 let set = try store.predictionSet(ref)
-                if body.public != nil || body.private != nil, let rows = set.itemCount, rows < (try store.dataset(id: set.datasetId)).itemCount {
+                if body.public != nil || body.private != nil, let rows = set.itemCount,
+                    rows < (try store.dataset(id: set.datasetId)).itemCount
+                {
                     throw StoreError.invalid("\(set.ref) is a subset: it was never uploaded, so it has no leaderboard score")
                 }
                 // A local score is computed from a gold file where the rows are (score locally, then push).
-                let scores = [body.public.map { (ScoreKind.public, $0, body.note) }, body.private.map { (ScoreKind.private, $0, body.note) }].compactMap { $0 }
+                let scores = [
+                    body.public.map { (ScoreKind.public, $0, body.note) }, body.private.map { (ScoreKind.private, $0, body.note) }
+                ].compactMap { $0 }
                 guard !scores.isEmpty else { throw StoreError.invalid("give public and/or private") }
-                return try store.addScores(to: set, scores, author: author, simulated: body.simulated ?? false).map { ScoreResult(set: set.ref.description, kind: $0.kind, value: $0.value, recorded: $0.recorded) }
+                return try store.addScores(to: set, scores, author: author, simulated: body.simulated ?? false).map {
+                    ScoreResult(set: set.ref.description, kind: $0.kind, value: $0.value, recorded: $0.recorded)
+                }
             }
         }
         api.post("sets/:ref/retract") { _, context in
@@ -68,10 +74,13 @@ struct API {
         api.get("datasets/:sha") { _, context in
             let sha = try context.parameters.require("sha")
             let bytes = try await blocking { () -> [UInt8] in
-                guard let dataset = try store.dataset(digest: sha) else { throw StoreError.notFound("no dataset with sha256 \(excerpt(sha, limit: 20))") }
+                guard let dataset = try store.dataset(digest: sha) else {
+                    throw StoreError.notFound("no dataset with sha256 \(excerpt(sha, limit: 20))")
+                }
                 return try store.datasetFile(dataset)
             }
-            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         api.put("datasets/:sha") { request, context in
             let sha = try context.parameters.require("sha")
@@ -86,16 +95,21 @@ struct API {
         }
         api.post("sync/have") { request, _ in
             let asked = try await decode(HaveRequest.self, request)
-            guard asked.sets.count <= 100_000, asked.datasets.count <= 10_000 else { throw StoreError.invalid("too many entries in one request") }
+            guard asked.sets.count <= 100_000, asked.datasets.count <= 10_000 else {
+                throw StoreError.invalid("too many entries in one request")
+            }
             return try await json {
-                let have = try asked.sets.map { try store.set(named: $0.name, csvSha256: $0.csvSha256, datasetContentSha256: $0.dataset) != nil }
+                let have = try asked.sets.map {
+                    try store.set(named: $0.name, csvSha256: $0.csvSha256, datasetContentSha256: $0.dataset) != nil
+                }
                 // Names that belong to another kind of set here: the push would stop there.
                 let conflicts = zip(asked.sets, have).compactMap { entry, present -> String? in
                     guard !present, let origin = entry.origin else { return nil }
                     do { try store.checkNameTakes(entry.name, origin: origin) } catch { return "\(error)" }
                     return nil
                 }
-                return HaveAnswer(sets: have, datasets: try asked.datasets.map { try store.dataset(contentSha256: $0) != nil }, conflicts: conflicts)
+                return HaveAnswer(
+                    sets: have, datasets: try asked.datasets.map { try store.dataset(contentSha256: $0) != nil }, conflicts: conflicts)
             }
         }
         // Bundles carry their dates in milliseconds, the precision a score is recognised by.
@@ -117,22 +131,29 @@ struct API {
         let name = try query(request, "name")
         let sha = try query(request, "dataset")
         let parameters = request.uri.queryParameters
-        let invalid = try parameters["invalid"].map { value in
-            guard let rule = InvalidAnswerRule(rawValue: String(value)) else { throw StoreError.invalid("invalid must be refuse or as-wrong") }
-            return rule
-        } ?? .refuse
+        let invalid =
+            try parameters["invalid"].map { value in
+                guard let rule = InvalidAnswerRule(rawValue: String(value)) else {
+                    throw StoreError.invalid("invalid must be refuse or as-wrong")
+                }
+                return rule
+            } ?? .refuse
         let subset = parameters["subset"].map { $0 == "1" || $0 == "true" } ?? false
-        let notes = Store.SetNotes(author: context.token?.name, tags: parameters[values: "tag"].map(String.init), note: parameters["note"].map(String.init))
+        let notes = Store.SetNotes(
+            author: context.token?.name, tags: parameters[values: "tag"].map(String.init), note: parameters["note"].map(String.init))
         let bytes = try await body(request, context: context)
         let lineage = Lineage(commandLine: "POST /api/v1/sets (\(context.token?.name ?? "?"))", toolVersion: Tool.version)
         return try await json { () -> ImportAnswer in
             guard let dataset = try store.dataset(digest: sha) else { throw SyncError.datasetMissing(sha) }
-            let report = try importPredictions([ImportRequest(file: "\(name).csv (uploaded)", name: name, bytes: bytes)], dataset: dataset,
-                                               options: PredictionFileOptions(invalidAnswers: invalid, subset: subset), notes: notes, lineage: lineage, store: store)[0]
+            let report = try importPredictions(
+                [ImportRequest(file: "\(name).csv (uploaded)", name: name, bytes: bytes)], dataset: dataset,
+                options: PredictionFileOptions(invalidAnswers: invalid, subset: subset), notes: notes, lineage: lineage, store: store)[0]
             let created: Bool
             if case .created = report.outcome { created = true } else { created = false }
-            return ImportAnswer(set: report.outcome.set.ref.description, created: created, rows: report.reading.table.rows.count, invalidAnswers: report.reading.invalidAnswers,
-                                ignoredColumns: report.reading.ignoredColumns, sameContent: report.sameContent.map(\.ref.description))
+            return ImportAnswer(
+                set: report.outcome.set.ref.description, created: created, rows: report.reading.table.rows.count,
+                invalidAnswers: report.reading.invalidAnswers,
+                ignoredColumns: report.reading.ignoredColumns, sameContent: report.sameContent.map(\.ref.description))
         }
     }
 }
@@ -204,7 +225,8 @@ let apiEncoder: JSONEncoder = {
 /// Runs `body` off the event loop and answers its value as JSON.
 func json<T: Encodable & Sendable>(encoder: JSONEncoder = apiEncoder, _ body: @escaping @Sendable () throws -> T) async throws -> Response {
     let data = try encoder.encode(try await blocking(body))
-    return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(
+        status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
 func text(_ text: String, type: String) -> Response {
@@ -233,6 +255,8 @@ func setRef(_ context: ServerContext) throws -> SetRef {
 }
 
 func query(_ request: Request, _ name: String) throws -> String {
-    guard let value = request.uri.queryParameters[Substring(name)], !value.isEmpty else { throw StoreError.invalid("the query needs \(name)=...") }
+    guard let value = request.uri.queryParameters[Substring(name)], !value.isEmpty else {
+        throw StoreError.invalid("the query needs \(name)=...")
+    }
     return String(value).removingPercentEncoding ?? String(value)
 }

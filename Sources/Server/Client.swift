@@ -1,12 +1,13 @@
 import Exam
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Store
 import Synchronization
 import Workflow
 import Yams
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The workspace's remotes, `config/remotes.yaml` (NAME: URL); their tokens are kept
 /// apart, by URL (`Credentials`).
@@ -20,7 +21,9 @@ public struct Remotes: Sendable {
         var entries: [(String, String)] = []
         if let data = FileManager.default.contents(atPath: path) {
             let loaded: Any?
-            do { loaded = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch { throw StoreError.invalid("\(file): not valid YAML: \(error)") }
+            do { loaded = try Yams.load(yaml: String(decoding: data, as: UTF8.self)) } catch {
+                throw StoreError.invalid("\(file): not valid YAML: \(error)")
+            }
             if let mapping = loaded as? [String: Any] {
                 for name in mapping.keys.sorted() { entries.append((name, "\(mapping[name]!)")) }
             } else if loaded != nil {
@@ -32,13 +35,16 @@ public struct Remotes: Sendable {
 
     public func url(of name: String) throws -> String {
         guard let entry = entries.first(where: { $0.name == name }) else {
-            throw StoreError.notFound("no remote named \(excerpt(name)) (\(entries.isEmpty ? "none yet: `suneung remote add NAME URL --token TOKEN`" : "remotes: " + entries.map(\.name).joined(separator: ", ")))")
+            throw StoreError.notFound(
+                "no remote named \(excerpt(name)) (\(entries.isEmpty ? "none yet: `suneung remote add NAME URL --token TOKEN`" : "remotes: " + entries.map(\.name).joined(separator: ", ")))"
+            )
         }
         return entry.url
     }
 
     public func save() throws {
-        let text = "# The team servers this workspace talks to (`suneung remote add`); tokens are kept apart (`suneung remote list` says where).\n"
+        let text =
+            "# The team servers this workspace talks to (`suneung remote add`); tokens are kept apart (`suneung remote list` says where).\n"
             + entries.map { "\($0.name): \"\($0.url)\"\n" }.joined()
         try writeAtomically(text, to: workspace.root.appendingPathComponent(Remotes.file))
     }
@@ -46,9 +52,13 @@ public struct Remotes: Sendable {
     /// A server's address: http(s)://HOST[:PORT], nothing after.
     public static func checkURL(_ text: String) throws -> String {
         let trimmed = text.hasSuffix("/") ? String(text.dropLast()) : text
-        guard let url = URL(string: trimmed), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil, url.path.isEmpty, url.query == nil,
-              url.user == nil, url.password == nil, url.fragment == nil, (url.port.map { (1...65535).contains($0) } ?? true) else {
-            throw StoreError.invalid("'\(excerpt(text))' is not a server address like http://10.0.0.5:8080 (http or https, host, a port 1-65535; no user, path or query)")
+        guard let url = URL(string: trimmed), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil,
+            url.path.isEmpty, url.query == nil,
+            url.user == nil, url.password == nil, url.fragment == nil, (url.port.map { (1...65535).contains($0) } ?? true)
+        else {
+            throw StoreError.invalid(
+                "'\(excerpt(text))' is not a server address like http://10.0.0.5:8080 (http or https, host, a port 1-65535; no user, path or query)"
+            )
         }
         return trimmed
     }
@@ -72,7 +82,9 @@ public enum Credentials {
         }
         // $HOME first: Foundation's home directory is the password database's, which
         // ignores a HOME set for one command.
-        let home = environment["HOME"].flatMap { $0.hasPrefix("/") ? URL(fileURLWithPath: $0) : nil } ?? FileManager.default.homeDirectoryForCurrentUser
+        let home =
+            environment["HOME"].flatMap { $0.hasPrefix("/") ? URL(fileURLWithPath: $0) : nil }
+            ?? FileManager.default.homeDirectoryForCurrentUser
         return home.appendingPathComponent(".config/suneung/credentials")
     }
 
@@ -89,11 +101,15 @@ public enum Credentials {
         var status = stat()
         guard stat(file.path, &status) == 0 else { return [:] }
         guard status.st_mode & 0o077 == 0 else {
-            throw StoreError.invalid("\(file.path) is open to others (mode \(String(status.st_mode & 0o777, radix: 8))): its tokens are not used; `chmod 600 \(file.path)`")
+            throw StoreError.invalid(
+                "\(file.path) is open to others (mode \(String(status.st_mode & 0o777, radix: 8))): its tokens are not used; `chmod 600 \(file.path)`"
+            )
         }
         guard let data = FileManager.default.contents(atPath: file.path),
-              let entries = try? JSONDecoder().decode([String: String].self, from: data) else {
-            throw StoreError.invalid("\(file.path) is not the JSON object of URL: token that suneung writes; remove it and `suneung remote add` again")
+            let entries = try? JSONDecoder().decode([String: String].self, from: data)
+        else {
+            throw StoreError.invalid(
+                "\(file.path) is not the JSON object of URL: token that suneung writes; remove it and `suneung remote add` again")
         }
         return entries
     }
@@ -131,15 +147,19 @@ public enum Credentials {
     /// empty file, or one that others can read, is refused.
     public static func read(tokenFile path: String) throws -> String {
         var status = stat()
-        guard stat(path, &status) == 0, let handle = FileHandle(forReadingAtPath: path) else { throw StoreError.invalid("cannot read the token file \(path)") }
+        guard stat(path, &status) == 0, let handle = FileHandle(forReadingAtPath: path) else {
+            throw StoreError.invalid("cannot read the token file \(path)")
+        }
         defer { try? handle.close() }
         // A regular file (a pipe such as <(pass show team) has no readers to worry about).
         if status.st_mode & 0o170000 == 0o100000 && status.st_mode & 0o044 != 0 {
-            throw StoreError.invalid("the token file \(path) is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))): `chmod 600 \(path)`")
+            throw StoreError.invalid(
+                "the token file \(path) is readable by others (mode \(String(status.st_mode & 0o777, radix: 8))): `chmod 600 \(path)`")
         }
         // A token is short: the first 4 KB hold its line.
         let head = String(decoding: (try handle.read(upToCount: 4096)) ?? Data(), as: UTF8.self)
-        let token = (head.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = (head.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         guard !token.isEmpty else { throw StoreError.invalid("the token file \(path) is empty: it holds the token on its first line") }
         return token
     }
@@ -167,7 +187,9 @@ public struct RemoteLimits: Sendable {
     /// The defaults, with $SUNEUNG_REMOTE_TIMEOUT (seconds, > 0) as the deadline when set.
     public static var configured: RemoteLimits {
         var limits = RemoteLimits()
-        if let seconds = ProcessInfo.processInfo.environment["SUNEUNG_REMOTE_TIMEOUT"].flatMap(Double.init), seconds > 0 { limits.seconds = seconds }
+        if let seconds = ProcessInfo.processInfo.environment["SUNEUNG_REMOTE_TIMEOUT"].flatMap(Double.init), seconds > 0 {
+            limits.seconds = seconds
+        }
         return limits
     }
 }
@@ -182,7 +204,8 @@ public struct RemoteClient: Sendable {
     public init(remote name: String, workspace: Workspace) throws {
         url = try Remotes.load(workspace: workspace).url(of: name)
         guard let kept = try Credentials.token(for: url, workspace: workspace) else {
-            throw StoreError.invalid("no token for \(url): `suneung remote add \(name) \(url) --token TOKEN` keeps one, or set SUNEUNG_TOKEN")
+            throw StoreError.invalid(
+                "no token for \(url): `suneung remote add \(name) \(url) --token TOKEN` keeps one, or set SUNEUNG_TOKEN")
         }
         token = kept.token
         limits = .configured
@@ -210,12 +233,18 @@ public struct RemoteClient: Sendable {
     public func uploads() throws -> UploadLog { try get("/api/v1/uploads") }
     public func buildEnsemble(_ spec: EnsembleSpec) throws -> BuiltEnsemble { try send("POST", "/api/v1/ensembles", json: spec) }
 
-    public func score(_ ref: String, public publicScore: Double?, private privateScore: Double?, note: String?, simulated: Bool) throws -> [(kind: ScoreKind, value: Double, recorded: Bool)] {
-        let results: [ScoreResult] = try send("POST", "/api/v1/sets/\(pathValue(ref))/scores", json: ScoreRequest(public: publicScore, private: privateScore, note: note, simulated: simulated))
+    public func score(_ ref: String, public publicScore: Double?, private privateScore: Double?, note: String?, simulated: Bool) throws
+        -> [(kind: ScoreKind, value: Double, recorded: Bool)]
+    {
+        let results: [ScoreResult] = try send(
+            "POST", "/api/v1/sets/\(pathValue(ref))/scores",
+            json: ScoreRequest(public: publicScore, private: privateScore, note: note, simulated: simulated))
         return results.map { ($0.kind, $0.value, $0.recorded) }
     }
 
-    public func retract(_ ref: String) throws -> [ScoreRecord] { try send("POST", "/api/v1/sets/\(pathValue(ref))/retract", body: Data(), type: "application/json") }
+    public func retract(_ ref: String) throws -> [ScoreRecord] {
+        try send("POST", "/api/v1/sets/\(pathValue(ref))/retract", body: Data(), type: "application/json")
+    }
 
     // MARK: HTTP
 
@@ -232,11 +261,17 @@ public struct RemoteClient: Sendable {
         try decode(try request("GET", path, body: nil, type: nil, maxBytes: limits.jsonBytes), with: decoder)
     }
 
-    func send<T: Decodable, Body: Encodable>(_ method: String, _ path: String, json: Body, encoder: JSONEncoder = RemoteClient.encoder, decoder: JSONDecoder = RemoteClient.decoder) throws -> T {
-        try decode(try request(method, path, body: try encoder.encode(json), type: "application/json", maxBytes: limits.jsonBytes), with: decoder)
+    func send<T: Decodable, Body: Encodable>(
+        _ method: String, _ path: String, json: Body, encoder: JSONEncoder = RemoteClient.encoder,
+        decoder: JSONDecoder = RemoteClient.decoder
+    ) throws -> T {
+        try decode(
+            try request(method, path, body: try encoder.encode(json), type: "application/json", maxBytes: limits.jsonBytes), with: decoder)
     }
 
-    func send<T: Decodable>(_ method: String, _ path: String, body: Data, type: String, decoder: JSONDecoder = RemoteClient.decoder) throws -> T {
+    func send<T: Decodable>(_ method: String, _ path: String, body: Data, type: String, decoder: JSONDecoder = RemoteClient.decoder) throws
+        -> T
+    {
         try decode(try request(method, path, body: body, type: type, maxBytes: limits.jsonBytes), with: decoder)
     }
 
@@ -246,7 +281,9 @@ public struct RemoteClient: Sendable {
         do {
             return try decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
-            throw Failure(status: 0, message: "the answer from \(url) is not what suneung \(Tool.version) expects: \(excerpt("\(error)", limit: 300))")
+            throw Failure(
+                status: 0, message: "the answer from \(url) is not what suneung \(Tool.version) expects: \(excerpt("\(error)", limit: 300))"
+            )
         }
     }
 
@@ -263,7 +300,9 @@ public struct RemoteClient: Sendable {
             let formatter = ISO8601DateFormatter()
             if let date = formatter.date(from: text) { return date }
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            guard let date = formatter.date(from: text) else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)")) }
+            guard let date = formatter.date(from: text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(text)"))
+            }
             return date
         }
         return decoder
@@ -288,12 +327,18 @@ public struct RemoteClient: Sendable {
             switch RemoteClient.perform(request, bounds: bounds, deadline: deadline) {
             case .answered(let status, let location, let data):
                 if (300..<400).contains(status), let location {
-                    throw Failure(status: status, message: "the server at \(url) answered \(status) (redirect to \(excerpt(location, limit: 200))); suneung does not follow redirects: give the final URL")
+                    throw Failure(
+                        status: status,
+                        message:
+                            "the server at \(url) answered \(status) (redirect to \(excerpt(location, limit: 200))); suneung does not follow redirects: give the final URL"
+                    )
                 }
                 guard (200..<300).contains(status) else {
                     let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
                     let message = object?["error"] as? String ?? String(decoding: data.prefix(500), as: UTF8.self)
-                    throw Failure(status: status, message: "\(url) answered \(status): \(excerpt(message, limit: 500))", code: (object?["code"] as? String).map { excerpt($0) })
+                    throw Failure(
+                        status: status, message: "\(url) answered \(status): \(excerpt(message, limit: 500))",
+                        code: (object?["code"] as? String).map { excerpt($0) })
                 }
                 return data
             case .unreachable(let reason):
@@ -339,7 +384,9 @@ struct AnswerBounds: Sendable {
     let maxBytes: Int
     let seconds: Double
 
-    var sizeMessage: String { "the answer from \(url) exceeded \(maxBytes >= 1 << 20 ? "\(maxBytes >> 20) MB" : "\(maxBytes) bytes"): suneung stopped reading it" }
+    var sizeMessage: String {
+        "the answer from \(url) exceeded \(maxBytes >= 1 << 20 ? "\(maxBytes >> 20) MB" : "\(maxBytes) bytes"): suneung stopped reading it"
+    }
 
     func lateMessage(received: Int) -> String {
         "no complete answer from \(url) within \(seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds)) s (\(received) bytes of it arrived)"
@@ -364,13 +411,18 @@ final class AnswerReader: NSObject, URLSessionDataDelegate, Sendable {
     var received: Int { state.withLock { $0.body.count } }
     var outcome: RemoteClient.Attempt { state.withLock { $0.outcome! } }
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse, newRequest request: URLRequest,
-                    completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+    func urlSession(
+        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse, newRequest request: URLRequest,
+        completionHandler: @escaping @Sendable (URLRequest?) -> Void
+    ) {
         // Not followed: the task ends with the redirect as its answer.
         completionHandler(nil)
     }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse, completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void) {
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
+    ) {
         let tooLarge = response.expectedContentLength > Int64(bounds.maxBytes)
         state.withLock {
             $0.response = response as? HTTPURLResponse
@@ -399,11 +451,15 @@ final class AnswerReader: NSObject, URLSessionDataDelegate, Sendable {
             if state.overflowed {
                 state.outcome = .failed(bounds.sizeMessage)
             } else if let error {
-                state.outcome = response == nil
+                state.outcome =
+                    response == nil
                     ? .unreachable(error.localizedDescription)
-                    : .failed("the answer from \(bounds.url) broke off after \(state.body.count) bytes: \(excerpt(error.localizedDescription, limit: 200))")
+                    : .failed(
+                        "the answer from \(bounds.url) broke off after \(state.body.count) bytes: \(excerpt(error.localizedDescription, limit: 200))"
+                    )
             } else if let response {
-                state.outcome = .answered(status: response.statusCode, location: response.value(forHTTPHeaderField: "Location"), body: state.body)
+                state.outcome = .answered(
+                    status: response.statusCode, location: response.value(forHTTPHeaderField: "Location"), body: state.body)
             } else {
                 state.outcome = .unreachable("no answer")
             }

@@ -27,7 +27,9 @@ public final class RequestLog: Sendable {
 
     func record(holder: String?, method: String, path: String, status: Int, milliseconds: Int) {
         let time = Date.now.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        let line = Data("\(time) \(holder.map { excerpt($0, limit: 60) } ?? "-") \(method) \(excerpt(path, limit: 300)) \(status) \(milliseconds)ms\n".utf8)
+        let line = Data(
+            "\(time) \(holder.map { excerpt($0, limit: 60) } ?? "-") \(method) \(excerpt(path, limit: 300)) \(status) \(milliseconds)ms\n"
+                .utf8)
         // One writer at a time, so that lines never interleave.
         file.withLock { handle in
             if toStandardError { FileHandle.standardError.write(line) }
@@ -46,12 +48,16 @@ final class RequestHolder: Sendable {
 struct RequestLogMiddleware: RouterMiddleware {
     let log: RequestLog
 
-    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws
+        -> Response
+    {
         let start = ContinuousClock.now
         func record(_ status: HTTPResponse.Status) {
             let elapsed = ContinuousClock.now - start
             let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            log.record(holder: context.holder.name.withLock { $0 }, method: request.method.rawValue, path: request.uri.path, status: status.code, milliseconds: milliseconds)
+            log.record(
+                holder: context.holder.name.withLock { $0 }, method: request.method.rawValue, path: request.uri.path, status: status.code,
+                milliseconds: milliseconds)
         }
         do {
             let response = try await next(request, context)

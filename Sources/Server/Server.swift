@@ -42,22 +42,27 @@ public enum Server {
     }
 
     /// Serves a workspace until SIGINT or SIGTERM; returns once every connection is done.
-    public static func run(store: Store, host: String, port: Int, log: RequestLog, onStart: @escaping @Sendable (Int) -> Void) async throws {
+    public static func run(store: Store, host: String, port: Int, log: RequestLog, onStart: @escaping @Sendable (Int) -> Void) async throws
+    {
         var logger = Logger(label: "suneung.serve")
         logger.logLevel = .warning
-        let app = Application(router: router(store: store, log: log), configuration: .init(address: .hostname(host, port: port), serverName: "suneung/\(Tool.version)"),
-                              onServerRunning: { channel in onStart(channel.localAddress?.port ?? port) }, logger: logger)
+        let app = Application(
+            router: router(store: store, log: log),
+            configuration: .init(address: .hostname(host, port: port), serverName: "suneung/\(Tool.version)"),
+            onServerRunning: { channel in onStart(channel.localAddress?.port ?? port) }, logger: logger)
         try await app.runService()
     }
 
     /// A browser signs in once: the token becomes an HttpOnly cookie for 30 days.
     static func login(_ request: Request, store: Store) async throws -> Response {
         guard let token = request.uri.queryParameters["token"].map(String.init),
-              try await blocking({ try store.liveToken(token) }) != nil else {
+            try await blocking({ try store.liveToken(token) }) != nil
+        else {
             throw APIError(.unauthorized, "unknown or revoked token: ask the server's owner for one (`suneung token add NAME`)")
         }
         var response = Response.redirect(to: "/")
-        response.setCookie(try Cookie.validated(name: cookieName, value: token, maxAge: 30 * 24 * 3600, path: "/", httpOnly: true, sameSite: .strict))
+        response.setCookie(
+            try Cookie.validated(name: cookieName, value: token, maxAge: 30 * 24 * 3600, path: "/", httpOnly: true, sameSite: .strict))
         return response
     }
 }
@@ -97,7 +102,9 @@ struct APIError: Error, HTTPResponseError {
 /// The store's errors as statuses: not found 404, refused 422, a sender's missing
 /// piece 409 (with a code the client acts on), too large 413, anything else 500.
 struct ErrorMiddleware: RouterMiddleware {
-    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -106,7 +113,9 @@ struct ErrorMiddleware: RouterMiddleware {
             throw APIError(error.status, error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {
             // The body's size limit, and Hummingbird's own refusals.
-            throw APIError(error.status, error.status == .contentTooLarge ? "the body is larger than \(Server.maxBody / 1024 / 1024) MB" : error.status.reasonPhrase)
+            throw APIError(
+                error.status,
+                error.status == .contentTooLarge ? "the body is larger than \(Server.maxBody / 1024 / 1024) MB" : error.status.reasonPhrase)
         } catch let error as StoreError {
             switch error {
             case .notFound(let message): throw APIError(.notFound, message)
@@ -142,7 +151,8 @@ struct ErrorMiddleware: RouterMiddleware {
         switch error {
         case .keyNotFound(let key, _): "missing field '\(key.stringValue)'"
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            (context.codingPath.isEmpty ? "" : "at '\(context.codingPath.map(\.stringValue).joined(separator: "."))': ") + context.debugDescription
+            (context.codingPath.isEmpty ? "" : "at '\(context.codingPath.map(\.stringValue).joined(separator: "."))': ")
+                + context.debugDescription
         @unknown default: "\(error)"
         }
     }
@@ -154,7 +164,9 @@ struct ErrorMiddleware: RouterMiddleware {
 struct TokenMiddleware: RouterMiddleware {
     let store: Store
 
-    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws
+        -> Response
+    {
         let path = request.uri.path
         if path == "/health" || path == "/login" { return try await next(request, context) }
         let reading = request.method == .get || request.method == .head
@@ -169,7 +181,11 @@ struct TokenMiddleware: RouterMiddleware {
         // that a long write elsewhere does not hold up the check.
         guard let presented, !presented.isEmpty, presented.utf8.count <= 200, let token = try store.liveToken(presented) else {
             if !path.hasPrefix("/api/") && request.method == .get { return Dashboard.signIn(status: .unauthorized) }
-            throw APIError(.unauthorized, presented == nil ? "no token: send `Authorization: Bearer TOKEN` (`suneung token add NAME` on the server makes one)" : "unknown or revoked token")
+            throw APIError(
+                .unauthorized,
+                presented == nil
+                    ? "no token: send `Authorization: Bearer TOKEN` (`suneung token add NAME` on the server makes one)"
+                    : "unknown or revoked token")
         }
         if !reading && token.role != .write {
             throw APIError(.forbidden, "\(token.name)'s token is read-only: this request changes the store")
@@ -194,7 +210,8 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         let answer = AnswerOnce(continuation)
         DispatchQueue.global().async { answer.resume(with: Result { try body() }) }
         DispatchQueue.global().asyncAfter(deadline: .now() + requestDeadline) {
-            answer.resume(with: .failure(APIError(.serviceUnavailable, "the request took longer than \(Int(requestDeadline)) s; try again later")))
+            answer.resume(
+                with: .failure(APIError(.serviceUnavailable, "the request took longer than \(Int(requestDeadline)) s; try again later")))
         }
     }
 }

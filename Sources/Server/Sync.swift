@@ -17,7 +17,9 @@ public struct SyncReport: Sendable {
     /// A refusal of one set, after which the sync goes on; anything else (the server is
     /// gone, a token refused) stops it.
     static func isRefusal(_ error: any Error) -> Bool {
-        if let failure = error as? RemoteClient.Failure { return (400..<500).contains(failure.status) && ![401, 403, 404].contains(failure.status) }
+        if let failure = error as? RemoteClient.Failure {
+            return (400..<500).contains(failure.status) && ![401, 403, 404].contains(failure.status)
+        }
         return error is StoreError || error is FileProblem || error is FileProblems || error is PredictionFileProblems || error is SyncError
     }
 
@@ -31,7 +33,9 @@ extension RemoteClient {
     /// Sends sets (an ensemble's members first) with their scores, uploads and tags.
     /// Content the server has under the same name is not sent again; a name it has
     /// with other content becomes a new version there. `progress` hears each set.
-    public func push(_ sets: [PredictionSetRecord], from store: Store, progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> SyncReport {
+    public func push(_ sets: [PredictionSetRecord], from store: Store, progress: (Int, Int, String) -> Void = { _, _, _ in }) throws
+        -> SyncReport
+    {
         // Members before their ensembles, each once, in the store's order.
         var ordered: [PredictionSetRecord] = []
         var seen: Set<Int64> = []
@@ -44,12 +48,18 @@ extension RemoteClient {
         for set in sets.sorted(by: { $0.id! < $1.id! }) { try add(set) }
         var bundles = try ordered.map { try store.bundle(of: $0, withCSV: false) }
         let datasets = Array(Set(bundles.map(\.datasetContentSha256))).sorted()
-        let have: HaveAnswer = try send("POST", "/api/v1/sync/have", json: HaveRequest(
-            sets: bundles.map { HaveRequest.Entry(name: $0.name, csvSha256: $0.csvSha256, dataset: $0.datasetContentSha256, origin: $0.origin) }, datasets: datasets))
+        let have: HaveAnswer = try send(
+            "POST", "/api/v1/sync/have",
+            json: HaveRequest(
+                sets: bundles.map {
+                    HaveRequest.Entry(name: $0.name, csvSha256: $0.csvSha256, dataset: $0.datasetContentSha256, origin: $0.origin)
+                }, datasets: datasets))
         // All or nothing: a name the server gives to another kind of set stops the push
         // before anything is sent.
         guard have.conflicts.isEmpty else {
-            throw StoreError.invalid("nothing was pushed: on \(url), " + have.conflicts.joined(separator: "; ") + " (rename the local set: `suneung rename OLD NEW`)")
+            throw StoreError.invalid(
+                "nothing was pushed: on \(url), " + have.conflicts.joined(separator: "; ")
+                    + " (rename the local set: `suneung rename OLD NEW`)")
         }
         var report = SyncReport()
         for (sha, present) in zip(datasets, have.datasets) where !present {
@@ -63,9 +73,14 @@ extension RemoteClient {
                 // What the server would refuse is refused here, before the rows are read.
                 try bundles[index].check()
                 if !have.sets[index] { bundles[index].csv = try store.canonicalCSV(of: ordered[index]) }
-                let outcome: ReceiveOutcome = try send("POST", "/api/v1/sync/bundles", body: try SetBundle.encoder.encode(bundles[index]), type: "application/json")
+                let outcome: ReceiveOutcome = try send(
+                    "POST", "/api/v1/sync/bundles", body: try SetBundle.encoder.encode(bundles[index]), type: "application/json")
                 report.scoresAdded += outcome.scoresAdded
-                if outcome.created { report.created.append("\(bundles[index].ref) -> \(outcome.ref)") } else { report.known.append(outcome.ref) }
+                if outcome.created {
+                    report.created.append("\(bundles[index].ref) -> \(outcome.ref)")
+                } else {
+                    report.known.append(outcome.ref)
+                }
             } catch {
                 try report.refuse(bundles[index].ref.description, error)
             }
@@ -80,14 +95,18 @@ extension RemoteClient {
         // All or nothing: a local name of another kind stops the pull before anything is received.
         var conflicts: [String] = []
         for bundle in bundles {
-            do { try store.checkNameTakes(bundle.name, origin: bundle.origin) } catch { conflicts.append("\(bundle.ref) on \(url): \(error)") }
+            do { try store.checkNameTakes(bundle.name, origin: bundle.origin) } catch {
+                conflicts.append("\(bundle.ref) on \(url): \(error)")
+            }
         }
         guard conflicts.isEmpty else {
-            throw StoreError.invalid("nothing was pulled: " + conflicts.joined(separator: "; ") + " (rename the local set: `suneung rename OLD NEW`)")
+            throw StoreError.invalid(
+                "nothing was pulled: " + conflicts.joined(separator: "; ") + " (rename the local set: `suneung rename OLD NEW`)")
         }
         var report = SyncReport()
         for sha in Set(bundles.map(\.datasetContentSha256)).sorted() where try store.dataset(contentSha256: sha) == nil {
-            _ = try store.receiveDataset(bytes: Array(try request("GET", "/api/v1/datasets/\(sha)", body: nil, type: nil)), contentSha256: sha)
+            _ = try store.receiveDataset(
+                bytes: Array(try request("GET", "/api/v1/datasets/\(sha)", body: nil, type: nil)), contentSha256: sha)
             report.datasetsSent += 1
         }
         for (index, var bundle) in bundles.enumerated() {
@@ -95,8 +114,11 @@ extension RemoteClient {
             do {
                 // Checked before its rows are fetched: a set this store would refuse costs nothing.
                 try bundle.check()
-                if try store.set(named: bundle.name, csvSha256: bundle.csvSha256, datasetContentSha256: bundle.datasetContentSha256) == nil {
-                    bundle.csv = String(decoding: try request("GET", "/api/v1/sets/\(pathValue(bundle.ref.description))/csv", body: nil, type: nil), as: UTF8.self)
+                if try store.set(named: bundle.name, csvSha256: bundle.csvSha256, datasetContentSha256: bundle.datasetContentSha256) == nil
+                {
+                    bundle.csv = String(
+                        decoding: try request("GET", "/api/v1/sets/\(pathValue(bundle.ref.description))/csv", body: nil, type: nil),
+                        as: UTF8.self)
                 }
                 let outcome = try store.receive(bundle)
                 report.scoresAdded += outcome.scoresAdded

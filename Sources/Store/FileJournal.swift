@@ -103,12 +103,16 @@ extension Store {
     /// What an existing set says a path should hold, if one owns it.
     func ownedText(at url: URL, in db: Database) throws -> String? {
         if url.deletingLastPathComponent().path == workspace.predictionsFolder.path, url.pathExtension == "csv",
-           let ref = try? SetRef(parsing: String(url.deletingPathExtension().lastPathComponent)), let version = ref.version,
-           let set = try PredictionSetRecord.filter(Column("name") == ref.name && Column("version") == version).fetchOne(db) {
+            let ref = try? SetRef(parsing: String(url.deletingPathExtension().lastPathComponent)), let version = ref.version,
+            let set = try PredictionSetRecord.filter(Column("name") == ref.name && Column("version") == version).fetchOne(db)
+        {
             return try Store.table(setId: set.id!, choiceValues: set.choiceValues, in: db).canonicalCSV
         }
-        guard let setId = try Int64.fetchOne(db, sql: "SELECT setId FROM submission WHERE path = ? ORDER BY id DESC LIMIT 1", arguments: [workspace.relative(url)]),
-              let set = try PredictionSetRecord.fetchOne(db, key: setId) else { return nil }
+        guard
+            let setId = try Int64.fetchOne(
+                db, sql: "SELECT setId FROM submission WHERE path = ? ORDER BY id DESC LIMIT 1", arguments: [workspace.relative(url)]),
+            let set = try PredictionSetRecord.fetchOne(db, key: setId)
+        else { return nil }
         return try Store.table(setId: setId, choiceValues: set.choiceValues, in: db).submissionCSV
     }
 
@@ -128,11 +132,15 @@ extension Store {
     /// was not written under this lock, so it was planted) or that is not a regular file
     /// of a journal's size is left alone.
     func recoverJournals(in db: Database) throws {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.root.path)) ?? [] where name.hasPrefix(Store.journalPrefix) && name.hasSuffix(".json") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.root.path)) ?? []
+        where name.hasPrefix(Store.journalPrefix) && name.hasSuffix(".json") {
             let url = workspace.root.appendingPathComponent(name)
             guard let pid = Self.pid(inJournal: name), pid == getpid() || !processIsAlive(pid),
-                  let size = regularFileSize(url), size <= Store.maxJournalBytes else { continue }
-            if let data = FileManager.default.contents(atPath: url.path), let entries = try? JSONDecoder().decode([JournalEntry].self, from: data) {
+                let size = regularFileSize(url), size <= Store.maxJournalBytes
+            else { continue }
+            if let data = FileManager.default.contents(atPath: url.path),
+                let entries = try? JSONDecoder().decode([JournalEntry].self, from: data)
+            {
                 try settle(entries, trusted: false, in: db)
                 for entry in entries {
                     let file = URL(fileURLWithPath: entry.path).standardizedFileURL
@@ -154,7 +162,8 @@ extension Store {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") {
                 let url = folder.appendingPathComponent(name)
                 let parts = name.split(separator: ".")
-                let deadWriter = name.hasSuffix(".tmp") && parts.count >= 3 && Int32(parts[parts.count - 2]).map { !processIsAlive($0) } == true
+                let deadWriter =
+                    name.hasSuffix(".tmp") && parts.count >= 3 && Int32(parts[parts.count - 2]).map { !processIsAlive($0) } == true
                 guard deadWriter || name.hasPrefix(".dat.nosync"), regularFileSize(url) != nil else { continue }
                 swept.append(workspace.relative(url))
                 if remove { unlink(url.path) }
@@ -174,8 +183,10 @@ extension Workspace {
     /// or absent: what a journal read from disk may make suneung touch.
     func isManagedFile(_ url: URL) -> Bool {
         let folder = url.deletingLastPathComponent()
-        guard [predictionsFolder.path, submissionsFolder.path].contains(folder.path), url.pathExtension == "csv", !url.lastPathComponent.hasPrefix("."),
-              isRealFolder(folder) else { return false }
+        guard [predictionsFolder.path, submissionsFolder.path].contains(folder.path), url.pathExtension == "csv",
+            !url.lastPathComponent.hasPrefix("."),
+            isRealFolder(folder)
+        else { return false }
         var status = stat()
         return lstat(url.path, &status) != 0 ? errno == ENOENT : (status.st_mode & S_IFMT) == S_IFREG
     }
@@ -185,7 +196,8 @@ extension Workspace {
     func isRealFolder(_ url: URL) -> Bool {
         var status = stat()
         guard url.path.hasPrefix(root.path + "/"), lstat(url.path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR,
-              let real = realpath(url.path, nil) else { return false }
+            let real = realpath(url.path, nil)
+        else { return false }
         defer { free(real) }
         guard let realRoot = realpath(root.path, nil) else { return false }
         defer { free(realRoot) }
@@ -201,7 +213,8 @@ extension Workspace {
             guard lstat(url.path, &status) == 0 else { continue }
             let type = status.st_mode & S_IFMT
             guard type != S_IFLNK else {
-                throw StoreError.invalid("\(url.path) is a symbolic link: suneung writes only in the workspace's own folders (make \(name)/ a real folder)")
+                throw StoreError.invalid(
+                    "\(url.path) is a symbolic link: suneung writes only in the workspace's own folders (make \(name)/ a real folder)")
             }
             guard type == S_IFDIR else { throw StoreError.invalid("\(url.path) is not a folder (suneung keeps its \(name) there)") }
         }

@@ -43,7 +43,10 @@ extension Store {
                 t.check(sql: "(answer IS NULL) <> (invalidAnswer IS NULL)")
             }
             let values = (1...PredictionRow.maxChoices).map { "value\($0)" }.joined(separator: ", ")
-            try db.execute(sql: "INSERT INTO predictionRowNew (setId, position, itemId, answer, \(values)) SELECT setId, position, itemId, answer, \(values) FROM predictionRow")
+            try db.execute(
+                sql:
+                    "INSERT INTO predictionRowNew (setId, position, itemId, answer, \(values)) SELECT setId, position, itemId, answer, \(values) FROM predictionRow"
+            )
             try db.drop(table: "predictionRow")
             try db.rename(table: "predictionRowNew", to: "predictionRow")
             try db.create(table: "tag", options: .withoutRowID) { t in
@@ -67,14 +70,21 @@ extension Store {
             // What the earlier schema left implicit, filled in from what it kept.
             for set in try PredictionSetRecord.fetchAll(db) {
                 let table = try Store.table(setId: set.id!, choiceValues: set.choiceValues, in: db)
-                try db.execute(sql: "UPDATE predictionSet SET answersSha256 = ?, csvBytes = ?, itemCount = ? WHERE id = ?",
-                               arguments: [sha256Hex(table.submissionCSV.utf8), table.canonicalCSV.utf8.count, table.rows.count, set.id])
+                try db.execute(
+                    sql: "UPDATE predictionSet SET answersSha256 = ?, csvBytes = ?, itemCount = ? WHERE id = ?",
+                    arguments: [sha256Hex(table.submissionCSV.utf8), table.canonicalCSV.utf8.count, table.rows.count, set.id])
             }
             // Every recorded public/private score was an upload, but the pipeline's simulated ones.
-            for row in try Row.fetchAll(db, sql: "SELECT setId, createdAt, MIN(note) FROM score WHERE kind IN ('public', 'private') AND (note IS NULL OR note NOT LIKE 'simulated leaderboard%') GROUP BY setId, createdAt ORDER BY MIN(id)") {
+            for row in try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT setId, createdAt, MIN(note) FROM score WHERE kind IN ('public', 'private') AND (note IS NULL OR note NOT LIKE 'simulated leaderboard%') GROUP BY setId, createdAt ORDER BY MIN(id)"
+            ) {
                 var upload = UploadRecord(setId: row[0], note: row[2], author: nil, createdAt: row[1])
                 try upload.insert(db)
-                try db.execute(sql: "UPDATE score SET uploadId = ? WHERE setId = ? AND createdAt = ? AND kind IN ('public', 'private')", arguments: [upload.id, row[0], row[1] as DatabaseValue])
+                try db.execute(
+                    sql: "UPDATE score SET uploadId = ? WHERE setId = ? AND createdAt = ? AND kind IN ('public', 'private')",
+                    arguments: [upload.id, row[0], row[1] as DatabaseValue])
             }
             for dataset in try DatasetRecord.fetchAll(db) {
                 guard let path = dataset.path, let bytes = try? readFile(path), sha256Hex(bytes) == dataset.sha256 else { continue }
@@ -93,16 +103,26 @@ extension Store {
             for set in try PredictionSetRecord.fetchAll(db) {
                 guard let dataset = try DatasetRecord.fetchOne(db, key: set.datasetId) else { continue }
                 let table = try Store.table(setId: set.id!, choiceValues: set.choiceValues, in: db)
-                try db.execute(sql: "UPDATE predictionSet SET answerCounts = ? WHERE id = ?", arguments: [AnswerCounts(table, dataset: dataset), set.id])
+                try db.execute(
+                    sql: "UPDATE predictionSet SET answerCounts = ? WHERE id = ?",
+                    arguments: [AnswerCounts(table, dataset: dataset), set.id])
             }
         }
     }
 
     static func table(setId: Int64, choiceValues: ChoiceValues?, in db: Database) throws -> PredictionTable {
-        let rows = try Row.fetchAll(db, sql: "SELECT itemId, answer, value1, value2, value3, value4, value5, invalidAnswer FROM predictionRow WHERE setId = ? ORDER BY position", arguments: [setId])
-        return PredictionTable(choiceValues: choiceValues, rows: rows.map { row in
-            PredictionRow(id: row[0], answer: (row[1] as Int?) ?? 0, values: (2...6).map { row[$0] as Double? }, invalidAnswer: row.hasColumn("invalidAnswer") ? row[7] : nil)
-        })
+        let rows = try Row.fetchAll(
+            db,
+            sql:
+                "SELECT itemId, answer, value1, value2, value3, value4, value5, invalidAnswer FROM predictionRow WHERE setId = ? ORDER BY position",
+            arguments: [setId])
+        return PredictionTable(
+            choiceValues: choiceValues,
+            rows: rows.map { row in
+                PredictionRow(
+                    id: row[0], answer: (row[1] as Int?) ?? 0, values: (2...6).map { row[$0] as Double? },
+                    invalidAnswer: row.hasColumn("invalidAnswer") ? row[7] : nil)
+            })
     }
 
     /// Writes the canonical CSV of a set again if its file is missing or differs.
@@ -136,17 +156,26 @@ extension Store {
     /// Other names' versions with the same answers and values over the same dataset.
     public func sameContent(as set: PredictionSetRecord) throws -> [PredictionSetRecord] {
         try database.read { db in
-            try PredictionSetRecord.filter(Column("datasetId") == set.datasetId && Column("csvSha256") == set.csvSha256 && Column("id") != set.id).order(Column("id")).fetchAll(db)
+            try PredictionSetRecord.filter(
+                Column("datasetId") == set.datasetId && Column("csvSha256") == set.csvSha256 && Column("id") != set.id
+            ).order(Column("id")).fetchAll(db)
         }
     }
 
     /// Sets over the dataset whose answers are these, and whether each was uploaded.
-    public func sameAnswers(_ table: PredictionTable, dataset: DatasetRecord, excluding: Int64? = nil) throws -> [(set: PredictionSetRecord, uploaded: Bool)] {
+    public func sameAnswers(_ table: PredictionTable, dataset: DatasetRecord, excluding: Int64? = nil) throws -> [(
+        set: PredictionSetRecord, uploaded: Bool
+    )] {
         let sha = sha256Hex(table.submissionCSV.utf8)
         return try database.read { db in
-            try PredictionSetRecord.filter(Column("datasetId") == dataset.id && Column("answersSha256") == sha && Column("id") != excluding).order(Column("id")).fetchAll(db).map { set in
-                (set, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM upload WHERE setId = ? AND retractedAt IS NULL", arguments: [set.id])! > 0)
-            }
+            try PredictionSetRecord.filter(Column("datasetId") == dataset.id && Column("answersSha256") == sha && Column("id") != excluding)
+                .order(Column("id")).fetchAll(db).map { set in
+                    (
+                        set,
+                        try Int.fetchOne(
+                            db, sql: "SELECT COUNT(*) FROM upload WHERE setId = ? AND retractedAt IS NULL", arguments: [set.id])! > 0
+                    )
+                }
         }
     }
 
@@ -156,7 +185,7 @@ extension Store {
     public func versions(_ ref: SetRef) throws -> [PredictionSetRecord] {
         if ref.version != nil { return [try predictionSet(ref)] }
         let all = try database.read { try PredictionSetRecord.filter(Column("name") == ref.name).order(Column("version")).fetchAll($0) }
-        if all.isEmpty { _ = try predictionSet(ref) }  // the not-found error, with a suggestion
+        if all.isEmpty { _ = try predictionSet(ref) } // the not-found error, with a suggestion
         return all
     }
 
@@ -231,13 +260,17 @@ extension Store {
     public func retractLatestScores(of set: PredictionSetRecord) throws -> [ScoreRecord] {
         try requireWritable()
         return try write { db in
-            guard let latest = try ScoreRecord.filter(Column("setId") == set.id && Column("retractedAt") == nil).order(Column("id").desc).fetchOne(db) else {
+            guard
+                let latest = try ScoreRecord.filter(Column("setId") == set.id && Column("retractedAt") == nil).order(Column("id").desc)
+                    .fetchOne(db)
+            else {
                 throw StoreError.invalid("\(set.ref) has no score to retract")
             }
             let now = Date()
             var retracted = [latest]
             if let upload = latest.uploadId {
-                retracted = try ScoreRecord.filter(Column("uploadId") == upload && Column("retractedAt") == nil).order(Column("id")).fetchAll(db)
+                retracted = try ScoreRecord.filter(Column("uploadId") == upload && Column("retractedAt") == nil).order(Column("id"))
+                    .fetchAll(db)
                 try db.execute(sql: "UPDATE upload SET retractedAt = ? WHERE id = ?", arguments: [now, upload])
             }
             for score in retracted { try db.execute(sql: "UPDATE score SET retractedAt = ? WHERE id = ?", arguments: [now, score.id]) }
@@ -276,13 +309,18 @@ extension Store {
     /// Every recorded leaderboard upload, oldest first.
     public func uploads() throws -> [UploadEntry] {
         try database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT u.id, s.name, s.version, u.note, u.author, u.createdAt, u.retractedAt,
-                       (SELECT value FROM score WHERE uploadId = u.id AND kind = 'public' ORDER BY id DESC LIMIT 1),
-                       (SELECT value FROM score WHERE uploadId = u.id AND kind = 'private' ORDER BY id DESC LIMIT 1)
-                FROM upload u JOIN predictionSet s ON s.id = u.setId ORDER BY u.createdAt, u.id
-                """).map { row in
-                UploadEntry(id: row[0], set: "\(row[1] as String)@v\(row[2] as Int)", public: row[7], private: row[8], note: row[3], author: row[4], createdAt: row[5], retractedAt: row[6])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT u.id, s.name, s.version, u.note, u.author, u.createdAt, u.retractedAt,
+                           (SELECT value FROM score WHERE uploadId = u.id AND kind = 'public' ORDER BY id DESC LIMIT 1),
+                           (SELECT value FROM score WHERE uploadId = u.id AND kind = 'private' ORDER BY id DESC LIMIT 1)
+                    FROM upload u JOIN predictionSet s ON s.id = u.setId ORDER BY u.createdAt, u.id
+                    """
+            ).map { row in
+                UploadEntry(
+                    id: row[0], set: "\(row[1] as String)@v\(row[2] as Int)", public: row[7], private: row[8], note: row[3], author: row[4],
+                    createdAt: row[5], retractedAt: row[6])
             }
         }
     }
@@ -319,13 +357,19 @@ extension Store {
         while ancestor.path != "/" {
             let parent = ancestor.deletingLastPathComponent()
             if ["predictions", "checkpoints"].contains(ancestor.lastPathComponent),
-               FileManager.default.fileExists(atPath: parent.appendingPathComponent(Workspace.databaseName).path) {
-                throw StoreError.invalid("--out \(shown) is inside \(excerpt(ancestor.path, limit: 1000))/, which suneung manages; write the CSV elsewhere (e.g. submissions/)")
+                FileManager.default.fileExists(atPath: parent.appendingPathComponent(Workspace.databaseName).path)
+            {
+                throw StoreError.invalid(
+                    "--out \(shown) is inside \(excerpt(ancestor.path, limit: 1000))/, which suneung manages; write the CSV elsewhere (e.g. submissions/)"
+                )
             }
             ancestor = parent
         }
         let (datasets, submissions) = try self.database.read { db in
-            (try DatasetRecord.fetchAll(db), try Row.fetchAll(db, sql: "SELECT s.name, s.version, u.path FROM submission u JOIN predictionSet s ON s.id = u.setId"))
+            (
+                try DatasetRecord.fetchAll(db),
+                try Row.fetchAll(db, sql: "SELECT s.name, s.version, u.path FROM submission u JOIN predictionSet s ON s.id = u.setId")
+            )
         }
         for dataset in datasets {
             if let path = dataset.path, resolvedPath(URL(fileURLWithPath: workspace.resolve(path))) == target {
@@ -378,8 +422,12 @@ extension Store {
     /// another origin.
     public func checkNameTakes(_ name: String, origin: SetOrigin) throws {
         try SetRef.checkName(name)
-        if let first = try database.read({ try PredictionSetRecord.filter(Column("name") == name).order(Column("version")).fetchOne($0) }), first.origin != origin {
-            throw StoreError.invalid("\(name) is the name of \(first.origin.described) sets; \(origin.described) sets cannot be added under it: choose another name")
+        if let first = try database.read({ try PredictionSetRecord.filter(Column("name") == name).order(Column("version")).fetchOne($0) }),
+            first.origin != origin
+        {
+            throw StoreError.invalid(
+                "\(name) is the name of \(first.origin.described) sets; \(origin.described) sets cannot be added under it: choose another name"
+            )
         }
     }
 }
@@ -416,14 +464,18 @@ extension Store {
             let integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
             if integrity != ["ok"] { report.database += integrity }
             for row in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") {
-                report.database.append("foreign key: row \(row[1] as Int64? ?? -1) of \(row[0] as String? ?? "?") points at a missing \(row[2] as String? ?? "?")")
+                report.database.append(
+                    "foreign key: row \(row[1] as Int64? ?? -1) of \(row[0] as String? ?? "?") points at a missing \(row[2] as String? ?? "?")"
+                )
             }
         }
         report.strays += repair ? try write { _ in sweepTemporaryFiles() } : sweepTemporaryFiles(remove: false)
         let sets = try database.read { try PredictionSetRecord.order(Column("id")).fetchAll($0) }
         report.sets = sets.count
         var newestAtPath: [String: Int64] = [:]
-        for row in try database.read({ try Row.fetchAll($0, sql: "SELECT path, MAX(id) FROM submission GROUP BY path") }) { newestAtPath[row[0]] = row[1] }
+        for row in try database.read({ try Row.fetchAll($0, sql: "SELECT path, MAX(id) FROM submission GROUP BY path") }) {
+            newestAtPath[row[0]] = row[1]
+        }
         var owned: Set<String> = []
         for set in sets {
             owned.insert(workspace.predictionFile(for: set.ref).lastPathComponent)
@@ -441,7 +493,9 @@ extension Store {
             if let submission = try submission(of: set), newestAtPath[submission.record.path] == submission.record.id {
                 let url = URL(fileURLWithPath: workspace.resolve(submission.record.path))
                 let text = try table(of: set).submissionCSV
-                if (try? readFile(url.path)).map(sha256Hex) != submission.record.csvSha256 && sha256Hex(text.utf8) == submission.record.csvSha256 {
+                if (try? readFile(url.path)).map(sha256Hex) != submission.record.csvSha256
+                    && sha256Hex(text.utf8) == submission.record.csvSha256
+                {
                     report.rebuilt.append(workspace.relative(url))
                     if repair { try writeAtomically(text, to: url) }
                 }
@@ -449,10 +503,12 @@ extension Store {
         }
         // Only a regular file named as a set's file is suneung's: a team's own folder or
         // notes in predictions/ stay where they are.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.predictionsFolder.path)) ?? [] where !owned.contains(name) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: workspace.predictionsFolder.path)) ?? []
+        where !owned.contains(name) {
             let url = workspace.predictionsFolder.appendingPathComponent(name)
             guard url.pathExtension == "csv", (try? SetRef(parsing: String(url.deletingPathExtension().lastPathComponent)))?.version != nil,
-                  regularFileSize(url) != nil else { continue }
+                regularFileSize(url) != nil
+            else { continue }
             if repair {
                 let moved = try quarantine(url)
                 report.quarantined.append("predictions/\(name) -> \(workspace.relative(moved))")
@@ -489,8 +545,11 @@ extension Store {
     public func difference(between a: DatasetRecord, and b: DatasetRecord) -> String {
         let onlyA = Set(a.itemIds).subtracting(b.itemIds), onlyB = Set(b.itemIds).subtracting(a.itemIds)
         if !onlyA.isEmpty || !onlyB.isEmpty {
-            func some(_ ids: Set<String>) -> String { ids.sorted().prefix(3).map { excerpt($0) }.joined(separator: ", ") + (ids.count > 3 ? ", ..." : "") }
-            return "different items: \(onlyA.count) ids only in \(a.shortHash) (\(some(onlyA))), \(onlyB.count) only in \(b.shortHash) (\(some(onlyB)))"
+            func some(_ ids: Set<String>) -> String {
+                ids.sorted().prefix(3).map { excerpt($0) }.joined(separator: ", ") + (ids.count > 3 ? ", ..." : "")
+            }
+            return
+                "different items: \(onlyA.count) ids only in \(a.shortHash) (\(some(onlyA))), \(onlyB.count) only in \(b.shortHash) (\(some(onlyB)))"
         }
         if a.itemIds != b.itemIds { return "the same ids in another order" }
         let counts = zip(a.itemIds, zip(a.choiceCounts, b.choiceCounts)).filter { $1.0 != $1.1 }
@@ -504,12 +563,15 @@ extension Store {
         var fields: [String: Int] = [:]
         var firstItem: String?
         for (x, y) in zip(itemsA, itemsB) {
-            let differing = [("paragraph", x.paragraph != y.paragraph), ("question", x.question != y.question), ("choices", x.choices != y.choices),
-                             ("question_plus", x.questionPlus != y.questionPlus), ("answer", x.answer != y.answer)].filter(\.1).map(\.0)
+            let differing = [
+                ("paragraph", x.paragraph != y.paragraph), ("question", x.question != y.question), ("choices", x.choices != y.choices),
+                ("question_plus", x.questionPlus != y.questionPlus), ("answer", x.answer != y.answer)
+            ].filter(\.1).map(\.0)
             if !differing.isEmpty && firstItem == nil { firstItem = x.id }
             for field in differing { fields[field, default: 0] += 1 }
         }
-        let listed = fields.sorted { $0.key < $1.key }.map { "\($0.key) on \($0.value) item\($0.value == 1 ? "" : "s")" }.joined(separator: ", ")
+        let listed = fields.sorted { $0.key < $1.key }.map { "\($0.key) on \($0.value) item\($0.value == 1 ? "" : "s")" }.joined(
+            separator: ", ")
         return "the same ids and choice counts, other text: \(listed)" + (firstItem.map { " (first \(excerpt($0)))" } ?? "")
     }
 }

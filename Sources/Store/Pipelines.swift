@@ -18,7 +18,10 @@ public struct PipelineRecord: Codable, Sendable, FetchableRecord, PersistableRec
     public var gold: String?
     public var updatedAt: Date
 
-    public init(name: String, config: String, trainingRun: String?, members: [String], chosen: [String], ensembles: [String], gold: String?, updatedAt: Date) {
+    public init(
+        name: String, config: String, trainingRun: String?, members: [String], chosen: [String], ensembles: [String], gold: String?,
+        updatedAt: Date
+    ) {
         self.name = name
         self.config = config
         self.trainingRun = trainingRun

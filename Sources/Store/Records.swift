@@ -80,9 +80,11 @@ public struct Lineage: Codable, Sendable, Equatable {
     public var calibration: [MemberCalibration]?
     public var calibrationGold: String?
 
-    public init(commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
-                model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil, checkpoint: String? = nil,
-                template: String? = nil, maxTokens: Int? = nil, engine: String? = nil, runKey: String? = nil) {
+    public init(
+        commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
+        model: String? = nil, modelSha256: String? = nil, adapter: String? = nil, adapterSha256: String? = nil, checkpoint: String? = nil,
+        template: String? = nil, maxTokens: Int? = nil, engine: String? = nil, runKey: String? = nil
+    ) {
         self.commandLine = commandLine
         self.toolVersion = toolVersion
         self.sourceFile = sourceFile
@@ -196,8 +198,10 @@ public struct SetRef: Sendable, Hashable, CustomStringConvertible {
         if let at = text.lastIndex(of: "@") {
             let suffix = text[text.index(after: at)...]
             let digits = suffix.dropFirst()
-            guard suffix.first == "v", !digits.isEmpty, digits.count <= 9, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), digits.first != "0",
-                  let version = Int(digits) else {
+            guard suffix.first == "v", !digits.isEmpty, digits.count <= 9, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+                digits.first != "0",
+                let version = Int(digits)
+            else {
                 throw StoreError.badReference("'\(excerpt(text))' is not NAME or NAME@vK (K = 1, 2, ...)")
             }
             self.init(name: String(text[..<at]), version: version)
@@ -219,11 +223,15 @@ public struct SetRef: Sendable, Hashable, CustomStringConvertible {
         }
         // NAME@vK.csv must fit a file name (255 bytes): Hangul takes 3 bytes a letter.
         guard name.utf8.count <= 2 * maxNameLength else {
-            throw StoreError.badReference("\(what) '\(excerpt(name, limit: 40))' is longer than \(2 * maxNameLength) bytes in UTF-8 (it becomes a file name)")
+            throw StoreError.badReference(
+                "\(what) '\(excerpt(name, limit: 40))' is longer than \(2 * maxNameLength) bytes in UTF-8 (it becomes a file name)")
         }
-        let allowed = name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }
+        let allowed = name.unicodeScalars.allSatisfy {
+            $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+        }
         guard !name.isEmpty, allowed, !name.hasPrefix("."), !name.hasPrefix("-") else {
-            throw StoreError.badReference("\(what) '\(excerpt(name))' must be letters, digits, '.', '_' and '-' (not starting with '.' or '-')")
+            throw StoreError.badReference(
+                "\(what) '\(excerpt(name))' must be letters, digits, '.', '_' and '-' (not starting with '.' or '-')")
         }
     }
 }
@@ -273,7 +281,9 @@ public struct AnswerCounts: Codable, Sendable, Equatable, DatabaseValueConvertib
     }
 
     public static func fromDatabaseValue(_ value: DatabaseValue) -> AnswerCounts? {
-        guard let text = String.fromDatabaseValue(value), let counts = try? JSONDecoder().decode([String: [Int]].self, from: Data(text.utf8)) else { return nil }
+        guard let text = String.fromDatabaseValue(value),
+            let counts = try? JSONDecoder().decode([String: [Int]].self, from: Data(text.utf8))
+        else { return nil }
         var result = AnswerCounts(byChoices: [:])
         result.byChoices = counts
         return result
@@ -295,7 +305,10 @@ public struct AnswerCounts: Codable, Sendable, Equatable, DatabaseValueConvertib
             let top = counts.indices.max { (counts[$0], -$0) < (counts[$1], -$1) }!
             let shares = reference[n] ?? Array(repeating: 1 / Double(n), count: n)
             let sum = shares.reduce(0, +)
-            guard sum > 0, shares[top] > 0 else { worst = .infinity; continue }
+            guard sum > 0, shares[top] > 0 else {
+                worst = .infinity
+                continue
+            }
             worst = max(worst, (Double(counts[top]) / total) / (shares[top] / sum))
         }
         return worst

@@ -42,14 +42,20 @@ extension Store {
 
     /// The run with this key and name, with the rows it already has (by dataset
     /// position), or a new one.
-    public func startRun(key: String, name: String, dataset: DatasetRecord, lineage: Lineage) throws -> (run: PredictionRunRecord, done: [Int: PredictionRow]) {
+    public func startRun(key: String, name: String, dataset: DatasetRecord, lineage: Lineage) throws -> (
+        run: PredictionRunRecord, done: [Int: PredictionRow]
+    ) {
         try SetRef.checkName(name)
         return try write { db in
             if let run = try PredictionRunRecord.filter(Column("key") == key && Column("name") == name).fetchOne(db) {
                 var done: [Int: PredictionRow] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ?", arguments: [run.id]) {
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ?",
+                    arguments: [run.id])
+                {
                     let position: Int = row[0]
-                    done[position] = PredictionRow(id: dataset.itemIds[position], answer: row[1], values: (2...6).map { row[$0] as Double? })
+                    done[position] = PredictionRow(
+                        id: dataset.itemIds[position], answer: row[1], values: (2...6).map { row[$0] as Double? })
                 }
                 return (run, done)
             }
@@ -62,14 +68,17 @@ extension Store {
     /// The latest version of NAME that an engine run with this key produced, if any.
     public func finishedRun(key: String, name: String) throws -> PredictionSetRecord? {
         try database.read { db in
-            try PredictionSetRecord.filter(Column("name") == name).order(Column("version").desc).fetchAll(db).first { $0.lineage.runKey == key }
+            try PredictionSetRecord.filter(Column("name") == name).order(Column("version").desc).fetchAll(db).first {
+                $0.lineage.runKey == key
+            }
         }
     }
 
     /// Items already scored by unfinished runs named NAME (a killed predict).
     public func unfinishedRows(name: String) throws -> Int {
         try database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionRunRow JOIN predictionRun r ON r.id = runId WHERE r.name = ?", arguments: [name])!
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM predictionRunRow JOIN predictionRun r ON r.id = runId WHERE r.name = ?", arguments: [name])!
         }
     }
 
@@ -84,25 +93,39 @@ extension Store {
         try write { db in
             var arguments: StatementArguments = [run.id, position, row.answer]
             arguments += StatementArguments(row.values)
-            try db.execute(sql: "INSERT OR REPLACE INTO predictionRunRow (runId, position, answer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", arguments: arguments)
+            try db.execute(
+                sql:
+                    "INSERT OR REPLACE INTO predictionRunRow (runId, position, answer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: arguments)
         }
     }
 
     /// Turns a complete run into the prediction set NAME@vK, in one transaction, and
     /// forgets the run.
-    public func finishRun(_ run: PredictionRunRecord, dataset: DatasetRecord, choiceValues: ChoiceValues, origin: SetOrigin, notes: SetNotes = SetNotes()) throws -> AddOutcome {
+    public func finishRun(
+        _ run: PredictionRunRecord, dataset: DatasetRecord, choiceValues: ChoiceValues, origin: SetOrigin, notes: SetNotes = SetNotes()
+    ) throws -> AddOutcome {
         let rows = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ? ORDER BY position", arguments: [run.id])
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT position, answer, value1, value2, value3, value4, value5 FROM predictionRunRow WHERE runId = ? ORDER BY position",
+                arguments: [run.id])
         }
         guard rows.count == dataset.itemCount else {
-            throw StoreError.invalid("run \(run.name) has \(rows.count) of \(dataset.itemCount) items; it cannot become a prediction set yet")
+            throw StoreError.invalid(
+                "run \(run.name) has \(rows.count) of \(dataset.itemCount) items; it cannot become a prediction set yet")
         }
-        let table = PredictionTable(choiceValues: choiceValues, rows: rows.map { row in
-            PredictionRow(id: dataset.itemIds[row[0]], answer: row[1], values: (2...6).map { row[$0] as Double? })
-        })
+        let table = PredictionTable(
+            choiceValues: choiceValues,
+            rows: rows.map { row in
+                PredictionRow(id: dataset.itemIds[row[0]], answer: row[1], values: (2...6).map { row[$0] as Double? })
+            })
         let csv = table.canonicalCSV
         let outcome = try writeWithFiles { db -> (AddOutcome, [ManagedFile]) in
-            let outcome = try addPredictionSet(name: run.name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: run.lineage, notes: notes, in: db)
+            let outcome = try addPredictionSet(
+                name: run.name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: run.lineage, notes: notes,
+                in: db)
             _ = try PredictionRunRecord.deleteOne(db, key: run.id)
             guard case .created(let set) = outcome else { return (outcome, []) }
             return (outcome, [ManagedFile(url: workspace.predictionFile(for: set.ref), text: csv, owner: set.ref)])

@@ -18,7 +18,9 @@ public final class Store: Sendable {
         self.workspace = workspace
         let path = workspace.databasePath
         if !create && !FileManager.default.fileExists(atPath: path) {
-            throw StoreError.noStore("no \(Workspace.databaseName) in \(workspace.root.path) or any folder above it (run `suneung init` there, or pass --workspace DIR)")
+            throw StoreError.noStore(
+                "no \(Workspace.databaseName) in \(workspace.root.path) or any folder above it (run `suneung init` there, or pass --workspace DIR)"
+            )
         }
         if create { try workspace.createFolders() }
         var configuration = Configuration()
@@ -32,7 +34,9 @@ public final class Store: Sendable {
         if writable {
             database = try DatabasePool(path: path, configuration: configuration)
             if try database.read({ try migrator.hasBeenSuperseded($0) }) {
-                throw StoreError.newerSchema("\(path) was written by a newer suneung (its schema has migrations this build does not know); upgrade suneung to use it")
+                throw StoreError.newerSchema(
+                    "\(path) was written by a newer suneung (its schema has migrations this build does not know); upgrade suneung to use it"
+                )
             }
             // Two commands started at once on a new folder both find no schema; the one
             // that loses the race finds the tables made and tries again.
@@ -49,7 +53,8 @@ public final class Store: Sendable {
             // Without write access SQLite cannot make the WAL's shared-memory file, so
             // the file is opened as immutable: nothing can change it from here.
             configuration.readonly = true
-            let uriPath = path.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "?", with: "%3f").replacingOccurrences(of: "#", with: "%23")
+            let uriPath = path.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "?", with: "%3f").replacingOccurrences(
+                of: "#", with: "%23")
             database = try DatabasePool(path: "file:\(uriPath)?immutable=1", configuration: configuration)
             guard try database.read({ try migrator.hasCompletedMigrations($0) }) else {
                 throw StoreError.noStore("\(path) is read-only and needs an upgrade of its schema: open it once where it is writable")
@@ -59,7 +64,9 @@ public final class Store: Sendable {
 
     /// Refuses a change to a read-only workspace before anything is attempted.
     public func requireWritable() throws {
-        guard writable else { throw StoreError.invalid("the workspace \(workspace.root.path) is read-only: this command changes the store") }
+        guard writable else {
+            throw StoreError.invalid("the workspace \(workspace.root.path) is read-only: this command changes the store")
+        }
         try workspace.checkFolders()
     }
 
@@ -144,7 +151,10 @@ public final class Store: Sendable {
         try requireWritable()
         return try write { db in
             if let known = try DatasetRecord.filter(Column("contentSha256") == content).fetchOne(db) { return known }
-            var record = DatasetRecord(sha256: sha, itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count), itemCount: parsed.items.count, path: workspace.relative(URL(fileURLWithPath: path)), createdAt: Date(), contentSha256: content)
+            var record = DatasetRecord(
+                sha256: sha, itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count),
+                itemCount: parsed.items.count, path: workspace.relative(URL(fileURLWithPath: path)), createdAt: Date(),
+                contentSha256: content)
             try record.insert(db)
             return record
         }
@@ -165,7 +175,9 @@ public final class Store: Sendable {
         case identical(PredictionSetRecord)
 
         public var set: PredictionSetRecord {
-            switch self { case .created(let set), .identical(let set): set }
+            switch self {
+            case .created(let set), .identical(let set): set
+            }
         }
     }
 
@@ -186,11 +198,16 @@ public final class Store: Sendable {
     /// canonical CSV. The rows and predictions/NAME@vK.csv go in within one transaction
     /// (see `writeWithFiles`); `afterRow` lets a test fail between rows to show that
     /// nothing partial remains.
-    public func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, origin: SetOrigin, lineage: Lineage, notes: SetNotes = SetNotes(), afterRow: (Int) throws -> Void = { _ in }) throws -> AddOutcome {
+    public func addPredictionSet(
+        name: String, dataset: DatasetRecord, table: PredictionTable, origin: SetOrigin, lineage: Lineage, notes: SetNotes = SetNotes(),
+        afterRow: (Int) throws -> Void = { _ in }
+    ) throws -> AddOutcome {
         try requireWritable()
         let csv = table.canonicalCSV
         let outcome = try writeWithFiles { db in
-            let outcome = try addPredictionSet(name: name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: lineage, notes: notes, afterRow: afterRow, in: db)
+            let outcome = try addPredictionSet(
+                name: name, dataset: dataset, table: table, canonicalCSV: csv, origin: origin, lineage: lineage, notes: notes,
+                afterRow: afterRow, in: db)
             guard case .created(let set) = outcome else { return (outcome, []) }
             return (outcome, [ManagedFile(url: workspace.predictionFile(for: set.ref), text: csv, owner: set.ref)])
         }
@@ -202,7 +219,10 @@ public final class Store: Sendable {
     /// belongs to one origin: an import can never add a version under an ensemble's
     /// name, nor an ensemble under an import's, so `export NAME` never changes kind.
     /// `createdAt` is a set's first recording when it comes from another store (pull, push).
-    func addPredictionSet(name: String, dataset: DatasetRecord, table: PredictionTable, canonicalCSV: String, origin: SetOrigin, lineage: Lineage, notes: SetNotes, createdAt: Date = Date(), afterRow: (Int) throws -> Void = { _ in }, in db: Database) throws -> AddOutcome {
+    func addPredictionSet(
+        name: String, dataset: DatasetRecord, table: PredictionTable, canonicalCSV: String, origin: SetOrigin, lineage: Lineage,
+        notes: SetNotes, createdAt: Date = Date(), afterRow: (Int) throws -> Void = { _ in }, in db: Database
+    ) throws -> AddOutcome {
         try SetRef.checkName(name)
         for tag in notes.tags { try SetRef.checkName(tag, what: "tag") }
         try TextLimits.checkNote(notes.note, of: name)
@@ -210,19 +230,26 @@ public final class Store: Sendable {
         let sha = sha256Hex(canonicalCSV.utf8)
         let versions = try PredictionSetRecord.filter(Column("name") == name).order(Column("version")).fetchAll(db)
         if let first = versions.first, first.origin != origin {
-            throw StoreError.invalid("\(name) is the name of \(first.origin.described) sets (\(versions.last!.ref)); \(origin.described) sets cannot be added under it: choose another name")
+            throw StoreError.invalid(
+                "\(name) is the name of \(first.origin.described) sets (\(versions.last!.ref)); \(origin.described) sets cannot be added under it: choose another name"
+            )
         }
         if let same = versions.first(where: { $0.csvSha256 == sha && $0.datasetId == dataset.id }) {
             return .identical(same)
         }
         var position: [String: Int] = [:]
         for (index, id) in dataset.itemIds.enumerated() { position[id] = index }
-        var record = PredictionSetRecord(name: name, version: (versions.last?.version ?? 0) + 1, datasetId: dataset.id!, origin: origin, choiceValues: table.choiceValues, lineage: lineage, csvSha256: sha, createdAt: createdAt,
-                                         answersSha256: sha256Hex(table.submissionCSV.utf8), csvBytes: canonicalCSV.utf8.count, itemCount: table.rows.count,
-                                         invalidAnswers: table.rows.filter { $0.invalidAnswer != nil }.count, author: notes.author, note: notes.note,
-                                         answerCounts: AnswerCounts(table, dataset: dataset))
+        var record = PredictionSetRecord(
+            name: name, version: (versions.last?.version ?? 0) + 1, datasetId: dataset.id!, origin: origin,
+            choiceValues: table.choiceValues, lineage: lineage, csvSha256: sha, createdAt: createdAt,
+            answersSha256: sha256Hex(table.submissionCSV.utf8), csvBytes: canonicalCSV.utf8.count, itemCount: table.rows.count,
+            invalidAnswers: table.rows.filter { $0.invalidAnswer != nil }.count, author: notes.author, note: notes.note,
+            answerCounts: AnswerCounts(table, dataset: dataset))
         try record.insert(db)
-        let insert = try db.makeStatement(sql: "INSERT INTO predictionRow (setId, position, itemId, answer, invalidAnswer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let insert = try db.makeStatement(
+            sql:
+                "INSERT INTO predictionRow (setId, position, itemId, answer, invalidAnswer, value1, value2, value3, value4, value5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
         for (index, row) in table.rows.enumerated() {
             guard let at = position[row.id] else { throw StoreError.invalid("item \(excerpt(row.id)) is not in the dataset") }
             var arguments: StatementArguments = [record.id!, at, row.id, row.invalidAnswer == nil ? row.answer : nil, row.invalidAnswer]
@@ -241,7 +268,9 @@ public final class Store: Sendable {
             var request = PredictionSetRecord.filter(Column("name") == ref.name)
             if let version = ref.version { request = request.filter(Column("version") == version) }
             if let record = try request.order(Column("version").desc).fetchOne(db) { return record }
-            if let version = ref.version, let latest = try PredictionSetRecord.filter(Column("name") == ref.name).order(Column("version").desc).fetchOne(db) {
+            if let version = ref.version,
+                let latest = try PredictionSetRecord.filter(Column("name") == ref.name).order(Column("version").desc).fetchOne(db)
+            {
                 throw StoreError.notFound("\(ref.name) has no version \(version) (the latest is \(latest.ref))")
             }
             let names = try String.fetchAll(db, sql: "SELECT DISTINCT name FROM predictionSet")
@@ -258,11 +287,17 @@ public final class Store: Sendable {
     /// The rows of a set, in dataset order.
     public func table(of set: PredictionSetRecord) throws -> PredictionTable {
         let rows = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT itemId, answer, value1, value2, value3, value4, value5, invalidAnswer FROM predictionRow WHERE setId = ? ORDER BY position", arguments: [set.id])
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT itemId, answer, value1, value2, value3, value4, value5, invalidAnswer FROM predictionRow WHERE setId = ? ORDER BY position",
+                arguments: [set.id])
         }
-        return PredictionTable(choiceValues: set.choiceValues, rows: rows.map { row in
-            PredictionRow(id: row[0], answer: (row[1] as Int?) ?? 0, values: (2...6).map { row[$0] as Double? }, invalidAnswer: row[7])
-        })
+        return PredictionTable(
+            choiceValues: set.choiceValues,
+            rows: rows.map { row in
+                PredictionRow(id: row[0], answer: (row[1] as Int?) ?? 0, values: (2...6).map { row[$0] as Double? }, invalidAnswer: row[7])
+            })
     }
 
     /// The canonical CSV, rebuilt from the rows and checked against the recorded hash.
@@ -275,7 +310,9 @@ public final class Store: Sendable {
     public func checkedTable(of set: PredictionSetRecord) throws -> PredictionTable {
         let table = try table(of: set)
         guard sha256Hex(table.canonicalCSV.utf8) == set.csvSha256 else {
-            throw StoreError.corrupted("the rows of \(set.ref) no longer give the CSV whose sha256 was recorded (\(set.csvSha256.prefix(12))...): the store was changed outside suneung (`suneung fsck` checks the whole store)")
+            throw StoreError.corrupted(
+                "the rows of \(set.ref) no longer give the CSV whose sha256 was recorded (\(set.csvSha256.prefix(12))...): the store was changed outside suneung (`suneung fsck` checks the whole store)"
+            )
         }
         return table
     }
@@ -288,7 +325,10 @@ public final class Store: Sendable {
     /// are one leaderboard upload, logged with its author and note, unless `simulated`
     /// (the pipeline's leaderboard from a gold file uploads nothing).
     @discardableResult
-    public func addScores(to set: PredictionSetRecord, _ scores: [(kind: ScoreKind, value: Double, note: String?)], author: String? = nil, simulated: Bool = false) throws -> [(kind: ScoreKind, value: Double, recorded: Bool)] {
+    public func addScores(
+        to set: PredictionSetRecord, _ scores: [(kind: ScoreKind, value: Double, note: String?)], author: String? = nil,
+        simulated: Bool = false
+    ) throws -> [(kind: ScoreKind, value: Double, recorded: Bool)] {
         for score in scores where !(score.value.isFinite && (0...1).contains(score.value)) {
             let hint = score.value > 1 && score.value <= 100 ? " (a percentage? that would be \(score.value / 100))" : ""
             throw StoreError.invalid("\(score.kind.rawValue) score \(score.value) is not an accuracy in [0, 1]\(hint)")
@@ -307,8 +347,9 @@ public final class Store: Sendable {
             }
             return try scores.map { score in
                 guard fresh.contains(where: { $0.kind == score.kind }) else { return (score.kind, score.value, false) }
-                var record = ScoreRecord(setId: set.id!, kind: score.kind, value: score.value, note: score.note, createdAt: now,
-                                         uploadId: score.kind == .local ? nil : uploadId, author: author)
+                var record = ScoreRecord(
+                    setId: set.id!, kind: score.kind, value: score.value, note: score.note, createdAt: now,
+                    uploadId: score.kind == .local ? nil : uploadId, author: author)
                 try record.insert(db)
                 return (score.kind, score.value, true)
             }
@@ -321,7 +362,9 @@ public final class Store: Sendable {
     }
 
     func latestScore(of set: PredictionSetRecord, _ kind: ScoreKind, in db: Database) throws -> Double? {
-        try Double.fetchOne(db, sql: "SELECT value FROM score WHERE setId = ? AND kind = ? AND retractedAt IS NULL ORDER BY id DESC LIMIT 1", arguments: [set.id, kind.rawValue])
+        try Double.fetchOne(
+            db, sql: "SELECT value FROM score WHERE setId = ? AND kind = ? AND retractedAt IS NULL ORDER BY id DESC LIMIT 1",
+            arguments: [set.id, kind.rawValue])
     }
 
     public func predictionSet(id: Int64) throws -> PredictionSetRecord {
@@ -370,28 +413,47 @@ public final class Store: Sendable {
         public var subset: Bool { rows < items }
 
         enum CodingKeys: String, CodingKey {
-            case id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues, `public`, `private`, local, createdAt, author, tags, note, hidden, invalidAnswers, csvSha256, answersSha256, csvBytes, answerCounts, subset
+            case id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues, `public`, `private`, local, createdAt,
+                author, tags, note, hidden, invalidAnswers, csvSha256, answersSha256, csvBytes, answerCounts, subset
         }
 
-        init(id: Int64, ref: String, name: String, version: Int, origin: SetOrigin, dataset: String, datasetSha256: String, items: Int, rows: Int, choiceValues: ChoiceValues?,
-             public: Double?, private: Double?, local: Double?, createdAt: Date, author: String?, tags: [String], note: String?, hidden: Bool, invalidAnswers: Int,
-             csvSha256: String, answersSha256: String?, csvBytes: Int?, answerCounts: AnswerCounts?) {
-            (self.id, self.ref, self.name, self.version, self.origin, self.dataset, self.datasetSha256, self.items, self.rows, self.choiceValues) = (id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues)
-            (self.public, self.private, self.local, self.createdAt, self.author, self.tags, self.note, self.hidden, self.invalidAnswers) = (`public`, `private`, local, createdAt, author, tags, note, hidden, invalidAnswers)
+        init(
+            id: Int64, ref: String, name: String, version: Int, origin: SetOrigin, dataset: String, datasetSha256: String, items: Int,
+            rows: Int, choiceValues: ChoiceValues?,
+            public: Double?, private: Double?, local: Double?, createdAt: Date, author: String?, tags: [String], note: String?,
+            hidden: Bool, invalidAnswers: Int,
+            csvSha256: String, answersSha256: String?, csvBytes: Int?, answerCounts: AnswerCounts?
+        ) {
+            (
+                self.id, self.ref, self.name, self.version, self.origin, self.dataset, self.datasetSha256, self.items, self.rows,
+                self.choiceValues
+            ) = (id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues)
+            (self.public, self.private, self.local, self.createdAt, self.author, self.tags, self.note, self.hidden, self.invalidAnswers) = (
+                `public`, `private`, local, createdAt, author, tags, note, hidden, invalidAnswers
+            )
             (self.csvSha256, self.answersSha256, self.csvBytes, self.answerCounts) = (csvSha256, answersSha256, csvBytes, answerCounts)
         }
 
         /// As a server's /api/v1/sets sends it (`list --remote`).
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            self.init(id: try c.decode(Int64.self, forKey: .id), ref: try c.decode(String.self, forKey: .ref), name: try c.decode(String.self, forKey: .name), version: try c.decode(Int.self, forKey: .version),
-                      origin: try c.decode(SetOrigin.self, forKey: .origin), dataset: try c.decode(String.self, forKey: .dataset), datasetSha256: try c.decode(String.self, forKey: .datasetSha256),
-                      items: try c.decode(Int.self, forKey: .items), rows: try c.decode(Int.self, forKey: .rows), choiceValues: try c.decodeIfPresent(ChoiceValues.self, forKey: .choiceValues),
-                      public: try c.decodeIfPresent(Double.self, forKey: .public), private: try c.decodeIfPresent(Double.self, forKey: .private), local: try c.decodeIfPresent(Double.self, forKey: .local),
-                      createdAt: try c.decode(Date.self, forKey: .createdAt), author: try c.decodeIfPresent(String.self, forKey: .author), tags: try c.decode([String].self, forKey: .tags),
-                      note: try c.decodeIfPresent(String.self, forKey: .note), hidden: try c.decode(Bool.self, forKey: .hidden), invalidAnswers: try c.decode(Int.self, forKey: .invalidAnswers),
-                      csvSha256: try c.decode(String.self, forKey: .csvSha256), answersSha256: try c.decodeIfPresent(String.self, forKey: .answersSha256), csvBytes: try c.decodeIfPresent(Int.self, forKey: .csvBytes),
-                      answerCounts: try c.decodeIfPresent(AnswerCounts.self, forKey: .answerCounts))
+            self.init(
+                id: try c.decode(Int64.self, forKey: .id), ref: try c.decode(String.self, forKey: .ref),
+                name: try c.decode(String.self, forKey: .name), version: try c.decode(Int.self, forKey: .version),
+                origin: try c.decode(SetOrigin.self, forKey: .origin), dataset: try c.decode(String.self, forKey: .dataset),
+                datasetSha256: try c.decode(String.self, forKey: .datasetSha256),
+                items: try c.decode(Int.self, forKey: .items), rows: try c.decode(Int.self, forKey: .rows),
+                choiceValues: try c.decodeIfPresent(ChoiceValues.self, forKey: .choiceValues),
+                public: try c.decodeIfPresent(Double.self, forKey: .public), private: try c.decodeIfPresent(Double.self, forKey: .private),
+                local: try c.decodeIfPresent(Double.self, forKey: .local),
+                createdAt: try c.decode(Date.self, forKey: .createdAt), author: try c.decodeIfPresent(String.self, forKey: .author),
+                tags: try c.decode([String].self, forKey: .tags),
+                note: try c.decodeIfPresent(String.self, forKey: .note), hidden: try c.decode(Bool.self, forKey: .hidden),
+                invalidAnswers: try c.decode(Int.self, forKey: .invalidAnswers),
+                csvSha256: try c.decode(String.self, forKey: .csvSha256),
+                answersSha256: try c.decodeIfPresent(String.self, forKey: .answersSha256),
+                csvBytes: try c.decodeIfPresent(Int.self, forKey: .csvBytes),
+                answerCounts: try c.decodeIfPresent(AnswerCounts.self, forKey: .answerCounts))
         }
 
         /// Every key, null where a value is missing (JSON readers should not guess).
@@ -432,20 +494,26 @@ public final class Store: Sendable {
             }
             var tags: [Int64: [String]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT setId, tag FROM tag ORDER BY tag") { tags[row[0], default: []].append(row[1]) }
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT s.name, s.version, s.origin, d.sha256, d.itemCount, s.choiceValues, s.createdAt,
-                       \(latest(.public)), \(latest(.private)), \(latest(.local)), s.id,
-                       s.itemCount, s.author, s.note, s.hidden, s.invalidAnswers, s.csvSha256, s.answersSha256, s.csvBytes, s.answerCounts
-                FROM predictionSet s JOIN dataset d ON d.id = s.datasetId
-                ORDER BY s.name, s.version
-                """)
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.name, s.version, s.origin, d.sha256, d.itemCount, s.choiceValues, s.createdAt,
+                           \(latest(.public)), \(latest(.private)), \(latest(.local)), s.id,
+                           s.itemCount, s.author, s.note, s.hidden, s.invalidAnswers, s.csvSha256, s.answersSha256, s.csvBytes, s.answerCounts
+                    FROM predictionSet s JOIN dataset d ON d.id = s.datasetId
+                    ORDER BY s.name, s.version
+                    """)
             return rows.map { row in
                 let name: String = row[0], version: Int = row[1], sha: String = row[3]
                 let id: Int64 = row[10], items: Int = row[4]
-                return SetSummary(id: id, ref: "\(name)@v\(version)", name: name, version: version, origin: SetOrigin(rawValue: row[2]) ?? .imported, dataset: String(sha.prefix(8)), datasetSha256: sha, items: items, rows: (row[11] as Int?) ?? items,
-                                  choiceValues: (row[5] as String?).flatMap(ChoiceValues.init), public: row[7], private: row[8], local: row[9], createdAt: row[6],
-                                  author: row[12], tags: tags[id] ?? [], note: row[13], hidden: row[14], invalidAnswers: row[15], csvSha256: row[16], answersSha256: row[17], csvBytes: row[18],
-                                  answerCounts: (row[19] as String?).flatMap { try? JSONDecoder().decode(AnswerCounts.self, from: Data($0.utf8)) })
+                return SetSummary(
+                    id: id, ref: "\(name)@v\(version)", name: name, version: version, origin: SetOrigin(rawValue: row[2]) ?? .imported,
+                    dataset: String(sha.prefix(8)), datasetSha256: sha, items: items, rows: (row[11] as Int?) ?? items,
+                    choiceValues: (row[5] as String?).flatMap(ChoiceValues.init), public: row[7], private: row[8], local: row[9],
+                    createdAt: row[6],
+                    author: row[12], tags: tags[id] ?? [], note: row[13], hidden: row[14], invalidAnswers: row[15], csvSha256: row[16],
+                    answersSha256: row[17], csvBytes: row[18],
+                    answerCounts: (row[19] as String?).flatMap { try? JSONDecoder().decode(AnswerCounts.self, from: Data($0.utf8)) })
             }
         }
     }

@@ -75,7 +75,11 @@ extension Store {
         /// When it was made, if in another store (pull, push).
         public var createdAt: Date
 
-        public init(name: String, dataset: DatasetRecord, table: PredictionTable, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)], method: String, weightScheme: String, tieRule: String, lineage: Lineage, notes: SetNotes = SetNotes(), out: URL, createdAt: Date = Date()) {
+        public init(
+            name: String, dataset: DatasetRecord, table: PredictionTable,
+            members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)], method: String, weightScheme: String,
+            tieRule: String, lineage: Lineage, notes: SetNotes = SetNotes(), out: URL, createdAt: Date = Date()
+        ) {
             self.name = name
             self.dataset = dataset
             self.table = table
@@ -110,30 +114,46 @@ extension Store {
     func addSubmission(_ new: NewSubmission, in db: Database) throws -> (AddOutcome, [ManagedFile]) {
         let csv = new.table.submissionCSV
         let canonical = new.table.canonicalCSV
-        let outcome = try addPredictionSet(name: new.name, dataset: new.dataset, table: new.table, canonicalCSV: canonical, origin: .ensemble, lineage: new.lineage, notes: new.notes, createdAt: new.createdAt, in: db)
+        let outcome = try addPredictionSet(
+            name: new.name, dataset: new.dataset, table: new.table, canonicalCSV: canonical, origin: .ensemble, lineage: new.lineage,
+            notes: new.notes, createdAt: new.createdAt, in: db)
         guard case .created(let set) = outcome else { return (outcome, []) }
-        var submission = SubmissionRecord(setId: set.id!, method: new.method, weightScheme: new.weightScheme, tieRule: new.tieRule, csvSha256: sha256Hex(csv.utf8), path: workspace.relative(new.out), commandLine: new.lineage.commandLine, toolVersion: new.lineage.toolVersion, createdAt: set.createdAt)
+        var submission = SubmissionRecord(
+            setId: set.id!, method: new.method, weightScheme: new.weightScheme, tieRule: new.tieRule, csvSha256: sha256Hex(csv.utf8),
+            path: workspace.relative(new.out), commandLine: new.lineage.commandLine, toolVersion: new.lineage.toolVersion,
+            createdAt: set.createdAt)
         try submission.insert(db)
         for (position, member) in new.members.enumerated() {
-            try SubmissionMemberRecord(submissionId: submission.id!, position: position, memberSetId: member.set.id!, weight: member.weight, publicScore: member.publicScore).insert(db)
+            try SubmissionMemberRecord(
+                submissionId: submission.id!, position: position, memberSetId: member.set.id!, weight: member.weight,
+                publicScore: member.publicScore
+            ).insert(db)
         }
-        return (outcome, [
-            ManagedFile(url: workspace.predictionFile(for: set.ref), text: canonical, owner: set.ref),
-            ManagedFile(url: new.out, text: csv, owner: set.ref) { try self.checkWritten(csv, at: $0, dataset: new.dataset) },
-        ])
+        return (
+            outcome,
+            [
+                ManagedFile(url: workspace.predictionFile(for: set.ref), text: canonical, owner: set.ref),
+                ManagedFile(url: new.out, text: csv, owner: set.ref) { try self.checkWritten(csv, at: $0, dataset: new.dataset) }
+            ]
+        )
     }
 
     /// The submission made from a set, with its members in order, if the set is one.
-    public func submission(of set: PredictionSetRecord) throws -> (record: SubmissionRecord, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)])? {
+    public func submission(of set: PredictionSetRecord) throws -> (
+        record: SubmissionRecord, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)]
+    )? {
         try database.read { db in
             guard let record = try SubmissionRecord.filter(Column("setId") == set.id).fetchOne(db) else { return nil }
             let members = try SubmissionMemberRecord.filter(Column("submissionId") == record.id).order(Column("position")).fetchAll(db)
-            return (record, try members.map { member in
-                guard let set = try PredictionSetRecord.fetchOne(db, key: member.memberSetId) else {
-                    throw StoreError.corrupted("member set \(member.memberSetId) of submission \(record.id!) is missing")
+            return (
+                record,
+                try members.map { member in
+                    guard let set = try PredictionSetRecord.fetchOne(db, key: member.memberSetId) else {
+                        throw StoreError.corrupted("member set \(member.memberSetId) of submission \(record.id!) is missing")
+                    }
+                    return (set, member.weight, member.publicScore)
                 }
-                return (set, member.weight, member.publicScore)
-            })
+            )
         }
     }
 
@@ -144,7 +164,9 @@ extension Store {
         try checkOutputPath(url, owner: set.ref)
         let dataset = try dataset(id: set.datasetId)
         if let rows = set.itemCount, rows < dataset.itemCount {
-            throw StoreError.invalid("\(set.ref) covers \(rows) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset is never exported as a submission")
+            throw StoreError.invalid(
+                "\(set.ref) covers \(rows) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset is never exported as a submission"
+            )
         }
         guard let submission = try submission(of: set) else {
             try writeAtomically(try canonicalCSV(of: set), to: url)
@@ -152,7 +174,8 @@ extension Store {
         }
         let csv = try checkedTable(of: set).submissionCSV
         guard sha256Hex(csv.utf8) == submission.record.csvSha256 else {
-            throw StoreError.corrupted("the rows of \(set.ref) no longer give the submission CSV whose sha256 was recorded: the store was changed outside suneung")
+            throw StoreError.corrupted(
+                "the rows of \(set.ref) no longer give the submission CSV whose sha256 was recorded: the store was changed outside suneung")
         }
         try writeSubmission(csv, to: url, dataset: dataset)
     }

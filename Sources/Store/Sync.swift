@@ -46,7 +46,9 @@ public struct SetBundle: Codable, Sendable, Equatable {
         public var members: [Member]
 
         public init(method: String, weightScheme: String, tieRule: String, csvSha256: String, members: [Member]) {
-            (self.method, self.weightScheme, self.tieRule, self.csvSha256, self.members) = (method, weightScheme, tieRule, csvSha256, members)
+            (self.method, self.weightScheme, self.tieRule, self.csvSha256, self.members) = (
+                method, weightScheme, tieRule, csvSha256, members
+            )
         }
     }
 
@@ -107,7 +109,9 @@ public struct SetBundle: Codable, Sendable, Equatable {
         guard uploads.count <= Self.maxUploads, scores.count <= Self.maxScores else {
             throw refuse("\(uploads.count) uploads and \(scores.count) scores (at most \(Self.maxUploads) and \(Self.maxScores) a set)")
         }
-        guard try Self.encoder.encode(lineage).count <= Self.maxLineageBytes else { throw refuse("a lineage of more than \(Self.maxLineageBytes / 1024) KB") }
+        guard try Self.encoder.encode(lineage).count <= Self.maxLineageBytes else {
+            throw refuse("a lineage of more than \(Self.maxLineageBytes / 1024) KB")
+        }
         try TextLimits.checkNote(note, of: "the set")
         try TextLimits.checkAuthor(author, of: "the set")
         for upload in uploads {
@@ -120,15 +124,23 @@ public struct SetBundle: Codable, Sendable, Equatable {
         }
         guard !(csv?.contains("\u{0}") ?? false) else { throw refuse("a NUL character in its rows") }
         guard (origin == .ensemble) == (submission != nil) else {
-            throw refuse(origin == .ensemble ? "an ensemble without its submission (method, members)" : "a submission on a set that is not an ensemble")
+            throw refuse(
+                origin == .ensemble
+                    ? "an ensemble without its submission (method, members)" : "a submission on a set that is not an ensemble")
         }
         if let submission {
             guard !submission.members.isEmpty else { throw refuse("an ensemble without members") }
             for member in submission.members {
-                guard member.weight.isFinite && member.weight >= 0 else { throw refuse("member \(member.name)'s weight \(member.weight) is not a weight") }
-                guard member.publicScore.map({ $0.isFinite && (0...1).contains($0) }) ?? true else { throw refuse("member \(member.name)'s public score is not an accuracy") }
+                guard member.weight.isFinite && member.weight >= 0 else {
+                    throw refuse("member \(member.name)'s weight \(member.weight) is not a weight")
+                }
+                guard member.publicScore.map({ $0.isFinite && (0...1).contains($0) }) ?? true else {
+                    throw refuse("member \(member.name)'s public score is not an accuracy")
+                }
             }
-            guard submission.tieRule.count <= 500, submission.weightScheme.count <= 10_000 else { throw refuse("an oversized tie rule or weight scheme") }
+            guard submission.tieRule.count <= 500, submission.weightScheme.count <= 10_000 else {
+                throw refuse("an oversized tie rule or weight scheme")
+            }
         }
     }
 
@@ -170,31 +182,48 @@ extension Store {
     public func bundle(of set: PredictionSetRecord, withCSV: Bool) throws -> SetBundle {
         let dataset = try dataset(id: set.datasetId)
         guard let content = dataset.contentSha256 else {
-            throw StoreError.invalid("\(set.ref)'s dataset \(dataset.shortHash) has no content digest (its file changed before suneung kept one): it cannot travel to another store")
+            throw StoreError.invalid(
+                "\(set.ref)'s dataset \(dataset.shortHash) has no content digest (its file changed before suneung kept one): it cannot travel to another store"
+            )
         }
         let (uploads, scores) = try database.read { db in
-            (try UploadRecord.filter(Column("setId") == set.id).order(Column("id")).fetchAll(db),
-             try ScoreRecord.filter(Column("setId") == set.id).order(Column("id")).fetchAll(db))
+            (
+                try UploadRecord.filter(Column("setId") == set.id).order(Column("id")).fetchAll(db),
+                try ScoreRecord.filter(Column("setId") == set.id).order(Column("id")).fetchAll(db)
+            )
         }
         let submission = try self.submission(of: set).map { sub in
-            SetBundle.Submission(method: sub.record.method, weightScheme: sub.record.weightScheme, tieRule: sub.record.tieRule, csvSha256: sub.record.csvSha256,
-                                 members: sub.members.map { SetBundle.Member(name: $0.set.name, csvSha256: $0.set.csvSha256, weight: $0.weight, publicScore: $0.publicScore) })
+            SetBundle.Submission(
+                method: sub.record.method, weightScheme: sub.record.weightScheme, tieRule: sub.record.tieRule,
+                csvSha256: sub.record.csvSha256,
+                members: sub.members.map {
+                    SetBundle.Member(name: $0.set.name, csvSha256: $0.set.csvSha256, weight: $0.weight, publicScore: $0.publicScore)
+                })
         }
-        return SetBundle(name: set.name, version: set.version, origin: set.origin, datasetContentSha256: content, csvSha256: set.csvSha256,
-                         csv: withCSV ? try canonicalCSV(of: set) : nil, rows: set.itemCount ?? dataset.itemCount, invalidAnswers: set.invalidAnswers,
-                         lineage: set.lineage, createdAt: set.createdAt, author: set.author, note: set.note, hidden: set.hidden, tags: try tags(of: set),
-                         uploads: uploads.map { SetBundle.Upload(key: $0.id!, note: $0.note, author: $0.author, createdAt: $0.createdAt, retractedAt: $0.retractedAt) },
-                         scores: scores.map { SetBundle.Score(kind: $0.kind, value: $0.value, note: $0.note, author: $0.author, createdAt: $0.createdAt, retractedAt: $0.retractedAt, upload: $0.uploadId) },
-                         submission: submission)
+        return SetBundle(
+            name: set.name, version: set.version, origin: set.origin, datasetContentSha256: content, csvSha256: set.csvSha256,
+            csv: withCSV ? try canonicalCSV(of: set) : nil, rows: set.itemCount ?? dataset.itemCount, invalidAnswers: set.invalidAnswers,
+            lineage: set.lineage, createdAt: set.createdAt, author: set.author, note: set.note, hidden: set.hidden, tags: try tags(of: set),
+            uploads: uploads.map {
+                SetBundle.Upload(key: $0.id!, note: $0.note, author: $0.author, createdAt: $0.createdAt, retractedAt: $0.retractedAt)
+            },
+            scores: scores.map {
+                SetBundle.Score(
+                    kind: $0.kind, value: $0.value, note: $0.note, author: $0.author, createdAt: $0.createdAt, retractedAt: $0.retractedAt,
+                    upload: $0.uploadId)
+            },
+            submission: submission)
     }
 
     /// The set of this store with NAME and this content, if any.
     public func set(named name: String, csvSha256: String, datasetContentSha256: String) throws -> PredictionSetRecord? {
         try database.read { db in
-            try PredictionSetRecord.fetchOne(db, sql: """
-                SELECT s.* FROM predictionSet s JOIN dataset d ON d.id = s.datasetId
-                WHERE s.name = ? AND s.csvSha256 = ? AND d.contentSha256 = ? ORDER BY s.version LIMIT 1
-                """, arguments: [name, csvSha256, datasetContentSha256])
+            try PredictionSetRecord.fetchOne(
+                db,
+                sql: """
+                    SELECT s.* FROM predictionSet s JOIN dataset d ON d.id = s.datasetId
+                    WHERE s.name = ? AND s.csvSha256 = ? AND d.contentSha256 = ? ORDER BY s.version LIMIT 1
+                    """, arguments: [name, csvSha256, datasetContentSha256])
         }
     }
 
@@ -223,7 +252,9 @@ extension Store {
         let parsed = ExamSet.parse(bytes: bytes, file: "the received exam file")
         guard parsed.problems.isEmpty else { throw FileProblems(parsed.problems) }
         guard contentDigest(of: parsed.items) == contentSha256 else {
-            throw StoreError.invalid("the received exam file's content is not dataset \(contentSha256.prefix(12))... (its digest is \(contentDigest(of: parsed.items).prefix(12))...)")
+            throw StoreError.invalid(
+                "the received exam file's content is not dataset \(contentSha256.prefix(12))... (its digest is \(contentDigest(of: parsed.items).prefix(12))...)"
+            )
         }
         if let known = try dataset(contentSha256: contentSha256) { return known }
         try requireWritable()
@@ -231,8 +262,10 @@ extension Store {
         return try write { db in
             if let known = try DatasetRecord.filter(Column("contentSha256") == contentSha256).fetchOne(db) { return known }
             try writeAtomically(String(decoding: bytes, as: UTF8.self), to: file)
-            var record = DatasetRecord(sha256: sha256Hex(bytes), itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count), itemCount: parsed.items.count,
-                                       path: workspace.relative(file), createdAt: Date(), contentSha256: contentSha256)
+            var record = DatasetRecord(
+                sha256: sha256Hex(bytes), itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count),
+                itemCount: parsed.items.count,
+                path: workspace.relative(file), createdAt: Date(), contentSha256: contentSha256)
             try record.insert(db)
             return record
         }
@@ -247,7 +280,9 @@ extension Store {
             let parsed = ExamSet.parse(bytes: bytes, file: path)
             if parsed.problems.isEmpty && contentDigest(of: parsed.items) == dataset.contentSha256 { return bytes }
         }
-        throw StoreError.notFound("the exam file of dataset \(dataset.shortHash) is no longer at \(excerpt(dataset.path ?? "its path")) with its content: put it back (or import any set against a copy of it) to send the dataset")
+        throw StoreError.notFound(
+            "the exam file of dataset \(dataset.shortHash) is no longer at \(excerpt(dataset.path ?? "its path")) with its content: put it back (or import any set against a copy of it) to send the dataset"
+        )
     }
 
     /// Stores a bundle from another store: the set (unless this name already has this
@@ -268,10 +303,15 @@ extension Store {
         var newSet: (table: PredictionTable, members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)])?
         if existing == nil {
             guard let csv = bundle.csv else { throw SyncError.contentMissing(bundle.ref.description) }
-            let options = PredictionFileOptions(invalidAnswers: bundle.invalidAnswers > 0 ? .asWrong : .refuse, subset: bundle.rows < dataset.itemCount)
-            let table = try PredictionTable.read(bytes: Array(csv.utf8), file: "\(bundle.ref) (received)", dataset: dataset.shape, options: options).table
+            let options = PredictionFileOptions(
+                invalidAnswers: bundle.invalidAnswers > 0 ? .asWrong : .refuse, subset: bundle.rows < dataset.itemCount)
+            let table = try PredictionTable.read(
+                bytes: Array(csv.utf8), file: "\(bundle.ref) (received)", dataset: dataset.shape, options: options
+            ).table
             guard sha256Hex(table.canonicalCSV.utf8) == bundle.csvSha256 else {
-                throw StoreError.invalid("\(bundle.ref): the received rows do not give the canonical CSV whose sha256 the bundle names (\(bundle.csvSha256.prefix(12))...)")
+                throw StoreError.invalid(
+                    "\(bundle.ref): the received rows do not give the canonical CSV whose sha256 the bundle names (\(bundle.csvSha256.prefix(12))...)"
+                )
             }
             var members: [(set: PredictionSetRecord, weight: Double, publicScore: Double?)] = []
             if let submission = bundle.submission {
@@ -280,7 +320,10 @@ extension Store {
                     throw StoreError.invalid("\(bundle.ref): the rows do not give the submission CSV whose sha256 the bundle names")
                 }
                 members = try submission.members.map { member in
-                    guard let found = try set(named: member.name, csvSha256: member.csvSha256, datasetContentSha256: bundle.datasetContentSha256) else {
+                    guard
+                        let found = try set(
+                            named: member.name, csvSha256: member.csvSha256, datasetContentSha256: bundle.datasetContentSha256)
+                    else {
                         throw SyncError.memberMissing(ensemble: bundle.ref.description, member: member.name)
                     }
                     return (set: found, weight: member.weight, publicScore: member.publicScore)
@@ -303,11 +346,19 @@ extension Store {
                 let notes = SetNotes(author: author ?? bundle.author, tags: bundle.tags, note: bundle.note)
                 let outcome: AddOutcome
                 if let submission = bundle.submission {
-                    (outcome, files) = try addSubmission(NewSubmission(name: bundle.name, dataset: dataset, table: table, members: members, method: submission.method, weightScheme: submission.weightScheme,
-                                                                       tieRule: submission.tieRule, lineage: bundle.lineage, notes: notes, out: submissionFile, createdAt: bundle.createdAt), in: db)
+                    (outcome, files) = try addSubmission(
+                        NewSubmission(
+                            name: bundle.name, dataset: dataset, table: table, members: members, method: submission.method,
+                            weightScheme: submission.weightScheme,
+                            tieRule: submission.tieRule, lineage: bundle.lineage, notes: notes, out: submissionFile,
+                            createdAt: bundle.createdAt), in: db)
                 } else {
-                    outcome = try addPredictionSet(name: bundle.name, dataset: dataset, table: table, canonicalCSV: table.canonicalCSV, origin: bundle.origin, lineage: bundle.lineage, notes: notes, createdAt: bundle.createdAt, in: db)
-                    if case .created(let new) = outcome { files = [ManagedFile(url: workspace.predictionFile(for: new.ref), text: table.canonicalCSV, owner: new.ref)] }
+                    outcome = try addPredictionSet(
+                        name: bundle.name, dataset: dataset, table: table, canonicalCSV: table.canonicalCSV, origin: bundle.origin,
+                        lineage: bundle.lineage, notes: notes, createdAt: bundle.createdAt, in: db)
+                    if case .created(let new) = outcome {
+                        files = [ManagedFile(url: workspace.predictionFile(for: new.ref), text: table.canonicalCSV, owner: new.ref)]
+                    }
                 }
                 target = outcome.set
                 // Another push of the same content may have stored it since we looked.
@@ -322,7 +373,9 @@ extension Store {
 
     /// The tags, note, uploads, scores and retractions of a bundle that the set lacks.
     /// Scores and uploads are recognised by their kind and time (to the millisecond).
-    func mergeLedger(of bundle: SetBundle, into target: PredictionSetRecord, created: Bool, author: String?, in db: Database) throws -> ReceiveOutcome {
+    func mergeLedger(of bundle: SetBundle, into target: PredictionSetRecord, created: Bool, author: String?, in db: Database) throws
+        -> ReceiveOutcome
+    {
         var outcome = ReceiveOutcome(ref: target.ref.description, created: created, scoresAdded: 0, scoresRetracted: 0, tagsAdded: 0)
         for tag in Set(bundle.tags) {
             try db.execute(sql: "INSERT OR IGNORE INTO tag (setId, tag) VALUES (?, ?)", arguments: [target.id, tag])
@@ -342,14 +395,18 @@ extension Store {
                 }
                 uploadIds[upload.key] = known.id
             } else {
-                var record = UploadRecord(setId: target.id!, note: upload.note, author: author ?? upload.author, createdAt: upload.createdAt, retractedAt: upload.retractedAt)
+                var record = UploadRecord(
+                    setId: target.id!, note: upload.note, author: author ?? upload.author, createdAt: upload.createdAt,
+                    retractedAt: upload.retractedAt)
                 try record.insert(db)
                 uploadIds[upload.key] = record.id
             }
         }
         let existingScores = try ScoreRecord.filter(Column("setId") == target.id).fetchAll(db)
         for score in bundle.scores {
-            if var known = existingScores.first(where: { $0.kind == score.kind && $0.value == score.value && sameTime($0.createdAt, score.createdAt) }) {
+            if var known = existingScores.first(where: {
+                $0.kind == score.kind && $0.value == score.value && sameTime($0.createdAt, score.createdAt)
+            }) {
                 if known.retractedAt == nil, let retracted = score.retractedAt {
                     known.retractedAt = retracted
                     try known.update(db)
@@ -357,8 +414,9 @@ extension Store {
                 }
                 continue
             }
-            var record = ScoreRecord(setId: target.id!, kind: score.kind, value: score.value, note: score.note, createdAt: score.createdAt,
-                                     uploadId: score.upload.flatMap { uploadIds[$0] }, author: author ?? score.author, retractedAt: score.retractedAt)
+            var record = ScoreRecord(
+                setId: target.id!, kind: score.kind, value: score.value, note: score.note, createdAt: score.createdAt,
+                uploadId: score.upload.flatMap { uploadIds[$0] }, author: author ?? score.author, retractedAt: score.retractedAt)
             try record.insert(db)
             outcome.scoresAdded += 1
         }

@@ -16,7 +16,10 @@ public struct TrainingRunRecord: Codable, Sendable, FetchableRecord, MutablePers
     public var totalSteps: Int
     public var createdAt: Date
 
-    public init(name: String, config: String, model: String, modelSha256: String, trainSha256: String, validationSha256: String?, totalSteps: Int, createdAt: Date) {
+    public init(
+        name: String, config: String, model: String, modelSha256: String, trainSha256: String, validationSha256: String?, totalSteps: Int,
+        createdAt: Date
+    ) {
         self.name = name
         self.config = config
         self.model = model
@@ -43,7 +46,9 @@ public struct TrainingLogRecord: Codable, Sendable, FetchableRecord, Persistable
     public var tokens: Int
     public var seconds: Double
 
-    public init(runId: Int64, step: Int, epoch: Double, loss: Double, learningRate: Double, gradientNorm: Double, tokens: Int, seconds: Double) {
+    public init(
+        runId: Int64, step: Int, epoch: Double, loss: Double, learningRate: Double, gradientNorm: Double, tokens: Int, seconds: Double
+    ) {
         self.runId = runId
         self.step = step
         self.epoch = epoch
@@ -91,7 +96,10 @@ public struct CheckpointRecord: Codable, Sendable, FetchableRecord, MutablePersi
     public var validationAccuracy: Double?
     public var createdAt: Date
 
-    public init(runId: Int64, step: Int, epoch: Double, path: String, adapterSha256: String, trainLoss: Double?, validationLoss: Double?, validationAccuracy: Double?, createdAt: Date) {
+    public init(
+        runId: Int64, step: Int, epoch: Double, path: String, adapterSha256: String, trainLoss: Double?, validationLoss: Double?,
+        validationAccuracy: Double?, createdAt: Date
+    ) {
         self.runId = runId
         self.step = step
         self.epoch = epoch
@@ -164,7 +172,8 @@ extension Store {
         try SetRef.checkName(record.name)
         return try write { db in
             if try TrainingRunRecord.filter(Column("name") == record.name).fetchCount(db) > 0 {
-                throw StoreError.invalid("a training run named \(record.name) exists (resume it with --resume \(record.name), or choose another --name)")
+                throw StoreError.invalid(
+                    "a training run named \(record.name) exists (resume it with --resume \(record.name), or choose another --name)")
             }
             var record = record
             try record.insert(db)
@@ -201,7 +210,9 @@ extension Store {
             let runs = Dictionary(uniqueKeysWithValues: try TrainingRunRecord.fetchAll(db).map { ($0.id!, $0) })
             var request = CheckpointRecord.order(Column("runId"), Column("step"))
             if let run {
-                guard let id = runs.values.first(where: { $0.name == run })?.id else { throw StoreError.notFound("no training run named \(run)") }
+                guard let id = runs.values.first(where: { $0.name == run })?.id else {
+                    throw StoreError.notFound("no training run named \(run)")
+                }
                 request = request.filter(Column("runId") == id)
             }
             return try request.fetchAll(db).map { (runs[$0.runId]!, $0) }
@@ -220,7 +231,9 @@ extension Store {
             throw StoreError.badReference("'\(reference)' is not RUN/step-N")
         }
         guard let found = all.first(where: { $0.checkpoint.step == step }) else {
-            throw StoreError.notFound("\(parts[0]) has no checkpoint at step \(step) (it has: \(all.map { "step-\($0.checkpoint.step)" }.joined(separator: ", ")))")
+            throw StoreError.notFound(
+                "\(parts[0]) has no checkpoint at step \(step) (it has: \(all.map { "step-\($0.checkpoint.step)" }.joined(separator: ", ")))"
+            )
         }
         return found
     }

@@ -13,7 +13,9 @@ public struct Workspace: Sendable {
 
     /// `explicit` if given, else the nearest folder from `start` upwards that holds a
     /// store, else `start` itself.
-    public static func locate(explicit: String?, from start: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> Workspace {
+    public static func locate(explicit: String?, from start: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        -> Workspace
+    {
         if let explicit { return Workspace(root: URL(fileURLWithPath: explicit, relativeTo: start)) }
         var folder = start.standardizedFileURL
         while true {
@@ -79,10 +81,16 @@ public func writeAtomically(_ text: String, to url: URL) throws {
     while written < bytes.count {
         let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { close(fd); throw failure("write") }
+        guard n > 0 else {
+            close(fd)
+            throw failure("write")
+        }
         written += n
     }
-    guard fsync(fd) == 0 else { close(fd); throw failure("flush") }
+    guard fsync(fd) == 0 else {
+        close(fd)
+        throw failure("flush")
+    }
     close(fd)
     guard rename(temporary.path, url.path) == 0 else { throw failure("replace the file") }
 }

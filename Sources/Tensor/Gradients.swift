@@ -8,8 +8,10 @@ extension Kernels {
     /// The gradient of RMS normalisation times `weight` (y = w ⊙ x / rms(x)) for each
     /// row: dx = (w ⊙ dy − x · mean(x ⊙ w ⊙ dy) / ms) / rms, with ms = mean(x²) + ε.
     /// Added to dx when `accumulate`.
-    public static func rmsNormBackward(_ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>, epsilon: Float,
-                                       gradient dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    public static func rmsNormBackward(
+        _ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>, epsilon: Float,
+        gradient dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, accumulate: Bool = false
+    ) {
         let chunks = min(rows, rows * dim < 1 << 16 ? 1 : Parallel.threads * 4)
         nonisolated(unsafe) let (x, weight, dy, dx) = (x, weight, dy, dx)
         Parallel.forEach(chunks) { chunk in
@@ -34,8 +36,10 @@ extension Kernels {
     /// the gradient of act(gate) · up (rows × width), the gradient of [gate | up].
     /// Eight lanes at a time with `exp8` (tanh(z) = 2σ(2z) − 1): the C library's tanhf
     /// on every FFN value cost more than the products around it.
-    public static func gatedActivationBackward(_ gateUp: UnsafePointer<Float>, rows: Int, width: Int, gelu: Bool,
-                                               gradient dy: UnsafePointer<Float>, into dGateUp: UnsafeMutablePointer<Float>) {
+    public static func gatedActivationBackward(
+        _ gateUp: UnsafePointer<Float>, rows: Int, width: Int, gelu: Bool,
+        gradient dy: UnsafePointer<Float>, into dGateUp: UnsafeMutablePointer<Float>
+    ) {
         let chunks = max(1, min(Parallel.threads * 2, rows * width / 8192))
         nonisolated(unsafe) let (gateUp, dy, dGateUp) = (gateUp, dy, dGateUp)
         @inline(__always) func valueAndSlope(_ x: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
@@ -68,9 +72,16 @@ extension Kernels {
                 // The tail through the same lanes, padded with zeros.
                 if i < width {
                     var x = SIMD8<Float>.zero, u = x, gradient = x
-                    for j in 0..<(width - i) { x[j] = gate[i + j]; u[j] = up[i + j]; gradient[j] = g[i + j] }
+                    for j in 0..<(width - i) {
+                        x[j] = gate[i + j]
+                        u[j] = up[i + j]
+                        gradient[j] = g[i + j]
+                    }
                     let (value, slope) = valueAndSlope(x)
-                    for j in 0..<(width - i) { dGate[i + j] = gradient[j] * u[j] * slope[j]; dUp[i + j] = gradient[j] * value[j] }
+                    for j in 0..<(width - i) {
+                        dGate[i + j] = gradient[j] * u[j] * slope[j]
+                        dUp[i + j] = gradient[j] * value[j]
+                    }
                 }
             }
         }

@@ -9,12 +9,16 @@ public enum Kernels {
     /// outer × inner (a GGUF weight: one row per output), y is rows × outer. The outputs
     /// are split into one column band per thread, each a single-threaded sgemm (see
     /// `Parallel`).
-    public static func matmulTransposed(_ x: UnsafePointer<Float>, rows: Int, inner: Int, stride: Int? = nil, _ w: UnsafePointer<Float>, outer: Int, into y: UnsafeMutablePointer<Float>) {
+    public static func matmulTransposed(
+        _ x: UnsafePointer<Float>, rows: Int, inner: Int, stride: Int? = nil, _ w: UnsafePointer<Float>, outer: Int,
+        into y: UnsafeMutablePointer<Float>
+    ) {
         let stride = stride ?? inner
         nonisolated(unsafe) let (x, w, y) = (x, w, y)
         forEachBand(columns: outer, work: rows * outer * inner) { first, last in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(last - first), Int32(inner), 1, x, Int32(stride),
-                        w + first * inner, Int32(inner), 0, y + first, Int32(outer))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(last - first), Int32(inner), 1, x, Int32(stride),
+                w + first * inner, Int32(inner), 0, y + first, Int32(outer))
         }
     }
 
@@ -31,19 +35,28 @@ public enum Kernels {
 
     /// Columns first..<first + width of each row of x (rows `stride` apart), packed
     /// into y (rows × width).
-    public static func copyColumns(_ x: UnsafePointer<Float>, rows: Int, stride: Int, first: Int, width: Int, into y: UnsafeMutablePointer<Float>) {
+    public static func copyColumns(
+        _ x: UnsafePointer<Float>, rows: Int, stride: Int, first: Int, width: Int, into y: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows { (y + r * width).update(from: x + r * stride + first, count: width) }
     }
 
     /// c += scale · a · b: a is rows × inner, b is inner × cols, c is rows × cols (a
     /// LoRA delta B·A added to a weight).
-    public static func addProduct(_ a: UnsafePointer<Float>, rows: Int, inner: Int, _ b: UnsafePointer<Float>, cols: Int, scale: Float, into c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(inner), scale, a, Int32(inner), b, Int32(cols), 1, c, Int32(cols))
+    public static func addProduct(
+        _ a: UnsafePointer<Float>, rows: Int, inner: Int, _ b: UnsafePointer<Float>, cols: Int, scale: Float,
+        into c: UnsafeMutablePointer<Float>
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(inner), scale, a, Int32(inner), b, Int32(cols), 1, c,
+            Int32(cols))
     }
 
     /// Root-mean-square normalisation of each row of `x` (rows × dim), times `weight`;
     /// rows run in parallel, eight lanes at a time.
-    public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>, epsilon: Float, into y: UnsafeMutablePointer<Float>) {
+    public static func rmsNorm(
+        _ x: UnsafePointer<Float>, rows: Int, dim: Int, weight: UnsafePointer<Float>, epsilon: Float, into y: UnsafeMutablePointer<Float>
+    ) {
         let chunks = min(rows, rows * dim < 1 << 16 ? 1 : Parallel.threads * 4)
         nonisolated(unsafe) let (x, weight, y) = (x, weight, y)
         Parallel.forEach(chunks) { chunk in
@@ -92,7 +105,10 @@ public enum Kernels {
     /// dimension i with i + d/2 (Gemma, Qwen2); otherwise adjacent pairs (llama.cpp's
     /// layout for llama weights). `inverse` rotates back: the backward of a rotation,
     /// for the trainer.
-    public static func rope(_ x: UnsafeMutablePointer<Float>, rows: Int, firstPosition: Int = 0, heads: Int, headDim: Int, table: RopeTable, neox: Bool, inverse: Bool = false) {
+    public static func rope(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, firstPosition: Int = 0, heads: Int, headDim: Int, table: RopeTable, neox: Bool,
+        inverse: Bool = false
+    ) {
         let half = table.half
         for r in 0..<rows {
             let t = firstPosition + r
@@ -157,7 +173,10 @@ public enum Kernels {
     /// (their queries gathered into one matrix: Gemma 3's four heads make it 256 rows,
     /// and the keys are packed once, not four times); KV heads and blocks run in
     /// parallel.
-    public static func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, firstQuery: Int = 0, heads: Int, kvHeads: Int, headDim: Int, scale: Float, softcap: Float? = nil, window: Int?, into out: UnsafeMutablePointer<Float>) {
+    public static func attention(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens: Int, firstQuery: Int = 0, heads: Int,
+        kvHeads: Int, headDim: Int, scale: Float, softcap: Float? = nil, window: Int?, into out: UnsafeMutablePointer<Float>
+    ) {
         let group = heads / kvHeads, block = 64, d = headDim
         let blocks = (tokens - firstQuery + block - 1) / block
         nonisolated(unsafe) let (q, k, v, out) = (q, k, v, out)
@@ -170,13 +189,17 @@ public enum Kernels {
             // Row g·rows + r: the query of head kv·group + g at position first + r.
             let queries = UnsafeMutablePointer<Float>.allocate(capacity: gathered * d)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: gathered * keys)
-            defer { queries.deallocate(); scores.deallocate() }
+            defer {
+                queries.deallocate()
+                scores.deallocate()
+            }
             func slot(_ g: Int, _ r: Int) -> Int { (first + r - firstQuery) * heads * d + (kv * group + g) * d }
             for g in 0..<group {
                 for r in 0..<rows { (queries + (g * rows + r) * d).update(from: q + slot(g, r), count: d) }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(gathered), Int32(keys), Int32(d), scale,
-                        queries, Int32(d), k + keyStart * kvHeads * d + kv * d, Int32(kvHeads * d), 0, scores, Int32(keys))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(gathered), Int32(keys), Int32(d), scale,
+                queries, Int32(d), k + keyStart * kvHeads * d + kv * d, Int32(kvHeads * d), 0, scores, Int32(keys))
             for m in 0..<gathered {
                 let t = first + m % rows, row = scores + m * keys
                 // Visible keys of query t: from max(keyStart, t − window + 1) to t.
@@ -187,12 +210,12 @@ public enum Kernels {
                 for j in (to + 1)..<max(to + 1, keys) { row[j] = 0 }
             }
             // The weighted values, into the gathered queries' place, then back per head.
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(gathered), Int32(d), Int32(keys), 1,
-                        scores, Int32(keys), v + keyStart * kvHeads * d + kv * d, Int32(kvHeads * d), 0, queries, Int32(d))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(gathered), Int32(d), Int32(keys), 1,
+                scores, Int32(keys), v + keyStart * kvHeads * d + kv * d, Int32(kvHeads * d), 0, queries, Int32(d))
             for g in 0..<group {
                 for r in 0..<rows { (out + slot(g, r)).update(from: queries + (g * rows + r) * d, count: d) }
             }
         }
     }
 }
-

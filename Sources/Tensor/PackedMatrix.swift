@@ -57,8 +57,9 @@ public final class PackedMatrix: @unchecked Sendable {
         nonisolated(unsafe) let (x, y, w) = (x, y, UnsafePointer(storage.baseAddress!))
         let (outer, inner) = (self.outer, self.inner)
         Parallel.forEach(bands) { band in
-            suneung_packed_product(x, Int32(rows), Int32(inner), Int32(stride), w, Int32(outer),
-                                   Int32(panels * band / bands), Int32(panels * (band + 1) / bands), y, Int32(outer))
+            suneung_packed_product(
+                x, Int32(rows), Int32(inner), Int32(stride), w, Int32(outer),
+                Int32(panels * band / bands), Int32(panels * (band + 1) / bands), y, Int32(outer))
         }
     }
 }

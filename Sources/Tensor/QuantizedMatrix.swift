@@ -23,12 +23,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
         /// The narrowest form that holds codes of `bits` bits.
         public init(bits: Int) {
-            self = switch bits {
-            case ...4: .four
-            case 5: .five
-            case 6: .six
-            default: .eight
-            }
+            self =
+                switch bits {
+                case ...4: .four
+                case 5: .five
+                case 6: .six
+                default: .eight
+                }
         }
     }
 
@@ -57,8 +58,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// A matrix whose row r is written by `row(r, codes, d, m)`: inner codes, and a scale
     /// and a min per 16 inputs (for 4-bit codes both halves of a block of 32 must be
     /// equal). Rows are filled in parallel (each writes only its own bytes).
-    public init(outer: Int, inner: Int, codes: Codes,
-                row: (Int, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    public init(
+        outer: Int, inner: Int, codes: Codes,
+        row: (Int, UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+    ) {
         precondition(outer > 0 && inner > 0 && inner % Self.blockSize == 0)
         self.outer = outer
         self.inner = inner
@@ -86,8 +89,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// The 8-bit affine form of a row of floats per 16 inputs: d and m in fp16, codes
     /// rounded to nearest.
-    public static func requantize(_ w: UnsafePointer<Float>, inner: Int, codes: UnsafeMutablePointer<UInt8>,
-                                  d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
+    public static func requantize(
+        _ w: UnsafePointer<Float>, inner: Int, codes: UnsafeMutablePointer<UInt8>,
+        d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>
+    ) {
         suneung_q_requantize_row(w, Int32(inner), codes, d, m)
     }
 
@@ -115,9 +120,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
             Parallel.forEach(chunks) { chunk in
                 let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks, at = parts * first
                 if parts == 1 {
-                    suneung_q_quantize(path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner, d + at * blocks, s + 2 * at * blocks)
+                    suneung_q_quantize(
+                        path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner,
+                        d + at * blocks, s + 2 * at * blocks)
                 } else {
-                    suneung_q_quantize_two_part(path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner, d + at * blocks, s + 2 * at * blocks)
+                    suneung_q_quantize_two_part(
+                        path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner,
+                        d + at * blocks, s + 2 * at * blocks)
                 }
             }
         }
@@ -132,8 +141,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// y = x · Wᵀ: x is rows × inner (rows `stride` apart, default inner), y is rows ×
     /// outer with rows `strideY` apart (default outer), x quantised in `parts` parts.
     /// Outputs are split into bands of panels, one per worker.
-    public func product(_ x: UnsafePointer<Float>, rows: Int, stride: Int? = nil, into y: UnsafeMutablePointer<Float>,
-                        strideY: Int? = nil, path: Path = .best, parts: Int = 1) {
+    public func product(
+        _ x: UnsafePointer<Float>, rows: Int, stride: Int? = nil, into y: UnsafeMutablePointer<Float>,
+        strideY: Int? = nil, path: Path = .best, parts: Int = 1
+    ) {
         guard rows > 0 else { return }
         let activations = Activations(x, rows: rows, inner: inner, stride: stride ?? inner, path: path, parts: parts)
         product(activations, into: y, strideY: strideY ?? outer, path: path)
@@ -148,7 +159,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
         parts.withUnsafeMutableBufferPointer { parts in
             productOfRows(x, into: parts.baseAddress!, strideY: outer, path: path)
             for r in 0..<rows {
-                let (value, remainder, out) = (parts.baseAddress! + 2 * r * outer, parts.baseAddress! + (2 * r + 1) * outer, y + r * strideY)
+                let (value, remainder, out) = (
+                    parts.baseAddress! + 2 * r * outer, parts.baseAddress! + (2 * r + 1) * outer, y + r * strideY
+                )
                 for c in 0..<outer { out[c] = value[c] + remainder[c] }
             }
         }
@@ -159,11 +172,14 @@ public final class QuantizedMatrix: @unchecked Sendable {
         precondition(x.inner == inner && path.isAvailable)
         let panels = self.panels, rows = x.rows
         let bands = rows * outer * inner < 1 << 18 ? 1 : min(Parallel.threads * 2, panels)
-        nonisolated(unsafe) let (q, d, s, y, w) = (x.q, x.d, x.s, y, UnsafePointer(storage.baseAddress!.assumingMemoryBound(to: UInt8.self)))
+        nonisolated(unsafe) let (q, d, s, y, w) = (
+            x.q, x.d, x.s, y, UnsafePointer(storage.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        )
         let (outer, inner, codes) = (self.outer, self.inner, self.codes)
         Parallel.forEach(bands) { band in
-            suneung_q_product(path.rawValue, codes.rawValue, q, d, s, Int32(rows), Int32(inner), w, Int32(outer),
-                              Int32(panels * band / bands), Int32(panels * (band + 1) / bands), y, Int32(strideY))
+            suneung_q_product(
+                path.rawValue, codes.rawValue, q, d, s, Int32(rows), Int32(inner), w, Int32(outer),
+                Int32(panels * band / bands), Int32(panels * (band + 1) / bands), y, Int32(strideY))
         }
     }
 
@@ -171,7 +187,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// apart), dx rows × inner (rows `strideDX` apart). Float32 products over the exact
     /// weights, a strip of input blocks unpacked at a time, so that no transposed copy is
     /// kept; strips are split among the workers (disjoint columns of dx).
-    public func addTransposedProduct(_ dy: UnsafePointer<Float>, rows: Int, strideDY: Int, into dx: UnsafeMutablePointer<Float>, strideDX: Int) {
+    public func addTransposedProduct(
+        _ dy: UnsafePointer<Float>, rows: Int, strideDY: Int, into dx: UnsafeMutablePointer<Float>, strideDX: Int
+    ) {
         guard rows > 0 else { return }
         let blocks = inner / Self.blockSize, strips = min(blocks, Parallel.threads * 4)
         nonisolated(unsafe) let (dy, dx, w) = (dy, dx, UnsafePointer(storage.baseAddress!.assumingMemoryBound(to: UInt8.self)))
@@ -180,8 +198,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
             let first = blocks * strip / strips, count = blocks * (strip + 1) / strips - first, width = count * Self.blockSize
             var columns = [Float](repeating: 0, count: outer * width)
             suneung_q_unpack_columns(codes.rawValue, w, Int32(outer), Int32(inner), Int32(first), Int32(count), &columns)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(width), Int32(outer), 1, dy, Int32(strideDY),
-                        columns, Int32(width), 1, dx + first * Self.blockSize, Int32(strideDX))
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(width), Int32(outer), 1, dy, Int32(strideDY),
+                columns, Int32(width), 1, dx + first * Self.blockSize, Int32(strideDX))
         }
     }
 
@@ -195,7 +214,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
             for b in 0..<blocks {
                 let block = UnsafeRawPointer(storage.baseAddress!) + ((r / Self.panelRows) * blocks + b) * bytes
                 func half(_ index: Int) -> Float {
-                    Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: codeBytes + 2 * (index * Self.panelRows + lane), as: UInt16.self)))
+                    Float(
+                        Float16(
+                            bitPattern: block.loadUnaligned(
+                                fromByteOffset: codeBytes + 2 * (index * Self.panelRows + lane), as: UInt16.self)))
                 }
                 for k in 0..<Self.blockSize {
                     let code: UInt8, h = codes == .four ? 0 : k / 16

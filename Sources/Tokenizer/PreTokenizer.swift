@@ -66,7 +66,8 @@ struct CodepointFlags {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: isLetter = true
         case .decimalNumber, .letterNumber, .otherNumber: isNumber = true
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation: isPunctuation = true
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            isPunctuation = true
         default: break
         }
         // llama.cpp's own whitespace set.
@@ -85,7 +86,10 @@ func isolateRuns(_ segment: Range<Int>, single: Bool, _ predicate: (Int) -> Bool
     var pieces: [Range<Int>] = []
     var position = segment.lowerBound, pending = segment.lowerBound
     while position < segment.upperBound {
-        guard predicate(position) else { position += 1; continue }
+        guard predicate(position) else {
+            position += 1
+            continue
+        }
         if position > pending { pieces.append(pending..<position) }
         var end = position + 1
         if !single { while end < segment.upperBound && predicate(end) { end += 1 } }
@@ -103,7 +107,10 @@ func digitTriples(_ segment: Range<Int>, _ text: [Unicode.Scalar]) -> [Range<Int
     var pieces: [Range<Int>] = []
     var position = segment.lowerBound, pending = segment.lowerBound
     while position < segment.upperBound {
-        guard digit(position) && digit(position + 1) && digit(position + 2) else { position += 1; continue }
+        guard digit(position) && digit(position + 1) && digit(position + 2) else {
+            position += 1
+            continue
+        }
         if position > pending { pieces.append(pending..<position) }
         pieces.append(position..<position + 3)
         position += 3

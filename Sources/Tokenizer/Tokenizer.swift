@@ -49,7 +49,8 @@ public final class Tokenizer: Sendable {
         }
         // Ids are Int32, as in llama.cpp.
         guard tokenValues.count <= Int(Int32.max) else {
-            throw TokenizerError(message: "\(file.path): tokenizer.ggml.tokens has \(tokenValues.count) tokens, more than 32-bit ids can name")
+            throw TokenizerError(
+                message: "\(file.path): tokenizer.ggml.tokens has \(tokenValues.count) tokens, more than 32-bit ids can name")
         }
         // As llama.cpp: an empty token text becomes [EMPTY_i], and of two equal texts
         // the later id wins.
@@ -57,8 +58,12 @@ public final class Tokenizer: Sendable {
             let text = value.string ?? ""
             return text.isEmpty ? "[EMPTY_\(index)]" : text
         }
-        let types = try Self.perToken(file, "tokenizer.ggml.token_type", count: tokens.count)?.map { $0.int ?? 1 } ?? Array(repeating: 1, count: tokens.count)
-        scores = try Self.perToken(file, "tokenizer.ggml.scores", count: tokens.count)?.map { Float($0.double ?? 0) } ?? Array(repeating: 0, count: tokens.count)
+        let types =
+            try Self.perToken(file, "tokenizer.ggml.token_type", count: tokens.count)?.map { $0.int ?? 1 }
+            ?? Array(repeating: 1, count: tokens.count)
+        scores =
+            try Self.perToken(file, "tokenizer.ggml.scores", count: tokens.count)?.map { Float($0.double ?? 0) }
+            ?? Array(repeating: 0, count: tokens.count)
         var ids: [[UInt8]: Int32] = [:]
         ids.reserveCapacity(tokens.count)
         for (index, token) in tokens.enumerated() { ids[Array(token.utf8)] = Int32(index) }
@@ -76,7 +81,10 @@ public final class Tokenizer: Sendable {
         case "gpt2":
             let preName = metadata["tokenizer.ggml.pre"]?.string ?? "default"
             guard let pre = PreTokenizer(name: preName) else {
-                throw TokenizerError(message: "\(file.path): pre-tokenizer '\(preName)' is not supported (supported: \(PreTokenizer.supportedNames.joined(separator: ", ")))")
+                throw TokenizerError(
+                    message:
+                        "\(file.path): pre-tokenizer '\(preName)' is not supported (supported: \(PreTokenizer.supportedNames.joined(separator: ", ")))"
+                )
             }
             kind = .bytePairEncoding(pre)
             addBOS = metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
@@ -117,11 +125,12 @@ public final class Tokenizer: Sendable {
         for key in file.metadataKeys where key.hasPrefix("tokenizer.ggml.") && key.hasSuffix("_token_id") {
             let value = file.metadata[key]!
             guard let id = value.int, (0..<vocabulary).contains(id) else {
-                let shown: String = switch value {
-                case .string: "a string"
-                case .array: "an array"
-                default: "\(value.int.map(String.init) ?? "\(value)")"
-                }
+                let shown: String =
+                    switch value {
+                    case .string: "a string"
+                    case .array: "an array"
+                    default: "\(value.int.map(String.init) ?? "\(value)")"
+                    }
                 throw TokenizerError(message: "\(file.path): \(key) is \(shown), not a token id of the vocabulary (0 to \(vocabulary - 1))")
             }
         }
@@ -188,7 +197,7 @@ public final class Tokenizer: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + bytes.count / 4)
         for byte in bytes {
-            if byte == 0x20 { out += [0xE2, 0x96, 0x81] } else { out.append(byte) }  // U+2581
+            if byte == 0x20 { out += [0xE2, 0x96, 0x81] } else { out.append(byte) } // U+2581
         }
         return out
     }
@@ -231,7 +240,9 @@ public final class Tokenizer: Sendable {
         }
         for i in 1..<start.count { tryBigram(i - 1, i) }
         while let bigram = queue.popMax() {
-            guard length[bigram.left] > 0, length[bigram.right] > 0, length[bigram.left] + length[bigram.right] == bigram.size else { continue }
+            guard length[bigram.left] > 0, length[bigram.right] > 0, length[bigram.left] + length[bigram.right] == bigram.size else {
+                continue
+            }
             length[bigram.left] += length[bigram.right]
             length[bigram.right] = 0
             next[bigram.left] = next[bigram.right]

@@ -37,7 +37,10 @@ public func balancedDraw(positions: [(choices: Int, answer: Int)], count: Int, s
     let weights = positions.map { 1 / Double(groupSize[$0.choices * 8 + $0.answer]!) }
     var cumulative: [Double] = []
     var total = 0.0
-    for w in weights { total += w; cumulative.append(total) }
+    for w in weights {
+        total += w
+        cumulative.append(total)
+    }
     var random = SplitMix64(seed: seed)
     return (0..<count).map { _ in
         let x = Double.random(in: 0..<total, using: &random)

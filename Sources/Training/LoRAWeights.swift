@@ -37,13 +37,14 @@ public struct LoRAWeights: Sendable {
         let ordered = Module.allCases.filter(modules.contains)
         for layer in 0..<config.layers {
             for module in ordered {
-                let (outputs, inputs) = switch module {
-                case .q: (q, d)
-                case .k, .v: (kv, d)
-                case .o: (d, q)
-                case .gate, .up: (f, d)
-                case .down: (d, f)
-                }
+                let (outputs, inputs) =
+                    switch module {
+                    case .q: (q, d)
+                    case .k, .v: (kv, d)
+                    case .o: (d, q)
+                    case .gate, .up: (f, d)
+                    case .down: (d, f)
+                    }
                 index[Self.key(layer, module)] = slots.count
                 slots.append(Slot(layer: layer, module: module, inputs: inputs, outputs: outputs, a: offset, b: offset + rank * inputs))
                 offset += rank * (inputs + outputs)
@@ -115,18 +116,25 @@ public struct LoRAWeights: Sendable {
         for delta in adapter.deltas {
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
             guard let slot = slot(layer: delta.layer, module: delta.module) else {
-                throw TrainingError("\(adapter.path): \(name) is past the model's \(config.layers) layers: is the adapter for another base model?")
+                throw TrainingError(
+                    "\(adapter.path): \(name) is past the model's \(config.layers) layers: is the adapter for another base model?")
             }
             guard delta.inputs == slot.inputs, delta.outputs == slot.outputs else {
-                throw TrainingError("\(adapter.path): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's maps \(slot.inputs) → \(slot.outputs): is the adapter for another base model?")
+                throw TrainingError(
+                    "\(adapter.path): \(name) maps \(delta.inputs) → \(delta.outputs) values, the model's maps \(slot.inputs) → \(slot.outputs): is the adapter for another base model?"
+                )
             }
             seen.insert(Self.key(delta.layer, delta.module))
-            let b = Self.permuted(slot, config) && adapter.qkRowOrder == .huggingFace ? PEFT.permuteForRope(delta.b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: rank) : delta.b
+            let b =
+                Self.permuted(slot, config) && adapter.qkRowOrder == .huggingFace
+                ? PEFT.permuteForRope(delta.b, heads: delta.module == .q ? config.heads : config.kvHeads, rowLength: rank) : delta.b
             values.replaceSubrange(slot.a..<slot.a + rank * slot.inputs, with: delta.a)
             values.replaceSubrange(slot.b..<slot.b + slot.outputs * rank, with: b)
         }
         if let missing = slots.first(where: { !seen.contains(Self.key($0.layer, $0.module)) }) {
-            throw TrainingError("\(adapter.path): layers.\(missing.layer).\(missing.module.rawValue) is missing (the adapter covers \(modules.map(\.rawValue).sorted().joined(separator: ", ")) on some layers only)")
+            throw TrainingError(
+                "\(adapter.path): layers.\(missing.layer).\(missing.module.rawValue) is missing (the adapter covers \(modules.map(\.rawValue).sorted().joined(separator: ", ")) on some layers only)"
+            )
         }
     }
 }

@@ -66,7 +66,9 @@ public final class Network: @unchecked Sendable {
             // In 32 × 32 tiles, so that the strided writes stay in cache.
             for o0 in stride(from: 0, to: w.outer, by: 32) {
                 for i0 in stride(from: 0, to: w.inner, by: 32) {
-                    for o in o0..<min(o0 + 32, w.outer) { for i in i0..<min(i0 + 32, w.inner) { t[i * w.outer + o] = rows[o * w.inner + i] } }
+                    for o in o0..<min(o0 + 32, w.outer) {
+                        for i in i0..<min(i0 + 32, w.inner) { t[i * w.outer + o] = rows[o * w.inner + i] }
+                    }
                 }
             }
             return PackedMatrix(t, outer: w.inner, inner: w.outer)
@@ -105,10 +107,10 @@ public final class Network: @unchecked Sendable {
     /// adapted module when there is dropout. The recompute rule weighs these.
     func keptFloats(tokens t: Int, lora: LoRAWeights, dropout: Bool) -> Int {
         let s = shapes(t), c = config
-        let inputs = t * (s.d + s.d + s.qWidth + s.d + s.f)  // input, normed, attended, ffnNormed, activated
+        let inputs = t * (s.d + s.d + s.qWidth + s.d + s.f) // input, normed, attended, ffnNormed, activated
         let normed = model.layers[0].qNorm != nil ? s.qWidth + s.kvWidth : 0
-        let attention = t * (s.qkvWidth + normed) + c.heads * t * t  // q, k, v (and before their norms), probabilities
-        let rest = t * (s.d + s.d + 2 * s.f + s.d)  // attentionOutput, middle, gateUp, ffnOutput
+        let attention = t * (s.qkvWidth + normed) + c.heads * t * t // q, k, v (and before their norms), probabilities
+        let rest = t * (s.d + s.d + 2 * s.f + s.d) // attentionOutput, middle, gateUp, ffnOutput
         let adapted = Model.Stack.allCases.flatMap { stack in columns(stack, lora, layer: 0).map { _ in stack } }
         let lowRank = adapted.count * t * lora.rank
         let masks = dropout ? adapted.reduce(0) { $0 + t * model.layers[0][$1].inner } : 0
@@ -121,7 +123,9 @@ public final class Network: @unchecked Sendable {
     }
 
     func shapes(_ t: Int) -> Shapes {
-        Shapes(t: t, d: config.embedding, qWidth: config.heads * config.headDim, kvWidth: config.kvHeads * config.headDim, f: config.feedForward)
+        Shapes(
+            t: t, d: config.embedding, qWidth: config.heads * config.headDim, kvWidth: config.kvHeads * config.headDim,
+            f: config.feedForward)
     }
 
     /// The adapted modules of a stacked product, with the first column of each.
@@ -140,7 +144,9 @@ public final class Network: @unchecked Sendable {
 
         /// y = x·Wᵀ, plus scale·drop(x)·Aᵀ·Bᵀ on the columns of each adapted module;
         /// keeps x, and drop(x)·Aᵀ (T × r) and the dropout mask of each.
-        mutating func linear(_ stack: Model.Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
+        mutating func linear(
+            _ stack: Model.Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>
+        ) {
             let weight = network.model.layers[layer][stack], inner = weight.inner, outer = weight.outer
             weight.product(x, rows: rows, stride: stride, into: y)
             let adapted = network.columns(stack, lora, layer: layer)
@@ -160,16 +166,21 @@ public final class Network: @unchecked Sendable {
                 let input = mask.map { m in zip(x, m).map { $0 * $1 } } ?? x
                 var u = [Float](repeating: 0, count: rows * r)
                 lora.values.withUnsafeBufferPointer { w in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(r), Int32(inner), 1, input, Int32(inner), w.baseAddress! + slot.a, Int32(inner), 0, &u, Int32(r))
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(slot.outputs), Int32(r), lora.scale, u, Int32(r),
-                                w.baseAddress! + slot.b, Int32(r), 1, y + column, Int32(outer))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(r), Int32(inner), 1, input, Int32(inner),
+                        w.baseAddress! + slot.a, Int32(inner), 0, &u, Int32(r))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(slot.outputs), Int32(r), lora.scale, u, Int32(r),
+                        w.baseAddress! + slot.b, Int32(r), 1, y + column, Int32(outer))
                 }
                 block?.lora[slot.module] = u
                 if let mask { block?.masks[slot.module] = mask }
             }
         }
 
-        mutating func attend(layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>) {
+        mutating func attend(
+            layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
+        ) {
             let qWidth = network.config.heads * network.config.headDim
             var out = [Float](repeating: 0, count: rows * qWidth)
             let probabilities = network.attention(index, tokens: rows, firstQuery: first).forward(q: q, k: k, v: v, into: &out)
@@ -196,14 +207,18 @@ public final class Network: @unchecked Sendable {
 
     /// dx = dy·W plus LoRA's part; adds the gradients of each adapted A and B:
     /// g = dy·B, dB += scale·dyᵀ·u, dA += scale·gᵀ·drop(x), dx += scale·(g·A) ⊙ mask.
-    func linearBackward(_ dy: [Float], rows: Int, layer: Int, _ stack: Model.Stack, x: [Float], lora: LoRAWeights, block: Block,
-                        gradient: inout [Float]) -> [Float] {
+    func linearBackward(
+        _ dy: [Float], rows: Int, layer: Int, _ stack: Model.Stack, x: [Float], lora: LoRAWeights, block: Block,
+        gradient: inout [Float]
+    ) -> [Float] {
         let weight = model.layers[layer][stack], inner = weight.inner, outer = weight.outer, adapted = columns(stack, lora, layer: layer)
         var dx = [Float](repeating: 0, count: rows * inner)
         if let copy = transposed[layer][stack] {
             copy.product(dy, rows: rows, into: &dx)
         } else {
-            dy.withUnsafeBufferPointer { dy in dx.withUnsafeMutableBufferPointer { weight.addTransposedProduct(dy.baseAddress!, rows: rows, into: $0.baseAddress!) } }
+            dy.withUnsafeBufferPointer { dy in
+                dx.withUnsafeMutableBufferPointer { weight.addTransposedProduct(dy.baseAddress!, rows: rows, into: $0.baseAddress!) }
+            }
         }
         let r = lora.rank, scale = lora.scale
         for (slot, column) in adapted {
@@ -214,18 +229,27 @@ public final class Network: @unchecked Sendable {
             lora.values.withUnsafeBufferPointer { w in
                 let a = w.baseAddress! + slot.a, b = w.baseAddress! + slot.b
                 dy.withUnsafeBufferPointer { dy in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(r), Int32(slot.outputs), 1, dy.baseAddress! + column, Int32(outer), b, Int32(r), 0, &g, Int32(r))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(r), Int32(slot.outputs), 1, dy.baseAddress! + column,
+                        Int32(outer), b, Int32(r), 0, &g, Int32(r))
                     gradient.withUnsafeMutableBufferPointer { grad in
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(slot.outputs), Int32(r), Int32(rows), scale, dy.baseAddress! + column, Int32(outer),
-                                    u, Int32(r), 1, grad.baseAddress! + slot.b, Int32(r))
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r), Int32(inner), Int32(rows), scale, g, Int32(r),
-                                    input, Int32(inner), 1, grad.baseAddress! + slot.a, Int32(inner))
+                        cblas_sgemm(
+                            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(slot.outputs), Int32(r), Int32(rows), scale,
+                            dy.baseAddress! + column, Int32(outer),
+                            u, Int32(r), 1, grad.baseAddress! + slot.b, Int32(r))
+                        cblas_sgemm(
+                            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(r), Int32(inner), Int32(rows), scale, g, Int32(r),
+                            input, Int32(inner), 1, grad.baseAddress! + slot.a, Int32(inner))
                     }
                 }
                 if mask == nil {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inner), Int32(r), scale, g, Int32(r), a, Int32(inner), 1, &dx, Int32(inner))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inner), Int32(r), scale, g, Int32(r), a, Int32(inner),
+                        1, &dx, Int32(inner))
                 } else {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inner), Int32(r), scale, g, Int32(r), a, Int32(inner), 0, &dInput, Int32(inner))
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inner), Int32(r), scale, g, Int32(r), a, Int32(inner),
+                        0, &dInput, Int32(inner))
                 }
             }
             if let mask { for i in 0..<dx.count { dx[i] += dInput[i] * mask[i] } }
@@ -253,8 +277,10 @@ public final class Network: @unchecked Sendable {
     /// The block's output (in place of its input x), and what its backward needs when
     /// `keep` is set. With `first` > 0 (the last block: only the rows whose next token
     /// is scored matter) rows before it get keys and values but no output.
-    func blockForward(_ index: Int, x: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, dropout: Dropout?, rope: RopeTables,
-                      keep: Bool) -> Block? {
+    func blockForward(
+        _ index: Int, x: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, dropout: Dropout?, rope: RopeTables,
+        keep: Bool
+    ) -> Block? {
         var pass = TrainingPass(network: self, lora: lora, dropout: dropout, block: keep ? Block() : nil)
         var buffers = BlockBuffers(config, rows: t)
         model.forward(block: index, x: &x, rows: t, first: first, rope: rope, buffers: &buffers, pass: &pass)
@@ -263,20 +289,25 @@ public final class Network: @unchecked Sendable {
 
     func attention(_ index: Int, tokens: Int, firstQuery: Int) -> Attention {
         let c = config
-        return Attention(tokens: tokens, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-                         softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, firstQuery: firstQuery)
+        return Attention(
+            tokens: tokens, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
+            softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, firstQuery: firstQuery)
     }
 
     /// From the gradient of the block's output (dx), the gradient of its input (in
     /// place), adding LoRA's gradients to `gradient`.
-    func blockBackward(_ index: Int, _ b: Block, dx: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, rope: RopeTables,
-                       gradient: inout [Float]) {
+    func blockBackward(
+        _ index: Int, _ b: Block, dx: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, rope: RopeTables,
+        gradient: inout [Float]
+    ) {
         let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon, m = t - first
         func rowsFromFirst(_ a: [Float]) -> [Float] { first == 0 ? a : Array(a[(first * s.d)...]) }
         // FFN: x_out = middle + post(down(act(gate)·up)), on rows first..<t.
         let dOutput = rowsFromFirst(dx)
         var dFFN = dOutput
-        if let w = layer.postFFNNorm { Kernels.rmsNormBackward(b.ffnOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dOutput, into: &dFFN) }
+        if let w = layer.postFFNNorm {
+            Kernels.rmsNormBackward(b.ffnOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dOutput, into: &dFFN)
+        }
         let dActivated = linearBackward(dFFN, rows: m, layer: index, .down, x: b.activated, lora: lora, block: b, gradient: &gradient)
         var dGateUp = [Float](repeating: 0, count: m * 2 * s.f)
         Kernels.gatedActivationBackward(b.gateUp, rows: m, width: s.f, gelu: c.family.gelu, gradient: dActivated, into: &dGateUp)
@@ -287,11 +318,15 @@ public final class Network: @unchecked Sendable {
         // Attention: middle = x_in + post(o(attention(rope(norm(q)), rope(norm(k)), v))).
         let dMiddle = rowsFromFirst(dx)
         var dAttention = dMiddle
-        if let w = layer.postAttentionNorm { Kernels.rmsNormBackward(b.attentionOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dMiddle, into: &dAttention) }
-        let dAttendedRows = linearBackward(dAttention, rows: m, layer: index, .output, x: b.attended, lora: lora, block: b, gradient: &gradient)
+        if let w = layer.postAttentionNorm {
+            Kernels.rmsNormBackward(b.attentionOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dMiddle, into: &dAttention)
+        }
+        let dAttendedRows = linearBackward(
+            dAttention, rows: m, layer: index, .output, x: b.attended, lora: lora, block: b, gradient: &gradient)
         let dAttended = first == 0 ? dAttendedRows : [Float](repeating: 0, count: first * s.qWidth) + dAttendedRows
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
-        attention(index, tokens: t, firstQuery: first).backward(q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
+        attention(index, tokens: t, firstQuery: first).backward(
+            q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
         if c.rotates(index) {
             let table = rope.table(layer: index, c)
             Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: table, neox: c.family.ropeNeox, inverse: true)
@@ -325,7 +360,8 @@ public final class Network: @unchecked Sendable {
             for i in 0..<rows * config.embedding { dx[i] += gradient[i] }
             return
         }
-        Kernels.rmsNormBackward(x, rows: rows, dim: config.embedding, weight: weight, epsilon: config.epsilon, gradient: gradient, into: dx, accumulate: true)
+        Kernels.rmsNormBackward(
+            x, rows: rows, dim: config.embedding, weight: weight, epsilon: config.epsilon, gradient: gradient, into: dx, accumulate: true)
     }
 
     // MARK: - The sequence
@@ -341,9 +377,12 @@ public final class Network: @unchecked Sendable {
     /// `weight`, is added to `gradient` (laid out as `lora.values`). With `recompute` only each block's
     /// input is kept and the block is run again during the backward pass (gradient
     /// checkpointing: memory for one block's activations instead of all).
-    public func accumulateGradient(_ sequence: TrainingSequence, lora: LoRAWeights, loss kind: LossKind, dropout: Dropout? = nil,
-                                   into gradient: inout [Float], weight: Float = 1, recompute: Bool = false) throws -> Result {
-        try run(sequence, lora: lora, loss: kind, dropout: dropout, gradient: &gradient, training: true, weight: weight, recompute: recompute)
+    public func accumulateGradient(
+        _ sequence: TrainingSequence, lora: LoRAWeights, loss kind: LossKind, dropout: Dropout? = nil,
+        into gradient: inout [Float], weight: Float = 1, recompute: Bool = false
+    ) throws -> Result {
+        try run(
+            sequence, lora: lora, loss: kind, dropout: dropout, gradient: &gradient, training: true, weight: weight, recompute: recompute)
     }
 
     /// The loss and answer logits of one sequence, without gradients (validation).
@@ -352,8 +391,10 @@ public final class Network: @unchecked Sendable {
         return try run(sequence, lora: lora, loss: kind, dropout: nil, gradient: &none, training: false, weight: 1, recompute: false)
     }
 
-    func run(_ sequence: TrainingSequence, lora: LoRAWeights, loss kind: LossKind, dropout: Dropout?,
-             gradient: inout [Float], training: Bool, weight: Float, recompute: Bool) throws -> Result {
+    func run(
+        _ sequence: TrainingSequence, lora: LoRAWeights, loss kind: LossKind, dropout: Dropout?,
+        gradient: inout [Float], training: Bool, weight: Float, recompute: Bool
+    ) throws -> Result {
         let c = config, t = sequence.tokens.count, d = c.embedding
         guard t > 0, let lastTarget = sequence.targets.last, sequence.targets.allSatisfy({ $0.position < t }) else {
             throw TrainingError("a training sequence needs tokens and targets inside it")
@@ -367,7 +408,9 @@ public final class Network: @unchecked Sendable {
         var blocks: [Block] = [], inputs: [[Float]] = []
         for index in model.layers.indices {
             if training && recompute { inputs.append(x) }
-            let block = blockForward(index, x: &x, rows: t, from: first(index), lora: lora, dropout: training ? dropout : nil, rope: rope, keep: training && !recompute)
+            let block = blockForward(
+                index, x: &x, rows: t, from: first(index), lora: lora, dropout: training ? dropout : nil, rope: rope,
+                keep: training && !recompute)
             if let block { blocks.append(block) }
         }
 
@@ -383,7 +426,8 @@ public final class Network: @unchecked Sendable {
             Kernels.rmsNorm(row, rows: 1, dim: d, weight: model.outputNorm, epsilon: c.epsilon, into: &hidden)
             let ids: [Int32] = full ? [] : sequence.choices
             guard full || ids.contains(target.token) else {
-                throw TrainingError("the target token \(target.token) is not one of the answer tokens \(ids) (--loss choices scores only the answer)")
+                throw TrainingError(
+                    "the target token \(target.token) is not one of the answer tokens \(ids) (--loss choices scores only the answer)")
             }
             // The rows of the softmax: all of the vocabulary, or the answer tokens.
             let rows = matrix ?? .float(ids.flatMap { model.file.dequantizeRow(projection, Int($0)) })
@@ -396,8 +440,9 @@ public final class Network: @unchecked Sendable {
             if target.position == lastTarget.position { answerLogits = entropy.answerLogits }
             guard let dHidden = entropy.dHidden else { continue }
             dx.withUnsafeMutableBufferPointer { dx in
-                Kernels.rmsNormBackward(row, rows: 1, dim: d, weight: model.outputNorm, epsilon: c.epsilon, gradient: dHidden,
-                                        into: dx.baseAddress! + target.position * d, accumulate: true)
+                Kernels.rmsNormBackward(
+                    row, rows: 1, dim: d, weight: model.outputNorm, epsilon: c.epsilon, gradient: dHidden,
+                    into: dx.baseAddress! + target.position * d, accumulate: true)
             }
         }
         let result = Result(loss: total / Double(sequence.targets.count), answerLogits: answerLogits)
@@ -438,7 +483,8 @@ public final class Network: @unchecked Sendable {
             case .file(let file, let tensor):
                 if buffer.count < n * d { buffer = [Float](repeating: 0, count: n * d) }
                 return buffer.withUnsafeMutableBufferPointer { buffer in
-                    tensor.type.dequantize(file.data(of: tensor).baseAddress! + first * tensor.rowBytes, count: n * d, into: buffer.baseAddress!)
+                    tensor.type.dequantize(
+                        file.data(of: tensor).baseAddress! + first * tensor.rowBytes, count: n * d, into: buffer.baseAddress!)
                     return body(buffer.baseAddress!)
                 }
             }
@@ -451,7 +497,8 @@ public final class Network: @unchecked Sendable {
     /// the maximum grows (the full vocabulary is read once, not twice). Returns the
     /// loss, the logits at `answers` and, when `share` is set, share · d loss / d hidden.
     func crossEntropy(_ hidden: [Float], rows source: OutputRows, target: Int, answers: [Int], share: Float?)
-        -> (loss: Double, answerLogits: [Float], dHidden: [Float]?) {
+        -> (loss: Double, answerLogits: [Float], dHidden: [Float]?)
+    {
         let d = hidden.count, cap = config.finalSoftcap
         let count = source.count(d: d)
         func row(_ index: Int) -> [Float] {

@@ -102,16 +102,21 @@ public final class Trainer {
 
         lora = LoRAWeights(config: family, modules: modules, rank: config.rank, alpha: config.alpha, rsLoRA: config.rslora)
         lora.initialize(seed: config.seed)
-        optimiser = AdamW(count: lora.values.count, beta1: Float(config.beta1), beta2: Float(config.beta2), epsilon: Float(config.epsilon), weightDecay: Float(config.weightDecay))
+        optimiser = AdamW(
+            count: lora.values.count, beta1: Float(config.beta1), beta2: Float(config.beta2), epsilon: Float(config.epsilon),
+            weightDecay: Float(config.weightDecay))
         let perStep = config.batchSize * config.gradientAccumulation
         stepsPerEpoch = (examples.count + perStep - 1) / perStep
         totalSteps = config.maxSteps ?? max(1, Int((config.epochs * Double(stepsPerEpoch)).rounded(.up)))
-        schedule = LearningRateSchedule(peak: Float(config.learningRate), shape: config.schedule,
-                                        warmupSteps: config.warmupSteps ?? Int((config.warmupRatio * Double(totalSteps)).rounded(.up)), totalSteps: totalSteps)
+        schedule = LearningRateSchedule(
+            peak: Float(config.learningRate), shape: config.schedule,
+            warmupSteps: config.warmupSteps ?? Int((config.warmupRatio * Double(totalSteps)).rounded(.up)), totalSteps: totalSteps)
     }
 
     /// An item's prompt and answer targets; whether its passage was cut to fit.
-    static func sequence(_ item: ExamItem, file: String, scorer: Scorer, endOfTurn: Int32?, maxLength: Int) throws -> (TrainingSequence, cut: Bool) {
+    static func sequence(_ item: ExamItem, file: String, scorer: Scorer, endOfTurn: Int32?, maxLength: Int) throws -> (
+        TrainingSequence, cut: Bool
+    ) {
         guard let answer = item.answer, (1...item.choices.count).contains(answer) else {
             throw TrainingError("\(file): item \(item.id) has no answer (training and validation need labelled items)")
         }
@@ -132,19 +137,25 @@ public final class Trainer {
             tokens.append(answerToken)
             targets.append((position: tokens.count - 1, token: endOfTurn))
         }
-        return (TrainingSequence(tokens: tokens, targets: targets, choices: Array(scorer.answerTokens.prefix(item.choices.count))), prompt.charactersCut > 0)
+        return (
+            TrainingSequence(tokens: tokens, targets: targets, choices: Array(scorer.answerTokens.prefix(item.choices.count))),
+            prompt.charactersCut > 0
+        )
     }
 
     /// The train item as an epoch sees it: with `augment: permute_choices`, its choices
     /// in that epoch's order.
     public func item(_ index: Int, epoch: Int) -> ExamItem {
-        config.augment == .permuteChoices ? permutedChoices(trainItems[index], seed: config.seed, epoch: epoch, index: index) : trainItems[index]
+        config.augment == .permuteChoices
+            ? permutedChoices(trainItems[index], seed: config.seed, epoch: epoch, index: index) : trainItems[index]
     }
 
     /// The example an epoch trains on.
     func example(_ index: Int, epoch: Int) throws -> TrainingSequence {
         guard config.augment != nil else { return examples[index] }
-        return try Self.sequence(item(index, epoch: epoch), file: config.train, scorer: scorer, endOfTurn: endOfTurnToken, maxLength: config.maxLength).0
+        return try Self.sequence(
+            item(index, epoch: epoch), file: config.train, scorer: scorer, endOfTurn: endOfTurnToken, maxLength: config.maxLength
+        ).0
     }
 
     // MARK: - Data
@@ -164,7 +175,10 @@ public final class Trainer {
     public func order(epoch: Int) -> [Int] {
         let seed = config.seed &+ UInt64(epoch) &* 1_000_003
         if config.balance == .positions {
-            let positions = examples.indices.map { index in let item = item(index, epoch: epoch); return (item.choices.count, item.answer!) }
+            let positions = examples.indices.map { index in
+                let item = item(index, epoch: epoch)
+                return (item.choices.count, item.answer!)
+            }
             return balancedDraw(positions: positions, count: examples.count, seed: seed)
         }
         var random = SplitMix64(seed: seed)
@@ -197,11 +211,15 @@ public final class Trainer {
         let adapter = try LoRAAdapter(folder: folder.path)
         let weights = try LoRAWeights(adapter: adapter, config: network.config)
         guard weights.slots == lora.slots else {
-            throw TrainingError("\(folder.path): the checkpoint's LoRA (r \(weights.rank), \(weights.modules.map(\.rawValue).joined(separator: ","))) is not this config's")
+            throw TrainingError(
+                "\(folder.path): the checkpoint's LoRA (r \(weights.rank), \(weights.modules.map(\.rawValue).joined(separator: ","))) is not this config's"
+            )
         }
         let state = try Safetensors(path: folder.appendingPathComponent("optimizer.safetensors").path)
-        guard let m = state.tensors["exp_avg"]?.values, let v = state.tensors["exp_avg_sq"]?.values, let step = state.tensors["step"]?.values.first,
-              m.count == lora.values.count, v.count == lora.values.count else {
+        guard let m = state.tensors["exp_avg"]?.values, let v = state.tensors["exp_avg_sq"]?.values,
+            let step = state.tensors["step"]?.values.first,
+            m.count == lora.values.count, v.count == lora.values.count
+        else {
             throw TrainingError("\(folder.path)/optimizer.safetensors lacks the optimiser's moments for these weights")
         }
         lora = weights
@@ -227,9 +245,12 @@ public final class Trainer {
             var loss = 0.0, tokens = 0
             for (position, index) in indices.enumerated() {
                 let sequence = try example(index, epoch: step / stepsPerEpoch)
-                let dropout = config.dropout > 0 ? Network.Dropout(probability: Float(config.dropout), seed: config.seed ^ UInt64(step) << 20 ^ UInt64(position)) : nil
-                let result = try network.accumulateGradient(sequence, lora: lora, loss: config.loss, dropout: dropout, into: &gradient,
-                                                            weight: 1 / Float(indices.count), recompute: recompute(sequence))
+                let dropout =
+                    config.dropout > 0
+                    ? Network.Dropout(probability: Float(config.dropout), seed: config.seed ^ UInt64(step) << 20 ^ UInt64(position)) : nil
+                let result = try network.accumulateGradient(
+                    sequence, lora: lora, loss: config.loss, dropout: dropout, into: &gradient,
+                    weight: 1 / Float(indices.count), recompute: recompute(sequence))
                 loss += result.loss / Double(indices.count)
                 tokens += sequence.tokens.count
             }
@@ -238,10 +259,16 @@ public final class Trainer {
             optimiser.update(&lora.values, gradient: gradient, learningRate: rate)
             recentLoss = loss
             let done = step + 1, epoch = Double(done) / Double(stepsPerEpoch)
-            try events(.step(Step(step: done, epoch: epoch, loss: loss, learningRate: rate, gradientNorm: norm, tokens: tokens, seconds: Date().timeIntervalSince(start))))
+            try events(
+                .step(
+                    Step(
+                        step: done, epoch: epoch, loss: loss, learningRate: rate, gradientNorm: norm, tokens: tokens,
+                        seconds: Date().timeIntervalSince(start))))
             let epochEnd = done % stepsPerEpoch == 0
             var evaluation: Evaluation?
-            if !validationExamples.isEmpty, (config.evalSteps > 0 && done % config.evalSteps == 0) || (config.evalEachEpoch && epochEnd) || done == totalSteps {
+            if !validationExamples.isEmpty,
+                (config.evalSteps > 0 && done % config.evalSteps == 0) || (config.evalEachEpoch && epochEnd) || done == totalSteps
+            {
                 evaluation = try evaluate(step: done)
                 try events(.evaluation(evaluation!))
             }
@@ -273,11 +300,20 @@ public final class Trainer {
         let target = folder.appendingPathComponent("step-\(step)")
         let partial = folder.appendingPathComponent(".step-\(step).partial")
         try? FileManager.default.removeItem(at: partial)
-        try lora.save(to: partial, config: network.config, baseModel: URL(fileURLWithPath: config.model).deletingPathExtension().lastPathComponent, dropout: config.dropout)
-        try Safetensors.write([("exp_avg", [optimiser.m.count], optimiser.m), ("exp_avg_sq", [optimiser.v.count], optimiser.v), ("step", [1], [Float(optimiser.step)])],
-                              to: partial.appendingPathComponent("optimizer.safetensors"))
-        let state: [String: Any] = ["step": step, "epoch": Double(step) / Double(stepsPerEpoch), "total_steps": totalSteps, "steps_per_epoch": stepsPerEpoch]
-        try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys]).write(to: partial.appendingPathComponent("trainer_state.json"))
+        try lora.save(
+            to: partial, config: network.config, baseModel: URL(fileURLWithPath: config.model).deletingPathExtension().lastPathComponent,
+            dropout: config.dropout)
+        try Safetensors.write(
+            [
+                ("exp_avg", [optimiser.m.count], optimiser.m), ("exp_avg_sq", [optimiser.v.count], optimiser.v),
+                ("step", [1], [Float(optimiser.step)])
+            ],
+            to: partial.appendingPathComponent("optimizer.safetensors"))
+        let state: [String: Any] = [
+            "step": step, "epoch": Double(step) / Double(stepsPerEpoch), "total_steps": totalSteps, "steps_per_epoch": stepsPerEpoch
+        ]
+        try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys]).write(
+            to: partial.appendingPathComponent("trainer_state.json"))
         // A folder left by a run killed after the rename but before the store knew it.
         try? FileManager.default.removeItem(at: target)
         try FileManager.default.moveItem(at: partial, to: target)

@@ -51,7 +51,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         [
             Setting("model", \.model, "FILE.gguf", "The base model (GGUF)."),
             Setting("train", \.train, "FILE.csv", "The labelled train CSV."),
-            Setting("validation", \.validation, "FILE.csv", "A labelled CSV to validate on (default: validation_ratio of the train file, held out by id)."),
+            Setting(
+                "validation", \.validation, "FILE.csv",
+                "A labelled CSV to validate on (default: validation_ratio of the train file, held out by id)."),
             Setting("validation_ratio", \.validationRatio, "R", "Share of train items held out by a hash of their id (default 0.1)."),
             Setting("name", \.name, "RUN", "The run's name: checkpoints go to checkpoints/RUN/step-N."),
             Setting("epochs", \.epochs, "N", "Passes over the train items (default 1; fractions allowed)."),
@@ -60,7 +62,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             Setting("alpha", \.alpha, "A", "LoRA alpha (default 32); the scale is alpha/r, or alpha/√r with rslora."),
             Setting("dropout", \.dropout, "P", "LoRA dropout on the adapted layers' inputs (default 0.05)."),
             Setting("rslora", \.rslora, "BOOL", "Rank-stabilised scale alpha/√r (default false)."),
-            Setting("target_modules", \.targetModules, "LIST", "Comma-separated: q,k,v,o,gate,up,down or PEFT's q_proj,... (default all seven)."),
+            Setting(
+                "target_modules", \.targetModules, "LIST", "Comma-separated: q,k,v,o,gate,up,down or PEFT's q_proj,... (default all seven)."
+            ),
             Setting("learning_rate", \.learningRate, "LR", "Peak learning rate (default 1e-4)."),
             Setting("schedule", \.schedule, "S", "constant, linear or cosine, after the warm-up (default linear)."),
             Setting("warmup_steps", \.warmupSteps, "N", "Warm-up steps from 0 (default: warmup_ratio of the steps)."),
@@ -81,13 +85,20 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
             Setting("eval_steps", \.evalSteps, "N", "Validate every N steps (default 0)."),
             Setting("eval_each_epoch", \.evalEachEpoch, "BOOL", "Validate at the end of each epoch (default true)."),
             Setting("eval_limit", \.evalLimit, "N", "Validate on the first N held-out items only (default 0: all)."),
-            Setting("gradient_checkpointing", \.gradientCheckpointing, "MODE",
-                    "auto (recompute each block's activations when keeping them all would pass 1.5 GB), true or false."),
-            Setting("precision", \.precision, "P",
-                    "The frozen base: f32 dequantises it (exact, as PyTorch in float32; 8 bytes per weight); q8x2 keeps it in its GGUF codes (a quarter of the memory or less; activations in two 8-bit parts forward, gradients ~0.4% off float32's, closer than PyTorch's bf16); q8 likewise with 8-bit activations (faster, gradients ~8% off); auto (default): f32."),
-            Setting("augment", \.augment, "A", "permute_choices: each epoch, each item's choices in a seeded order with the answer relabelled, so the answer position is uniform (default none)."),
-            Setting("balance", \.balance, "B", "positions: each epoch's items drawn so that every answer position is as likely (default none)."),
-            Setting("template", \.template, "T", "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain."),
+            Setting(
+                "gradient_checkpointing", \.gradientCheckpointing, "MODE",
+                "auto (recompute each block's activations when keeping them all would pass 1.5 GB), true or false."),
+            Setting(
+                "precision", \.precision, "P",
+                "The frozen base: f32 dequantises it (exact, as PyTorch in float32; 8 bytes per weight); q8x2 keeps it in its GGUF codes (a quarter of the memory or less; activations in two 8-bit parts forward, gradients ~0.4% off float32's, closer than PyTorch's bf16); q8 likewise with 8-bit activations (faster, gradients ~8% off); auto (default): f32."
+            ),
+            Setting(
+                "augment", \.augment, "A",
+                "permute_choices: each epoch, each item's choices in a seeded order with the answer relabelled, so the answer position is uniform (default none)."
+            ),
+            Setting(
+                "balance", \.balance, "B", "positions: each epoch's items drawn so that every answer position is as likely (default none)."),
+            Setting("template", \.template, "T", "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain.")
         ]
     }
 
@@ -117,7 +128,9 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         for setting in Self.settings {
             guard let value = values[setting.key] else { continue }
             guard setting.read(&self, value) else {
-                if case .scalar(let text) = value { throw TrainingError("\(source): '\(setting.key)' must be \(setting.expected), not '\(text)'") }
+                if case .scalar(let text) = value {
+                    throw TrainingError("\(source): '\(setting.key)' must be \(setting.expected), not '\(text)'")
+                }
                 throw TrainingError("\(source): '\(setting.key)' must be a single value, not a list")
             }
         }
@@ -207,17 +220,24 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         try check(epochs > 0, "epochs must be positive (got \(epochs))")
         try check(maxSteps.map { $0 >= 1 } ?? true, "max_steps must be at least 1")
         try check(learningRate > 0, "learning_rate must be positive (got \(learningRate))")
-        try check(warmupSteps.map { $0 >= 0 } ?? true && (0...1).contains(warmupRatio), "warmup_steps must be ≥ 0 and warmup_ratio in [0, 1]")
-        try check(weightDecay >= 0 && (0..<1).contains(beta1) && (0..<1).contains(beta2) && epsilon > 0, "weight_decay ≥ 0, beta1 and beta2 in [0, 1) and epsilon > 0 are required")
+        try check(
+            warmupSteps.map { $0 >= 0 } ?? true && (0...1).contains(warmupRatio), "warmup_steps must be ≥ 0 and warmup_ratio in [0, 1]")
+        try check(
+            weightDecay >= 0 && (0..<1).contains(beta1) && (0..<1).contains(beta2) && epsilon > 0,
+            "weight_decay ≥ 0, beta1 and beta2 in [0, 1) and epsilon > 0 are required")
         try check(batchSize >= 1 && gradientAccumulation >= 1, "batch_size and gradient_accumulation must be at least 1")
         try check(maxGradNorm > 0, "max_grad_norm must be positive (got \(maxGradNorm))")
         try check(maxLength >= 16, "max_length must be at least 16 tokens (got \(maxLength))")
         try check(saveSteps >= 0 && evalSteps >= 0 && evalLimit >= 0, "save_steps, eval_steps and eval_limit must be ≥ 0")
         try check(validation != nil || (0..<1).contains(validationRatio), "validation_ratio must be in [0, 1) (got \(validationRatio))")
-        try check(["auto", "true", "false"].contains(gradientCheckpointing), "gradient_checkpointing must be auto, true or false (got '\(gradientCheckpointing)')")
+        try check(
+            ["auto", "true", "false"].contains(gradientCheckpointing),
+            "gradient_checkpointing must be auto, true or false (got '\(gradientCheckpointing)')")
         try check(!targetModules.isEmpty, "target_modules is empty")
         for module in targetModules where Self.module(module) == nil {
-            throw TrainingError("\(source): target module '\(module)' is not one of q, k, v, o, gate, up, down (or PEFT's \(LoRAAdapter.Module.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw TrainingError(
+                "\(source): target module '\(module)' is not one of q, k, v, o, gate, up, down (or PEFT's \(LoRAAdapter.Module.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
     }
 
@@ -301,7 +321,9 @@ protocol ChoiceSetting: ScalarSetting, RawRepresentable, CaseIterable where RawV
 
 extension ChoiceSetting {
     init?(text: String) { self.init(rawValue: text) }
-    static var expected: String { allCases.count == 1 ? allCases.first!.rawValue : "one of " + allCases.map(\.rawValue).joined(separator: ", ") }
+    static var expected: String {
+        allCases.count == 1 ? allCases.first!.rawValue : "one of " + allCases.map(\.rawValue).joined(separator: ", ")
+    }
 }
 
 extension LearningRateSchedule.Shape: ChoiceSetting {}

@@ -60,15 +60,18 @@ public func answerPrior(_ items: [ExamItem]) -> [Int: [Double]] {
 }
 
 /// The position bias of a set. `gold`: answers by id; `prior`: shares per choice count.
-public func positionBias(of set: PredictionSetRecord, table: PredictionTable, dataset: DatasetRecord, gold: [String: Int]?, prior: [Int: [Double]]?) -> PositionBias {
+public func positionBias(
+    of set: PredictionSetRecord, table: PredictionTable, dataset: DatasetRecord, gold: [String: Int]?, prior: [Int: [Double]]?
+) -> PositionBias {
     var choicesOf: [String: Int] = [:]
     for (id, n) in zip(dataset.itemIds, dataset.choiceCounts) { choicesOf[id] = n }
     let byChoices = Dictionary(grouping: table.rows, by: { choicesOf[$0.id]! })
-    let member = Member(name: set.ref.description, answers: table.rows.map(\.answer),
-                        values: table.choiceValues.map { kind in
-                            let rows = table.rows.map { $0.values.map { $0 ?? 0 } }
-                            return kind == .logits ? MemberValues.logits(rows) : .probabilities(rows)
-                        } ?? .none, publicScore: nil)
+    let member = Member(
+        name: set.ref.description, answers: table.rows.map(\.answer),
+        values: table.choiceValues.map { kind in
+            let rows = table.rows.map { $0.values.map { $0 ?? 0 } }
+            return kind == .logits ? MemberValues.logits(rows) : .probabilities(rows)
+        } ?? .none, publicScore: nil)
     let probabilities = table.choiceValues == nil ? nil : member.probabilities(choiceCounts: table.rows.map { choicesOf[$0.id]! })
     var index: [String: Int] = [:]
     for (i, row) in table.rows.enumerated() { index[row.id] = i }
@@ -88,7 +91,9 @@ public func positionBias(of set: PredictionSetRecord, table: PredictionTable, da
             goldCounts = counts
             recall = (0..<n).map { counts[$0] == 0 ? nil : Double(right[$0]) / Double(counts[$0]) }
         }
-        let meanProbability = probabilities.map { p in (0..<n).map { c in rows.reduce(0) { $0 + (p[index[$1.id]!][c]) } / Double(rows.count) } }
+        let meanProbability = probabilities.map { p in
+            (0..<n).map { c in rows.reduce(0) { $0 + (p[index[$1.id]!][c]) } / Double(rows.count) }
+        }
         let reference: (String, [Double])
         if let goldCounts {
             // Against the gold, the set's answers over the labelled items only.
@@ -107,16 +112,18 @@ public func positionBias(of set: PredictionSetRecord, table: PredictionTable, da
             observed = answers
         }
         let test = chiSquare(observed: observed, expectedShares: reference.1).map {
-            PositionBias.Group.ChiSquare(against: reference.0, statistic: $0.statistic, degreesOfFreedom: $0.degreesOfFreedom, pValue: $0.pValue)
+            PositionBias.Group.ChiSquare(
+                against: reference.0, statistic: $0.statistic, degreesOfFreedom: $0.degreesOfFreedom, pValue: $0.pValue)
         }
         let valid = max(1, answers.reduce(0, +))
         let top = answers.indices.max { (answers[$0], -$0) < (answers[$1], -$1) }!
         let referenceTotal = reference.1.reduce(0, +)
         let referenceShare = referenceTotal > 0 ? reference.1[top] / referenceTotal : 0
         let share = Double(answers[top]) / Double(valid)
-        return PositionBias.Group(choices: n, items: rows.count, answers: answers, invalid: rows.filter { $0.answer == 0 }.count, gold: goldCounts,
-                                  prior: prior?[n], recall: recall, meanProbability: meanProbability, chiSquare: test,
-                                  mostFrequent: .init(position: top + 1, share: share, referenceShare: referenceShare, flagged: share > 2 * referenceShare))
+        return PositionBias.Group(
+            choices: n, items: rows.count, answers: answers, invalid: rows.filter { $0.answer == 0 }.count, gold: goldCounts,
+            prior: prior?[n], recall: recall, meanProbability: meanProbability, chiSquare: test,
+            mostFrequent: .init(position: top + 1, share: share, referenceShare: referenceShare, flagged: share > 2 * referenceShare))
     }
     return PositionBias(set: set.ref.description, groups: groups)
 }

@@ -20,7 +20,10 @@ public struct EnsembleSpec: Codable, Sendable {
     /// Build and report, record nothing.
     public var dryRun: Bool?
 
-    public init(name: String, members: [String]? = nil, top: Int? = nil, by: ScoreKind? = nil, exclude: [String]? = nil, method: String? = nil, weights: String? = nil, tags: [String]? = nil, note: String? = nil, dryRun: Bool? = nil) {
+    public init(
+        name: String, members: [String]? = nil, top: Int? = nil, by: ScoreKind? = nil, exclude: [String]? = nil, method: String? = nil,
+        weights: String? = nil, tags: [String]? = nil, note: String? = nil, dryRun: Bool? = nil
+    ) {
         self.name = name
         self.members = members
         self.top = top
@@ -66,11 +69,14 @@ public struct BuiltEnsemble: Codable, Sendable {
 
 /// Builds an ensemble and records it with its submission (unless a dry run).
 /// `calibrate` may replace the members by calibrated ones (and note it in the lineage).
-public func buildEnsemble(_ spec: EnsembleSpec, store: Store, datasetFile: String? = nil, lineage: Lineage, author: String?, out: URL? = nil,
-                          calibrate: (([Member], DatasetRecord, inout Lineage) throws -> [Member])? = nil) throws -> BuiltEnsemble {
+public func buildEnsemble(
+    _ spec: EnsembleSpec, store: Store, datasetFile: String? = nil, lineage: Lineage, author: String?, out: URL? = nil,
+    calibrate: (([Member], DatasetRecord, inout Lineage) throws -> [Member])? = nil
+) throws -> BuiltEnsemble {
     try SetRef.checkName(spec.name)
     guard let method = Ensemble.Method(rawValue: spec.method ?? "vote") else {
-        throw StoreError.invalid("method '\(excerpt(spec.method ?? ""))' is not one of \(Ensemble.Method.allCases.map(\.rawValue).joined(separator: ", "))")
+        throw StoreError.invalid(
+            "method '\(excerpt(spec.method ?? ""))' is not one of \(Ensemble.Method.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     for tag in spec.tags ?? [] { try SetRef.checkName(tag, what: "tag") }
     // Refusals that need no members first: the name's kind and where it would write.
@@ -99,7 +105,8 @@ public func buildEnsemble(_ spec: EnsembleSpec, store: Store, datasetFile: Strin
         for (key, weight) in given {
             let set = try store.predictionSet(key)
             guard sets.contains(where: { $0.id == set.id }) else {
-                throw StoreError.invalid("--weights names \(set.ref), which is not a member (members: \(sets.map(\.ref.description).joined(separator: ", ")))")
+                throw StoreError.invalid(
+                    "--weights names \(set.ref), which is not a member (members: \(sets.map(\.ref.description).joined(separator: ", ")))")
             }
             resolved[set.ref.description] = weight
         }
@@ -113,18 +120,23 @@ public func buildEnsemble(_ spec: EnsembleSpec, store: Store, datasetFile: Strin
     let best = members.indices.max { (members[$0].publicScore ?? -1, -$0) < (members[$1].publicScore ?? -1, -$1) }!
     let table = predictionTable(result, dataset: dataset)
     let same = try store.sameAnswers(table, dataset: dataset).filter { $0.set.name != spec.name }
-    var built = BuiltEnsemble(name: spec.name, method: method.rawValue, dataset: dataset.shortHash, items: dataset.itemCount,
-                              members: members.indices.map { BuiltEnsemble.Member(set: members[$0].name, publicScore: members[$0].publicScore, weight: method == .vote ? nil : weights[$0]) },
-                              skippedCopies: skipped, weights: method == .vote ? "one vote each" : scheme.description, tieRule: method.tieRule,
-                              bestMember: members[best].name, bestMemberPublic: members[best].publicScore,
-                              changedFromBest: zip(result.answers, members[best].answers).filter { $0 != $1 }.count,
-                              sameAnswers: same.map { $0.set.ref.description + ($0.uploaded ? " (uploaded)" : "") }, recorded: nil, created: false, submissionFile: nil)
+    var built = BuiltEnsemble(
+        name: spec.name, method: method.rawValue, dataset: dataset.shortHash, items: dataset.itemCount,
+        members: members.indices.map {
+            BuiltEnsemble.Member(set: members[$0].name, publicScore: members[$0].publicScore, weight: method == .vote ? nil : weights[$0])
+        },
+        skippedCopies: skipped, weights: method == .vote ? "one vote each" : scheme.description, tieRule: method.tieRule,
+        bestMember: members[best].name, bestMemberPublic: members[best].publicScore,
+        changedFromBest: zip(result.answers, members[best].answers).filter { $0 != $1 }.count,
+        sameAnswers: same.map { $0.set.ref.description + ($0.uploaded ? " (uploaded)" : "") }, recorded: nil, created: false,
+        submissionFile: nil)
     guard spec.dryRun != true else { return built }
-    let outcome = try store.addSubmission(Store.NewSubmission(
-        name: spec.name, dataset: dataset, table: table,
-        members: zip(sets, zip(weights, members)).map { ($0, method == .vote ? 1 : $1.0, $1.1.publicScore) },
-        method: method.rawValue, weightScheme: built.weights, tieRule: method.tieRule,
-        lineage: lineage, notes: Store.SetNotes(author: author, tags: spec.tags ?? [], note: spec.note), out: outURL))
+    let outcome = try store.addSubmission(
+        Store.NewSubmission(
+            name: spec.name, dataset: dataset, table: table,
+            members: zip(sets, zip(weights, members)).map { ($0, method == .vote ? 1 : $1.0, $1.1.publicScore) },
+            method: method.rawValue, weightScheme: built.weights, tieRule: method.tieRule,
+            lineage: lineage, notes: Store.SetNotes(author: author, tags: spec.tags ?? [], note: spec.note), out: outURL))
     built.recorded = outcome.set.ref.description
     if case .created = outcome { built.created = true }
     built.submissionFile = store.workspace.relative(outURL)

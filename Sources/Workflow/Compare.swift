@@ -37,7 +37,9 @@ public struct SetDiff: Codable, Sendable {
             guard let other = rowsB[row.id] else { continue }
             shared += 1
             transitions[row.answer][other.answer] += 1
-            if other.answerField != row.answerField { differing.append(Item(item: row.id, first: row.answerField, second: other.answerField)) }
+            if other.answerField != row.answerField {
+                differing.append(Item(item: row.id, first: row.answerField, second: other.answerField))
+            }
         }
         agree = shared - differing.count
         guard shared > 0 else { throw StoreError.invalid("\(a.ref) and \(b.ref) share no item id (they are over different datasets)") }
@@ -60,12 +62,19 @@ public struct AgreementMatrix: Codable, Sendable {
         let (dataset, all, covered) = try MemberSelection(store: store).members(sets, allowSubsets: true)
         guard !covered.isEmpty else { throw StoreError.invalid("the sets share no item (subsets of different parts of the dataset)") }
         let members = restrict(all, to: covered)
-        let majority = try combine(members, choiceCounts: covered.map { dataset.choiceCounts[$0] }, method: .vote, weights: Array(repeating: 1, count: members.count))
+        let majority = try combine(
+            members, choiceCounts: covered.map { dataset.choiceCounts[$0] }, method: .vote,
+            weights: Array(repeating: 1, count: members.count))
         self.sets = members.map(\.name)
         publicScores = members.map(\.publicScore)
         items = covered.count
         agreement = members.map { a in members.map { b in Ensemble.agreement(a.answers, b.answers) } }
-        kappa = members.map { a in members.map { b in let k = cohensKappa(a.answers, b.answers); return k.isNaN ? nil : k } }
+        kappa = members.map { a in
+            members.map { b in
+                let k = cohensKappa(a.answers, b.answers)
+                return k.isNaN ? nil : k
+            }
+        }
         withMajority = members.map { Ensemble.agreement($0.answers, majority.answers) }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import Store
+import Synchronization
 import Yams
 
 /// The competition's rules that the ledger needs: how many uploads a day, and in which
@@ -34,7 +34,9 @@ public struct Competition: Sendable, Equatable {
             throw StoreError.invalid("\(file): unknown key '\(key)' (the keys are \(keys.joined(separator: ", ")))")
         }
         if let value = mapping["daily_submissions"] {
-            guard let count = value as? Int, count >= 1 else { throw StoreError.invalid("\(file): daily_submissions must be a whole number ≥ 1") }
+            guard let count = value as? Int, count >= 1 else {
+                throw StoreError.invalid("\(file): daily_submissions must be a whole number ≥ 1")
+            }
             competition.dailySubmissions = count
         }
         if let value = mapping["timezone"] {
@@ -75,7 +77,9 @@ public struct Competition: Sendable, Equatable {
 
     /// KST, UTC, CET ... where the system knows an abbreviation; else the UTC offset.
     public static func zoneName(_ zone: TimeZone, at date: Date) -> String {
-        if zone.identifier == "Asia/Seoul" || zone.secondsFromGMT(for: date) == 9 * 3600 && zone.identifier.hasPrefix("GMT") { return "KST" }
+        if zone.identifier == "Asia/Seoul" || zone.secondsFromGMT(for: date) == 9 * 3600 && zone.identifier.hasPrefix("GMT") {
+            return "KST"
+        }
         if let abbreviation = zone.abbreviation(for: date), !abbreviation.hasPrefix("GMT") || abbreviation == "GMT" { return abbreviation }
         let offset = zone.secondsFromGMT(for: date) / 60
         return String(format: "UTC%@%02d:%02d", offset < 0 ? "-" : "+", abs(offset) / 60, abs(offset) % 60)

@@ -19,9 +19,17 @@ public enum DebiasMethod: Sendable, Equatable, CustomStringConvertible {
 
     /// `permute`, `pride` or `pride:FRACTION` (0 < FRACTION ≤ 1).
     public init?(parsing text: String) {
-        if text == "permute" { self = .permute; return }
-        if text == "pride" { self = .pride(fraction: Self.defaultFraction); return }
-        guard text.hasPrefix("pride:"), let fraction = Double(text.dropFirst("pride:".count)), fraction > 0, fraction <= 1 else { return nil }
+        if text == "permute" {
+            self = .permute
+            return
+        }
+        if text == "pride" {
+            self = .pride(fraction: Self.defaultFraction)
+            return
+        }
+        guard text.hasPrefix("pride:"), let fraction = Double(text.dropFirst("pride:".count)), fraction > 0, fraction <= 1 else {
+            return nil
+        }
         self = .pride(fraction: fraction)
     }
 

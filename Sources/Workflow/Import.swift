@@ -19,7 +19,10 @@ public struct ImportRequest: Sendable {
     /// A set name from a file name: `runs/qwen ep2 (final).csv` -> `qwen-ep2-final`.
     public static func name(fromFile path: String) -> String {
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        var name = String(stem.unicodeScalars.map { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) ? Character($0) : "-" })
+        var name = String(
+            stem.unicodeScalars.map {
+                $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) ? Character($0) : "-"
+            })
         while name.contains("--") { name = name.replacingOccurrences(of: "--", with: "-") }
         name = String(name.drop { $0 == "-" || $0 == "." })
         while name.hasSuffix("-") { name.removeLast() }
@@ -39,21 +42,33 @@ public struct ImportReport: Sendable {
 
 /// Imports prediction files against one dataset: every file is read and checked
 /// first, so that one bad file imports none of them and the store is unchanged.
-public func importPredictions(_ requests: [ImportRequest], datasetFile: String, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage, store: Store) throws -> [ImportReport] {
-    try importPredictions(requests, shape: DatasetShape(try ExamSet.load(path: datasetFile)), dataset: { try store.dataset(file: datasetFile) },
-                          options: options, notes: notes, lineage: lineage, store: store)
+public func importPredictions(
+    _ requests: [ImportRequest], datasetFile: String, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage, store: Store
+) throws -> [ImportReport] {
+    try importPredictions(
+        requests, shape: DatasetShape(try ExamSet.load(path: datasetFile)), dataset: { try store.dataset(file: datasetFile) },
+        options: options, notes: notes, lineage: lineage, store: store)
 }
 
 /// The same against a dataset the store has (the server's uploads name it by digest).
-public func importPredictions(_ requests: [ImportRequest], dataset: DatasetRecord, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage, store: Store) throws -> [ImportReport] {
-    try importPredictions(requests, shape: dataset.shape, dataset: { dataset }, options: options, notes: notes, lineage: lineage, store: store)
+public func importPredictions(
+    _ requests: [ImportRequest], dataset: DatasetRecord, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage,
+    store: Store
+) throws -> [ImportReport] {
+    try importPredictions(
+        requests, shape: dataset.shape, dataset: { dataset }, options: options, notes: notes, lineage: lineage, store: store)
 }
 
-func importPredictions(_ requests: [ImportRequest], shape: DatasetShape, dataset registered: () throws -> DatasetRecord, options: PredictionFileOptions, notes: Store.SetNotes, lineage: Lineage, store: Store) throws -> [ImportReport] {
+func importPredictions(
+    _ requests: [ImportRequest], shape: DatasetShape, dataset registered: () throws -> DatasetRecord, options: PredictionFileOptions,
+    notes: Store.SetNotes, lineage: Lineage, store: Store
+) throws -> [ImportReport] {
     var names: Set<String> = []
     for request in requests {
         try SetRef.checkName(request.name)
-        guard names.insert(request.name).inserted else { throw StoreError.invalid("two files would be imported as \(request.name): name them apart") }
+        guard names.insert(request.name).inserted else {
+            throw StoreError.invalid("two files would be imported as \(request.name): name them apart")
+        }
         try store.checkNameTakes(request.name, origin: .imported)
     }
     for tag in notes.tags { try SetRef.checkName(tag, what: "tag") }
@@ -79,8 +94,11 @@ func importPredictions(_ requests: [ImportRequest], shape: DatasetShape, dataset
             setLineage.invalidAnswers = read.reading.invalidAnswers
         }
         if read.reading.table.choiceValues != nil { setLineage.answerArgmaxDisagreements = read.reading.argmaxDisagreements }
-        let outcome = try store.addPredictionSet(name: request.name, dataset: dataset, table: read.reading.table, origin: .imported, lineage: setLineage, notes: notes)
-        return ImportReport(request: request, outcome: outcome, reading: read.reading, dataset: dataset, sameContent: try store.sameContent(as: outcome.set))
+        let outcome = try store.addPredictionSet(
+            name: request.name, dataset: dataset, table: read.reading.table, origin: .imported, lineage: setLineage, notes: notes)
+        return ImportReport(
+            request: request, outcome: outcome, reading: read.reading, dataset: dataset, sameContent: try store.sameContent(as: outcome.set)
+        )
     }
 }
 
@@ -90,7 +108,8 @@ public struct ImportRefused: Error, CustomStringConvertible {
     public var files: Int
 
     public var description: String {
-        (problems + [files > 1 ? "Nothing was imported (\(problems.count) of \(files) files refused)." : "Nothing was imported."]).joined(separator: "\n")
+        (problems + [files > 1 ? "Nothing was imported (\(problems.count) of \(files) files refused)." : "Nothing was imported."]).joined(
+            separator: "\n")
     }
 }
 

@@ -20,7 +20,9 @@ public struct MemberSelection: Sendable {
     /// The K sets with the best scores of a kind (ties: the newer version first), among
     /// the sets that are not ensembles, subsets or hidden, over one dataset, less
     /// `excluding` (names, for all their versions, or NAME@vK).
-    public func top(_ k: Int, by kind: ScoreKind = .public, datasetFile: String?, excluding: [String] = [], includeHidden: Bool = false) throws -> Top {
+    public func top(_ k: Int, by kind: ScoreKind = .public, datasetFile: String?, excluding: [String] = [], includeHidden: Bool = false)
+        throws -> Top
+    {
         guard k >= 1 else { throw StoreError.invalid("--top needs K >= 1") }
         let excluded = try excluding.map { try SetRef(parsing: $0) }
         func score(_ set: Store.SetSummary) -> Double? {
@@ -40,7 +42,9 @@ public struct MemberSelection: Sendable {
         }
         let datasets = Set(scored.map(\.datasetSha256))
         guard datasets.count <= 1 else {
-            throw StoreError.invalid("the scored sets are over \(datasets.count) datasets (\(datasets.map { String($0.prefix(8)) }.sorted().joined(separator: ", "))); choose one with --dataset TEST.csv, or name the members with --members")
+            throw StoreError.invalid(
+                "the scored sets are over \(datasets.count) datasets (\(datasets.map { String($0.prefix(8)) }.sorted().joined(separator: ", "))); choose one with --dataset TEST.csv, or name the members with --members"
+            )
         }
         scored.sort { (score($0)!, $0.createdAt, $0.id) > (score($1)!, $1.createdAt, $1.id) }
         var kept: [Store.SetSummary] = []
@@ -56,12 +60,15 @@ public struct MemberSelection: Sendable {
         }
         guard kept.count >= k else {
             let copies = skipped.isEmpty ? "" : " (\(skipped.count) more are copies of others' content)"
-            throw StoreError.invalid("--top \(k) asks for more sets than have a distinct \(kind.rawValue) score (\(kept.count)\(copies)); record scores with `suneung score NAME --\(kind.rawValue) X`")
+            throw StoreError.invalid(
+                "--top \(k) asks for more sets than have a distinct \(kind.rawValue) score (\(kept.count)\(copies)); record scores with `suneung score NAME --\(kind.rawValue) X`"
+            )
         }
         let chosen = kept.prefix(k)
         let chosenRefs = Set(chosen.map(\.ref))
-        return Top(sets: try chosen.map { try store.predictionSet(id: $0.id) },
-                   skippedCopies: skipped.filter { chosenRefs.contains($0.1) })
+        return Top(
+            sets: try chosen.map { try store.predictionSet(id: $0.id) },
+            skippedCopies: skipped.filter { chosenRefs.contains($0.1) })
     }
 
     /// Sets named as `A,B@v2,...`; naming one twice is an error.
@@ -79,11 +86,15 @@ public struct MemberSelection: Sendable {
     /// through the recorded sha256. Answers are by dataset position; an item a subset
     /// does not cover, or whose answer was kept verbatim, is 0 (abstains). `covered`
     /// lists the positions every member has a row for.
-    public func members(_ sets: [PredictionSetRecord], allowSubsets: Bool = false) throws -> (dataset: DatasetRecord, members: [Member], covered: [Int]) {
+    public func members(_ sets: [PredictionSetRecord], allowSubsets: Bool = false) throws -> (
+        dataset: DatasetRecord, members: [Member], covered: [Int]
+    ) {
         guard let first = sets.first else { throw StoreError.invalid("no members") }
         if let other = sets.first(where: { $0.datasetId != first.datasetId }) {
             let a = try store.dataset(id: first.datasetId), b = try store.dataset(id: other.datasetId)
-            throw StoreError.invalid("\(first.ref) and \(other.ref) are over different datasets (\(a.shortHash), \(a.itemCount) items vs \(b.shortHash), \(b.itemCount) items; \(store.difference(between: a, and: b))): an ensemble's members must predict the same test set")
+            throw StoreError.invalid(
+                "\(first.ref) and \(other.ref) are over different datasets (\(a.shortHash), \(a.itemCount) items vs \(b.shortHash), \(b.itemCount) items; \(store.difference(between: a, and: b))): an ensemble's members must predict the same test set"
+            )
         }
         let dataset = try store.dataset(id: first.datasetId)
         var position: [String: Int] = [:]
@@ -92,7 +103,9 @@ public struct MemberSelection: Sendable {
         let members = try sets.map { set -> Member in
             let table = try store.checkedTable(of: set)
             if !allowSubsets && table.rows.count < dataset.itemCount {
-                throw StoreError.invalid("\(set.ref) covers \(table.rows.count) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset cannot be a member of a submission")
+                throw StoreError.invalid(
+                    "\(set.ref) covers \(table.rows.count) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset cannot be a member of a submission"
+                )
             }
             var answers = Array(repeating: 0, count: dataset.itemCount)
             var rows = Array(repeating: Array(repeating: 0.0, count: PredictionRow.maxChoices), count: dataset.itemCount)
@@ -117,10 +130,14 @@ public struct MemberSelection: Sendable {
 /// An ensemble's result as a prediction set over the dataset: its answers and averaged
 /// probabilities.
 public func predictionTable(_ result: EnsembleResult, dataset: DatasetRecord) -> PredictionTable {
-    PredictionTable(choiceValues: .probabilities, rows: dataset.itemIds.indices.map { item in
-        let probabilities = result.probabilities[item]
-        return PredictionRow(id: dataset.itemIds[item], answer: result.answers[item], values: (0..<PredictionRow.maxChoices).map { $0 < probabilities.count ? probabilities[$0] : nil })
-    })
+    PredictionTable(
+        choiceValues: .probabilities,
+        rows: dataset.itemIds.indices.map { item in
+            let probabilities = result.probabilities[item]
+            return PredictionRow(
+                id: dataset.itemIds[item], answer: result.answers[item],
+                values: (0..<PredictionRow.maxChoices).map { $0 < probabilities.count ? probabilities[$0] : nil })
+        })
 }
 
 /// The members restricted to some items (by dataset position).

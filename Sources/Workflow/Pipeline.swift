@@ -12,7 +12,9 @@ import Yams
 /// (predict, import, train, score, ensemble), so the pipeline adds no second way of
 /// doing anything; each finds the work the store already holds and skips it.
 public enum Pipeline {
-    public static let keys = ["name", "model", "test", "gold", "zero_shot", "imports", "max_tokens", "precision", "template", "train", "top", "methods", "weights"]
+    public static let keys = [
+        "name", "model", "test", "gold", "zero_shot", "imports", "max_tokens", "precision", "template", "train", "top", "methods", "weights"
+    ]
 
     public struct Settings: Sendable {
         var name: String
@@ -32,7 +34,9 @@ public enum Pipeline {
 
     /// Runs every stage that has work left; returns the pipeline as recorded.
     @discardableResult
-    public static func run(config: String, threads: Int?, author: String?, commandLine: String, store: Store, events: WorkflowEvents = { _ in }) throws -> Outcome {
+    public static func run(
+        config: String, threads: Int?, author: String?, commandLine: String, store: Store, events: WorkflowEvents = { _ in }
+    ) throws -> Outcome {
         let settings = try read(config)
         let resolve = store.workspace.resolve
         let notes = Store.SetNotes(author: author)
@@ -62,8 +66,11 @@ public enum Pipeline {
         func predict(model: String? = nil, checkpoint: String? = nil, name: String) throws {
             let scored = try store.unfinishedRows(name: name)
             if scored > 0 { resumed.append("predictions \(name): \(scored) items had been scored") }
-            let set = try Predict.run(PredictRequest(model: model, checkpoint: checkpoint, dataset: test, name: name, template: settings.template, threads: threads,
-                                                     maxTokens: settings.maxTokens, precision: settings.precision, notes: notes, commandLine: commandLine), store: store, events: events)
+            let set = try Predict.run(
+                PredictRequest(
+                    model: model, checkpoint: checkpoint, dataset: test, name: name, template: settings.template, threads: threads,
+                    maxTokens: settings.maxTokens, precision: settings.precision, notes: notes, commandLine: commandLine), store: store,
+                events: events)
             members.append(set.ref.description)
         }
 
@@ -73,10 +80,14 @@ public enum Pipeline {
         }
         if let folder = settings.imports {
             events(.stage("2. prediction files of runs made elsewhere"))
-            let files = try FileManager.default.contentsOfDirectory(atPath: resolve(folder)).filter { $0.hasSuffix(".csv") && $0 != "leaderboard.csv" }.sorted()
+            let files = try FileManager.default.contentsOfDirectory(atPath: resolve(folder)).filter {
+                $0.hasSuffix(".csv") && $0 != "leaderboard.csv"
+            }.sorted()
             for file in files {
-                let report = try importPredictions([ImportRequest(file: resolve(folder) + "/" + file, name: String(file.dropLast(4)))], datasetFile: test, options: PredictionFileOptions(),
-                                                   notes: notes, lineage: Lineage(commandLine: commandLine, toolVersion: Tool.version), store: store)[0]
+                let report = try importPredictions(
+                    [ImportRequest(file: resolve(folder) + "/" + file, name: String(file.dropLast(4)))], datasetFile: test,
+                    options: PredictionFileOptions(),
+                    notes: notes, lineage: Lineage(commandLine: commandLine, toolVersion: Tool.version), store: store)[0]
                 if case .created(let set) = report.outcome { events(.note("Imported \(set.ref) from \(file)")) }
                 members.append(report.outcome.set.ref.description)
             }
@@ -92,7 +103,9 @@ public enum Pipeline {
                 var given = trainingConfig
                 given.model = stored.model
                 guard given == stored else {
-                    throw TrainingError("\(config): the train settings differ from those \(name) was trained with; give the pipeline another name to train anew")
+                    throw TrainingError(
+                        "\(config): the train settings differ from those \(name) was trained with; give the pipeline another name to train anew"
+                    )
                 }
                 request.resume = name
                 request.values = ["model": .scalar(model)]
@@ -112,9 +125,13 @@ public enum Pipeline {
 
         events(.stage("5. scores"))
         if let gold {
-            for member in members { try scoreOnGold(member, gold: gold, file: resolve(settings.gold!), author: author, store: store, events: events) }
+            for member in members {
+                try scoreOnGold(member, gold: gold, file: resolve(settings.gold!), author: author, store: store, events: events)
+            }
         } else {
-            events(.note("No gold file: the top \(settings.top) are chosen by the public scores recorded with `suneung score NAME --public X`."))
+            events(
+                .note(
+                    "No gold file: the top \(settings.top) are chosen by the public scores recorded with `suneung score NAME --public X`."))
         }
         let scored = try members.compactMap { ref -> (String, Double, Date)? in
             let set = try store.predictionSet(ref)
@@ -127,23 +144,39 @@ public enum Pipeline {
             events(.stage("6. ensembles of the top \(chosen.count) by public score"))
             for method in settings.methods {
                 let name = "\(settings.name)-top\(chosen.count)-\(method)"
-                let built = try buildEnsemble(EnsembleSpec(name: name, members: Array(chosen), method: method, weights: method == "vote" ? nil : settings.weights), store: store,
-                                              lineage: Lineage(commandLine: commandLine, toolVersion: Tool.version), author: author)
-                events(.note("Ensemble \(name): \(built.method) over \(built.members.count) members; \(built.created ? "recorded" : "unchanged:") \(built.recorded!) -> \(built.submissionFile!)"))
+                let built = try buildEnsemble(
+                    EnsembleSpec(name: name, members: Array(chosen), method: method, weights: method == "vote" ? nil : settings.weights),
+                    store: store,
+                    lineage: Lineage(commandLine: commandLine, toolVersion: Tool.version), author: author)
+                events(
+                    .note(
+                        "Ensemble \(name): \(built.method) over \(built.members.count) members; \(built.created ? "recorded" : "unchanged:") \(built.recorded!) -> \(built.submissionFile!)"
+                    ))
                 let ref = built.recorded!
                 ensembles.append(ref)
-                if let gold { try scoreOnGold(ref, gold: gold, file: resolve(settings.gold!), author: author, store: store, events: events) }
+                if let gold {
+                    try scoreOnGold(ref, gold: gold, file: resolve(settings.gold!), author: author, store: store, events: events)
+                }
             }
         } else {
-            events(.note("Fewer than two members have a public score: no ensemble yet (record scores with `suneung score`, then run the pipeline again)."))
+            events(
+                .note(
+                    "Fewer than two members have a public score: no ensemble yet (record scores with `suneung score`, then run the pipeline again)."
+                ))
         }
 
-        let record = PipelineRecord(name: settings.name, config: String(decoding: try readFile(config), as: UTF8.self), trainingRun: runName,
-                                    members: members, chosen: chosen, ensembles: ensembles, gold: settings.gold.map(resolve), updatedAt: Date())
+        let record = PipelineRecord(
+            name: settings.name, config: String(decoding: try readFile(config), as: UTF8.self), trainingRun: runName,
+            members: members, chosen: chosen, ensembles: ensembles, gold: settings.gold.map(resolve), updatedAt: Date())
         try store.savePipeline(record)
         let report = try PipelineReport.write(store: store, pipeline: record)
-        let submission = try ensembles.first.map { store.workspace.relative(store.workspace.submissionsFolder.appendingPathComponent("\(try store.predictionSet($0).name).csv")) + " (\($0))" }
-        return Outcome(record: record, summary: try PipelineSummary(store: store, pipeline: record), resumed: resumed, submission: submission, report: store.workspace.relative(report))
+        let submission = try ensembles.first.map {
+            store.workspace.relative(store.workspace.submissionsFolder.appendingPathComponent("\(try store.predictionSet($0).name).csv"))
+                + " (\($0))"
+        }
+        return Outcome(
+            record: record, summary: try PipelineSummary(store: store, pipeline: record), resumed: resumed, submission: submission,
+            report: store.workspace.relative(report))
     }
 
     /// What a run leaves: the record, its summary, what an interrupted run had done,
@@ -163,15 +196,24 @@ public enum Pipeline {
         let table = try store.table(of: set)
         let publicScore = table.accuracy(against: gold.filter { isPublicItem($0.id) })
         let privateScore = table.accuracy(against: gold.filter { !isPublicItem($0.id) })
-        guard publicScore.total > 0, privateScore.total > 0 else { throw TrainingError("\(file) labels too few of \(ref)'s items for both halves of the simulated leaderboard") }
+        guard publicScore.total > 0, privateScore.total > 0 else {
+            throw TrainingError("\(file) labels too few of \(ref)'s items for both halves of the simulated leaderboard")
+        }
         let local = table.accuracy(against: gold)
         let note = "simulated leaderboard (\(publicScore.total) public, \(privateScore.total) private items)"
-        let results = try store.addScores(to: set, [(.public, Double(publicScore.correct) / Double(publicScore.total), note),
-                                                    (.private, Double(privateScore.correct) / Double(privateScore.total), note),
-                                                    (.local, Double(local.correct) / Double(local.total), "gold \(file): \(local.correct)/\(local.total); \(note)")],
-                                          author: author, simulated: true)
+        let results = try store.addScores(
+            to: set,
+            [
+                (.public, Double(publicScore.correct) / Double(publicScore.total), note),
+                (.private, Double(privateScore.correct) / Double(privateScore.total), note),
+                (.local, Double(local.correct) / Double(local.total), "gold \(file): \(local.correct)/\(local.total); \(note)")
+            ],
+            author: author, simulated: true)
         for result in results {
-            events(.note("\(set.ref): \(result.kind.rawValue) \(String(format: "%.4f", result.value))\(result.recorded ? "" : ", already the latest recorded")"))
+            events(
+                .note(
+                    "\(set.ref): \(result.kind.rawValue) \(String(format: "%.4f", result.value))\(result.recorded ? "" : ", already the latest recorded")"
+                ))
         }
     }
 
@@ -215,14 +257,18 @@ public enum Pipeline {
             settings.top = top
         }
         if let value = mapping["methods"] {
-            guard let methods = value as? [Any], !methods.isEmpty, methods.allSatisfy({ ["vote", "weighted-vote", "average"].contains("\($0)") }) else {
+            guard let methods = value as? [Any], !methods.isEmpty,
+                methods.allSatisfy({ ["vote", "weighted-vote", "average"].contains("\($0)") })
+            else {
                 throw TrainingError("\(path): 'methods' must be a list of vote, weighted-vote, average")
             }
             settings.methods = methods.map { "\($0)" }
         }
         settings.weights = string("weights") ?? "score"
         if let value = mapping["train"] {
-            guard let train = value as? [String: Any] else { throw TrainingError("\(path): 'train' must be a mapping of the trainer's keys (see config/train.yaml)") }
+            guard let train = value as? [String: Any] else {
+                throw TrainingError("\(path): 'train' must be a mapping of the trainer's keys (see config/train.yaml)")
+            }
             settings.train = train.mapValues { value in (value as? [Any]).map { .list($0.map { "\($0)" }) } ?? .scalar("\(value)") }
         }
         return settings
@@ -233,15 +279,21 @@ public enum Pipeline {
 /// report show them.
 public struct PipelineSummary: Sendable {
     public var pipeline: PipelineRecord
-    public var rows: [(ref: String, set: PredictionSetRecord, kind: String, public: Double?, private: Double?, local: Double?, chosen: Bool)] = []
+    public var rows:
+        [(ref: String, set: PredictionSetRecord, kind: String, public: Double?, private: Double?, local: Double?, chosen: Bool)] = []
 
     public init(store: Store, pipeline: PipelineRecord) throws {
         self.pipeline = pipeline
         for ref in pipeline.members + pipeline.ensembles {
             let set = try store.predictionSet(ref)
-            let kind = set.origin == .ensemble ? "ensemble" : set.lineage.checkpoint != nil ? "checkpoint" : set.origin == .engine ? "zero-shot" : "imported"
-            rows.append((set.ref.description, set, kind, try store.latestScore(of: set, .public), try store.latestScore(of: set, .private),
-                         try store.latestScore(of: set, .local), pipeline.chosen.contains(ref)))
+            let kind =
+                set.origin == .ensemble
+                ? "ensemble" : set.lineage.checkpoint != nil ? "checkpoint" : set.origin == .engine ? "zero-shot" : "imported"
+            rows.append(
+                (
+                    set.ref.description, set, kind, try store.latestScore(of: set, .public), try store.latestScore(of: set, .private),
+                    try store.latestScore(of: set, .local), pipeline.chosen.contains(ref)
+                ))
         }
     }
 }
@@ -253,12 +305,22 @@ public enum PipelineReport {
     /// chooses them), and the ensembles over it. Not saved: it is rebuilt each time.
     public static func workspacePipeline(store: Store) throws -> PipelineRecord? {
         let sets = try store.summaries().filter { !$0.hidden && !$0.subset }
-        guard let dataset = Dictionary(grouping: sets, by: \.datasetSha256).max(by: { ($0.value.count, $0.key) < ($1.value.count, $1.key) })?.key else { return nil }
+        guard
+            let dataset = Dictionary(grouping: sets, by: \.datasetSha256).max(by: { ($0.value.count, $0.key) < ($1.value.count, $1.key) })?
+                .key
+        else { return nil }
         let over = sets.filter { $0.datasetSha256 == dataset }
         let members = over.filter { $0.origin != .ensemble }.sorted { ($0.public ?? -1, $1.name) > ($1.public ?? -1, $0.name) }.map(\.ref)
         let scored = over.filter { $0.origin != .ensemble && $0.public != nil }.count
-        let chosen = scored == 0 ? [] : try MemberSelection(store: store).top(min(5, Set(over.filter { $0.origin != .ensemble && $0.public != nil }.map(\.csvSha256)).count), datasetFile: nil).sets.map(\.ref.description)
-        return PipelineRecord(name: "workspace", config: "", trainingRun: nil, members: members, chosen: chosen, ensembles: over.filter { $0.origin == .ensemble }.map(\.ref), gold: nil, updatedAt: Date())
+        let chosen =
+            scored == 0
+            ? []
+            : try MemberSelection(store: store).top(
+                min(5, Set(over.filter { $0.origin != .ensemble && $0.public != nil }.map(\.csvSha256)).count), datasetFile: nil
+            ).sets.map(\.ref.description)
+        return PipelineRecord(
+            name: "workspace", config: "", trainingRun: nil, members: members, chosen: chosen,
+            ensembles: over.filter { $0.origin == .ensemble }.map(\.ref), gold: nil, updatedAt: Date())
     }
 
     /// Writes reports/NAME.html and reports/NAME-*.svg; returns the page's location.
@@ -272,9 +334,12 @@ public enum PipelineReport {
             answersByRef[row.ref] = table.rows.map(\.answer)
             ids.formUnion(table.rows.map(\.id))
             let counts = (1...5).map { choice in table.rows.filter { $0.answer == choice }.count }
-            let publicItems = goldAnswers.isEmpty ? table.rows.count / 2 : table.rows.filter { goldAnswers[$0.id] != nil && isPublicItem($0.id) }.count
-            members.append(ReportData.Member(ref: row.ref, kind: row.kind, publicScore: row.public, privateScore: row.private, localScore: row.local,
-                                             publicItems: publicItems, chosen: row.chosen, answers: counts))
+            let publicItems =
+                goldAnswers.isEmpty ? table.rows.count / 2 : table.rows.filter { goldAnswers[$0.id] != nil && isPublicItem($0.id) }.count
+            members.append(
+                ReportData.Member(
+                    ref: row.ref, kind: row.kind, publicScore: row.public, privateScore: row.private, localScore: row.local,
+                    publicItems: publicItems, chosen: row.chosen, answers: counts))
         }
         // The gold's answers over the items the members predict.
         let goldOfItems = goldAnswers.filter { ids.contains($0.key) }.values
@@ -287,25 +352,33 @@ public enum PipelineReport {
             steps = try store.trainingLog(runId: run.id!).map { ($0.step, $0.loss) }
             validation = try store.evaluations(runId: run.id!).map { ($0.step, $0.loss, $0.accuracy) }
             if let first = validation.first, let last = validation.last, last.step > first.step {
-                notes.append(String(format: "Validation (%@): loss %.4f → %.4f, accuracy %.4f → %.4f from step %d to %d.", runName, first.loss, last.loss, first.accuracy, last.accuracy, first.step, last.step))
+                notes.append(
+                    String(
+                        format: "Validation (%@): loss %.4f → %.4f, accuracy %.4f → %.4f from step %d to %d.", runName, first.loss,
+                        last.loss, first.accuracy, last.accuracy, first.step, last.step))
             }
         }
         if pipeline.gold != nil {
-            notes.append("Public and private scores are simulated from the gold file: an item is public when the FNV-1a hash of its id is even. The error bars are ±1 binomial standard error of the public score.")
+            notes.append(
+                "Public and private scores are simulated from the gold file: an item is public when the FNV-1a hash of its id is even. The error bars are ±1 binomial standard error of the public score."
+            )
         }
         if !pipeline.chosen.isEmpty {
-            notes.append(pipeline.config.isEmpty
-                ? "★ marks the \(pipeline.chosen.count) sets with the best public scores, as `--top \(pipeline.chosen.count)` would choose them (identical content once)."
-                : "★ marks the \(pipeline.chosen.count) members with the best public scores (ties: the newer first); the ensembles combine them.")
+            notes.append(
+                pipeline.config.isEmpty
+                    ? "★ marks the \(pipeline.chosen.count) sets with the best public scores, as `--top \(pipeline.chosen.count)` would choose them (identical content once)."
+                    : "★ marks the \(pipeline.chosen.count) members with the best public scores (ties: the newer first); the ensembles combine them."
+            )
         }
         // `ensemble` writes submissions/NAME.csv; the first ensemble is the submission.
         let submission = try pipeline.ensembles.first.map {
             store.workspace.relative(store.workspace.submissionsFolder.appendingPathComponent("\(try store.predictionSet($0).name).csv"))
         }
         let formatter = ISO8601DateFormatter()
-        let data = ReportData(name: pipeline.name, generated: formatter.string(from: pipeline.updatedAt), members: members, goldAnswers: goldCounts,
-                              trainingRun: pipeline.trainingRun, steps: steps, validation: validation, agreementLabels: compared, agreement: matrix,
-                              submission: submission, notes: notes)
+        let data = ReportData(
+            name: pipeline.name, generated: formatter.string(from: pipeline.updatedAt), members: members, goldAnswers: goldCounts,
+            trainingRun: pipeline.trainingRun, steps: steps, validation: validation, agreementLabels: compared, agreement: matrix,
+            submission: submission, notes: notes)
         let folder = store.workspace.root.appendingPathComponent("reports")
         for figure in Report.figures(data) { try writeAtomically(figure.svg + "\n", to: folder.appendingPathComponent(figure.file)) }
         let page = folder.appendingPathComponent("\(pipeline.name).html")

@@ -28,8 +28,12 @@ public struct PredictRequest: Sendable {
     /// Kept in the set's lineage.
     public var commandLine: String
 
-    public init(model: String? = nil, adapter: String? = nil, checkpoint: String? = nil, dataset: String, name: String, template: ChatTemplate? = nil, threads: Int? = nil, limit: Int? = nil,
-                maxTokens: Int? = nil, precision: Precision = .auto, gold: String? = nil, debias: String? = nil, priorTarget: String? = nil, notes: Store.SetNotes = Store.SetNotes(), commandLine: String) {
+    public init(
+        model: String? = nil, adapter: String? = nil, checkpoint: String? = nil, dataset: String, name: String,
+        template: ChatTemplate? = nil, threads: Int? = nil, limit: Int? = nil,
+        maxTokens: Int? = nil, precision: Precision = .auto, gold: String? = nil, debias: String? = nil, priorTarget: String? = nil,
+        notes: Store.SetNotes = Store.SetNotes(), commandLine: String
+    ) {
         self.model = model
         self.adapter = adapter
         self.checkpoint = checkpoint
@@ -52,10 +56,14 @@ public struct PredictRequest: Sendable {
     /// The combinations that cannot work, before anything is read: a usage error.
     public func check() throws {
         try SetRef.checkName(name)
-        if let debias, DebiasMethod(parsing: debias) == nil { throw UsageError("--debias is permute, pride or pride:FRACTION with 0 < FRACTION ≤ 1 (got '\(excerpt(debias))')") }
+        if let debias, DebiasMethod(parsing: debias) == nil {
+            throw UsageError("--debias is permute, pride or pride:FRACTION with 0 < FRACTION ≤ 1 (got '\(excerpt(debias))')")
+        }
         if priorTarget != nil && debias == nil { throw UsageError("--prior-target goes with --debias") }
         if let limit, limit < 1 { throw UsageError("--limit must be at least 1") }
-        if checkpoint != nil && (model != nil || adapter != nil) { throw UsageError("--checkpoint names its model and adapter; leave out --model and --adapter") }
+        if checkpoint != nil && (model != nil || adapter != nil) {
+            throw UsageError("--checkpoint names its model and adapter; leave out --model and --adapter")
+        }
         if checkpoint == nil && model == nil { throw UsageError(Self.needsModel) }
     }
 }
@@ -122,7 +130,8 @@ public enum Predict {
         if let threads = request.threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
         let lora = try adapter.map { try LoRAAdapter(path: $0) }
-        let scorer = try Scorer(model: try Model(file: file, adapter: lora, precision: request.precision), template: template, maxTokens: request.maxTokens)
+        let scorer = try Scorer(
+            model: try Model(file: file, adapter: lora, precision: request.precision), template: template, maxTokens: request.maxTokens)
         let prompts = try items.map { item in
             try scorer.prompt(passage: item.paragraph) { passage in
                 var cut = item
@@ -135,7 +144,9 @@ public enum Predict {
         var examFile = dataset
         if items.count < all.count {
             examFile = try Self.writeSubset(items, of: dataset, workspace: store.workspace)
-            events(.note("Scoring the first \(items.count) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile)))."))
+            events(
+                .note("Scoring the first \(items.count) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile))).")
+            )
         }
         let datasetRecord = try store.dataset(file: examFile)
         let modelSha = try sha256OfFile(model)
@@ -151,15 +162,20 @@ public enum Predict {
         let method = request.debias.flatMap(DebiasMethod.init(parsing:))
         let priorTarget = request.priorTarget
         let targetSha = try priorTarget.map { sha256Hex(try readFile($0)) }
-        let settings = ([modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens), engineVersion,
-                         "precision \(scorer.model.precision.rawValue)"]
-                        + (method.map { ["debias \($0)"] } ?? []) + (targetSha.map { ["target \($0)"] } ?? [])).joined(separator: "\n")
-        var lineage = Lineage(commandLine: request.commandLine, toolVersion: Tool.version, datasetPath: datasetRecord.path,
-                              model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
-                              adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
-                              checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },
-                              template: scorer.template.rawValue, maxTokens: scorer.maxTokens,
-                              engine: "\(engineVersion); \(scorer.model.precision.kernelDescription)", runKey: sha256Hex(settings.utf8))
+        let settings =
+            ([
+                modelSha, adapterSha ?? "no adapter", datasetRecord.sha256, scorer.template.rawValue, String(scorer.maxTokens),
+                engineVersion,
+                "precision \(scorer.model.precision.rawValue)"
+            ]
+            + (method.map { ["debias \($0)"] } ?? []) + (targetSha.map { ["target \($0)"] } ?? [])).joined(separator: "\n")
+        var lineage = Lineage(
+            commandLine: request.commandLine, toolVersion: Tool.version, datasetPath: datasetRecord.path,
+            model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
+            adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
+            checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },
+            template: scorer.template.rawValue, maxTokens: scorer.maxTokens,
+            engine: "\(engineVersion); \(scorer.model.precision.kernelDescription)", runKey: sha256Hex(settings.utf8))
         lineage.debias = method?.description
         lineage.priorTarget = priorTarget.map { store.workspace.relative(URL(fileURLWithPath: $0)) }
         lineage.priorTargetShares = targetShares.map { Dictionary(uniqueKeysWithValues: $0.map { ("\($0.key)", $0.value) }) }
@@ -179,24 +195,34 @@ public enum Predict {
         // (it recomputes the first passage and the interrupted one's scored items).
         var passages: [String: Int] = [:], groups: [[Int]] = []
         for (position, item) in items.enumerated() {
-            if let group = passages[item.paragraph] { groups[group].append(position) } else {
+            if let group = passages[item.paragraph] {
+                groups[group].append(position)
+            } else {
                 passages[item.paragraph] = groups.count
                 groups.append([position])
             }
         }
         if let method {
-            try Self.scoreDebiased(method, target: targetShares, items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: &run, events: events)
+            try Self.scoreDebiased(
+                method, target: targetShares, items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store,
+                run: &run, events: events)
         } else {
-            try Self.scorePlain(items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: run, events: events)
+            try Self.scorePlain(
+                items: items, prompts: prompts, groups: groups, done: done, scorer: scorer, store: store, run: run, events: events)
         }
         let shortened = prompts.filter { $0.charactersCut > 0 }.count
-        if shortened > 0 { events(.note("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle.")) }
+        if shortened > 0 {
+            events(.note("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle."))
+        }
 
         let set: PredictionSetRecord
         switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine, notes: request.notes) {
         case .created(let created):
             set = created
-            events(.note("Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))"))
+            events(
+                .note(
+                    "Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))"
+                ))
         case .identical(let same):
             set = same
             events(.note("No new version: the predictions equal \(set.ref)."))
@@ -206,7 +232,10 @@ public enum Predict {
     }
 
     /// Scores each item once, the questions of a passage one after another.
-    static func scorePlain(items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]], done: [Int: PredictionRow], scorer: Scorer, store: Store, run: PredictionRunRecord, events: WorkflowEvents) throws {
+    static func scorePlain(
+        items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]], done: [Int: PredictionRow], scorer: Scorer, store: Store,
+        run: PredictionRunRecord, events: WorkflowEvents
+    ) throws {
         let pending = groups.indices.filter { groups[$0].contains { done[$0] == nil } }
         events(.begin(total: items.count - done.count))
         var firstItem = PrefixCache(), reused = 0, total = 0
@@ -226,7 +255,10 @@ public enum Predict {
             }
         }
         if reused > 0 {
-            events(.note("\(reused) of \(total) prompt tokens were reused from the items before (the template's start, and the passage for its later questions)."))
+            events(
+                .note(
+                    "\(reused) of \(total) prompt tokens were reused from the items before (the template's start, and the passage for its later questions)."
+                ))
         }
     }
 
@@ -234,14 +266,19 @@ public enum Predict {
     /// seeded sample for `pride`), then, for `pride`, the other items once, dividing out
     /// the position prior the sample's passes show. Passages keep their reuse of keys and
     /// values: the permutations of a question share its passage and question.
-    static func scoreDebiased(_ method: DebiasMethod, target: [Int: [Double]]?, items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]], done: [Int: PredictionRow],
-                       scorer: Scorer, store: Store, run: inout PredictionRunRecord, events: WorkflowEvents) throws {
+    static func scoreDebiased(
+        _ method: DebiasMethod, target: [Int: [Double]]?, items: [ExamItem], prompts: [Scorer.Prompt], groups: [[Int]],
+        done: [Int: PredictionRow],
+        scorer: Scorer, store: Store, run: inout PredictionRunRecord, events: WorkflowEvents
+    ) throws {
         let choiceCounts = items.map(\.choices.count)
         let sample = method.sample(choiceCounts: choiceCounts)
         // PriDe needs every sampled item's passes for its prior, even those scored
         // before a resume; `permute` skips what is done.
         let needsPasses = { (position: Int) in sample.contains(position) && (done[position] == nil || method != .permute) }
-        let passes = (0..<items.count).reduce(0) { $0 + (needsPasses($1) ? choiceCounts[$1] : (!sample.contains($1) && done[$1] == nil ? 1 : 0)) }
+        let passes = (0..<items.count).reduce(0) {
+            $0 + (needsPasses($1) ? choiceCounts[$1] : (!sample.contains($1) && done[$1] == nil ? 1 : 0))
+        }
         events(.begin(total: passes))
         var firstItem = PrefixCache()
         _ = try scorer.answerLogits(prompts[0].tokens, choices: choiceCounts[0], cache: &firstItem, item: items[0].id)
@@ -258,13 +295,16 @@ public enum Predict {
                 let item = items[position], n = item.choices.count
                 var positionProbabilities: [[Double]] = []
                 for k in 0..<n {
-                    let prompt = k == 0 ? prompts[position] : try scorer.prompt(passage: item.paragraph) { passage in
-                        var cut = item
-                        cut.paragraph = passage
-                        cut.choices = rotated(item.choices, by: k)
-                        let baseline = Prompt.baseline(cut)
-                        return (baseline.system, baseline.user)
-                    }
+                    let prompt =
+                        k == 0
+                        ? prompts[position]
+                        : try scorer.prompt(passage: item.paragraph) { passage in
+                            var cut = item
+                            cut.paragraph = passage
+                            cut.choices = rotated(item.choices, by: k)
+                            let baseline = Prompt.baseline(cut)
+                            return (baseline.system, baseline.user)
+                        }
                     let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache, item: item.id)
                     let p = softmax(logits.map(Double.init))
                     positionProbabilities.append(p)
@@ -272,7 +312,8 @@ public enum Predict {
                     priorPasses[n, default: 0] += 1
                     events(.item(tokens: prompt.tokens.count))
                 }
-                try record(position, probabilities: corrected(contentProbabilities(passes: positionProbabilities), prior: nil, target: target?[n]))
+                try record(
+                    position, probabilities: corrected(contentProbabilities(passes: positionProbabilities), prior: nil, target: target?[n]))
             }
         }
         guard case .pride = method else { return }
@@ -280,7 +321,11 @@ public enum Predict {
         let prior = Dictionary(uniqueKeysWithValues: priorSum.map { n, sum in (n, sum.map { $0 / Double(priorPasses[n]!) }) })
         run.lineage.debiasPrior = Dictionary(uniqueKeysWithValues: prior.map { ("\($0.key)", $0.value) })
         try store.updateLineage(of: run)
-        events(.note("PriDe's position prior from \(sample.count) sampled items: " + prior.keys.sorted().map { n in "\(n) choices " + prior[n]!.map { String(format: "%.3f", $0) }.joined(separator: " ") }.joined(separator: "; ")))
+        events(
+            .note(
+                "PriDe's position prior from \(sample.count) sampled items: "
+                    + prior.keys.sorted().map { n in "\(n) choices " + prior[n]!.map { String(format: "%.3f", $0) }.joined(separator: " ") }
+                    .joined(separator: "; ")))
         for group in groups {
             var cache = firstItem
             for position in group where !sample.contains(position) && done[position] == nil {
@@ -303,13 +348,17 @@ public enum Predict {
         for n in Set(items.map(\.choices.count)).sorted() {
             guard let zero = shares[n]?.firstIndex(of: 0) else { continue }
             let count = labelled.filter { $0.choices.count == n }.count
-            throw StoreError.invalid("\(path): none of its \(count) labelled items with \(n) choices has the answer \(zero + 1), so --prior-target would rule out position \(zero + 1) on every \(n)-choice item; give a labelled file in which every position is some item's answer, or leave out --prior-target")
+            throw StoreError.invalid(
+                "\(path): none of its \(count) labelled items with \(n) choices has the answer \(zero + 1), so --prior-target would rule out position \(zero + 1) on every \(n)-choice item; give a labelled file in which every position is some item's answer, or leave out --prior-target"
+            )
         }
         return shares
     }
 
     /// The local accuracy on a labelled file, recorded with the set.
-    static func recordGold(_ labelled: [ExamItem]?, file: String?, author: String?, store: Store, set: PredictionSetRecord, events: WorkflowEvents) throws {
+    static func recordGold(
+        _ labelled: [ExamItem]?, file: String?, author: String?, store: Store, set: PredictionSetRecord, events: WorkflowEvents
+    ) throws {
         guard let labelled, let file else { return }
         let (correct, total) = try store.table(of: set).accuracy(against: labelled)
         try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(file): \(correct)/\(total)")], author: author)
@@ -320,7 +369,9 @@ public enum Predict {
     /// or of an adapter GGUF file.
     public static func adapterSha256(_ path: String) throws -> String {
         var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return try sha256OfFile(path) }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+            return try sha256OfFile(path)
+        }
         return sha256Hex(try [PEFT.configFile, PEFT.weightsFile].flatMap { try readFile((path as NSString).appendingPathComponent($0)) })
     }
 

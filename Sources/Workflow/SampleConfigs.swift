@@ -8,7 +8,7 @@ public enum SampleConfigs {
         ("train.yaml", train),
         ("predict.yaml", predict),
         ("ensemble.yaml", ensemble),
-        ("pipeline.yaml", pipeline),
+        ("pipeline.yaml", pipeline)
     ]
 
     static let train = #"""

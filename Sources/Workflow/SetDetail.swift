@@ -69,8 +69,10 @@ public struct SetDetail: Codable, Sendable {
         lineage = set.lineage
         scores = try store.scores(of: set)
         submission = try store.submission(of: set).map { sub in
-            Submission(method: sub.record.method, weights: sub.record.weightScheme, ties: sub.record.tieRule, csv: sub.record.path, csvSha256: sub.record.csvSha256,
-                       members: sub.members.map { Member(set: $0.set.ref.description, weight: $0.weight, publicThen: $0.publicScore) })
+            Submission(
+                method: sub.record.method, weights: sub.record.weightScheme, ties: sub.record.tieRule, csv: sub.record.path,
+                csvSha256: sub.record.csvSha256,
+                members: sub.members.map { Member(set: $0.set.ref.description, weight: $0.weight, publicThen: $0.publicScore) })
         }
         var counts: [String: Int] = [:]
         for row in table.rows { counts[row.answer == 0 ? "invalid" : "\(row.answer)", default: 0] += 1 }
@@ -78,7 +80,8 @@ public struct SetDetail: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case ref, origin, created, author, note, hidden, tags, dataset, datasetPath, datasetItems, rows, values, invalidAnswers, csvSha256, file, filePath, sameAs, lineage, scores, submission, answers
+        case ref, origin, created, author, note, hidden, tags, dataset, datasetPath, datasetItems, rows, values, invalidAnswers, csvSha256,
+            file, filePath, sameAs, lineage, scores, submission, answers
     }
 
     /// Every key, null where a value is missing.

@@ -78,14 +78,18 @@ public enum Train {
         var settings: TrainingConfig
         var existing: TrainingRunRecord?
         if let resume {
-            guard let run = try store.trainingRun(named: resume) else { throw TrainingError("no training run named \(resume) to resume (see `suneung list --checkpoints`)") }
+            guard let run = try store.trainingRun(named: resume) else {
+                throw TrainingError("no training run named \(resume) to resume (see `suneung list --checkpoints`)")
+            }
             settings = try TrainingConfig(stored: run.config)
             // Only the model's path may change (a moved file, same bytes): other settings
             // would not continue the same run.
             var stored = try Self.values(of: settings)
             for (key, value) in values where key != "model" { stored[key] = value }
             guard try TrainingConfig(values: stored, source: source) == settings else {
-                throw TrainingError("--resume continues \(resume) with its stored settings; \(source) changes some of them (start a new run with another --name instead)")
+                throw TrainingError(
+                    "--resume continues \(resume) with its stored settings; \(source) changes some of them (start a new run with another --name instead)"
+                )
             }
             if case .scalar(let path) = values["model"] { settings.model = path }
             existing = run
@@ -93,7 +97,8 @@ public enum Train {
             settings = try TrainingConfig(values: values, source: source)
             try SetRef.checkName(settings.name, what: "run name")
             if try store.trainingRun(named: settings.name) != nil {
-                throw TrainingError("a training run named \(settings.name) exists (resume it with --resume \(settings.name), or choose another --name)")
+                throw TrainingError(
+                    "a training run named \(settings.name) exists (resume it with --resume \(settings.name), or choose another --name)")
             }
         }
         let resolve = store.workspace.resolve
@@ -107,19 +112,23 @@ public enum Train {
             let needed = Network.float32Bytes(of: file), memory = Int(ProcessInfo.processInfo.physicalMemory)
             let gigabytes = { (bytes: Int) in String(format: "%.1f GB", Double(bytes) / 1e9) }
             guard needed < memory / 4 * 3 else {
-                throw TrainingError("\(modelPath): its base in float32 (precision f32, which auto trains in) would hold \(gigabytes(needed)), "
-                                    + "and this machine has \(gigabytes(memory)); keep it in its codes with precision q8x2 (--precision q8x2: "
-                                    + "about \(gigabytes(file.tensors.reduce(0) { $0 + $1.byteCount })), gradients closer to float32's than bf16's)")
+                throw TrainingError(
+                    "\(modelPath): its base in float32 (precision f32, which auto trains in) would hold \(gigabytes(needed)), "
+                        + "and this machine has \(gigabytes(memory)); keep it in its codes with precision q8x2 (--precision q8x2: "
+                        + "about \(gigabytes(file.tensors.reduce(0) { $0 + $1.byteCount })), gradients closer to float32's than bf16's)")
             }
         }
         let modelSha = try sha256OfFile(modelPath)
         if let existing, existing.modelSha256 != modelSha {
-            throw TrainingError("\(modelPath) is not the base model of \(existing.name) (sha256 \(modelSha.prefix(12))…, the run was started on \(existing.modelSha256.prefix(12))… from \(existing.model))")
+            throw TrainingError(
+                "\(modelPath) is not the base model of \(existing.name) (sha256 \(modelSha.prefix(12))…, the run was started on \(existing.modelSha256.prefix(12))… from \(existing.model))"
+            )
         }
         let trainPath = resolve(settings.train)
         let all = try ExamSet.load(path: trainPath).items
         if let unlabelled = all.first(where: { $0.answer == nil }) {
-            throw TrainingError("\(settings.train): item \(unlabelled.id) has no answer; training needs a labelled file (is it the test set?)")
+            throw TrainingError(
+                "\(settings.train): item \(unlabelled.id) has no answer; training needs a labelled file (is it the test set?)")
         }
         let (trainItems, validationItems): ([ExamItem], [ExamItem])
         var validationSha: String?
@@ -134,7 +143,8 @@ public enum Train {
         let trainer = try Trainer(config: settings, model: model, trainItems: trainItems, validationItems: validationItems)
         let trainSha = sha256Hex(try readFile(trainPath))
         if let existing, existing.trainSha256 != trainSha {
-            throw TrainingError("\(trainPath) has changed since \(existing.name) started (sha256 differs); a resumed run must see the same data")
+            throw TrainingError(
+                "\(trainPath) has changed since \(existing.name) started (sha256 differs); a resumed run must see the same data")
         }
         let folder = root.appendingPathComponent("checkpoints/\(settings.name)")
 
@@ -155,30 +165,53 @@ public enum Train {
         } else {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            run = try store.addTrainingRun(TrainingRunRecord(name: settings.name, config: String(decoding: try encoder.encode(settings), as: UTF8.self), model: modelPath,
-                                                             modelSha256: modelSha, trainSha256: trainSha, validationSha256: validationSha, totalSteps: trainer.totalSteps, createdAt: Date()))
+            run = try store.addTrainingRun(
+                TrainingRunRecord(
+                    name: settings.name, config: String(decoding: try encoder.encode(settings), as: UTF8.self), model: modelPath,
+                    modelSha256: modelSha, trainSha256: trainSha, validationSha256: validationSha, totalSteps: trainer.totalSteps,
+                    createdAt: Date()))
         }
-        events(.note("Training \(run.name): \(trainItems.count) items (\(validationItems.count) held out), \(trainer.totalSteps) steps of \(settings.batchSize * settings.gradientAccumulation) sequences, LoRA r \(settings.rank) on \(settings.modules.map(\.rawValue).joined(separator: ", ")) (\(trainer.lora.values.count) weights)."))
-        if trainer.shortened > 0 { events(.note("\(trainer.shortened) prompts were longer than \(settings.maxLength) tokens; their passages were cut in the middle.")) }
+        events(
+            .note(
+                "Training \(run.name): \(trainItems.count) items (\(validationItems.count) held out), \(trainer.totalSteps) steps of \(settings.batchSize * settings.gradientAccumulation) sequences, LoRA r \(settings.rank) on \(settings.modules.map(\.rawValue).joined(separator: ", ")) (\(trainer.lora.values.count) weights)."
+            ))
+        if trainer.shortened > 0 {
+            events(
+                .note("\(trainer.shortened) prompts were longer than \(settings.maxLength) tokens; their passages were cut in the middle."))
+        }
         events(.trainingStart(steps: trainer.totalSteps - first))
         try trainer.run(from: first, checkpoints: folder) { event in
             switch event {
             case .step(let step):
-                try store.addTrainingLog(TrainingLogRecord(runId: run.id!, step: step.step, epoch: step.epoch, loss: step.loss, learningRate: Double(step.learningRate),
-                                                           gradientNorm: Double(step.gradientNorm), tokens: step.tokens, seconds: step.seconds))
+                try store.addTrainingLog(
+                    TrainingLogRecord(
+                        runId: run.id!, step: step.step, epoch: step.epoch, loss: step.loss, learningRate: Double(step.learningRate),
+                        gradientNorm: Double(step.gradientNorm), tokens: step.tokens, seconds: step.seconds))
                 events(.trainingStep(step))
             case .evaluation(let evaluation):
-                try store.addEvaluation(TrainingEvaluationRecord(runId: run.id!, step: evaluation.step, loss: evaluation.loss, accuracy: evaluation.accuracy, items: evaluation.items))
-                events(.trainingNote(String(format: "step %d: validation loss %.4f, accuracy %.4f (%d items)", evaluation.step, evaluation.loss, evaluation.accuracy, evaluation.items)))
+                try store.addEvaluation(
+                    TrainingEvaluationRecord(
+                        runId: run.id!, step: evaluation.step, loss: evaluation.loss, accuracy: evaluation.accuracy, items: evaluation.items
+                    ))
+                events(
+                    .trainingNote(
+                        String(
+                            format: "step %d: validation loss %.4f, accuracy %.4f (%d items)", evaluation.step, evaluation.loss,
+                            evaluation.accuracy, evaluation.items)))
             case .checkpoint(let checkpoint):
                 let sha = try Predict.adapterSha256(checkpoint.folder.path)
-                let record = try store.addCheckpoint(CheckpointRecord(runId: run.id!, step: checkpoint.step, epoch: checkpoint.epoch, path: store.workspace.relative(checkpoint.folder),
-                                                                      adapterSha256: sha, trainLoss: checkpoint.trainLoss, validationLoss: checkpoint.evaluation?.loss,
-                                                                      validationAccuracy: checkpoint.evaluation?.accuracy, createdAt: Date()))
+                let record = try store.addCheckpoint(
+                    CheckpointRecord(
+                        runId: run.id!, step: checkpoint.step, epoch: checkpoint.epoch, path: store.workspace.relative(checkpoint.folder),
+                        adapterSha256: sha, trainLoss: checkpoint.trainLoss, validationLoss: checkpoint.evaluation?.loss,
+                        validationAccuracy: checkpoint.evaluation?.accuracy, createdAt: Date()))
                 events(.trainingNote("saved \(run.name)/step-\(record.step) -> \(record.path)"))
             }
         }
-        events(.note("Done: \(run.name), \(trainer.totalSteps) steps. Its checkpoints: `suneung list --checkpoints`; score one with `suneung predict --checkpoint \(run.name)/step-\(trainer.totalSteps) --dataset TEST.csv --name NAME`."))
+        events(
+            .note(
+                "Done: \(run.name), \(trainer.totalSteps) steps. Its checkpoints: `suneung list --checkpoints`; score one with `suneung predict --checkpoint \(run.name)/step-\(trainer.totalSteps) --dataset TEST.csv --name NAME`."
+            ))
         return run
     }
 
@@ -197,7 +230,9 @@ public enum Train {
         let loaded: Any?
         do { loaded = try Yams.load(yaml: text) } catch { throw TrainingError("\(path): not valid YAML: \(error)") }
         guard let loaded else { return [:] }
-        guard let mapping = loaded as? [String: Any] else { throw TrainingError("\(path): expected a mapping of keys to values at the top level") }
+        guard let mapping = loaded as? [String: Any] else {
+            throw TrainingError("\(path): expected a mapping of keys to values at the top level")
+        }
         var values: [String: ConfigValue] = [:]
         for (key, value) in mapping {
             switch value {

@@ -18,7 +18,9 @@ func seconds(_ work: () throws -> Void) rethrows -> Double {
 
 func report(_ name: String, _ value: Double, goal: Double, note: String = "") {
     let verdict = value <= goal ? "ok" : "OVER GOAL"
-    print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%8.3f s   (goal < %.2f s, ", value, goal) + verdict + ")" + note)
+    print(
+        name.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%8.3f s   (goal < %.2f s, ", value, goal) + verdict + ")"
+            + note)
 }
 
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-bench-\(ProcessInfo.processInfo.processIdentifier)")
@@ -34,7 +36,10 @@ if FileManager.default.fileExists(atPath: realTest.path) {
 } else {
     testFile = root.appendingPathComponent("test.csv").path
     let rows = (0..<869).map { i in
-        ["item-\(i)", String(repeating: "지문 ", count: 200), "{'question': '질문', 'choices': ['1', '2', '3', '4'\(i % 5 == 0 ? "" : ", '5'")], 'answer': ''}", ""]
+        [
+            "item-\(i)", String(repeating: "지문 ", count: 200),
+            "{'question': '질문', 'choices': ['1', '2', '3', '4'\(i % 5 == 0 ? "" : ", '5'")], 'answer': ''}", ""
+        ]
     }
     try CSV.write([["id", "paragraph", "problems", "question_plus"]] + rows).write(toFile: testFile, atomically: true, encoding: .utf8)
 }
@@ -74,7 +79,10 @@ report("import 100 sets x 869 rows with logits", importTime, goal: 5)
 let dataset = try store.dataset(file: testFile)
 for index in 100..<1000 {
     let table = try PredictionTable.read(bytes: try readFile(files[index % 100]), file: files[index % 100], dataset: dataset.shape).table
-    guard case .created(let set) = try store.addPredictionSet(name: "more-\(index)", dataset: dataset, table: table, origin: .imported, lineage: lineage) else { continue }
+    guard
+        case .created(let set) = try store.addPredictionSet(
+            name: "more-\(index)", dataset: dataset, table: table, origin: .imported, lineage: lineage)
+    else { continue }
     try store.addScores(to: set, [(.public, Double(index % 97) / 100, nil), (.private, 0.5, nil)])
 }
 report("list 1,000 sets (in process)", try seconds { _ = try store.summaries() }, goal: 0.3)
@@ -82,15 +90,20 @@ report("list 1,000 sets (in process)", try seconds { _ = try store.summaries() }
 // GGUF and the tokenizer on the default Gemma model, with llama.cpp and the gguf
 // package measured in the same run (scripts/reference/bench_reference.py) where
 // Python has them.
-let modelFolder = ProcessInfo.processInfo.environment["SUNEUNG_MODELS"].map { URL(fileURLWithPath: $0) }
+let modelFolder =
+    ProcessInfo.processInfo.environment["SUNEUNG_MODELS"].map { URL(fileURLWithPath: $0) }
     ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/suneung/models")
 /// The JSON line of seconds a script in scripts/reference/ prints; empty where Python
 /// lacks its packages.
 func referenceTimings(_ script: String, _ arguments: [String]) -> [String: Double] {
     let python = Process()
     python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    python.arguments = ["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scripts/reference/\(script)").path] + arguments
+    python.arguments =
+        [
+            "python3",
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scripts/reference/\(script)").path
+        ] + arguments
     let pipe = Pipe()
     python.standardOutput = pipe
     python.standardError = FileHandle.nullDevice
@@ -120,17 +133,25 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     }
     var tokenCount = 0
     let tokenizeTime = seconds { tokenCount = prompts.reduce(0) { $0 + tokenizer.encode($1).count } }
-    report("tokenize \(prompts.count) prompts (\(tokenCount) tokens)", tokenizeTime, goal: 2, note: versus("tokenize_s", tokenizeTime, "llama.cpp"))
+    report(
+        "tokenize \(prompts.count) prompts (\(tokenCount) tokens)", tokenizeTime, goal: 2,
+        note: versus("tokenize_s", tokenizeTime, "llama.cpp"))
     var floats = 0
     let dequantizeTime = seconds { for tensor in gemma.tensors { floats += gemma.dequantize(tensor).count } }
     let readBytes = gemma.tensors.reduce(0) { $0 + $1.byteCount }
-    report("dequantize all \(gemma.tensors.count) tensors to Float32", dequantizeTime, goal: 2, note: String(format: "   %.2f GB/s read, %.2f GB/s written;", Double(readBytes) / dequantizeTime / 1e9, Double(floats * 4) / dequantizeTime / 1e9) + versus("dequantize_s", dequantizeTime, "gguf package"))
+    report(
+        "dequantize all \(gemma.tensors.count) tensors to Float32", dequantizeTime, goal: 2,
+        note: String(
+            format: "   %.2f GB/s read, %.2f GB/s written;", Double(readBytes) / dequantizeTime / 1e9,
+            Double(floats * 4) / dequantizeTime / 1e9) + versus("dequantize_s", dequantizeTime, "gguf package"))
 
     // The engine: prompt processing of the first 20 test prompts (llama.cpp: 2 threads),
     // in float32 (the trainer's model too) and on the weights' codes.
     let model = try Model(file: gemma, precision: .f32)
     let quantized = try Model(file: gemma, precision: .q8)
-    print("engine: layer weights \(model.layerBytes >> 20) MiB in float32, \(quantized.layerBytes >> 20) MiB as codes; q8 kernel: \(QuantizedMatrix.Path.best)")
+    print(
+        "engine: layer weights \(model.layerBytes >> 20) MiB in float32, \(quantized.layerBytes >> 20) MiB as codes; q8 kernel: \(QuantizedMatrix.Path.best)"
+    )
 
     // The four linear products of one block on 400 rows: the integer kernel on the codes
     // against the float32 product (our packed kernel, else OpenBLAS) on the same model.
@@ -143,20 +164,25 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
         func time(codes: Bool) -> Double {
             var best = Double.infinity
             for _ in 0..<3 {
-                best = min(best, seconds {
-                    for _ in 0..<10 {
-                        for (w, x) in zip(weights, inputs) { (codes ? w.1 : w.0).product(x, rows: 400, into: &output) }
-                    }
-                })
+                best = min(
+                    best,
+                    seconds {
+                        for _ in 0..<10 {
+                            for (w, x) in zip(weights, inputs) { (codes ? w.1 : w.0).product(x, rows: 400, into: &output) }
+                        }
+                    })
             }
             return best
         }
         let multiplyAdds = weights.reduce(0) { $0 + $1.0.outer * $1.0.inner }
         let flops = 10 * 2 * 400 * Double(multiplyAdds)
         let codedTime = time(codes: true), floatTime = time(codes: false)
-        report("engine: block products, 400 rows, x10, q8 (\(QuantizedMatrix.Path.best))", codedTime, goal: floatTime,
-               note: String(format: "   %.0f G multiply-adds/s; float32 (%@) %.0f (%.3f s): ratio %.2f", flops / 2 / codedTime / 1e9,
-                            PackedMatrix.kernelAvailable ? "packed AVX-512" : "OpenBLAS", flops / 2 / floatTime / 1e9, floatTime, floatTime / codedTime))
+        report(
+            "engine: block products, 400 rows, x10, q8 (\(QuantizedMatrix.Path.best))", codedTime, goal: floatTime,
+            note: String(
+                format: "   %.0f G multiply-adds/s; float32 (%@) %.0f (%.3f s): ratio %.2f", flops / 2 / codedTime / 1e9,
+                PackedMatrix.kernelAvailable ? "packed AVX-512" : "OpenBLAS", flops / 2 / floatTime / 1e9, floatTime, floatTime / codedTime)
+        )
     }
     let batch = prompts.prefix(20).map { tokenizer.encode($0) }
     let batchTokens = batch.reduce(0) { $0 + $1.count }
@@ -177,7 +203,8 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     // the same model, item and adapter sizes in the same run
     // (scripts/reference/training_bench.py).
     let trainTokens = prompts.lazy.map { tokenizer.encode($0) }.first { (350...450).contains($0.count) } ?? batch[0]
-    let sequence = TrainingSequence(tokens: trainTokens, targets: [(trainTokens.count - 1, tokenizer.encode("1", parseSpecial: false)[0])], choices: [])
+    let sequence = TrainingSequence(
+        tokens: trainTokens, targets: [(trainTokens.count - 1, tokenizer.encode("1", parseSpecial: false)[0])], choices: [])
     let pytorch = referenceTimings("training_bench.py", [gemmaPath, "\(trainTokens.count)"])["step_s"]
     var floatStep: Double?
     // The base dequantised (f32, the default) and kept in its codes (q8, q8x2).
@@ -192,11 +219,15 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
             clipGlobalNorm(&gradient, maxNorm: 1)
             optimiser.update(&lora.values, gradient: gradient, learningRate: 1e-4)
         }
-        try trainStep()  // in f32 the first step also dequantises the output matrix for the full-vocabulary loss
+        try trainStep() // in f32 the first step also dequantises the output matrix for the full-vocabulary loss
         let stepTime = try (0..<3).map { _ in try seconds { try trainStep() } }.min()!
-        var note = pytorch.map { String(format: "   PyTorch + PEFT (float32) %.2f s: ratio %.2f", $0, $0 / stepTime) } ?? "   (PyTorch + PEFT not installed: no reference)"
+        var note =
+            pytorch.map { String(format: "   PyTorch + PEFT (float32) %.2f s: ratio %.2f", $0, $0 / stepTime) }
+            ?? "   (PyTorch + PEFT not installed: no reference)"
         if let floatStep { note += String(format: "; f32 %.2f s: ratio %.2f", floatStep, floatStep / stepTime) }
-        report("trainer (\(base.precision.rawValue)): one step, \(trainTokens.count) tokens, r=16 on 7", stepTime, goal: base.precision == .f32 ? 1.0 : 0.8, note: note)
+        report(
+            "trainer (\(base.precision.rawValue)): one step, \(trainTokens.count) tokens, r=16 on 7", stepTime,
+            goal: base.precision == .f32 ? 1.0 : 0.8, note: note)
         floatStep = floatStep ?? stepTime
     }
 } else {
@@ -216,10 +247,13 @@ if FileManager.default.fileExists(atPath: bigPath) {
     var logits: [Float] = []
     let prefillTime = try seconds { logits = big.logits(try big.lastHidden(tokens), tokens: ids) }
     var note = String(format: "   %.1f tokens/s", Double(tokens.count) / prefillTime)
-    let theirs = referenceTimings("big_model.py", ["llama", bigPath, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")])
+    let theirs = referenceTimings(
+        "big_model.py", ["llama", bigPath, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")])
     if let seconds = theirs["prefill_s"] {
         let difference = logits.indices.map { abs(Double(logits[$0]) - (theirs["logit_\($0 + 1)"] ?? .nan)) }.max()!
-        note += String(format: "; llama.cpp %.1f tokens/s: ratio %.2f; largest logit difference %.4f", Double(tokens.count) / seconds, seconds / prefillTime, difference)
+        note += String(
+            format: "; llama.cpp %.1f tokens/s: ratio %.2f; largest logit difference %.4f", Double(tokens.count) / seconds,
+            seconds / prefillTime, difference)
     }
     report("7B shape: 256-token prompt, q8", prefillTime, goal: 60, note: note)
 } else {
@@ -247,12 +281,16 @@ guard FileManager.default.isExecutableFile(atPath: binary.path) else {
 report("suneung list --sort public, 1,000 sets", try suneung(["list", "--sort", "public"], workspace: root), goal: 0.3)
 let oneMore = root.appendingPathComponent("one-more.csv").path
 try predictionCSV(&random).write(toFile: oneMore, atomically: true, encoding: .utf8)
-report("suneung import, 869 rows with logits", try suneung(["import", oneMore, "--name", "one-more", "--dataset", testFile], workspace: root), goal: 0.3)
+report(
+    "suneung import, 869 rows with logits", try suneung(["import", oneMore, "--name", "one-more", "--dataset", testFile], workspace: root),
+    goal: 0.3)
 
 // The upload log over 20,000 recorded uploads (20 a set, public and private each).
 let scoredSets = try store.summaries().prefix(1000).map { try store.predictionSet(id: $0.id) }
 for round in 0..<20 {
-    for set in scoredSets { try store.addScores(to: set, [(.public, 0.01 + Double(round) / 100, nil), (.private, 0.02 + Double(round) / 100, nil)]) }
+    for set in scoredSets {
+        try store.addScores(to: set, [(.public, 0.01 + Double(round) / 100, nil), (.private, 0.02 + Double(round) / 100, nil)])
+    }
 }
 report("suneung uploads, 20,000 uploads", try suneung(["uploads"], workspace: root), goal: 0.5)
 
@@ -262,16 +300,32 @@ let ensembleStore = try Store(workspace: Workspace(root: ensembleRoot), create: 
 let ensembleDataset = try ensembleStore.dataset(file: testFile)
 for index in 0..<50 {
     let table = try PredictionTable.read(bytes: try readFile(files[index]), file: files[index], dataset: ensembleDataset.shape).table
-    guard case .created(let set) = try ensembleStore.addPredictionSet(name: "ckpt-\(index)", dataset: ensembleDataset, table: table, origin: .imported, lineage: lineage) else { continue }
+    guard
+        case .created(let set) = try ensembleStore.addPredictionSet(
+            name: "ckpt-\(index)", dataset: ensembleDataset, table: table, origin: .imported, lineage: lineage)
+    else { continue }
     try ensembleStore.addScores(to: set, [(.public, 0.70 + Double(index % 13) / 100, nil)])
 }
-report("suneung ensemble --top 5 (vote), 50 sets", try suneung(["ensemble", "--top", "5", "--name", "v"], workspace: ensembleRoot), goal: 0.5)
-report("suneung ensemble --top 5 (average, score)", try suneung(["ensemble", "--top", "5", "--method", "average", "--name", "a"], workspace: ensembleRoot), goal: 0.5)
+report(
+    "suneung ensemble --top 5 (vote), 50 sets", try suneung(["ensemble", "--top", "5", "--name", "v"], workspace: ensembleRoot), goal: 0.5)
+report(
+    "suneung ensemble --top 5 (average, score)",
+    try suneung(["ensemble", "--top", "5", "--method", "average", "--name", "a"], workspace: ensembleRoot), goal: 0.5)
 
 // A labelled file over the same ids for selection (answers drawn at random).
 let goldFile = root.appendingPathComponent("gold.csv").path
-try CSV.write([["id", "paragraph", "problems"]] + zip(shape.ids, shape.choiceCounts).map { id, n in
-    [id, "지문", "{'question': 'q', 'choices': [\((1...n).map { "'\($0)'" }.joined(separator: ", "))], 'answer': \(Int.random(in: 1...n, using: &random))}"]
-}).write(toFile: goldFile, atomically: true, encoding: .utf8)
-report("suneung select, 50 candidates, 20 rounds", try suneung(["select", "--gold", goldFile, "--rounds", "20"], workspace: ensembleRoot), goal: 2)
-report("suneung select --method vote, same", try suneung(["select", "--gold", goldFile, "--rounds", "20", "--method", "vote"], workspace: ensembleRoot), goal: 2)
+try CSV.write(
+    [["id", "paragraph", "problems"]]
+        + zip(shape.ids, shape.choiceCounts).map { id, n in
+            [
+                id, "지문",
+                "{'question': 'q', 'choices': [\((1...n).map { "'\($0)'" }.joined(separator: ", "))], 'answer': \(Int.random(in: 1...n, using: &random))}"
+            ]
+        }
+).write(toFile: goldFile, atomically: true, encoding: .utf8)
+report(
+    "suneung select, 50 candidates, 20 rounds", try suneung(["select", "--gold", goldFile, "--rounds", "20"], workspace: ensembleRoot),
+    goal: 2)
+report(
+    "suneung select --method vote, same",
+    try suneung(["select", "--gold", goldFile, "--rounds", "20", "--method", "vote"], workspace: ensembleRoot), goal: 2)

@@ -9,7 +9,8 @@ struct AgreeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agree",
         abstract: "How much prediction sets agree: pairwise agreement, Cohen's kappa, and agreement with the majority.",
-        discussion: "Members that agree on nearly everything add little to an ensemble. The majority is the plain vote of all the sets shown, with the vote tie rule. --top counts content two names share once; subsets are compared on the items all the sets cover."
+        discussion:
+            "Members that agree on nearly everything add little to an ensemble. The majority is the plain vote of all the sets shown, with the vote tie rule. --top counts content two names share once; subsets are compared on the items all the sets cover."
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -40,18 +41,29 @@ struct AgreeCommand: ParsableCommand {
         if format != .table {
             let pairs = (0..<n).flatMap { i in (0..<n).filter { $0 != i }.map { j in (i, j) } }
             if format == .csv {
-                print(CSV.write([["set", "other", "agreement", "kappa", "agrees_with_majority"]] + pairs.map { i, j in
-                    [matrix.sets[i], matrix.sets[j], "\(matrix.agreement[i][j])", matrix.kappa[i][j].map { "\($0)" } ?? "", "\(matrix.withMajority[i])"]
-                }), terminator: "")
+                print(
+                    CSV.write(
+                        [["set", "other", "agreement", "kappa", "agrees_with_majority"]]
+                            + pairs.map { i, j in
+                                [
+                                    matrix.sets[i], matrix.sets[j], "\(matrix.agreement[i][j])", matrix.kappa[i][j].map { "\($0)" } ?? "",
+                                    "\(matrix.withMajority[i])"
+                                ]
+                            }), terminator: "")
             } else {
-                try printJSON(pairs.map { i, j in
-                    AgreementRow(set: matrix.sets[i], other: matrix.sets[j], agreement: matrix.agreement[i][j], kappa: matrix.kappa[i][j], agreesWithMajority: matrix.withMajority[i], items: matrix.items)
-                })
+                try printJSON(
+                    pairs.map { i, j in
+                        AgreementRow(
+                            set: matrix.sets[i], other: matrix.sets[j], agreement: matrix.agreement[i][j], kappa: matrix.kappa[i][j],
+                            agreesWithMajority: matrix.withMajority[i], items: matrix.items)
+                    })
             }
             return
         }
         let dataset = try store.dataset(id: sets[0].datasetId)
-        print("Sets over dataset \(dataset.shortHash) (\(matrix.items == dataset.itemCount ? "\(matrix.items) items" : "\(matrix.items) of its \(dataset.itemCount) items, covered by all"):")
+        print(
+            "Sets over dataset \(dataset.shortHash) (\(matrix.items == dataset.itemCount ? "\(matrix.items) items" : "\(matrix.items) of its \(dataset.itemCount) items, covered by all"):"
+        )
         var legend = TextTable([("#", .right), ("set", .left), ("public", .right)])
         for index in 0..<n { legend.add(["\(index + 1)", matrix.sets[index], formatScore(matrix.publicScores[index])]) }
         print(indent(legend.rendered))

@@ -8,7 +8,8 @@ struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
         abstract: "Is A really more accurate than B? Accuracies on labelled items, the exact McNemar test, and a bootstrap interval.",
-        discussion: "Compares over the items both sets predict and the gold file labels. The McNemar p-value is exact (binomial on the items exactly one set gets right); the interval is the 95% percentile bootstrap of accuracy(A) − accuracy(B) over 10,000 resamples with a fixed seed."
+        discussion:
+            "Compares over the items both sets predict and the gold file labels. The McNemar p-value is exact (binomial on the items exactly one set gets right); the interval is the 95% percentile bootstrap of accuracy(A) − accuracy(B) over 10,000 resamples with a fixed seed."
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -46,11 +47,17 @@ struct CompareCommand: ParsableCommand {
         table.add(["items", "\(correctA.count) labelled items predicted by both"])
         table.add([a.ref.description, String(format: "%.4f", accuracyA)])
         table.add([b.ref.description, String(format: "%.4f", accuracyB)])
-        table.add(["difference", String(format: "%+.4f  (95%% bootstrap interval %+.4f to %+.4f)", accuracyA - accuracyB, interval.low, interval.high)])
+        table.add([
+            "difference",
+            String(format: "%+.4f  (95%% bootstrap interval %+.4f to %+.4f)", accuracyA - accuracyB, interval.low, interval.high)
+        ])
         table.add(["discordant", "\(onlyA) only \(a.ref) right, \(onlyB) only \(b.ref) right"])
         table.add(["McNemar exact p", String(format: "%.4g", mcNemarExactPValue(onlyA: onlyA, onlyB: onlyB))])
         print(table.rendered)
         let significant = interval.low > 0 || interval.high < 0
-        print(significant ? "The difference is unlikely to be chance (the interval excludes 0)." : "The difference could be chance (the interval includes 0).")
+        print(
+            significant
+                ? "The difference is unlikely to be chance (the interval excludes 0)."
+                : "The difference could be chance (the interval includes 0).")
     }
 }

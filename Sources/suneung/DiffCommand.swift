@@ -7,7 +7,8 @@ struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "List the items on which two prediction sets answer differently, and their agreement rate.",
-        discussion: "Compared over the item ids both sets have; rows are read through their recorded sha256. --summary prints the answer transition matrix instead of the items (rows: the first set's answer, columns: the second's; `x` an answer kept verbatim)."
+        discussion:
+            "Compared over the item ids both sets have; rows are read through their recorded sha256. --summary prints the answer transition matrix instead of the items (rows: the first set's answer, columns: the second's; `x` an answer kept verbatim)."
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -34,14 +35,25 @@ struct DiffCommand: ParsableCommand {
         switch format {
         case .csv:
             if summary {
-                print(CSV.write([["\(a.ref)", "\(b.ref)", "items"]] + (0..<6).flatMap { i in (0..<6).compactMap { j in transitions[i][j] > 0 ? [labels[i], labels[j], "\(transitions[i][j])"] : nil } }), terminator: "")
+                print(
+                    CSV.write(
+                        [["\(a.ref)", "\(b.ref)", "items"]]
+                            + (0..<6).flatMap { i in
+                                (0..<6).compactMap { j in transitions[i][j] > 0 ? [labels[i], labels[j], "\(transitions[i][j])"] : nil }
+                            }), terminator: "")
             } else {
                 print(CSV.write([["item", a.ref.description, b.ref.description]] + differing.map { [$0.id, $0.a, $0.b] }), terminator: "")
             }
         case .json:
-            try printJSON(DiffResult(first: a.ref.description, second: b.ref.description, shared: shared, agree: shared - differing.count,
-                                     differing: summary ? nil : differing.map { DiffResult.Item(item: $0.id, first: $0.a, second: $0.b) },
-                                     transitions: summary ? Dictionary(uniqueKeysWithValues: (0..<6).map { i in (labels[i], Dictionary(uniqueKeysWithValues: (0..<6).map { j in (labels[j], transitions[i][j]) })) }) : nil))
+            try printJSON(
+                DiffResult(
+                    first: a.ref.description, second: b.ref.description, shared: shared, agree: shared - differing.count,
+                    differing: summary ? nil : differing.map { DiffResult.Item(item: $0.id, first: $0.a, second: $0.b) },
+                    transitions: summary
+                        ? Dictionary(
+                            uniqueKeysWithValues: (0..<6).map { i in
+                                (labels[i], Dictionary(uniqueKeysWithValues: (0..<6).map { j in (labels[j], transitions[i][j]) }))
+                            }) : nil))
         case .table:
             if summary {
                 let used = (0..<6).filter { i in (0..<6).contains { transitions[i][$0] + transitions[$0][i] > 0 } }
@@ -54,7 +66,9 @@ struct DiffCommand: ParsableCommand {
                 for item in differing { table.add([item.id, excerpt(item.a, limit: 12), excerpt(item.b, limit: 12)]) }
                 print(table.rendered + "\n")
             }
-            print("\(a.ref) and \(b.ref) agree on \(shared - differing.count) of \(shared) shared items (\(percent(shared - differing.count, of: shared))); \(differing.count) differ.")
+            print(
+                "\(a.ref) and \(b.ref) agree on \(shared - differing.count) of \(shared) shared items (\(percent(shared - differing.count, of: shared))); \(differing.count) differ."
+            )
         }
     }
 }

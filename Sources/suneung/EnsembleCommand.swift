@@ -11,7 +11,10 @@ extension CalibrationKind: ExpressibleByArgument {}
 
 /// `--calibrate KIND --gold FILE`, for ensemble and select.
 struct CalibrationOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Calibrate each member with values before combining: temperature (one T per member) or prior (T and a per-position correction), fitted on the labelled items of --gold by log loss; recorded with the ensemble.", valueName: "temperature|prior"))
+    @Option(
+        help: ArgumentHelp(
+            "Calibrate each member with values before combining: temperature (one T per member) or prior (T and a per-position correction), fitted on the labelled items of --gold by log loss; recorded with the ensemble.",
+            valueName: "temperature|prior"))
     var calibrate: CalibrationKind?
 
     /// The labelled items, by id, that the calibration is fitted on.
@@ -27,7 +30,10 @@ struct CalibrationOptions: ParsableArguments {
         let (calibrated, fits) = try Workflow.calibrate(members, dataset: dataset, gold: gold, kind: kind)
         var table = TextTable([("member", .left), ("T", .right), ("b1..b5", .left), ("items", .right)])
         for fit in fits {
-            table.add([fit.member, String(format: "%.3f", fit.temperature), fit.positionBias.map { String(format: "%+.2f", $0) }.joined(separator: " "), "\(fit.items)"])
+            table.add([
+                fit.member, String(format: "%.3f", fit.temperature),
+                fit.positionBias.map { String(format: "%+.2f", $0) }.joined(separator: " "), "\(fit.items)"
+            ])
         }
         print("Calibrated (\(kind.rawValue), on \(goldFile!)):\n" + indent(table.rendered))
         let skipped = members.count - fits.count
@@ -103,20 +109,25 @@ struct EnsembleCommand: ParsableCommand {
     @OptionGroup var remote: RemoteOptions
 
     var spec: EnsembleSpec {
-        EnsembleSpec(name: name, members: members.map(commaList), top: top.top, by: top.top == nil ? nil : top.by, exclude: top.exclude.map(commaList),
-                     method: method.rawValue, weights: weights, tags: notes.tags, note: notes.note, dryRun: dryRun)
+        EnsembleSpec(
+            name: name, members: members.map(commaList), top: top.top, by: top.top == nil ? nil : top.by,
+            exclude: top.exclude.map(commaList),
+            method: method.rawValue, weights: weights, tags: notes.tags, note: notes.note, dryRun: dryRun)
     }
 
     func validate() throws {
         if method == .vote, weights != nil {
             throw ValidationError("vote gives every member one vote; use --method weighted-vote or average with --weights")
         }
-        if top.top == nil && members == nil, weights.map({ (try? WeightScheme(parsing: $0)).map { if case .explicit = $0 { true } else { false } } ?? false }) != true {
+        if top.top == nil && members == nil,
+            weights.map({ (try? WeightScheme(parsing: $0)).map { if case .explicit = $0 { true } else { false } } ?? false }) != true
+        {
             throw ValidationError("choose the members: --top K or --members A,B,...")
         }
         if top.top != nil && members != nil { throw ValidationError("--top and --members exclude each other") }
         if remote.remote != nil && (out != nil || calibration.calibrate != nil || dataset != nil || notes.author != nil) {
-            throw ValidationError("with --remote the server builds the ensemble: --out, --calibrate, --dataset and --author are local options")
+            throw ValidationError(
+                "with --remote the server builds the ensemble: --out, --calibrate, --dataset and --author are local options")
         }
     }
 
@@ -126,8 +137,10 @@ struct EnsembleCommand: ParsableCommand {
             return printEnsemble(try client.buildEnsemble(spec), dryRun: dryRun, server: client.url)
         }
         let store = try options.openStore()
-        let built = try buildEnsemble(spec, store: store, datasetFile: dataset, lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version),
-                                      author: notes.author ?? defaultAuthor(), out: out.map { URL(fileURLWithPath: $0) }) { members, dataset, lineage in
+        let built = try buildEnsemble(
+            spec, store: store, datasetFile: dataset, lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version),
+            author: notes.author ?? defaultAuthor(), out: out.map { URL(fileURLWithPath: $0) }
+        ) { members, dataset, lineage in
             try calibration.apply(members, dataset: dataset, goldFile: gold, lineage: &lineage)
         }
         printEnsemble(built, dryRun: dryRun, server: nil)
@@ -135,17 +148,25 @@ struct EnsembleCommand: ParsableCommand {
 
     func printEnsemble(_ built: BuiltEnsemble, dryRun: Bool, server: String?) {
         for copy in built.skippedCopies { print("Skipped \(copy).") }
-        print("Ensemble \(built.name): \(built.method) over \(built.members.count) members, dataset \(built.dataset) (\(built.items) items)\(server.map { " on \($0)" } ?? "")")
+        print(
+            "Ensemble \(built.name): \(built.method) over \(built.members.count) members, dataset \(built.dataset) (\(built.items) items)\(server.map { " on \($0)" } ?? "")"
+        )
         var table = TextTable([("#", .right), ("member", .left), ("public", .right), ("weight", .right)])
         for (index, member) in built.members.enumerated() {
-            table.add(["\(index + 1)", member.set, formatScore(member.publicScore), member.weight.map { String(format: "%.4g", $0) } ?? "1 vote"])
+            table.add([
+                "\(index + 1)", member.set, formatScore(member.publicScore), member.weight.map { String(format: "%.4g", $0) } ?? "1 vote"
+            ])
         }
         print(indent(table.rendered))
         print("  weights: \(built.weights)")
         print("  ties:    \(built.tieRule)")
-        print("Changes \(built.changedFromBest) of \(built.items) answers of the best member \(built.bestMember) (public \(formatScore(built.bestMemberPublic))).")
+        print(
+            "Changes \(built.changedFromBest) of \(built.items) answers of the best member \(built.bestMember) (public \(formatScore(built.bestMemberPublic)))."
+        )
         if !built.sameAnswers.isEmpty {
-            print("Note: answers identical to \(built.sameAnswers.prefix(5).joined(separator: ", "))\(built.sameAnswers.count > 5 ? " and \(built.sameAnswers.count - 5) more" : "") on all \(built.items) items.")
+            print(
+                "Note: answers identical to \(built.sameAnswers.prefix(5).joined(separator: ", "))\(built.sameAnswers.count > 5 ? " and \(built.sameAnswers.count - 5) more" : "") on all \(built.items) items."
+            )
         }
         guard let recorded = built.recorded, let file = built.submissionFile else {
             print("Dry run: nothing written.")

@@ -37,51 +37,77 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "The prediction set's name (letters, digits, '.', '_', '-'; at most 100). Default: the file's name.")
     var name: String?
 
-    @Option(help: ArgumentHelp("The exam CSV the predictions are for (the test set, or the labelled file a --subset covers).", valueName: "TEST.csv"))
+    @Option(
+        help: ArgumentHelp(
+            "The exam CSV the predictions are for (the test set, or the labelled file a --subset covers).", valueName: "TEST.csv"))
     var dataset: String
 
-    @Option(help: ArgumentHelp("Answers that are not one of the item's choices (`정`, 5 on a 4-choice item): refuse the file, or as-wrong: store it as uploaded, those answers kept verbatim, counted wrong in local scores and abstaining in votes and averages.", valueName: "refuse|as-wrong"))
+    @Option(
+        help: ArgumentHelp(
+            "Answers that are not one of the item's choices (`정`, 5 on a 4-choice item): refuse the file, or as-wrong: store it as uploaded, those answers kept verbatim, counted wrong in local scores and abstaining in votes and averages.",
+            valueName: "refuse|as-wrong"))
     var invalid: InvalidAnswerRule = .refuse
 
-    @Flag(help: "The file covers part of the dataset (validation or train predictions): it can be scored, compared and selected, never exported as a submission.")
+    @Flag(
+        help:
+            "The file covers part of the dataset (validation or train predictions): it can be scored, compared and selected, never exported as a submission."
+    )
     var subset = false
 
     @OptionGroup var notes: SetNotesOptions
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give the prediction CSV(s) to import") }
-        if name != nil && files.count > 1 { throw ValidationError("--name names one file; with several files each is named after its file") }
+        if name != nil && files.count > 1 {
+            throw ValidationError("--name names one file; with several files each is named after its file")
+        }
     }
 
     func run() throws {
         let requests = files.map { ImportRequest(file: $0, name: name ?? ImportRequest.name(fromFile: $0)) }
         let store = try options.openStore()
         let lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
-        let reports = try importPredictions(requests, datasetFile: dataset, options: PredictionFileOptions(invalidAnswers: invalid, subset: subset), notes: notes.notes, lineage: lineage, store: store)
+        let reports = try importPredictions(
+            requests, datasetFile: dataset, options: PredictionFileOptions(invalidAnswers: invalid, subset: subset), notes: notes.notes,
+            lineage: lineage, store: store)
         for report in reports {
             let table = report.reading.table
             switch report.outcome {
             case .created(let set):
                 let values = table.choiceValues.map { " with \($0.rawValue)" } ?? ""
-                let coverage = table.rows.count < report.dataset.itemCount ? "\(table.rows.count) of \(report.dataset.itemCount) items (subset)" : "\(table.rows.count) items"
-                print("Imported \(set.ref): \(coverage)\(values), dataset \(report.dataset.shortHash) -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))")
+                let coverage =
+                    table.rows.count < report.dataset.itemCount
+                    ? "\(table.rows.count) of \(report.dataset.itemCount) items (subset)" : "\(table.rows.count) items"
+                print(
+                    "Imported \(set.ref): \(coverage)\(values), dataset \(report.dataset.shortHash) -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))"
+                )
             case .identical(let set):
                 print("No new version: \(report.request.file) has the same content as \(set.ref).")
             }
             if report.reading.invalidAnswers > 0 {
-                print("  \(report.reading.invalidAnswers) answer\(report.reading.invalidAnswers == 1 ? " is" : "s are") not a choice, kept as uploaded: wrong in local scores, abstaining in ensembles.")
+                print(
+                    "  \(report.reading.invalidAnswers) answer\(report.reading.invalidAnswers == 1 ? " is" : "s are") not a choice, kept as uploaded: wrong in local scores, abstaining in ensembles."
+                )
             }
             if !report.reading.ignoredColumns.isEmpty {
-                print("  Ignored column\(report.reading.ignoredColumns.count == 1 ? "" : "s"): \(report.reading.ignoredColumns.map { excerpt($0, limit: 40) }.joined(separator: ", ")).")
+                print(
+                    "  Ignored column\(report.reading.ignoredColumns.count == 1 ? "" : "s"): \(report.reading.ignoredColumns.map { excerpt($0, limit: 40) }.joined(separator: ", "))."
+                )
             }
             if report.reading.valuesPastChoices > 0 {
-                print("  On \(report.reading.valuesPastChoices) item\(report.reading.valuesPastChoices == 1 ? "" : "s") a value past the item's choices (a 5th value on a 4-choice item) was ignored.")
+                print(
+                    "  On \(report.reading.valuesPastChoices) item\(report.reading.valuesPastChoices == 1 ? "" : "s") a value past the item's choices (a 5th value on a 4-choice item) was ignored."
+                )
             }
             if report.reading.argmaxDisagreements > 0 {
-                print("  On \(report.reading.argmaxDisagreements) item\(report.reading.argmaxDisagreements == 1 ? "" : "s") the answer is not the arg-max of the \(table.choiceValues!.rawValue): the answer votes, the values average.")
+                print(
+                    "  On \(report.reading.argmaxDisagreements) item\(report.reading.argmaxDisagreements == 1 ? "" : "s") the answer is not the arg-max of the \(table.choiceValues!.rawValue): the answer votes, the values average."
+                )
             }
             if !report.sameContent.isEmpty {
-                print("  Same answers and values as \(report.sameContent.map(\.ref.description).joined(separator: ", ")): counted once by --top, agree and select.")
+                print(
+                    "  Same answers and values as \(report.sameContent.map(\.ref.description).joined(separator: ", ")): counted once by --top, agree and select."
+                )
             }
         }
     }

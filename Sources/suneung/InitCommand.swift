@@ -7,7 +7,8 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create the store (suneung.sqlite), the workspace folders and the sample config/*.yaml. Safe to run again.",
-        discussion: "config/ gets competition.yaml (uploads a day, time zone), train.yaml, predict.yaml, ensemble.yaml and pipeline.yaml; a file that is there is never overwritten."
+        discussion:
+            "config/ gets competition.yaml (uploads a day, time zone), train.yaml, predict.yaml, ensemble.yaml and pipeline.yaml; a file that is there is never overwritten."
     )
 
     @Option(name: .long, help: ArgumentHelp("The folder to make a workspace (default: the current folder).", valueName: "DIR"))
@@ -29,7 +30,11 @@ struct InitCommand: ParsableCommand {
             guard ok else { throw ValidationError("cannot write \(url.path)") }
             written.append("config/\(sample.name)")
         }
-        print(existed ? "Workspace \(workspace.root.path) is ready (the store was already there)." : "Created the workspace \(workspace.root.path): \(Workspace.databaseName) and \(Workspace.folders.joined(separator: "/, "))/.")
+        print(
+            existed
+                ? "Workspace \(workspace.root.path) is ready (the store was already there)."
+                : "Created the workspace \(workspace.root.path): \(Workspace.databaseName) and \(Workspace.folders.joined(separator: "/, "))/."
+        )
         if !written.isEmpty { print("Wrote \(written.joined(separator: ", ")).") }
     }
 }

@@ -9,7 +9,8 @@ import Workflow
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List every prediction set version with its dataset and latest scores (or, with --checkpoints, every training checkpoint).",
+        abstract:
+            "List every prediction set version with its dataset and latest scores (or, with --checkpoints, every training checkpoint).",
         discussion: """
             Marks the best public score per dataset (`best`) and the sets within one binomial \
             standard error of it (`~`): the public split cannot tell them apart. Hidden sets \
@@ -36,7 +37,10 @@ struct ListCommand: ParsableCommand {
     @Flag(help: "Include hidden sets.")
     var all = false
 
-    @Option(help: ArgumentHelp("A labelled exam CSV whose answer distribution is the prior for the bias flag (default: uniform shares).", valueName: "LABELLED.csv"))
+    @Option(
+        help: ArgumentHelp(
+            "A labelled exam CSV whose answer distribution is the prior for the bias flag (default: uniform shares).",
+            valueName: "LABELLED.csv"))
     var prior: String?
 
     @Option(help: "Output format (csv: empty where missing; json: null where missing; both at full precision).")
@@ -58,7 +62,9 @@ struct ListCommand: ParsableCommand {
         // On a server: its sets, without the local file checks.
         let store = remote.remote == nil ? try options.openStore() : nil
         let everything = try remote.remote.map { try options.client($0).sets(all: true) } ?? store!.summaries()
-        var sets = everything.filter { (all || !$0.hidden) && (tag == nil || $0.tags.contains(tag!)) && (author == nil || $0.author == author) }
+        var sets = everything.filter {
+            (all || !$0.hidden) && (tag == nil || $0.tags.contains(tag!)) && (author == nil || $0.author == author)
+        }
         if let k = top.top {
             guard let store else { throw ValidationError("--top runs on the local store (pull first: `suneung pull`)") }
             let chosen = try top.choose(k, store: store, datasetFile: nil, includeHidden: all, sayCopies: false)
@@ -66,7 +72,7 @@ struct ListCommand: ParsableCommand {
             sets = sets.filter { order[$0.id] != nil }.sorted { order[$0.id]! < order[$1.id]! }
         } else {
             switch sort {
-            case .name: break  // the store returns name, then version
+            case .name: break // the store returns name, then version
             case .created: sets.sort { ($0.createdAt, $0.version) > ($1.createdAt, $1.version) }
             case .public: sets.sort(by: best(\.public))
             case .private: sets.sort(by: best(\.private))
@@ -81,16 +87,35 @@ struct ListCommand: ParsableCommand {
         case .json:
             try printJSON(sets.map { Listed(set: $0, file: fileProblems[$0.id], biased: biased.contains($0.id)) })
         case .csv:
-            print(CSV.write([["set", "origin", "dataset", "items", "rows", "values", "public", "private", "local", "author", "tags", "hidden", "invalid_answers", "biased", "note", "created", "file"]] + sets.map { set in
-                [set.ref, set.origin.rawValue, set.dataset, "\(set.items)", "\(set.rows)", set.choiceValues?.rawValue ?? "", csvNumber(set.public), csvNumber(set.private), csvNumber(set.local),
-                 set.author ?? "", set.tags.joined(separator: " "), set.hidden ? "true" : "false", "\(set.invalidAnswers)", biased.contains(set.id) ? "true" : "false", set.note ?? "", iso8601(set.createdAt), fileProblems[set.id] ?? "ok"]
-            }), terminator: "")
+            print(
+                CSV.write(
+                    [
+                        [
+                            "set", "origin", "dataset", "items", "rows", "values", "public", "private", "local", "author", "tags", "hidden",
+                            "invalid_answers", "biased", "note", "created", "file"
+                        ]
+                    ]
+                        + sets.map { set in
+                            [
+                                set.ref, set.origin.rawValue, set.dataset, "\(set.items)", "\(set.rows)", set.choiceValues?.rawValue ?? "",
+                                csvNumber(set.public), csvNumber(set.private), csvNumber(set.local),
+                                set.author ?? "", set.tags.joined(separator: " "), set.hidden ? "true" : "false", "\(set.invalidAnswers)",
+                                biased.contains(set.id) ? "true" : "false", set.note ?? "", iso8601(set.createdAt),
+                                fileProblems[set.id] ?? "ok"
+                            ]
+                        }), terminator: "")
         case .table:
             guard !sets.isEmpty else {
-                print(all || tag != nil || author != nil ? "No prediction set matches." : "No prediction sets yet: add one with `suneung import FILE --name NAME --dataset TEST.csv`.")
+                print(
+                    all || tag != nil || author != nil
+                        ? "No prediction set matches."
+                        : "No prediction sets yet: add one with `suneung import FILE --name NAME --dataset TEST.csv`.")
                 return
             }
-            var table = TextTable([("set", .left), ("origin", .left), ("dataset", .left), ("items", .right), ("values", .left), ("public", .right), ("", .left), ("private", .right), ("local", .right), ("author", .left), ("tags", .left), ("created", .left)])
+            var table = TextTable([
+                ("set", .left), ("origin", .left), ("dataset", .left), ("items", .right), ("values", .left), ("public", .right),
+                ("", .left), ("private", .right), ("local", .right), ("author", .left), ("tags", .left), ("created", .left)
+            ])
             let marks = closeToBest(sets)
             for set in sets {
                 var flags: [String] = []
@@ -99,17 +124,24 @@ struct ListCommand: ParsableCommand {
                 if biased.contains(set.id) { flags.append("biased") }
                 if let problem = fileProblems[set.id] { flags.append("file \(problem)") }
                 let items = set.subset ? "\(set.rows)/\(set.items)" : "\(set.items)"
-                table.add([set.ref + (flags.isEmpty ? "" : " (" + flags.joined(separator: ", ") + ")"), set.origin.rawValue, set.dataset, items, set.choiceValues?.rawValue ?? "-",
-                           formatScore(set.public), marks[set.id].map(\.mark) ?? "", formatScore(set.private), formatScore(set.local),
-                           excerpt(set.author ?? "", limit: 24), set.tags.joined(separator: ","), timestamp(set.createdAt)])
+                table.add([
+                    set.ref + (flags.isEmpty ? "" : " (" + flags.joined(separator: ", ") + ")"), set.origin.rawValue, set.dataset, items,
+                    set.choiceValues?.rawValue ?? "-",
+                    formatScore(set.public), marks[set.id].map(\.mark) ?? "", formatScore(set.private), formatScore(set.local),
+                    excerpt(set.author ?? "", limit: 24), set.tags.joined(separator: ","), timestamp(set.createdAt)
+                ])
             }
             print(table.rendered)
             for note in Set(marks.values.compactMap(\.note)).sorted() { print(note) }
             if !biased.isEmpty {
-                print("biased: the set's most frequent answer takes more than twice its share \(prior == nil ? "of uniform choices (--prior LABELLED.csv compares with a labelled file)" : "in \(prior!)"); `suneung bias SET` shows the distribution.")
+                print(
+                    "biased: the set's most frequent answer takes more than twice its share \(prior == nil ? "of uniform choices (--prior LABELLED.csv compares with a labelled file)" : "in \(prior!)"); `suneung bias SET` shows the distribution."
+                )
             }
             if !fileProblems.isEmpty {
-                print("\(fileProblems.count) set\(fileProblems.count == 1 ? " has its file" : "s have their files") in predictions/ missing or changed: `suneung fsck` rebuilds them from the store.")
+                print(
+                    "\(fileProblems.count) set\(fileProblems.count == 1 ? " has its file" : "s have their files") in predictions/ missing or changed: `suneung fsck` rebuilds them from the store."
+                )
             }
             let hidden = all ? 0 : everything.filter(\.hidden).count
             if hidden > 0 && top.top == nil { print("\(hidden) hidden set\(hidden == 1 ? "" : "s") not shown (--all shows them).") }
@@ -137,20 +169,28 @@ struct ListCommand: ParsableCommand {
         let all = try store.checkpoints(run: trainingRun)
         let header = ["checkpoint", "epoch", "train loss", "val loss", "val acc", "path", "created"]
         let rows = all.map { run, c in
-            ["\(run.name)/step-\(c.step)", String(format: "%.2f", c.epoch), c.trainLoss.map { String(format: "%.4f", $0) } ?? "-",
-             c.validationLoss.map { String(format: "%.4f", $0) } ?? "-", formatScore(c.validationAccuracy), c.path, timestamp(c.createdAt)]
+            [
+                "\(run.name)/step-\(c.step)", String(format: "%.2f", c.epoch), c.trainLoss.map { String(format: "%.4f", $0) } ?? "-",
+                c.validationLoss.map { String(format: "%.4f", $0) } ?? "-", formatScore(c.validationAccuracy), c.path,
+                timestamp(c.createdAt)
+            ]
         }
         switch format {
         case .csv: print(CSV.write([header] + rows), terminator: "")
         case .json:
             let objects = rows.map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
-            print(String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            print(
+                String(decoding: try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+            )
         case .table:
             guard !all.isEmpty else {
                 print("No checkpoints yet: train with `suneung train --config config/train.yaml`.")
                 return
             }
-            var table = TextTable([("checkpoint", .left), ("epoch", .right), ("train loss", .right), ("val loss", .right), ("val acc", .right), ("path", .left), ("created", .left)])
+            var table = TextTable([
+                ("checkpoint", .left), ("epoch", .right), ("train loss", .right), ("val loss", .right), ("val acc", .right),
+                ("path", .left), ("created", .left)
+            ])
             for row in rows { table.add(row) }
             print(table.rendered)
         }
@@ -171,13 +211,22 @@ struct ListCommand: ParsableCommand {
     /// "best" and "~" per set, and the note that explains "~".
     func closeToBest(_ sets: [Store.SetSummary]) -> [Int64: (mark: String, note: String?)] {
         Workflow.closeToBest(sets, publicItems: publicItems).mapValues { mark in
-            (mark.mark, mark.mark == "best" ? nil : String(format: "~ within one standard error (%.3f, at %.4f on %d public items) of the best public score over dataset %@: the leaderboard cannot tell them apart.",
-                                                          mark.error, mark.best.public!, mark.publicItems, mark.best.dataset))
+            (
+                mark.mark,
+                mark.mark == "best"
+                    ? nil
+                    : String(
+                        format:
+                            "~ within one standard error (%.3f, at %.4f on %d public items) of the best public score over dataset %@: the leaderboard cannot tell them apart.",
+                        mark.error, mark.best.public!, mark.publicItems, mark.best.dataset)
+            )
         }
     }
 
     func fields(_ set: Store.SetSummary) -> [String] {
-        [set.ref, set.origin.rawValue, set.dataset, "\(set.items)", set.choiceValues?.rawValue ?? "-",
-         formatScore(set.public), formatScore(set.private), formatScore(set.local), timestamp(set.createdAt)]
+        [
+            set.ref, set.origin.rawValue, set.dataset, "\(set.items)", set.choiceValues?.rawValue ?? "-",
+            formatScore(set.public), formatScore(set.private), formatScore(set.local), timestamp(set.createdAt)
+        ]
     }
 }

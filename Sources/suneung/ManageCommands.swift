@@ -69,7 +69,8 @@ struct RenameCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rename",
         abstract: "Rename a set, every version of it; ensembles, uploads and lineage keep pointing at the same versions.",
-        discussion: "Its files in predictions/ are renamed with it. A submission CSV already written keeps its file name. NEW must not exist."
+        discussion:
+            "Its files in predictions/ are renamed with it. A submission CSV already written keeps its file name. NEW must not exist."
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -159,17 +160,29 @@ struct UploadsCommand: ParsableCommand {
         case .json:
             try printJSON(log)
         case .csv:
-            print(CSV.write([["id", "set", "public", "private", "note", "author", "created", "retracted"]] + uploads.map {
-                ["\($0.id)", $0.set, csvNumber($0.public), csvNumber($0.private), $0.note ?? "", $0.author ?? "", iso8601($0.createdAt), $0.retractedAt.map(iso8601) ?? ""]
-            }), terminator: "")
+            print(
+                CSV.write(
+                    [["id", "set", "public", "private", "note", "author", "created", "retracted"]]
+                        + uploads.map {
+                            [
+                                "\($0.id)", $0.set, csvNumber($0.public), csvNumber($0.private), $0.note ?? "", $0.author ?? "",
+                                iso8601($0.createdAt), $0.retractedAt.map(iso8601) ?? ""
+                            ]
+                        }), terminator: "")
         case .table:
             if uploads.isEmpty {
                 print("No uploads recorded yet: after each upload, `suneung score NAME --public X`.")
             } else {
-                var table = TextTable([("#", .right), ("time", .left), ("set", .left), ("public", .right), ("private", .right), ("author", .left), ("note", .left)])
+                var table = TextTable([
+                    ("#", .right), ("time", .left), ("set", .left), ("public", .right), ("private", .right), ("author", .left),
+                    ("note", .left)
+                ])
                 for upload in uploads {
-                    table.add(["\(upload.id)", timestamp(upload.createdAt), upload.set + (upload.retractedAt == nil ? "" : " (retracted)"), formatScore(upload.public), formatScore(upload.private),
-                               excerpt(upload.author ?? "", limit: 24), excerpt(upload.note ?? "", limit: 60)])
+                    table.add([
+                        "\(upload.id)", timestamp(upload.createdAt), upload.set + (upload.retractedAt == nil ? "" : " (retracted)"),
+                        formatScore(upload.public), formatScore(upload.private),
+                        excerpt(upload.author ?? "", limit: 24), excerpt(upload.note ?? "", limit: 60)
+                    ])
                 }
                 print(table.rendered)
             }
@@ -181,7 +194,8 @@ struct UploadsCommand: ParsableCommand {
 struct FsckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
-        abstract: "Check the store: SQLite's integrity check, every set's rows against their sha256, the files in predictions/ and submissions/; repair what can be rebuilt.",
+        abstract:
+            "Check the store: SQLite's integrity check, every set's rows against their sha256, the files in predictions/ and submissions/; repair what can be rebuilt.",
         discussion: """
             A missing or changed file is written again from the store's rows (which the \
             recorded sha256 vouches for); a file in predictions/ named as a set's file \
@@ -204,10 +218,16 @@ struct FsckCommand: ParsableCommand {
         if !check && !store.writable { print("The workspace is read-only: checking only, nothing is repaired.") }
         let report = try store.fsck(repair: repair)
         print("Checked \(report.sets) sets.")
-        print(report.database.isEmpty ? "database: ok (integrity_check, foreign_key_check)" : "database: " + report.database.joined(separator: "\n  "))
+        print(
+            report.database.isEmpty
+                ? "database: ok (integrity_check, foreign_key_check)" : "database: " + report.database.joined(separator: "\n  "))
         for path in report.rebuilt { print("\(repair ? "rebuilt" : "would rebuild") \(excerpt(path, limit: 1000))") }
-        for path in report.strays { print("\(repair ? "removed" : "would remove") \(excerpt(path, limit: 1000)) (a killed command's temporary file)") }
-        for path in report.quarantined { print("\(repair ? "quarantined" : "would quarantine") \(excerpt(path, limit: 1000)) (a set's file, but no such set)") }
+        for path in report.strays {
+            print("\(repair ? "removed" : "would remove") \(excerpt(path, limit: 1000)) (a killed command's temporary file)")
+        }
+        for path in report.quarantined {
+            print("\(repair ? "quarantined" : "would quarantine") \(excerpt(path, limit: 1000)) (a set's file, but no such set)")
+        }
         for problem in report.corrupted { print("corrupted: \(problem)") }
         if report.clean { print("Everything is in order.") }
         if !report.database.isEmpty || !report.corrupted.isEmpty || (!repair && !report.clean) { throw ExitCode.failure }
@@ -218,7 +238,8 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate a submission CSV made outside suneung, as the competition would, without storing it.",
-        discussion: "The header id,answer; every test id exactly once, in test order; each answer within its item's choices. Every problem is reported. Exit 1 if there is one."
+        discussion:
+            "The header id,answer; every test id exactly once, in test order; each answer within its item's choices. Every problem is reported. Exit 1 if there is one."
     )
 
     @Argument(help: "The submission CSV.")

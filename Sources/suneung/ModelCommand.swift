@@ -18,7 +18,8 @@ struct ModelCommand: ParsableCommand {
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Architecture, sizes, RoPE and sliding window, tensors by type, tokenizer, answer-token ids and chat template of a GGUF model."
+            abstract:
+                "Architecture, sizes, RoPE and sliding window, tensors by type, tokenizer, answer-token ids and chat template of a GGUF model."
         )
 
         @Argument(help: "The model file (.gguf).")
@@ -44,11 +45,13 @@ struct ModelCommand: ParsableCommand {
             let parameters = model.tensors.reduce(0) { $0 + $1.elementCount }
             // Not %d: it takes 32 bits, and 9B models have more parameters than that holds.
             table.add(["parameters", String(format: "%.1fM", Double(parameters) / 1e6) + " (\(parameters))"])
-            for (label, key) in [("layers", "block_count"), ("embedding", "embedding_length"), ("feed-forward", "feed_forward_length"),
-                                 ("heads", "attention.head_count"), ("kv heads", "attention.head_count_kv"), ("head size", "attention.key_length"),
-                                 ("context", "context_length"), ("rope base", "rope.freq_base"), ("rope dims", "rope.dimension_count"),
-                                 ("rope scaling", "rope.scaling.type"), ("sliding window", "attention.sliding_window"),
-                                 ("norm epsilon", "attention.layer_norm_rms_epsilon")] {
+            for (label, key) in [
+                ("layers", "block_count"), ("embedding", "embedding_length"), ("feed-forward", "feed_forward_length"),
+                ("heads", "attention.head_count"), ("kv heads", "attention.head_count_kv"), ("head size", "attention.key_length"),
+                ("context", "context_length"), ("rope base", "rope.freq_base"), ("rope dims", "rope.dimension_count"),
+                ("rope scaling", "rope.scaling.type"), ("sliding window", "attention.sliding_window"),
+                ("norm epsilon", "attention.layer_norm_rms_epsilon")
+            ] {
                 if let v = value(key) { table.add([label, v]) }
             }
             let byType = Dictionary(grouping: model.tensors, by: \.type)
@@ -58,10 +61,11 @@ struct ModelCommand: ParsableCommand {
             table.add(["tensors", "\(model.tensors.count): \(types.joined(separator: ", "))"])
             do {
                 let tokenizer = try Tokenizer(gguf: model)
-                let kind = switch tokenizer.kind {
-                case .sentencePiece: "SentencePiece (llama)"
-                case .bytePairEncoding(let pre): "byte-level BPE (gpt2, pre-tokenizer \(pre.rawValue))"
-                }
+                let kind =
+                    switch tokenizer.kind {
+                    case .sentencePiece: "SentencePiece (llama)"
+                    case .bytePairEncoding(let pre): "byte-level BPE (gpt2, pre-tokenizer \(pre.rawValue))"
+                    }
                 table.add(["vocabulary", "\(tokenizer.vocabularySize) tokens, \(kind)"])
                 let answers = (1...5).map { digit in
                     let ids = tokenizer.encode(String(digit))
@@ -124,17 +128,22 @@ struct ModelCommand: ParsableCommand {
             let target = GGMLType.writable.first { $0.name == type.uppercased() }
             let lora = try LoRAAdapter(path: adapter)
             var progress = ByteProgress()
-            let summary = try Merge.write(base: base, adapter: lora, adapterSha256: try Predict.adapterSha256(adapter), type: target, to: out) {
+            let summary = try Merge.write(
+                base: base, adapter: lora, adapterSha256: try Predict.adapterSha256(adapter), type: target, to: out
+            ) {
                 progress.update($0, of: $1)
             }
-            print("Wrote \(excerpt(out, limit: 1000)): \(summary.merged) tensors merged (\(summary.types.joined(separator: ", "))), \(summary.copied) copied.")
+            print(
+                "Wrote \(excerpt(out, limit: 1000)): \(summary.merged) tensors merged (\(summary.types.joined(separator: ", "))), \(summary.copied) copied."
+            )
         }
     }
 
     struct Tokenize: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Token count and ids of a prompt, to check lengths or compare with llama.cpp.",
-            discussion: "With --item, the item's baseline prompt (DESIGN.md) in the model's chat template; with --text, the text as the user message. --raw tokenizes the text (or the item's user message) alone, without a template. Special tokens written in the text become their ids; no BOS is added beyond what the template writes."
+            discussion:
+                "With --item, the item's baseline prompt (DESIGN.md) in the model's chat template; with --text, the text as the user message. --raw tokenizes the text (or the item's user message) alone, without a template. Special tokens written in the text become their ids; no BOS is added beyond what the template writes."
         )
 
         @Argument(help: "The model file (.gguf).")

@@ -8,7 +8,8 @@ import Workflow
 struct PipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
-        abstract: "Train, predict per checkpoint, score, ensemble the top 5, export the submission and write the report: one resumable command.",
+        abstract:
+            "Train, predict per checkpoint, score, ensemble the top 5, export the submission and write the report: one resumable command.",
         discussion: """
             Stages: (1) zero-shot predictions of the base model on the test set; (2) the \
             prediction files of runs made elsewhere (`imports`); (3) LoRA training with \
@@ -33,7 +34,9 @@ struct PipelineCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         var printer = EventPrinter()
-        let outcome = try Pipeline.run(config: config, threads: threads, author: defaultAuthor(), commandLine: commandLineText, store: store) { printer.show($0) }
+        let outcome = try Pipeline.run(
+            config: config, threads: threads, author: defaultAuthor(), commandLine: commandLineText, store: store
+        ) { printer.show($0) }
         printer.show(.stage("7. summary"))
         print(summaryTable(outcome.summary).rendered)
         if !outcome.resumed.isEmpty { print("\nResumed from an interrupted run: " + outcome.resumed.joined(separator: "; ") + ".") }
@@ -45,7 +48,10 @@ struct PipelineCommand: ParsableCommand {
 
 /// A pipeline's summary as a table.
 func summaryTable(_ summary: PipelineSummary) -> TextTable {
-    var table = TextTable([("set", .left), ("kind", .left), ("public", .right), ("private", .right), ("local", .right), ("top \(summary.pipeline.chosen.count)", .left)])
+    var table = TextTable([
+        ("set", .left), ("kind", .left), ("public", .right), ("private", .right), ("local", .right),
+        ("top \(summary.pipeline.chosen.count)", .left)
+    ])
     for row in summary.rows {
         table.add([row.ref, row.kind, formatScore(row.public), formatScore(row.private), formatScore(row.local), row.chosen ? "*" : ""])
     }

@@ -4,10 +4,10 @@ import Exam
 import Foundation
 import GGUF
 import Store
-import Workflow
 import Tensor
 import Tokenizer
 import Training
+import Workflow
 
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,10 +35,16 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The model file (not with --checkpoint, which names its own).", valueName: "FILE.gguf"))
     var model: String?
 
-    @Option(help: ArgumentHelp("A LoRA adapter for the model: a PEFT folder (adapter_config.json, adapter_model.safetensors) or llama.cpp's adapter GGUF (`export-adapter --format gguf`, convert_lora_to_gguf.py).", valueName: "DIR|FILE.gguf"))
+    @Option(
+        help: ArgumentHelp(
+            "A LoRA adapter for the model: a PEFT folder (adapter_config.json, adapter_model.safetensors) or llama.cpp's adapter GGUF (`export-adapter --format gguf`, convert_lora_to_gguf.py).",
+            valueName: "DIR|FILE.gguf"))
     var adapter: String?
 
-    @Option(help: ArgumentHelp("A checkpoint of `suneung train` (RUN/step-N, or RUN for its last): its base model and adapter, as the store recorded them.", valueName: "RUN/step-N"))
+    @Option(
+        help: ArgumentHelp(
+            "A checkpoint of `suneung train` (RUN/step-N, or RUN for its last): its base model and adapter, as the store recorded them.",
+            valueName: "RUN/step-N"))
     var checkpoint: String?
 
     @Option(help: ArgumentHelp("The exam CSV to score.", valueName: "FILE.csv"))
@@ -59,21 +65,33 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest prompt in tokens (default: the model's context, at most 4,096).", valueName: "N"))
     var maxTokens: Int?
 
-    @Option(help: ArgumentHelp("How the engine multiplies: auto (the file's own: float32 for F32/F16/BF16 weights, q8 for quantised ones), q8 (the weights stay in their 4/8-bit codes, activations in 8 bits, integer products: llama.cpp's scheme, ~2.5x less memory and faster), q8x2 (q8 with activations in two 8-bit parts: twice the integer work, answer logits ~0.01 from f32's against q8's ~0.17), f32 (weights dequantised to float32: the exact path, as transformers computes). Recorded in the set's lineage.", valueName: "auto|q8|q8x2|f32"))
+    @Option(
+        help: ArgumentHelp(
+            "How the engine multiplies: auto (the file's own: float32 for F32/F16/BF16 weights, q8 for quantised ones), q8 (the weights stay in their 4/8-bit codes, activations in 8 bits, integer products: llama.cpp's scheme, ~2.5x less memory and faster), q8x2 (q8 with activations in two 8-bit parts: twice the integer work, answer logits ~0.01 from f32's against q8's ~0.17), f32 (weights dequantised to float32: the exact path, as transformers computes). Recorded in the set's lineage.",
+            valueName: "auto|q8|q8x2|f32"))
     var precision: Precision = .auto
 
     @Option(help: ArgumentHelp("A labelled exam CSV: also record the local accuracy.", valueName: "FILE"))
     var gold: String?
 
-    @Option(help: ArgumentHelp("Correct the model's preference for answer positions: permute (every cyclic order of the choices, the probabilities of each choice's content averaged: n passes an item) or pride[:FRACTION] (the position prior estimated from the permuted passes of a seeded sample, default 5% of the items, and divided out of the others' single pass). The stored logits are the corrected ones.", valueName: "permute|pride[:F]"))
+    @Option(
+        help: ArgumentHelp(
+            "Correct the model's preference for answer positions: permute (every cyclic order of the choices, the probabilities of each choice's content averaged: n passes an item) or pride[:FRACTION] (the position prior estimated from the permuted passes of a seeded sample, default 5% of the items, and divided out of the others' single pass). The stored logits are the corrected ones.",
+            valueName: "permute|pride[:F]"))
     var debias: String?
 
-    @Option(help: ArgumentHelp("With --debias: correct toward this labelled file's answer shares instead of uniform ones (p ∝ p · target / prior).", valueName: "LABELLED.csv"))
+    @Option(
+        help: ArgumentHelp(
+            "With --debias: correct toward this labelled file's answer shares instead of uniform ones (p ∝ p · target / prior).",
+            valueName: "LABELLED.csv"))
     var priorTarget: String?
 
     func request(notes: Store.SetNotes = Store.SetNotes()) -> PredictRequest {
-        PredictRequest(model: model, adapter: adapter, checkpoint: checkpoint, dataset: dataset, name: name, template: template, threads: threads, limit: limit,
-                       maxTokens: maxTokens, precision: precision, gold: gold, debias: debias, priorTarget: priorTarget, notes: notes, commandLine: commandLineText)
+        PredictRequest(
+            model: model, adapter: adapter, checkpoint: checkpoint, dataset: dataset, name: name, template: template, threads: threads,
+            limit: limit,
+            maxTokens: maxTokens, precision: precision, gold: gold, debias: debias, priorTarget: priorTarget, notes: notes,
+            commandLine: commandLineText)
     }
 
     func validate() throws {

@@ -21,7 +21,9 @@ struct ProgressBar {
         let remaining = Double(total - done) / max(rate, 1e-9)
         let width = 24, filled = total == 0 ? width : width * done / total
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        let line = String(format: "[%@] %d/%d items  %.2f items/s  %.0f tokens/s  ETA %@", bar, done, total, rate, Double(tokens) / max(elapsed, 1e-9), duration(remaining))
+        let line = String(
+            format: "[%@] %d/%d items  %.2f items/s  %.0f tokens/s  ETA %@", bar, done, total, rate, Double(tokens) / max(elapsed, 1e-9),
+            duration(remaining))
         if isTerminal {
             FileHandle.standardError.write(Data(("\r" + line + (done == total ? "\n" : "")).utf8))
         } else if total > 0, done * 10 / total != lastPrintedTenth {
@@ -53,8 +55,9 @@ struct TrainingProgress {
         tokens += step.tokens
         let elapsed = Date().timeIntervalSince(start)
         let remaining = elapsed / Double(done) * Double(total - done)
-        let line = String(format: "step %d (%d/%d)  epoch %.2f  loss %.4f  lr %.2e  %.0f tokens/s  ETA %@",
-                          step.step, done, total, step.epoch, step.loss, step.learningRate, Double(tokens) / max(elapsed, 1e-9), duration(remaining))
+        let line = String(
+            format: "step %d (%d/%d)  epoch %.2f  loss %.4f  lr %.2e  %.0f tokens/s  ETA %@",
+            step.step, done, total, step.epoch, step.loss, step.learningRate, Double(tokens) / max(elapsed, 1e-9), duration(remaining))
         if isTerminal {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (done == total ? "\n" : "")).utf8))
         } else if total > 0, done * 10 / total != lastPrintedTenth {
@@ -81,7 +84,9 @@ final class ProgressLine {
     func update(done: Int, total: Int, detail: String) {
         let elapsed = Date().timeIntervalSince(start)
         let rate = Double(done) / max(elapsed, 1e-9)
-        let line = String(format: "%@ %d/%d sets  %.1f sets/s  ETA %@  %@", label, done, total, rate, duration(Double(total - done) / max(rate, 1e-9)), String(detail.prefix(60)))
+        let line = String(
+            format: "%@ %d/%d sets  %.1f sets/s  ETA %@  %@", label, done, total, rate, duration(Double(total - done) / max(rate, 1e-9)),
+            String(detail.prefix(60)))
         if isTerminal {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         } else if total > 0, done * 10 / total != lastPrintedTenth {
@@ -107,8 +112,9 @@ struct ByteProgress {
         let rate = Double(done) / max(elapsed, 1e-9)
         let width = 24, filled = total == 0 ? width : width * done / total
         let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        let line = String(format: "[%@] %.1f/%.1f MB  %.1f MB/s  ETA %@", bar, Double(done) / 1e6, Double(total) / 1e6, rate / 1e6,
-                          duration(Double(total - done) / max(rate, 1e-9)))
+        let line = String(
+            format: "[%@] %.1f/%.1f MB  %.1f MB/s  ETA %@", bar, Double(done) / 1e6, Double(total) / 1e6, rate / 1e6,
+            duration(Double(total - done) / max(rate, 1e-9)))
         if isTerminal {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (done == total ? "\n" : "")).utf8))
         } else if total > 0, done * 10 / total != lastPrintedTenth {

@@ -30,12 +30,15 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let all = try store.pipelines()
-        guard let pipeline = try name.map({ name in
-            guard let found = try store.pipeline(named: name) else {
-                throw StoreError.notFound("no pipeline named \(name)\(nearestName(to: name, among: all.map(\.name)).map { " (did you mean \($0)?)" } ?? "")")
-            }
-            return found
-        }) ?? all.first ?? PipelineReport.workspacePipeline(store: store) else {
+        guard
+            let pipeline = try name.map({ name in
+                guard let found = try store.pipeline(named: name) else {
+                    throw StoreError.notFound(
+                        "no pipeline named \(name)\(nearestName(to: name, among: all.map(\.name)).map { " (did you mean \($0)?)" } ?? "")")
+                }
+                return found
+            }) ?? all.first ?? PipelineReport.workspacePipeline(store: store)
+        else {
             throw StoreError.notFound("nothing to report: no prediction sets yet (suneung import FILE --name NAME --dataset TEST.csv)")
         }
         try store.requireWritable()

@@ -64,7 +64,9 @@ struct ScoreCommand: ParsableCommand {
         let store = try options.openStore()
         let set = try store.predictionSet(ref)
         if publicScore != nil || privateScore != nil, let rows = set.itemCount, rows < (try store.dataset(id: set.datasetId)).itemCount {
-            throw StoreError.invalid("\(set.ref) is a subset (imported with --subset): it was never uploaded, so it has no leaderboard score; --gold records its local accuracy")
+            throw StoreError.invalid(
+                "\(set.ref) is a subset (imported with --subset): it was never uploaded, so it has no leaderboard score; --gold records its local accuracy"
+            )
         }
         if retract {
             for score in try store.retractLatestScores(of: set) {
@@ -77,33 +79,49 @@ struct ScoreCommand: ParsableCommand {
         if let gold {
             let items = try ExamSet.load(path: gold).items
             let labelled = items.filter { $0.answer != nil }
-            guard !labelled.isEmpty else { throw StoreError.invalid("\(gold) has no answers: a gold file needs the answer in every item's problems") }
+            guard !labelled.isEmpty else {
+                throw StoreError.invalid("\(gold) has no answers: a gold file needs the answer in every item's problems")
+            }
             let (correct, total) = try store.table(of: set).accuracy(against: labelled)
             guard total > 0 else { throw StoreError.invalid("\(gold) shares no labelled id with \(set.ref) (is it for another dataset?)") }
             local = (Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)" + (note.map { "; \($0)" } ?? ""))
         }
-        let results = try store.addScores(to: set, [
-            publicScore.map { (ScoreKind.public, $0, note) },
-            privateScore.map { (ScoreKind.private, $0, note) },
-            local.map { (ScoreKind.local, $0.value, $0.note) },
-        ].compactMap { $0 }, author: author ?? defaultAuthor(), simulated: simulated)
+        let results = try store.addScores(
+            to: set,
+            [
+                publicScore.map { (ScoreKind.public, $0, note) },
+                privateScore.map { (ScoreKind.private, $0, note) },
+                local.map { (ScoreKind.local, $0.value, $0.note) }
+            ].compactMap { $0 }, author: author ?? defaultAuthor(), simulated: simulated)
         for result in results {
             let detail = result.kind == .local ? " (\(local!.note))" : ""
-            print("\(set.ref): \(result.kind.rawValue) \(formatScore(result.value))\(excerpt(detail, limit: 200))\(result.recorded ? "" : ", already the latest recorded")")
+            print(
+                "\(set.ref): \(result.kind.rawValue) \(formatScore(result.value))\(excerpt(detail, limit: 200))\(result.recorded ? "" : ", already the latest recorded")"
+            )
         }
     }
 
     /// The same on a team server: public and private scores, or a retraction (--gold
     /// needs the rows here: score locally, then push).
     func runRemote(_ name: String) throws {
-        guard gold == nil, author == nil else { throw ValidationError("with --remote: --public, --private, --note, --simulated or --retract (the server records the token's name; --gold scores locally)") }
+        guard gold == nil, author == nil else {
+            throw ValidationError(
+                "with --remote: --public, --private, --note, --simulated or --retract (the server records the token's name; --gold scores locally)"
+            )
+        }
         let client = try options.client(name)
         if retract {
-            for score in try client.retract(ref) { print("\(ref): retracted \(score.kind.rawValue) \(formatScore(score.value)) recorded \(timestamp(score.createdAt)) on \(client.url)") }
+            for score in try client.retract(ref) {
+                print(
+                    "\(ref): retracted \(score.kind.rawValue) \(formatScore(score.value)) recorded \(timestamp(score.createdAt)) on \(client.url)"
+                )
+            }
             return
         }
         for result in try client.score(ref, public: publicScore, private: privateScore, note: note, simulated: simulated) {
-            print("\(ref): \(result.kind.rawValue) \(formatScore(result.value)) on \(client.url)\(result.recorded ? "" : ", already the latest recorded")")
+            print(
+                "\(ref): \(result.kind.rawValue) \(formatScore(result.value)) on \(client.url)\(result.recorded ? "" : ", already the latest recorded")"
+            )
         }
     }
 }

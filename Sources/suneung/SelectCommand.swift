@@ -26,7 +26,9 @@ struct SelectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A labelled exam CSV.", valueName: "FILE"))
     var gold: String
 
-    @Option(help: ArgumentHelp("Candidate sets, comma-separated (default: every set that is not an ensemble, over one dataset).", valueName: "LIST"))
+    @Option(
+        help: ArgumentHelp(
+            "Candidate sets, comma-separated (default: every set that is not an ensemble, over one dataset).", valueName: "LIST"))
     var candidates: String?
 
     @Option(help: ArgumentHelp("Only sets over this exam CSV.", valueName: "TEST.csv"))
@@ -52,7 +54,9 @@ struct SelectCommand: ParsableCommand {
         if let name { try SetRef.checkName(name) }
         guard method != .weightedVote else { throw ValidationError("--method is average or vote: the picks are the weights") }
         let store = try options.openStore()
-        let outURL = name.map { name in out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv") }
+        let outURL = name.map { name in
+            out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
+        }
         if let name, let outURL {
             try store.checkNameTakes(name, origin: .ensemble)
             try store.checkOutputPath(outURL, owner: SetRef(name: name, version: nil))
@@ -88,7 +92,8 @@ struct SelectCommand: ParsableCommand {
         let answers = try ExamSet.load(path: gold).answers
         let labelled = covered.filter { answers[datasetRecord.itemIds[$0]] != nil }
         guard !labelled.isEmpty else {
-            throw StoreError.invalid("\(gold) labels none of the \(covered.count) items every candidate predicts (is it for another dataset?)")
+            throw StoreError.invalid(
+                "\(gold) labels none of the \(covered.count) items every candidate predicts (is it for another dataset?)")
         }
         // Selection runs on the labelled items only.
         let counts = labelled.map { datasetRecord.choiceCounts[$0] }
@@ -98,10 +103,14 @@ struct SelectCommand: ParsableCommand {
 
         let accuracyAlone = restricted.map { Double(zip($0.answers, goldAnswers).filter { $0 == $1 }.count) / Double(labelled.count) }
         let bestAlone = accuracyAlone.indices.max { (accuracyAlone[$0], -$0) < (accuracyAlone[$1], -$1) }!
-        print("Greedy selection (\(method.rawValue)) over \(members.count) candidates on \(labelled.count) labelled items of dataset \(datasetRecord.shortHash)")
+        print(
+            "Greedy selection (\(method.rawValue)) over \(members.count) candidates on \(labelled.count) labelled items of dataset \(datasetRecord.shortHash)"
+        )
         print("  best single candidate: \(members[bestAlone].name) at \(String(format: "%.4f", accuracyAlone[bestAlone]))")
         var table = TextTable([("round", .right), ("added", .left), ("accuracy", .right)])
-        for (round, step) in history.enumerated() { table.add(["\(round + 1)", members[step.added].name, String(format: "%.4f", step.accuracy)]) }
+        for (round, step) in history.enumerated() {
+            table.add(["\(round + 1)", members[step.added].name, String(format: "%.4f", step.accuracy)])
+        }
         print(indent(table.rendered))
 
         let picks = history.map(\.added)
@@ -113,16 +122,21 @@ struct SelectCommand: ParsableCommand {
 
         guard let name, let outURL else { return }
         if let subset = sets.first(where: { ($0.itemCount ?? datasetRecord.itemCount) < datasetRecord.itemCount }) {
-            throw StoreError.invalid("\(subset.ref) covers \(subset.itemCount!) of the dataset's \(datasetRecord.itemCount) items (imported with --subset): a subset cannot be a member of a submission; select without --name, or with --candidates that cover the dataset")
+            throw StoreError.invalid(
+                "\(subset.ref) covers \(subset.itemCount!) of the dataset's \(datasetRecord.itemCount) items (imported with --subset): a subset cannot be a member of a submission; select without --name, or with --candidates that cover the dataset"
+            )
         }
         let chosenMembers = picks.map { members[$0] }
-        let result = try combine(chosenMembers, choiceCounts: datasetRecord.choiceCounts, method: method, weights: Array(repeating: 1, count: picks.count))
+        let result = try combine(
+            chosenMembers, choiceCounts: datasetRecord.choiceCounts, method: method, weights: Array(repeating: 1, count: picks.count))
         let prediction = predictionTable(result, dataset: datasetRecord)
-        let outcome = try store.addSubmission(Store.NewSubmission(
-            name: name, dataset: datasetRecord, table: prediction,
-            members: picks.map { (sets[$0], 1, members[$0].publicScore) },
-            method: method.rawValue, weightScheme: "greedy selection, one per pick (\(rounds) rounds on \(gold))", tieRule: method.tieRule,
-            lineage: lineage, notes: notes.notes, out: outURL))
+        let outcome = try store.addSubmission(
+            Store.NewSubmission(
+                name: name, dataset: datasetRecord, table: prediction,
+                members: picks.map { (sets[$0], 1, members[$0].publicScore) },
+                method: method.rawValue, weightScheme: "greedy selection, one per pick (\(rounds) rounds on \(gold))",
+                tieRule: method.tieRule,
+                lineage: lineage, notes: notes.notes, out: outURL))
         switch outcome {
         case .created(let set): print("\nSaved as \(set.ref); wrote \(store.workspace.relative(outURL)).")
         case .identical(let set): print("\nIdentical to \(set.ref); wrote \(store.workspace.relative(outURL)).")

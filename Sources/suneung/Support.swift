@@ -8,7 +8,11 @@ import Workflow
 
 /// `--workspace`, shared by every command that touches the store.
 struct WorkspaceOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The workspace folder (default: the nearest folder, from here upwards, that holds suneung.sqlite; else the current folder).", valueName: "DIR"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The workspace folder (default: the nearest folder, from here upwards, that holds suneung.sqlite; else the current folder).",
+            valueName: "DIR"))
     var workspace: String?
 
     var located: Workspace { Workspace.locate(explicit: workspace) }
@@ -67,7 +71,9 @@ func csvNumber(_ value: Double?) -> String { value.map { "\($0)" } ?? "" }
 /// The command line as typed, quoted where a shell would need it; kept in lineage.
 var commandLineText: String {
     CommandLine.arguments.map { argument in
-        let safe = argument.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || "@%+=:,./_-".unicodeScalars.contains($0) }
+        let safe = argument.unicodeScalars.allSatisfy {
+            $0.properties.isAlphabetic || ("0"..."9").contains($0) || "@%+=:,./_-".unicodeScalars.contains($0)
+        }
         return safe && !argument.isEmpty ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }.joined(separator: " ")
 }
@@ -134,8 +140,9 @@ func displayWidth(_ text: String) -> Int {
         switch scalar.value {
         case 0x0300...0x036F, 0x200B...0x200F: width
         case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
-             0xA960...0xA97F, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
-             0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD: width + 2
+            0xA960...0xA97F, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
+            0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD:
+            width + 2
         default: width + 1
         }
     }
@@ -143,7 +150,7 @@ func displayWidth(_ text: String) -> Int {
 
 /// Lines printed so far reach the terminal before progress lines on standard error.
 func flushStandardOutput() {
-    fflush(nil)  // every output stream: stdout is a C global Swift 6 will not touch
+    fflush(nil) // every output stream: stdout is a C global Swift 6 will not touch
 }
 
 func iso8601(_ date: Date) -> String { CivilTime(date).iso8601 }
@@ -158,7 +165,10 @@ func commaList(_ text: String) -> [String] {
 /// `--top K [--by S] [--exclude A,B]`: the K best-scored sets, as `MemberSelection.top`
 /// chooses them (list, ensemble and agree take the same rule).
 struct TopOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The K sets with the best scores (--by): not ensembles, subsets or hidden sets; content two names share counts once (the better scored); ties: the newer version first.", valueName: "K"))
+    @Option(
+        help: ArgumentHelp(
+            "The K sets with the best scores (--by): not ensembles, subsets or hidden sets; content two names share counts once (the better scored); ties: the newer version first.",
+            valueName: "K"))
     var top: Int?
 
     @Option(help: "With --top: the score that ranks: public, private or local.")
@@ -172,8 +182,11 @@ struct TopOptions: ParsableArguments {
     }
 
     /// The K sets; the copies passed over are said when `sayCopies`.
-    func choose(_ k: Int, store: Store, datasetFile: String?, includeHidden: Bool = false, sayCopies: Bool = true) throws -> [PredictionSetRecord] {
-        let chosen = try MemberSelection(store: store).top(k, by: by, datasetFile: datasetFile, excluding: exclude.map(commaList) ?? [], includeHidden: includeHidden)
+    func choose(_ k: Int, store: Store, datasetFile: String?, includeHidden: Bool = false, sayCopies: Bool = true) throws
+        -> [PredictionSetRecord]
+    {
+        let chosen = try MemberSelection(store: store).top(
+            k, by: by, datasetFile: datasetFile, excluding: exclude.map(commaList) ?? [], includeHidden: includeHidden)
         if sayCopies {
             for copy in chosen.skippedCopies { print("Skipped \(copy.skipped): the same answers and values as \(copy.sameAs).") }
         }

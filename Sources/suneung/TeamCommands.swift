@@ -78,7 +78,8 @@ struct TokenCommand: ParsableCommand {
     )
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a token for NAME; it is printed once (the store keeps only its SHA-256).")
+        static let configuration = CommandConfiguration(
+            abstract: "Make a token for NAME; it is printed once (the store keeps only its SHA-256).")
 
         @OptionGroup var options: WorkspaceOptions
 
@@ -91,7 +92,10 @@ struct TokenCommand: ParsableCommand {
         func run() throws {
             let (record, token) = try options.openStore().addToken(name: name, role: role)
             print(token)
-            FileHandle.standardError.write(Data("Token for \(record.name) (\(record.role.rawValue)): shown once; `suneung remote add NAME URL --token TOKEN` on the member's machine.\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "Token for \(record.name) (\(record.role.rawValue)): shown once; `suneung remote add NAME URL --token TOKEN` on the member's machine.\n"
+                        .utf8))
         }
     }
 
@@ -105,7 +109,10 @@ struct TokenCommand: ParsableCommand {
             guard !tokens.isEmpty else { return print("No tokens yet: `suneung token add NAME --role write`.") }
             var table = TextTable([("name", .left), ("role", .left), ("made", .left), ("revoked", .left), ("sha256", .left)])
             for token in tokens {
-                table.add([token.name, token.role.rawValue, timestamp(token.createdAt), token.revokedAt.map(timestamp) ?? "-", String(token.sha256.prefix(12)) + "..."])
+                table.add([
+                    token.name, token.role.rawValue, timestamp(token.createdAt), token.revokedAt.map(timestamp) ?? "-",
+                    String(token.sha256.prefix(12)) + "..."
+                ])
             }
             print(table.rendered)
         }
@@ -156,7 +163,10 @@ struct RemoteCommand: ParsableCommand {
         @Option(help: "The token `suneung token add` printed on the server (else $SUNEUNG_TOKEN at each use).")
         var token: String?
 
-        @Option(help: ArgumentHelp("Read the token from the first line of this file (not readable by others), keeping it out of the shell's history.", valueName: "PATH"))
+        @Option(
+            help: ArgumentHelp(
+                "Read the token from the first line of this file (not readable by others), keeping it out of the shell's history.",
+                valueName: "PATH"))
         var tokenFile: String?
 
         @Flag(help: "Keep the token in this workspace's config/credentials rather than your own file.")
@@ -171,7 +181,9 @@ struct RemoteCommand: ParsableCommand {
             try SetRef.checkName(name, what: "remote name")
             let address = try Remotes.checkURL(url)
             let token = try tokenFile.map(Credentials.read(tokenFile:)) ?? token
-            if let token, token.isEmpty || token.contains(where: { $0.isWhitespace }) { throw ValidationError("the token is empty or has spaces") }
+            if let token, token.isEmpty || token.contains(where: { $0.isWhitespace }) {
+                throw ValidationError("the token is empty or has spaces")
+            }
             let workspace = options.located
             let answer = try token.map { try checkedToken($0, at: address) }
             var remotes = try Remotes.load(workspace: workspace)
@@ -212,13 +224,16 @@ struct RemoteCommand: ParsableCommand {
             let remotes = try Remotes.load(workspace: workspace)
             guard !remotes.entries.isEmpty else { return print("No remotes: `suneung remote add NAME URL --token TOKEN`.") }
             var table = TextTable([("name", .left), ("url", .left), ("token", .left)])
-            for entry in remotes.entries { table.add([entry.name, entry.url, try Credentials.token(for: entry.url, workspace: workspace)?.source.rawValue ?? "none"]) }
+            for entry in remotes.entries {
+                table.add([entry.name, entry.url, try Credentials.token(for: entry.url, workspace: workspace)?.source.rawValue ?? "none"])
+            }
             print(table.rendered)
         }
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a remote from this workspace (its token stays for your other workspaces unless --forget-token).")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a remote from this workspace (its token stays for your other workspaces unless --forget-token).")
 
         @OptionGroup var options: WorkspaceOptions
 
@@ -234,9 +249,13 @@ struct RemoteCommand: ParsableCommand {
             remotes.entries.removeAll { $0.name == name }
             try remotes.save()
             if forgetToken {
-                for source in [Credentials.Source.workspace, .user] { try Credentials.store(nil, for: url, in: source, workspace: workspace) }
+                for source in [Credentials.Source.workspace, .user] {
+                    try Credentials.store(nil, for: url, in: source, workspace: workspace)
+                }
             }
-            print("Removed remote \(name) (\(url))\(forgetToken ? "; its token is deleted" : "; the token for \(url) stays in \(Credentials.file.path)").")
+            print(
+                "Removed remote \(name) (\(url))\(forgetToken ? "; its token is deleted" : "; the token for \(url) stays in \(Credentials.file.path)")."
+            )
         }
     }
 }
@@ -271,7 +290,9 @@ struct PushCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let client = try RemoteClient(remote: try chosenRemote(remote, workspace: store.workspace), workspace: store.workspace)
-        let sets = try all ? store.summaries().map { try store.predictionSet(id: $0.id) } : refs.flatMap { try store.versions(try SetRef(parsing: $0)) }
+        let sets =
+            try all
+            ? store.summaries().map { try store.predictionSet(id: $0.id) } : refs.flatMap { try store.versions(try SetRef(parsing: $0)) }
         let progress = ProgressLine(label: "push")
         let report = try client.push(sets, from: store) { done, total, ref in progress.update(done: done, total: total, detail: ref) }
         progress.finish()
@@ -283,7 +304,8 @@ struct PullCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pull",
         abstract: "Bring a team server's sets, scores, ensembles and uploads into the local store (idempotent).",
-        discussion: "Sets are matched by name and content: one the store has gets only the scores, uploads and tags it lacks; a name with other content becomes a new local version."
+        discussion:
+            "Sets are matched by name and content: one the store has gets only the scores, uploads and tags it lacks; a name with other content becomes a new local version."
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -306,7 +328,10 @@ func chosenRemote(_ name: String?, workspace: Workspace) throws -> String {
     if let name { return name }
     let remotes = try Remotes.load(workspace: workspace)
     guard remotes.entries.count == 1 else {
-        throw ValidationError(remotes.entries.isEmpty ? "no remote yet: `suneung remote add NAME URL --token TOKEN`" : "choose the server with --remote (\(remotes.entries.map(\.name).joined(separator: ", ")))")
+        throw ValidationError(
+            remotes.entries.isEmpty
+                ? "no remote yet: `suneung remote add NAME URL --token TOKEN`"
+                : "choose the server with --remote (\(remotes.entries.map(\.name).joined(separator: ", ")))")
     }
     return remotes.entries[0].name
 }
@@ -315,7 +340,9 @@ func chosenRemote(_ name: String?, workspace: Workspace) throws -> String {
 func printReport(_ report: SyncReport, verb: String, place: String) throws {
     for line in report.created { print("  new  \(line)") }
     for line in report.refused { print("  refused  \(excerpt(line, limit: 1000))") }
-    print("\(verb) \(report.created.count + report.known.count) sets (\(report.created.count) new, \(report.known.count) already there), \(report.scoresAdded) new scores\(report.datasetsSent > 0 ? ", \(report.datasetsSent) datasets" : "") — \(place).")
+    print(
+        "\(verb) \(report.created.count + report.known.count) sets (\(report.created.count) new, \(report.known.count) already there), \(report.scoresAdded) new scores\(report.datasetsSent > 0 ? ", \(report.datasetsSent) datasets" : "") — \(place)."
+    )
     if !report.refused.isEmpty {
         print("\(report.refused.count) set\(report.refused.count == 1 ? " was" : "s were") refused (above); the others went.")
         throw ExitCode.failure

@@ -56,7 +56,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
-    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Settings as flags: --learning-rate 2e-4 (all of them below).", valueName: "--key value"))
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp("Settings as flags: --learning-rate 2e-4 (all of them below).", valueName: "--key value"))
     var settings: [String] = []
 
     /// The settings given as flags, by config key.
@@ -90,6 +92,8 @@ struct TrainCommand: ParsableCommand {
         var values: [String: ConfigValue] = try config.map { try Train.readYAML($0) } ?? [:]
         for (key, value) in try flags() { values[key] = value }
         var printer = EventPrinter()
-        try Train.run(TrainRequest(values: values, source: config ?? "the flags", resume: resume, threads: threads), store: store) { printer.show($0) }
+        try Train.run(TrainRequest(values: values, source: config ?? "the flags", resume: resume, threads: threads), store: store) {
+            printer.show($0)
+        }
     }
 }

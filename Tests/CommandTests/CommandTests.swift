@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import GRDB
+import TestSupport
 import XCTest
 
 /// Runs the built `suneung` binary as a user would, checking output, exit status, and
@@ -40,7 +40,8 @@ class WorkspaceTestCase: XCTestCase {
         process.waitUntilExit()
         let result = Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
         if let expected {
-            XCTAssertEqual(result.status, expected, "suneung \(arguments.joined(separator: " ")):\n\(result.output)", file: file, line: line)
+            XCTAssertEqual(
+                result.status, expected, "suneung \(arguments.joined(separator: " ")):\n\(result.output)", file: file, line: line)
         }
         return result
     }
@@ -78,10 +79,13 @@ class WorkspaceTestCase: XCTestCase {
     func assertConsistent(file: StaticString = #filePath, line: UInt = #line) throws {
         let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
         let (integrity, sets, submissions) = try queue.read { db in
-            (try String.fetchAll(db, sql: "PRAGMA integrity_check"),
-             try Row.fetchAll(db, sql: "SELECT name, version, csvSha256 FROM predictionSet"),
-             // A newer version of an ensemble writes the same file: the newest owns it.
-             try Row.fetchAll(db, sql: "SELECT path, csvSha256 FROM submission WHERE id IN (SELECT MAX(id) FROM submission GROUP BY path)"))
+            (
+                try String.fetchAll(db, sql: "PRAGMA integrity_check"),
+                try Row.fetchAll(db, sql: "SELECT name, version, csvSha256 FROM predictionSet"),
+                // A newer version of an ensemble writes the same file: the newest owns it.
+                try Row.fetchAll(
+                    db, sql: "SELECT path, csvSha256 FROM submission WHERE id IN (SELECT MAX(id) FROM submission GROUP BY path)")
+            )
         }
         XCTAssertEqual(integrity, ["ok"], file: file, line: line)
         var owned: Set<String> = []
@@ -93,9 +97,13 @@ class WorkspaceTestCase: XCTestCase {
         }
         for submission in submissions {
             let data = FileManager.default.contents(atPath: root.appendingPathComponent(submission[0] as String).path)
-            XCTAssertEqual(data.map { sha256Hex(Array($0)) }, submission[1] as String?, "submission \(submission[0] as String)", file: file, line: line)
+            XCTAssertEqual(
+                data.map { sha256Hex(Array($0)) }, submission[1] as String?, "submission \(submission[0] as String)", file: file, line: line
+            )
         }
-        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).filter { !$0.hasPrefix(".") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).filter {
+            !$0.hasPrefix(".")
+        }
         XCTAssertEqual(Set(files), owned, "files in predictions/ that belong to no set", file: file, line: line)
     }
 
@@ -127,12 +135,16 @@ class WorkspaceTestCase: XCTestCase {
     }
 
     /// Refused with one clear message, changing nothing; usage errors (a bad flag) exit 64.
-    func assertRefused(_ arguments: String..., status: Int32 = 1, says fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertRefused(_ arguments: String..., status: Int32 = 1, says fragment: String, file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         let before = try storeDump()
         let files = try exportedFiles()
         let output = try run(arguments, status: status, file: file, line: line).output
         XCTAssertTrue(output.contains(fragment), "expected '\(fragment)' in:\n\(output)", file: file, line: line)
-        XCTAssertEqual(output.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, "one clear message:\n\(output)", file: file, line: line)
+        XCTAssertEqual(
+            output.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, "one clear message:\n\(output)", file: file,
+            line: line)
         XCTAssertEqual(try storeDump(), before, "the store changed", file: file, line: line)
         XCTAssertEqual(try exportedFiles(), files, "predictions/ or submissions/ changed", file: file, line: line)
     }
@@ -140,8 +152,11 @@ class WorkspaceTestCase: XCTestCase {
 
 final class CommandTests: WorkspaceTestCase {
     func testTheStoreWorkflow() throws {
-        XCTAssertTrue(try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains("Imported run@v1: 3 items with logits"))
-        XCTAssertTrue(try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains("No new version: run.csv has the same content as run@v1"))
+        XCTAssertTrue(
+            try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains("Imported run@v1: 3 items with logits"))
+        XCTAssertTrue(
+            try run("import", "run.csv", "--name", "run", "--dataset", "test.csv").output.contains(
+                "No new version: run.csv has the same content as run@v1"))
         try run("import", "other.csv", "--name", "run", "--dataset", "test.csv")
         try run("import", "other.csv", "--name", "base", "--dataset", "test.csv")
         try run("score", "run@v1", "--public", "0.8111", "--private", "0.7793", "--note", "LB")
@@ -151,16 +166,22 @@ final class CommandTests: WorkspaceTestCase {
         let list = try run("list", "--sort", "public").output
         let lines = list.split(separator: "\n")
         XCTAssertTrue(lines[0].hasPrefix("set "), list)
-        XCTAssertTrue(lines[2].hasPrefix("run@v1 ") && lines[2].contains("logits") && lines[2].contains("0.8111") && lines[2].contains("0.7793") && lines[2].contains("1.0000"), list)
+        XCTAssertTrue(
+            lines[2].hasPrefix("run@v1 ") && lines[2].contains("logits") && lines[2].contains("0.8111") && lines[2].contains("0.7793")
+                && lines[2].contains("1.0000"), list)
         XCTAssertTrue(lines[3].hasPrefix("run@v2 ") && lines[3].contains("0.7000"), list)
         XCTAssertTrue(lines[4].hasPrefix("base@v1 "), list)
         let columns = lines.map { $0.range(of: "imported")?.lowerBound.utf16Offset(in: $0) }
         XCTAssertEqual(Set(columns.dropFirst(2).compactMap { $0 }).count, 1, "columns line up:\n\(list)")
-        XCTAssertTrue(lines[2].contains(" best ") && lines[3].contains(" ~ "), "the best and those within one standard error are marked:\n\(list)")
+        XCTAssertTrue(
+            lines[2].contains(" best ") && lines[3].contains(" ~ "), "the best and those within one standard error are marked:\n\(list)")
 
         let json = try JSONSerialization.jsonObject(with: Data(try run("list", "--format", "json").output.utf8)) as? [[String: Any]]
         XCTAssertEqual(json?.map { $0["ref"] as? String }, ["base@v1", "run@v1", "run@v2"])
-        XCTAssertTrue(try run("list", "--format", "csv").output.hasPrefix("set,origin,dataset,items,rows,values,public,private,local,author,tags,hidden,invalid_answers,biased,note,created,file\nbase@v1,imported,"))
+        XCTAssertTrue(
+            try run("list", "--format", "csv").output.hasPrefix(
+                "set,origin,dataset,items,rows,values,public,private,local,author,tags,hidden,invalid_answers,biased,note,created,file\nbase@v1,imported,"
+            ))
 
         let show = try run("show", "run@v1").output
         XCTAssertTrue(show.contains("\"sourceFile\" : \"run.csv\""), show)
@@ -174,7 +195,9 @@ final class CommandTests: WorkspaceTestCase {
         try run("export", "run@v1", "--out", "exported.csv")
         let exported = try Data(contentsOf: root.appendingPathComponent("exported.csv"))
         XCTAssertEqual(exported, try Data(contentsOf: root.appendingPathComponent("predictions/run@v1.csv")))
-        XCTAssertEqual(String(decoding: exported, as: UTF8.self), "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,2,0.1,2.5,0.0,-1.0,\nq2,5,0.0,0.0,0.0,1.0,3.0\nq3,1,1.0,0.0,0.0,0.0,\n")
+        XCTAssertEqual(
+            String(decoding: exported, as: UTF8.self),
+            "id,answer,logit_1,logit_2,logit_3,logit_4,logit_5\nq1,2,0.1,2.5,0.0,-1.0,\nq2,5,0.0,0.0,0.0,1.0,3.0\nq3,1,1.0,0.0,0.0,0.0,\n")
     }
 
     func testWorkspaceIsFoundFromASubfolder() throws {
@@ -191,10 +214,13 @@ final class CommandTests: WorkspaceTestCase {
         let cases: [(String, String)] = [
             ("id,paragraph,question_plus\nq1,p,\n", "missing column problems"),
             (header + "q1,p,\"{'question': 'q', 'choices': ['a', 'b']}\n", "unterminated quoted field"),
-            (header + "q1,p,\"{'question': 'q', 'choices': ['a', 'b']}\",\nq1,p,\"{'question': 'q', 'choices': ['a', 'b']}\",\n", "bad.csv:3 [id]: duplicate id q1"),
+            (
+                header + "q1,p,\"{'question': 'q', 'choices': ['a', 'b']}\",\nq1,p,\"{'question': 'q', 'choices': ['a', 'b']}\",\n",
+                "bad.csv:3 [id]: duplicate id q1"
+            ),
             (header + "q1,p,{question},\n", "bad.csv:2 [problems]: not a Python literal"),
             (header + "q1,p,\"{'question': 'q', 'choices': ['1','2','3','4','5','6']}\",\n", "6 choices"),
-            (header + "q1,p,\"{'question': 'q', 'choices': ['1','2','3','4'], 'answer': 0}\",\n", "answer 0 is outside 1...4"),
+            (header + "q1,p,\"{'question': 'q', 'choices': ['1','2','3','4'], 'answer': 0}\",\n", "answer 0 is outside 1...4")
         ]
         for (text, message) in cases {
             try write("bad.csv", text)
@@ -213,7 +239,7 @@ final class CommandTests: WorkspaceTestCase {
             (header + "q1,2,0,1,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\nq4,1,1,0,0,0,\n", "p.csv:5 [id]: q4 is not an item of the dataset"),
             (header + "q1,5,0,1,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [answer]: answer 5 is outside 1...4 for item q1"),
             (header + "q1,2,0,one,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [logit_2]: 'one' is not a number"),
-            (header + "q1,2,0,NaN,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [logit_2]: NaN is not a finite number"),
+            (header + "q1,2,0,NaN,0,0,\nq2,5,0,0,0,0,1\nq3,1,1,0,0,0,\n", "p.csv:2 [logit_2]: NaN is not a finite number")
         ]
         for (text, message) in cases {
             try write("p.csv", text)
@@ -226,7 +252,8 @@ final class CommandTests: WorkspaceTestCase {
         try assertRefused("score", "qwen_ep2", "--public", "1.7", says: "public score 1.7 is not an accuracy in [0, 1]")
         try assertRefused("score", "qwen_ep2", "--public=-0.1", says: "public score -0.1 is not an accuracy")
         try assertRefused("score", "qwen_ep2", "--public", "0.8", "--private", "81.5", says: "that would be 0.815")
-        try assertRefused("score", "qwen_ep3", "--public", "0.8", says: "no prediction set or submission named qwen_ep3 (did you mean qwen_ep2?)")
+        try assertRefused(
+            "score", "qwen_ep3", "--public", "0.8", says: "no prediction set or submission named qwen_ep3 (did you mean qwen_ep2?)")
         try assertRefused("show", "qwen_ep2@v4", says: "qwen_ep2 has no version 4 (the latest is qwen_ep2@v1)")
         try write("other-exam.csv", "id,paragraph,problems\nz1,p,\"{'question': 'q', 'choices': ['a', 'b'], 'answer': 1}\"\n")
         try assertRefused("score", "qwen_ep2", "--gold", "other-exam.csv", says: "shares no labelled id with qwen_ep2@v1")
@@ -252,7 +279,7 @@ final class KillTests: WorkspaceTestCase {
         }
         try write("big.csv", exam)
         try write("big-run.csv", predictions)
-        try run("import", "big-run.csv", "--name", "warmup", "--dataset", "big.csv")  // registers the dataset
+        try run("import", "big-run.csv", "--name", "warmup", "--dataset", "big.csv") // registers the dataset
         for (attempt, delay) in [0.02, 0.05, 0.1, 0.2, 0.4].enumerated() {
             try write("big-run.csv", predictions.replacingOccurrences(of: ",1.5,", with: ",1.\(attempt + 6),"))
             let process = Process()
@@ -267,7 +294,9 @@ final class KillTests: WorkspaceTestCase {
             process.waitUntilExit()
             let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
             let partial = try queue.read { db in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionSet s WHERE (SELECT COUNT(*) FROM predictionRow r WHERE r.setId = s.id) != ?", arguments: [count])!
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM predictionSet s WHERE (SELECT COUNT(*) FROM predictionRow r WHERE r.setId = s.id) != ?",
+                    arguments: [count])!
             }
             XCTAssertEqual(partial, 0, "a version with a partial set of rows after a kill at \(delay) s")
         }
@@ -302,7 +331,8 @@ final class KillTests: WorkspaceTestCase {
         XCTAssertLessThan(scored, 12, "the run finished before the kill: nothing was tested")
         let resumed = try run("predict", "--model", smol, "--dataset", sample, "--name", "killed").output
         XCTAssertTrue(resumed.contains("Resuming killed: \(scored) of 12 items were scored before."), resumed)
-        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("predictions/killed@v1.csv")),
-                       try Data(contentsOf: root.appendingPathComponent("predictions/clean@v1.csv")))
+        XCTAssertEqual(
+            try Data(contentsOf: root.appendingPathComponent("predictions/killed@v1.csv")),
+            try Data(contentsOf: root.appendingPathComponent("predictions/clean@v1.csv")))
     }
 }

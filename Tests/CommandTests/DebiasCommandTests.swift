@@ -11,7 +11,7 @@ final class DebiasCommandTests: WorkspaceTestCase {
     let items: [(id: String, paragraph: String, question: String, choices: [String], plus: String)] = [
         ("q1", "지문, 하나", "옳은 것은?", ["a", "b", "c", "d"], ""),
         ("q2", "지문 둘", "q", ["a", "b", "c", "d", "e"], "보기"),
-        ("q3", "지문 셋", "q", ["a", "b", "c", "d"], ""),
+        ("q3", "지문 셋", "q", ["a", "b", "c", "d"], "")
     ]
 
     func softmax(_ x: [Double]) -> [Double] {
@@ -67,15 +67,24 @@ final class DebiasCommandTests: WorkspaceTestCase {
     func testAPriorTargetThatNeverAnswersAPositionIsRefused() throws {
         let model = try tinyLlama("tiny.gguf")
         try writeTarget("no-fives.csv", fourChoiceAnswers: [1, 2, 3, 4], fiveChoiceAnswers: [1, 2, 2, 3, 4, 4])
-        try assertRefused("predict", "--model", model, "--dataset", "test.csv", "--name", "x", "--debias", "permute", "--prior-target", "no-fives.csv",
-                          says: "no-fives.csv: none of its 6 labelled items with 5 choices has the answer 5, so --prior-target would rule out position 5 on every 5-choice item")
+        try assertRefused(
+            "predict", "--model", model, "--dataset", "test.csv", "--name", "x", "--debias", "permute", "--prior-target", "no-fives.csv",
+            says:
+                "no-fives.csv: none of its 6 labelled items with 5 choices has the answer 5, so --prior-target would rule out position 5 on every 5-choice item"
+        )
         // test.csv's own answers: 2 and 1 of its 4-choice items, 5 of its 5-choice one.
-        try assertRefused("predict", "--model", model, "--dataset", "test.csv", "--name", "x", "--debias", "pride", "--prior-target", "test.csv",
-                          says: "test.csv: none of its 2 labelled items with 4 choices has the answer 3")
+        try assertRefused(
+            "predict", "--model", model, "--dataset", "test.csv", "--name", "x", "--debias", "pride", "--prior-target", "test.csv",
+            says: "test.csv: none of its 2 labelled items with 4 choices has the answer 3")
         // Only the numbers of choices scored matter: q1 alone has 4 choices.
-        XCTAssertTrue(try run("predict", "--model", model, "--dataset", "test.csv", "--name", "first", "--limit", "1", "--debias", "permute", "--prior-target", "no-fives.csv").output.contains("Stored first@v1: 1 items"))
+        XCTAssertTrue(
+            try run(
+                "predict", "--model", model, "--dataset", "test.csv", "--name", "first", "--limit", "1", "--debias", "permute",
+                "--prior-target", "no-fives.csv"
+            ).output.contains("Stored first@v1: 1 items"))
         try writeTarget("one-five.csv", fourChoiceAnswers: [1, 2, 3, 4], fiveChoiceAnswers: [1, 2, 2, 3, 4, 5])
-        try run("predict", "--model", model, "--dataset", "test.csv", "--name", "once", "--debias", "permute", "--prior-target", "one-five.csv")
+        try run(
+            "predict", "--model", model, "--dataset", "test.csv", "--name", "once", "--debias", "permute", "--prior-target", "one-five.csv")
         let shares = try XCTUnwrap(lineage("once")["priorTargetShares"] as? [String: [Double]])
         XCTAssertEqual(shares["5"]!, [1, 2, 1, 1, 1].map { $0 / 6 })
     }
@@ -99,16 +108,22 @@ final class DebiasCommandTests: WorkspaceTestCase {
         // position probabilities of all the passes.
         try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "all-sampled", "--debias", "pride:1", "--precision", "f32")
         let prior = try XCTUnwrap(lineage("all-sampled")["debiasPrior"] as? [String: [Double]])
-        let fourChoiceMean = (0..<4).map { c in ["q1", "q3"].reduce(0.0) { sum, id in sum + (0..<4).reduce(0) { $0 + passes[$1][id]![c] } } / 8 }
+        let fourChoiceMean = (0..<4).map { c in
+            ["q1", "q3"].reduce(0.0) { sum, id in sum + (0..<4).reduce(0) { $0 + passes[$1][id]![c] } } / 8
+        }
         for (ours, direct) in zip(prior["4"]!, fourChoiceMean) { XCTAssertEqual(ours, direct, accuracy: 1e-4) }
         // pride on a sample: one of q1, q3 sampled (⌈0.3·2⌉ = 1); the other divided by
         // the sampled one's prior, toward the target shares of target.csv.
         try writeTarget("target.csv", fourChoiceAnswers: [1, 2, 2, 3, 4], fiveChoiceAnswers: [1, 2, 3, 4, 5])
-        try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "sampled", "--debias", "pride:0.3", "--prior-target", "target.csv", "--precision", "f32")
+        try run(
+            "predict", "--model", smol, "--dataset", "test.csv", "--name", "sampled", "--debias", "pride:0.3", "--prior-target",
+            "target.csv", "--precision", "f32")
         let sampledLineage = try lineage("sampled")
         let samplePrior = try XCTUnwrap((sampledLineage["debiasPrior"] as? [String: [Double]])?["4"])
         let candidates = ["q1", "q3"].map { id in (id, (0..<4).map { c in (0..<4).reduce(0) { $0 + passes[$1][id]![c] } / 4 }) }
-        let sampled = try XCTUnwrap(candidates.first { zip($0.1, samplePrior).allSatisfy { abs($0 - $1) < 1e-4 } }, "the prior is the mean of one sampled item's passes")
+        let sampled = try XCTUnwrap(
+            candidates.first { zip($0.1, samplePrior).allSatisfy { abs($0 - $1) < 1e-4 } },
+            "the prior is the mean of one sampled item's passes")
         let other = sampled.0 == "q1" ? "q3" : "q1"
         let target = [0.2, 0.4, 0.2, 0.2]
         let raw = (0..<4).map { passes[0][other]![$0] * target[$0] / samplePrior[$0] }
@@ -117,6 +132,8 @@ final class DebiasCommandTests: WorkspaceTestCase {
             XCTAssertEqual(ours, direct, accuracy: 1e-4, other)
         }
         XCTAssertEqual(sampledLineage["priorTarget"] as? String, "target.csv")
-        XCTAssertTrue(try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "x", "--debias", "pride:2", status: 64).output.contains("--debias is permute, pride or pride:FRACTION"))
+        XCTAssertTrue(
+            try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "x", "--debias", "pride:2", status: 64).output.contains(
+                "--debias is permute, pride or pride:FRACTION"))
     }
 }

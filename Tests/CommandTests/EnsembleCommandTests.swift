@@ -51,7 +51,9 @@ final class EnsembleCommandTests: WorkspaceTestCase {
         XCTAssertEqual(try file("a3.csv"), "id,answer\nq1,1\nq2,5\nq3,1\n")
         let canonical = try file("predictions/a3@v1.csv")
         XCTAssertTrue(canonical.hasPrefix("id,answer,prob_1,prob_2,prob_3,prob_4,prob_5\nq1,1,"), canonical)
-        let q1 = canonical.split(separator: "\n")[1].split(separator: ",", omittingEmptySubsequences: false).dropFirst(2).compactMap { Double($0) }
+        let q1 = canonical.split(separator: "\n")[1].split(separator: ",", omittingEmptySubsequences: false).dropFirst(2).compactMap {
+            Double($0)
+        }
         let e = [0.1, 2.5, 0, -1].map(exp), total = e.reduce(0, +)
         let expected = (0..<4).map { (0.8 * e[$0] / total + ($0 == 0 ? 1.45 : 0)) / 2.25 }
         for (got, want) in zip(q1, expected) { XCTAssertEqual(got, want, accuracy: 1e-12) }
@@ -78,17 +80,27 @@ final class EnsembleCommandTests: WorkspaceTestCase {
         try write("exam2.csv", "id,paragraph,problems\nz1,p,\"{'question': 'q', 'choices': ['a', 'b', 'c', 'd'], 'answer': 1}\"\n")
         try write("z.csv", "id,answer\nz1,1\n")
         try run("import", "z.csv", "--name", "elsewhere", "--dataset", "exam2.csv")
-        try assertRefused("ensemble", "--members", "run,elsewhere", "--name", "x", says: "run@v1 and elsewhere@v1 are over different datasets")
+        try assertRefused(
+            "ensemble", "--members", "run,elsewhere", "--name", "x", says: "run@v1 and elsewhere@v1 are over different datasets")
         try assertRefused("ensemble", "--members", "run,nosuch", "--name", "x", says: "no prediction set or submission named nosuch")
-        try assertRefused("ensemble", "--top", "4", "--dataset", "test.csv", "--name", "x", says: "--top 4 asks for more sets than have a distinct public score (3)")
-        try assertRefused("ensemble", "--members", "run,other", "--method", "average", "--weights", "run=-1,other=1", "--name", "x", says: "negative")
-        try assertRefused("ensemble", "--members", "run,other", "--method", "average", "--weights", "run=0,other=0", "--name", "x", says: "all zero")
-        try assertRefused("ensemble", "--top", "2", "--method", "average", "--weights", "softmax:0", "--name", "x", says: "softmax:T needs a temperature T > 0")
-        try assertRefused("ensemble", "--members", "run,elsewhere", "--method", "average", "--weights", "uniform", "--name", "x", says: "different datasets")
+        try assertRefused(
+            "ensemble", "--top", "4", "--dataset", "test.csv", "--name", "x",
+            says: "--top 4 asks for more sets than have a distinct public score (3)")
+        try assertRefused(
+            "ensemble", "--members", "run,other", "--method", "average", "--weights", "run=-1,other=1", "--name", "x", says: "negative")
+        try assertRefused(
+            "ensemble", "--members", "run,other", "--method", "average", "--weights", "run=0,other=0", "--name", "x", says: "all zero")
+        try assertRefused(
+            "ensemble", "--top", "2", "--method", "average", "--weights", "softmax:0", "--name", "x",
+            says: "softmax:T needs a temperature T > 0")
+        try assertRefused(
+            "ensemble", "--members", "run,elsewhere", "--method", "average", "--weights", "uniform", "--name", "x",
+            says: "different datasets")
         try run("score", "elsewhere", "--public", "0.5")
         try assertRefused("ensemble", "--top", "2", "--name", "x", says: "over 2 datasets")
         try run("import", "other.csv", "--name", "unscored", "--dataset", "test.csv")
-        try assertRefused("ensemble", "--members", "run,unscored", "--method", "average", "--name", "x", says: "unscored@v1 has no public score")
+        try assertRefused(
+            "ensemble", "--members", "run,unscored", "--method", "average", "--name", "x", says: "unscored@v1 has no public score")
         try assertRefused("select", "--gold", "exam2.csv", "--dataset", "test.csv", says: "labels none of the 3 items")
         try assertRefused("compare", "run", "other", "--gold", "exam2.csv", says: "no item is predicted by both")
     }

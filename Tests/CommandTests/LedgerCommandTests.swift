@@ -22,11 +22,16 @@ final class LedgerCommandTests: WorkspaceTestCase {
         try run("ensemble", "--members", "run,base", "--name", "top5-vote")
         let exported = root.appendingPathComponent("e1.csv")
         try run("export", "top5-vote", "--out", exported.path)
-        try assertRefused("import", "other.csv", "--name", "top5-vote", "--dataset", "test.csv", says: "top5-vote is the name of ensemble sets; imported sets cannot be added under it")
+        try assertRefused(
+            "import", "other.csv", "--name", "top5-vote", "--dataset", "test.csv",
+            says: "top5-vote is the name of ensemble sets; imported sets cannot be added under it")
         try assertRefused("score", "top5-vote", "--public", "2", says: "not an accuracy")
-        try assertRefused("ensemble", "--members", "run,base", "--method", "average", "--weights", "uniform", "--name", "run", says: "run is the name of imported sets; ensemble sets cannot be added under it")
+        try assertRefused(
+            "ensemble", "--members", "run,base", "--method", "average", "--weights", "uniform", "--name", "run",
+            says: "run is the name of imported sets; ensemble sets cannot be added under it")
         try run("export", "top5-vote", "--out", root.appendingPathComponent("e2.csv").path)
-        XCTAssertEqual(try Data(contentsOf: exported), try Data(contentsOf: root.appendingPathComponent("e2.csv")), "export NAME never changes origin")
+        XCTAssertEqual(
+            try Data(contentsOf: exported), try Data(contentsOf: root.appendingPathComponent("e2.csv")), "export NAME never changes origin")
     }
 
     // 2. Content identity across names.
@@ -66,10 +71,14 @@ final class LedgerCommandTests: WorkspaceTestCase {
         XCTAssertTrue(try run("import", "other.csv", "--name", "second", "--dataset", "test.csv", status: 1).output.contains("predictions"))
         XCTAssertTrue(try run("ensemble", "--members", "run", "--name", "solo", status: 1).output.contains("predictions"))
         XCTAssertEqual(try storeDump(), before, "a failed write leaves no row")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("submissions").path), [], "nor a submission file")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("submissions").path), [],
+            "nor a submission file")
         try FileManager.default.removeItem(at: predictions)
         try FileManager.default.moveItem(at: root.appendingPathComponent("predictions.away"), to: predictions)
-        try assertRefused("import", "other.csv", "--name", String(repeating: "n", count: 300), "--dataset", "test.csv", says: "longer than 100 characters")
+        try assertRefused(
+            "import", "other.csv", "--name", String(repeating: "n", count: 300), "--dataset", "test.csv", says: "longer than 100 characters"
+        )
         // A file removed by hand: reported, rebuilt by fsck, and by the same import again.
         try FileManager.default.removeItem(at: predictions.appendingPathComponent("run@v1.csv"))
         XCTAssertTrue(try run("list").output.contains("run@v1 (file missing)"))
@@ -106,23 +115,36 @@ final class LedgerCommandTests: WorkspaceTestCase {
         try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
         try run("import", "other.csv", "--name", "other", "--dataset", "test.csv")
         try run("ensemble", "--members", "run,other", "--name", "vote")
-        for target in ["suneung.sqlite", "suneung.sqlite-wal", "suneung.sqlite-shm", "predictions/other@v1.csv", "./predictions/../suneung.sqlite", "test.csv", "submissions/vote.csv"] {
-            let says = target.hasPrefix("predictions/") ? "predictions/, which suneung manages" : target == "test.csv" ? "exam file" : target.hasPrefix("submissions") ? "is the submission of vote@v1" : "is not a .csv file"
+        for target in [
+            "suneung.sqlite", "suneung.sqlite-wal", "suneung.sqlite-shm", "predictions/other@v1.csv", "./predictions/../suneung.sqlite",
+            "test.csv", "submissions/vote.csv"
+        ] {
+            let says =
+                target.hasPrefix("predictions/")
+                ? "predictions/, which suneung manages"
+                : target == "test.csv"
+                    ? "exam file" : target.hasPrefix("submissions") ? "is the submission of vote@v1" : "is not a .csv file"
             try assertRefused("export", "run", "--out", target, says: says)
-            try assertRefused("ensemble", "--members", "run,other", "--method", "average", "--weights", "uniform", "--name", "avg", "--out", target, says: says)
+            try assertRefused(
+                "ensemble", "--members", "run,other", "--method", "average", "--weights", "uniform", "--name", "avg", "--out", target,
+                says: says)
         }
-        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("link.csv").path, withDestinationPath: root.appendingPathComponent("suneung.sqlite").path)
+        try FileManager.default.createSymbolicLink(
+            atPath: root.appendingPathComponent("link.csv").path, withDestinationPath: root.appendingPathComponent("suneung.sqlite").path)
         try assertRefused("export", "run", "--out", "link.csv", says: "is an SQLite database")
         // Another workspace's store and managed files are refused too.
         try run("init", "--workspace", "other")
         try run("import", "run.csv", "--name", "run", "--dataset", "test.csv", "--workspace", "other")
-        try FileManager.default.copyItem(atPath: root.appendingPathComponent("other/suneung.sqlite").path, toPath: root.appendingPathComponent("other/store-copy.csv").path)
+        try FileManager.default.copyItem(
+            atPath: root.appendingPathComponent("other/suneung.sqlite").path,
+            toPath: root.appendingPathComponent("other/store-copy.csv").path)
         try assertRefused("export", "run", "--out", "other/store-copy.csv", says: "is an SQLite database")
         try assertRefused("export", "run", "--out", "other/predictions/run@v1.csv", says: "which suneung manages")
         try assertRefused("export", "run", "--out", "no/such/folder/x.csv", says: "does not exist")
         try assertRefused("export", "run", "--out", "config/competition.yaml", says: "is not a .csv file")
-        try run("export", "vote", "--out", "submissions/vote.csv")  // its own submission: fine
-        try run("ensemble", "--members", "run,other", "--method", "average", "--weights", "uniform", "--name", "vote")  // vote@v2 writes submissions/vote.csv
+        try run("export", "vote", "--out", "submissions/vote.csv") // its own submission: fine
+        // vote@v2 writes submissions/vote.csv
+        try run("ensemble", "--members", "run,other", "--method", "average", "--weights", "uniform", "--name", "vote")
         XCTAssertTrue(try run("fsck", "--check").output.contains("Everything is in order."), "the file belongs to the newest version")
         XCTAssertTrue(try run("list").output.contains("vote@v1"), "the store still opens")
         try assertConsistent()
@@ -137,7 +159,9 @@ final class LedgerCommandTests: WorkspaceTestCase {
         XCTAssertEqual(hash(first), hash(second), first + second)
         try run("ensemble", "--members", "a,b", "--name", "ab")
         try write("test-changed.csv", exam.replacingOccurrences(of: "지문 둘", with: "지문 둘!"))
-        XCTAssertNotEqual(hash(try run("import", "other.csv", "--name", "c", "--dataset", "test-changed.csv").output), hash(first), "changed text is another dataset")
+        XCTAssertNotEqual(
+            hash(try run("import", "other.csv", "--name", "c", "--dataset", "test-changed.csv").output), hash(first),
+            "changed text is another dataset")
     }
 
     // 6. Input the validators accepted no longer crashes anything.
@@ -198,10 +222,14 @@ final class LedgerCommandTests: WorkspaceTestCase {
                 try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root.appendingPathComponent(name).path)
             }
             user = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-            guard FileManager.default.isExecutableFile(atPath: user[0]) else { throw XCTSkip("setpriv is not installed: cannot read as another user") }
+            guard FileManager.default.isExecutableFile(atPath: user[0]) else {
+                throw XCTSkip("setpriv is not installed: cannot read as another user")
+            }
             var folder = Self.binary.deletingLastPathComponent()
             while folder.path != "/" {
-                guard let mode = (try? FileManager.default.attributesOfItem(atPath: folder.path))?[.posixPermissions] as? Int, mode & 0o001 != 0 else {
+                guard let mode = (try? FileManager.default.attributesOfItem(atPath: folder.path))?[.posixPermissions] as? Int,
+                    mode & 0o001 != 0
+                else {
                     throw XCTSkip("the build folder \(folder.path) is not readable by other users: cannot run the binary as nobody")
                 }
                 folder.deleteLastPathComponent()
@@ -223,7 +251,9 @@ final class LedgerCommandTests: WorkspaceTestCase {
             process.waitUntilExit()
             return (process.terminationStatus, String(decoding: data, as: UTF8.self))
         }
-        for command in [["list", "--all"], ["show", "run"], ["uploads"], ["diff", "run", "run", "--summary"], ["list", "--format", "json"], ["fsck"]] {
+        for command in [
+            ["list", "--all"], ["show", "run"], ["uploads"], ["diff", "run", "run", "--summary"], ["list", "--format", "json"], ["fsck"]
+        ] {
             let (status, output) = try asReader(command)
             XCTAssertEqual(status, 0, "\(command): \(output)")
         }
@@ -234,32 +264,44 @@ final class LedgerCommandTests: WorkspaceTestCase {
 
     // What a team needs from real files: the eleven real submissions.
     func testTheElevenRealSubmissionFiles() throws {
-        let test = URL(fileURLWithPath: try RealData.path("test.csv", sha256: "a53b58706953dea269f1af7cad71111b6794983de1fd16b665632954058a18f6"))
+        let test = URL(
+            fileURLWithPath: try RealData.path("test.csv", sha256: "a53b58706953dea269f1af7cad71111b6794983de1fd16b665632954058a18f6"))
         let folder = test.deletingLastPathComponent().appendingPathComponent("peer-predictions/test-systems")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".csv") }.sorted().map { folder.appendingPathComponent($0).path }
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".csv") }.sorted().map {
+            folder.appendingPathComponent($0).path
+        }
         XCTAssertEqual(files.count, 11)
         let refused = try run(["import"] + files + ["--dataset", test.path], status: 1).output
         XCTAssertTrue(refused.contains("Nothing was imported (5 of 11 files refused)."), refused)
         try run(["import"] + files + ["--dataset", test.path, "--invalid", "as-wrong", "--author", "peer", "--tag", "real"], status: 0)
         let invalid = Dictionary(uniqueKeysWithValues: try listed().map { ($0["name"] as! String, $0["invalidAnswers"] as! Int) })
-        XCTAssertEqual(invalid, ["gemma_ckpt2944": 0, "gemma_ckpt2944_2nd": 0, "gpt4o": 6, "zeroshot_NCSOFT_output_logical": 12, "zeroshot_output": 0,
-                                 "zeroshot_output_change_system_m": 0, "zeroshot_output_ex": 1, "zeroshot_output_infront_answer": 96,
-                                 "zeroshot_output_logical": 1, "zeroshot_output_logical2": 0, "zeroshot_output_please": 0])
+        XCTAssertEqual(
+            invalid,
+            [
+                "gemma_ckpt2944": 0, "gemma_ckpt2944_2nd": 0, "gpt4o": 6, "zeroshot_NCSOFT_output_logical": 12, "zeroshot_output": 0,
+                "zeroshot_output_change_system_m": 0, "zeroshot_output_ex": 1, "zeroshot_output_infront_answer": 96,
+                "zeroshot_output_logical": 1, "zeroshot_output_logical2": 0, "zeroshot_output_please": 0
+            ])
         // Stored exactly as uploaded: the export is the file, byte for byte.
         for name in ["zeroshot_output_infront_answer", "zeroshot_output_ex", "gpt4o"] {
             try run("export", name, "--out", "\(name).csv")
-            XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("\(name).csv")), try Data(contentsOf: folder.appendingPathComponent("\(name).csv")), name)
+            XCTAssertEqual(
+                try Data(contentsOf: root.appendingPathComponent("\(name).csv")),
+                try Data(contentsOf: folder.appendingPathComponent("\(name).csv")), name)
         }
         // Invalid answers abstain in votes: every member that has an answer there votes.
         for (index, name) in invalid.keys.sorted().enumerated() { try run("score", name, "--public", "0.\(50 + index)") }
         try run("ensemble", "--top", "11", "--name", "all-vote")
         XCTAssertTrue(try run("check", "submissions/all-vote.csv", "--dataset", test.path).output.contains("a valid submission"))
-        let check = try run("check", folder.appendingPathComponent("zeroshot_output_logical.csv").path, "--dataset", test.path, status: 1).output
+        let check = try run("check", folder.appendingPathComponent("zeroshot_output_logical.csv").path, "--dataset", test.path, status: 1)
+            .output
         XCTAssertTrue(check.contains("answer '[D' is not within 1...5"), check)
         // The peer team's train-set probabilities: a subset, scored against the gold.
         let train = test.deletingLastPathComponent().appendingPathComponent("train.csv").path
         let probabilities = test.deletingLastPathComponent().appendingPathComponent("peer-predictions/one-model-train-probs.csv").path
-        XCTAssertTrue(try run("import", probabilities, "--name", "one-model", "--dataset", train, "--subset").output.contains("1589 of 1614 items (subset) with probabilities"))
+        XCTAssertTrue(
+            try run("import", probabilities, "--name", "one-model", "--dataset", train, "--subset").output.contains(
+                "1589 of 1614 items (subset) with probabilities"))
         XCTAssertTrue(try run("score", "one-model", "--gold", train).output.contains("local 0.6444 (gold \(train): 1024/1589)"))
         try assertConsistent()
         // A workspace that only imports still gets its report.
@@ -287,7 +329,9 @@ final class LedgerCommandTests: WorkspaceTestCase {
 
     // The management verbs.
     func testManagingSets() throws {
-        try run("import", "run.csv", "--name", "run", "--dataset", "test.csv", "--author", "minji", "--tag", "qwen", "--tag", "ep2", "--note", "lr 2e-5")
+        try run(
+            "import", "run.csv", "--name", "run", "--dataset", "test.csv", "--author", "minji", "--tag", "qwen", "--tag", "ep2", "--note",
+            "lr 2e-5")
         try run("import", "other.csv", "--name", "other", "--dataset", "test.csv", "--author", "jun")
         try run("ensemble", "--members", "run,other", "--name", "mix")
         try run("tag", "other", "qwen")
@@ -325,9 +369,9 @@ final class LedgerCommandTests: WorkspaceTestCase {
         try write("config/competition.yaml", "daily_submissions: 3\ntimezone: Asia/Seoul\n")
         try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
         try run("score", "run", "--public", "0.8", "--note", "upload 14:02", "--author", "minji")
-        try run("score", "run", "--public", "0.8")  // the same score again: no second upload
-        try run("score", "run", "--gold", "test.csv")  // local: not an upload
-        try run("score", "run", "--public", "0.81", "--private", "0.79", "--simulated")  // not an upload
+        try run("score", "run", "--public", "0.8") // the same score again: no second upload
+        try run("score", "run", "--gold", "test.csv") // local: not an upload
+        try run("score", "run", "--public", "0.81", "--private", "0.79", "--simulated") // not an upload
         let log = try run("uploads").output
         XCTAssertTrue(log.contains("Today (Asia/Seoul): 1 of 3 uploads used, 2 left."), log)
         XCTAssertTrue(log.contains("KST") && log.contains("upload 14:02") && log.contains("minji"), log)
@@ -335,7 +379,9 @@ final class LedgerCommandTests: WorkspaceTestCase {
         let first = (uploads["uploads"] as! [[String: Any]])[0]
         XCTAssertEqual(first["public"] as? Double, 0.8)
         XCTAssertTrue(first["private"] is NSNull)
-        XCTAssertTrue(try run("uploads", "--format", "csv").output.hasPrefix("id,set,public,private,note,author,created,retracted\n1,run@v1,0.8,,upload 14:02,minji,"))
+        XCTAssertTrue(
+            try run("uploads", "--format", "csv").output.hasPrefix(
+                "id,set,public,private,note,author,created,retracted\n1,run@v1,0.8,,upload 14:02,minji,"))
         try write("config/competition.yaml", "timezone: Mars/Olympus\n")
         XCTAssertTrue(try run("uploads", status: 1).output.contains("unknown timezone 'Mars/Olympus'"))
     }
@@ -359,9 +405,13 @@ final class LedgerCommandTests: WorkspaceTestCase {
         XCTAssertEqual(columns.count, 1, table.joined(separator: "\n"))
         let unknown = try run("ensemmble", "--help", status: 64).output
         XCTAssertTrue(unknown.contains("unknown command 'ensemmble' (did you mean 'ensemble'?)"), unknown)
-        XCTAssertTrue(try run("init", "--workspace", "fresh").output.contains("config/competition.yaml, config/train.yaml, config/predict.yaml, config/ensemble.yaml, config/pipeline.yaml"))
+        XCTAssertTrue(
+            try run("init", "--workspace", "fresh").output.contains(
+                "config/competition.yaml, config/train.yaml, config/predict.yaml, config/ensemble.yaml, config/pipeline.yaml"))
         // The sample configs init writes are valid: each command gets past its config.
-        let train = try run("train", "--config", "fresh/config/train.yaml", "--model", "/nonexistent.gguf", "--workspace", "fresh", status: 1).output
+        let train = try run(
+            "train", "--config", "fresh/config/train.yaml", "--model", "/nonexistent.gguf", "--workspace", "fresh", status: 1
+        ).output
         XCTAssertTrue(train.contains("/nonexistent.gguf: cannot open"), train)
         let pipeline = try run("pipeline", "--config", "fresh/config/pipeline.yaml", "--workspace", "fresh", status: 1).output
         XCTAssertTrue(pipeline.contains("== 1. zero-shot") && pipeline.contains("data/test.csv: no such file"), pipeline)
@@ -410,7 +460,9 @@ final class LedgerCommandTests: WorkspaceTestCase {
             try run("tag", renamed == 0 ? "seed" : "seed-\(renamed)", "t\(attempt)")
             try assertConsistent()
             let temporary = try ["", "predictions", "submissions"].flatMap { folder in
-                try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path).filter { $0.hasSuffix(".tmp") }
+                try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path).filter {
+                    $0.hasSuffix(".tmp")
+                }
             }
             XCTAssertEqual(temporary, [], "temporary files of the killed \(arguments[0])")
         }
@@ -438,7 +490,9 @@ final class BiasCommandTests: WorkspaceTestCase {
         XCTAssertTrue(output.contains("  recall               1.000  0.000     -     -"), output)
         // Against the gold (1, 1, 0, 0): observed (2, 0): (2-1)²/1 + (0-1)²/1 = 2, df 1.
         XCTAssertTrue(output.contains("chi-square against the gold: 2.00 (df 1), p = 0.157"), output)
-        let json = try JSONSerialization.jsonObject(with: Data(try run("bias", "run", "--prior", "test.csv", "--format", "json").output.utf8)) as! [[String: Any]]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(try run("bias", "run", "--prior", "test.csv", "--format", "json").output.utf8))
+            as! [[String: Any]]
         let groups = json[0]["groups"] as! [[String: Any]]
         XCTAssertEqual(groups.map { $0["choices"] as! Int }, [4, 5])
         XCTAssertEqual(groups[0]["answers"] as? [Int], [1, 1, 0, 0])
@@ -460,12 +514,22 @@ final class BiasCommandTests: WorkspaceTestCase {
     /// `ensemble --calibrate`: fitted per member with values, recorded in the lineage.
     func testCalibratedAveraging() throws {
         try run("import", "run.csv", "--name", "run", "--dataset", "test.csv")
-        try write("probs.csv", "id,answer,prob_1,prob_2,prob_3,prob_4,prob_5\nq1,1,0.5,0.3,0.1,0.1,\nq2,5,0.1,0.1,0.1,0.1,0.6\nq3,1,0.7,0.1,0.1,0.1,\n")
+        try write(
+            "probs.csv",
+            "id,answer,prob_1,prob_2,prob_3,prob_4,prob_5\nq1,1,0.5,0.3,0.1,0.1,\nq2,5,0.1,0.1,0.1,0.1,0.6\nq3,1,0.7,0.1,0.1,0.1,\n")
         try run("import", "probs.csv", "--name", "probs", "--dataset", "test.csv")
         try run("import", "other.csv", "--name", "plain", "--dataset", "test.csv")
-        XCTAssertTrue(try run("ensemble", "--members", "run,probs", "--method", "average", "--weights", "uniform", "--calibrate", "temperature", "--name", "c", status: 64).output.contains("--calibrate needs a labelled file"))
-        let output = try run("ensemble", "--members", "run,probs,plain", "--method", "average", "--weights", "uniform", "--calibrate", "prior", "--gold", "test.csv", "--name", "c").output
-        XCTAssertTrue(output.contains("Calibrated (prior, on test.csv)") && output.contains("1 member with answers only, not calibrated."), output)
+        XCTAssertTrue(
+            try run(
+                "ensemble", "--members", "run,probs", "--method", "average", "--weights", "uniform", "--calibrate", "temperature", "--name",
+                "c", status: 64
+            ).output.contains("--calibrate needs a labelled file"))
+        let output = try run(
+            "ensemble", "--members", "run,probs,plain", "--method", "average", "--weights", "uniform", "--calibrate", "prior", "--gold",
+            "test.csv", "--name", "c"
+        ).output
+        XCTAssertTrue(
+            output.contains("Calibrated (prior, on test.csv)") && output.contains("1 member with answers only, not calibrated."), output)
         let show = try JSONSerialization.jsonObject(with: Data(try run("show", "c", "--format", "json").output.utf8)) as! [String: Any]
         let fits = (show["lineage"] as! [String: Any])["calibration"] as! [[String: Any]]
         XCTAssertEqual(fits.map { $0["member"] as! String }, ["run@v1", "probs@v1"])

@@ -42,11 +42,18 @@ final class ModelCommandTests: WorkspaceTestCase {
         var bytes = Data("GGUF".utf8)
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-        func string(_ s: String) { u64(UInt64(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
+        func string(_ s: String) {
+            u64(UInt64(s.utf8.count))
+            bytes.append(contentsOf: s.utf8)
+        }
         u32(3)
         u64(UInt64(tensors.count))
         u64(UInt64(metadata.count))
-        for (key, value) in metadata { string(key); u32(8); string(value) }
+        for (key, value) in metadata {
+            string(key)
+            u32(8)
+            string(value)
+        }
         for (tensor, dimensions, type) in tensors {
             string(tensor)
             u32(UInt32(dimensions.count))
@@ -67,8 +74,9 @@ final class ModelCommandTests: WorkspaceTestCase {
     func testInfoOnHugeCountsAndHostileStrings() throws {
         let name = "\u{1B}[31m" + String(repeating: "A", count: 1 << 20)
         // 65,536 × 65,537 Q4_0 values (18 bytes a block of 32).
-        try writeHeader("huge.gguf", metadata: [("general.architecture", "llama"), ("general.name", name)],
-                        tensors: [("token_embd.weight", [65_536, 65_537], 2)], dataBytes: 65_536 * 65_537 / 32 * 18)
+        try writeHeader(
+            "huge.gguf", metadata: [("general.architecture", "llama"), ("general.name", name)],
+            tensors: [("token_embd.weight", [65_536, 65_537], 2)], dataBytes: 65_536 * 65_537 / 32 * 18)
         let info = try run("model", "info", "huge.gguf").output
         XCTAssertTrue(info.contains("4295.0M (4295032832)"), info)
         XCTAssertFalse(info.contains("\u{1B}"), "an escape reached the terminal")
@@ -105,15 +113,17 @@ final class ModelCommandTests: WorkspaceTestCase {
         XCTAssertTrue(info.contains("vocabulary      unusable: ") && info.contains("tokenizer.ggml.eos_token_id is 4294967295"), info)
         // head_count (at 567) = 0: crashed predict.
         let heads = try corruptedGemma("heads.gguf", at: 567, [0, 0, 0, 0])
-        XCTAssertTrue(try run("model", "info", heads).output.contains("engine          cannot run it: heads.gguf: gemma3.attention.head_count is 0"))
+        XCTAssertTrue(
+            try run("model", "info", heads).output.contains("engine          cannot run it: heads.gguf: gemma3.attention.head_count is 0"))
         // SmolLM2 has no key_length: its head size would be embedding_length / 0.
         let smol = root.appendingPathComponent("smol-heads.gguf")
         try FileManager.default.copyItem(atPath: try DefaultModels.path(DefaultModels.smolLM), toPath: smol.path)
         let handle = try FileHandle(forWritingTo: smol)
-        try handle.seek(toOffset: 643)  // llama.attention.head_count
+        try handle.seek(toOffset: 643) // llama.attention.head_count
         try handle.write(contentsOf: [0, 0, 0, 0])
         try handle.close()
-        XCTAssertTrue(try run("model", "info", "smol-heads.gguf").output.contains("cannot run it: smol-heads.gguf: llama.attention.head_count is 0"))
+        XCTAssertTrue(
+            try run("model", "info", "smol-heads.gguf").output.contains("cannot run it: smol-heads.gguf: llama.attention.head_count is 0"))
         let predict = try run("predict", "--model", heads, "--dataset", "test.csv", "--name", "heads", status: 1).output
         XCTAssertEqual(predict.split(separator: "\n").count, 1, predict)
         XCTAssertTrue(predict.contains("gemma3.attention.head_count is 0"), predict)
@@ -125,13 +135,17 @@ final class ModelCommandTests: WorkspaceTestCase {
         let model = try tinyLlama("eos.gguf") { $0.set("tokenizer.ggml.eos_token_id", .uint32(96)) }
         let reason = "eos.gguf: tokenizer.ggml.eos_token_id is 96, not a token id of the vocabulary (0 to 95)"
         // The table's label column is as wide as its widest label.
-        func engineLine(_ info: String) -> String { info.split(separator: "\n").first { $0.hasPrefix("engine ") }.map { $0.drop { $0 != " " }.drop { $0 == " " } }.map(String.init) ?? info }
+        func engineLine(_ info: String) -> String {
+            info.split(separator: "\n").first { $0.hasPrefix("engine ") }.map { $0.drop { $0 != " " }.drop { $0 == " " } }.map(String.init)
+                ?? info
+        }
         XCTAssertEqual(engineLine(try run("model", "info", model).output), "cannot run it: \(reason)")
         try assertRefused("predict", "--model", model, "--dataset", "test.csv", "--name", "eos", says: reason)
         // The last token is a token.
         let last = try tinyLlama("last.gguf") { $0.set("tokenizer.ggml.eos_token_id", .uint32(95)) }
         XCTAssertEqual(engineLine(try run("model", "info", last).output), "can run it")
-        XCTAssertTrue(try run("predict", "--model", last, "--dataset", "test.csv", "--name", "last").output.contains("Stored last@v1: 3 items"))
+        XCTAssertTrue(
+            try run("predict", "--model", last, "--dataset", "test.csv", "--name", "last").output.contains("Stored last@v1: 3 items"))
     }
 }
 
@@ -156,7 +170,9 @@ final class PredictCommandTests: WorkspaceTestCase {
         try write("long.csv", "id,paragraph,problems\nL1,\(passage),\"{'question': 'q', 'choices': ['a', 'b', 'c', 'd']}\"\n")
         let shortened = try run("predict", "--model", smol, "--dataset", "long.csv", "--name", "short", "--max-tokens", "400").output
         XCTAssertTrue(shortened.contains("1 prompts were longer than 400 tokens; their passages were shortened in the middle."), shortened)
-        try assertRefused("predict", "--model", smol, "--dataset", "long.csv", "--name", "tiny", "--max-tokens", "100", says: "even without its passage, more than --max-tokens 100")
+        try assertRefused(
+            "predict", "--model", smol, "--dataset", "long.csv", "--name", "tiny", "--max-tokens", "100",
+            says: "even without its passage, more than --max-tokens 100")
     }
 
     /// Questions on one passage are scored one after another, reusing the passage's keys
@@ -164,7 +180,9 @@ final class PredictCommandTests: WorkspaceTestCase {
     func testPassagesAreReusedAndRowsKeepTheirOrder() throws {
         let smol = try DefaultModels.path(DefaultModels.smolLM)
         let passage = "조선 후기에는 상품 화폐 경제가 발달하면서 도시의 상업 활동이 활발해졌다."
-        try write("shared.csv", """
+        try write(
+            "shared.csv",
+            """
             id,paragraph,problems
             a1,\(passage),"{'question': '윗글의 중심 화제는?', 'choices': ['상업', '농업', '어업', '공업']}"
             b1,다른 지문이다.,"{'question': '무엇인가?', 'choices': ['가', '나', '다', '라']}"
@@ -174,7 +192,8 @@ final class PredictCommandTests: WorkspaceTestCase {
         let output = try run("predict", "--model", smol, "--dataset", "shared.csv", "--name", "shared").output
         // Every prompt starts with the same ~55 template tokens; a2 after a1 also reuses
         // the passage (213 in all here; 110 if a2 followed b1).
-        let reused = try XCTUnwrap(output.split(separator: "\n").first { $0.contains("prompt tokens were reused") }.flatMap { Int($0.prefix { $0 != " " }) })
+        let reused = try XCTUnwrap(
+            output.split(separator: "\n").first { $0.contains("prompt tokens were reused") }.flatMap { Int($0.prefix { $0 != " " }) })
         XCTAssertGreaterThan(reused, 180, output)
         let csv = try String(contentsOf: root.appendingPathComponent("predictions/shared@v1.csv"), encoding: .utf8)
         XCTAssertEqual(csv.split(separator: "\n").dropFirst().map { String($0.prefix(2)) }, ["a1", "b1", "a2"])
@@ -189,7 +208,8 @@ final class PredictCommandTests: WorkspaceTestCase {
     func testPredictWithAnAdapter() throws {
         let smol = try DefaultModels.path(DefaultModels.smolLM)
         _ = try run("predict", "--model", smol, "--dataset", "test.csv", "--name", "base")
-        let output = try run("predict", "--model", smol, "--adapter", adapter("smollm2-sample"), "--dataset", "test.csv", "--name", "lora").output
+        let output = try run("predict", "--model", smol, "--adapter", adapter("smollm2-sample"), "--dataset", "test.csv", "--name", "lora")
+            .output
         XCTAssertTrue(output.contains("Stored lora@v1: 3 items with logits"), output)
         let show = try run("show", "lora").output
         XCTAssertTrue(show.contains("\"adapterSha256\" : \""), show)
@@ -198,8 +218,12 @@ final class PredictCommandTests: WorkspaceTestCase {
         let adapted = try String(contentsOf: root.appendingPathComponent("predictions/lora@v1.csv"), encoding: .utf8)
         XCTAssertNotEqual(base, adapted, "the adapter changed no logit")
         // An adapter for another base model (Gemma 3 sizes) is refused before any write.
-        try assertRefused("predict", "--model", smol, "--adapter", adapter("tiny-gemma3"), "--dataset", "test.csv", "--name", "wrong", says: "is the adapter for another base model?")
-        try assertRefused("predict", "--model", smol, "--adapter", "no-such-folder", "--dataset", "test.csv", "--name", "wrong", says: "no-such-folder: no such adapter")
+        try assertRefused(
+            "predict", "--model", smol, "--adapter", adapter("tiny-gemma3"), "--dataset", "test.csv", "--name", "wrong",
+            says: "is the adapter for another base model?")
+        try assertRefused(
+            "predict", "--model", smol, "--adapter", "no-such-folder", "--dataset", "test.csv", "--name", "wrong",
+            says: "no-such-folder: no such adapter")
     }
 
     /// A copy of an adapter fixture with the F16 value `index` of `tensor` set to `bits`.
@@ -227,10 +251,13 @@ final class PredictCommandTests: WorkspaceTestCase {
         let nan = try adapterCopy("nan-adapter", of: "smollm2-sample", tensor: tensor, index: 7, bits: 0x7E00)
         let reason = "nan-adapter/adapter_model.safetensors: tensor \(tensor) holds nan (value 7 of 1152)"
         try assertRefused("predict", "--model", smol, "--adapter", nan, "--dataset", "test.csv", "--name", "nan", says: reason)
-        XCTAssertTrue(try run("model", "merge", "--base", smol, "--adapter", nan, "--out", "merged.gguf", status: 1).output.contains(reason))
+        XCTAssertTrue(
+            try run("model", "merge", "--base", smol, "--adapter", nan, "--out", "merged.gguf", status: 1).output.contains(reason))
         XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("merged.gguf").path))
         let infinite = try adapterCopy("inf-adapter", of: "smollm2-sample", tensor: tensor, index: 0, bits: 0xFC00)
-        try assertRefused("predict", "--model", smol, "--adapter", infinite, "--dataset", "test.csv", "--name", "inf", says: "tensor \(tensor) holds -inf (value 0 of 1152)")
+        try assertRefused(
+            "predict", "--model", smol, "--adapter", infinite, "--dataset", "test.csv", "--name", "inf",
+            says: "tensor \(tensor) holds -inf (value 0 of 1152)")
     }
 
     /// A NaN in the model's weights (every item's logits NaN) stops predict at the first
@@ -238,7 +265,9 @@ final class PredictCommandTests: WorkspaceTestCase {
     /// there, the two items before kept in the run for the same command to resume.
     /// Neither stores a set.
     func testANaNLogitStopsPredictNamingTheItem() throws {
-        try write("three.csv", """
+        try write(
+            "three.csv",
+            """
             id,paragraph,problems
             a1,x,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd']}"
             a2,y,"{'question': 'q', 'choices': ['a', 'b', 'c', 'd']}"
@@ -255,7 +284,9 @@ final class PredictCommandTests: WorkspaceTestCase {
                 writer.tensors[position] = GGUFWriter.Tensor(name: tensor, dimensions: writer.tensors[position].dimensions, values: values)
             }
         }
-        XCTAssertTrue(try run("predict", "--model", try tinyLlama("tiny.gguf"), "--dataset", "three.csv", "--name", "tiny").output.contains("Stored tiny@v1: 3 items"))
+        XCTAssertTrue(
+            try run("predict", "--model", try tinyLlama("tiny.gguf"), "--dataset", "three.csv", "--name", "tiny").output.contains(
+                "Stored tiny@v1: 3 items"))
         let weight = try tinyLlama("weight.gguf", change: withNaN("blk.0.attn_q.weight", at: 100))
         let stopped = try run("predict", "--model", weight, "--dataset", "three.csv", "--name", "weight", status: 1).output
         XCTAssertTrue(stopped.contains("Error: item a1: the model's answer logits are nan, nan, nan, nan, not finite numbers"), stopped)
@@ -271,7 +302,9 @@ final class PredictCommandTests: WorkspaceTestCase {
 
     func testBadModelIsRefused() throws {
         try assertRefused("predict", "--model", "missing.gguf", "--dataset", "test.csv", "--name", "x", says: "missing.gguf: cannot open")
-        try assertRefused("predict", "--model", try DefaultModels.path(DefaultModels.smolLM), "--dataset", "test.csv", "--name", "x", "--gold", "run.csv", says: "run.csv")
+        try assertRefused(
+            "predict", "--model", try DefaultModels.path(DefaultModels.smolLM), "--dataset", "test.csv", "--name", "x", "--gold", "run.csv",
+            says: "run.csv")
         try write("not-a-model.gguf", "GGUF")
         try assertRefused("predict", "--model", "not-a-model.gguf", "--dataset", "test.csv", "--name", "x", says: "not-a-model.gguf")
     }

@@ -45,13 +45,17 @@ final class PipelineCommandTests: WorkspaceTestCase {
         let smol = try DefaultModels.path(DefaultModels.smolLM)
         try write("pipe.yaml", config(model: smol, name: "pipe"))
         let first = try run("pipeline", "--config", "pipe.yaml").output
-        for expected in ["Stored pipe-zero-shot@v1", "saved pipe-lora/step-6", "Stored pipe-lora-step-3@v1", "Stored pipe-lora-step-6@v1",
-                         "Submission: submissions/pipe-top3-vote.csv", "Report:     reports/pipe.html"] {
+        for expected in [
+            "Stored pipe-zero-shot@v1", "saved pipe-lora/step-6", "Stored pipe-lora-step-3@v1", "Stored pipe-lora-step-6@v1",
+            "Submission: submissions/pipe-top3-vote.csv", "Report:     reports/pipe.html"
+        ] {
             XCTAssertTrue(first.contains(expected), "'\(expected)' missing from:\n\(first)")
         }
         XCTAssertTrue(first.split(separator: "\n").contains { $0.hasPrefix("pipe-top3-vote@v1 ") && $0.contains(" ensemble ") }, first)
         var page = try String(contentsOf: root.appendingPathComponent("reports/pipe.html"), encoding: .utf8)
-        XCTAssertTrue(page.contains("<svg") && page.contains("pipe-top3-average@v1") && !page.contains("<script"), "the report is not a self-contained page")
+        XCTAssertTrue(
+            page.contains("<svg") && page.contains("pipe-top3-average@v1") && !page.contains("<script"),
+            "the report is not a self-contained page")
         for figure in ["loss", "scores", "agreement", "answers"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("reports/pipe-\(figure).svg").path), figure)
         }
@@ -74,18 +78,22 @@ final class PipelineCommandTests: WorkspaceTestCase {
         try killWhen(["pipeline", "--config", "killed.yaml"]) {
             try count("SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = 'killed-lora'") >= 1
         }
-        XCTAssertEqual(try count("SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = 'killed-lora'"), 1, "killed too late: nothing was tested")
+        XCTAssertEqual(
+            try count("SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = 'killed-lora'"), 1,
+            "killed too late: nothing was tested")
         let resumed = try run("pipeline", "--config", "killed.yaml").output
         XCTAssertTrue(resumed.contains("Resumed from an interrupted run: training killed-lora: from step 3 of 6"), resumed)
-        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("checkpoints/killed-lora/step-6/adapter_model.safetensors")),
-                       try Data(contentsOf: root.appendingPathComponent("checkpoints/pipe-lora/step-6/adapter_model.safetensors")))
+        XCTAssertEqual(
+            try Data(contentsOf: root.appendingPathComponent("checkpoints/killed-lora/step-6/adapter_model.safetensors")),
+            try Data(contentsOf: root.appendingPathComponent("checkpoints/pipe-lora/step-6/adapter_model.safetensors")))
     }
 
     func testBadPipelineConfigIsRefused() throws {
         let smol = try DefaultModels.path(DefaultModels.smolLM)
         try write("typo.yaml", config(model: smol, name: "typo") + "modle: x\n")
         try assertRefused("pipeline", "--config", "typo.yaml", says: "unknown key 'modle' (did you mean 'model'?)")
-        try write("other-gold.yaml", config(model: smol, name: "gold").replacingOccurrences(of: "\(Self.sample)/test_gold.csv", with: "test.csv"))
+        try write(
+            "other-gold.yaml", config(model: smol, name: "gold").replacingOccurrences(of: "\(Self.sample)/test_gold.csv", with: "test.csv"))
         try assertRefused("pipeline", "--config", "other-gold.yaml", says: "labels none of the items")
         try write("bad-train.yaml", config(model: smol, name: "badtrain").replacingOccurrences(of: "rank: 2", with: "rank: 0"))
         try assertRefused("pipeline", "--config", "bad-train.yaml", says: "rank must be at least 1")

@@ -33,7 +33,10 @@ final class TrainCommandTests: WorkspaceTestCase {
 
     func checkpointCount(_ name: String) throws -> Int {
         let queue = try DatabaseQueue(path: root.appendingPathComponent("suneung.sqlite").path)
-        return try queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = ?", arguments: [name])! }
+        return try queue.read {
+            try Int.fetchOne(
+                $0, sql: "SELECT COUNT(*) FROM checkpoint JOIN trainingRun r ON r.id = runId WHERE r.name = ?", arguments: [name])!
+        }
     }
 
     /// Killed with SIGKILL after its first checkpoint, the run continues with --resume
@@ -72,31 +75,38 @@ final class TrainCommandTests: WorkspaceTestCase {
         XCTAssertTrue(predicted.contains("Stored trained@v1"), predicted)
         XCTAssertTrue(try run("show", "trained").output.contains("\"checkpoint\" : \"clean/step-10\""))
         let shown = try run("show", "clean/step-10").output
-        for expected in ["clean/step-10  (epoch", "folder          checkpoints/clean/step-10", "\"learning_rate\" : 0.001", "Prediction sets from it: trained@v1"] {
+        for expected in [
+            "clean/step-10  (epoch", "folder          checkpoints/clean/step-10", "\"learning_rate\" : 0.001",
+            "Prediction sets from it: trained@v1"
+        ] {
             XCTAssertTrue(shown.contains(expected), "'\(expected)' missing from:\n\(shown)")
         }
         // The same adapter through --adapter gives the same predictions.
         try run("predict", "--model", smol, "--adapter", "checkpoints/clean/step-10", "--dataset", "test.csv", "--name", "by-folder")
-        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("predictions/trained@v1.csv")),
-                       try Data(contentsOf: root.appendingPathComponent("predictions/by-folder@v1.csv")))
+        XCTAssertEqual(
+            try Data(contentsOf: root.appendingPathComponent("predictions/trained@v1.csv")),
+            try Data(contentsOf: root.appendingPathComponent("predictions/by-folder@v1.csv")))
         // Exported as llama.cpp's adapter GGUF and read back by --adapter: the same predictions.
         let exported = try run("export-adapter", "clean/step-10", "--format", "gguf", "--out", "clean.lora.gguf").output
         XCTAssertTrue(exported.contains("Wrote clean/step-10's adapter as gguf"), exported)
         try run("predict", "--model", smol, "--adapter", "clean.lora.gguf", "--dataset", "test.csv", "--name", "by-gguf")
-        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("predictions/trained@v1.csv")),
-                       try Data(contentsOf: root.appendingPathComponent("predictions/by-gguf@v1.csv")))
+        XCTAssertEqual(
+            try Data(contentsOf: root.appendingPathComponent("predictions/trained@v1.csv")),
+            try Data(contentsOf: root.appendingPathComponent("predictions/by-gguf@v1.csv")))
         try assertRefused("export-adapter", "clean/step-10", "--out", "clean.lora.gguf", says: "exists; choose another --out")
         try run("export-adapter", "clean", "--format", "peft", "--out", "clean-peft")
         for file in ["adapter_config.json", "adapter_model.safetensors"] {
-            XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("clean-peft/\(file)")),
-                           try Data(contentsOf: root.appendingPathComponent("checkpoints/clean/step-10/\(file)")), file)
+            XCTAssertEqual(
+                try Data(contentsOf: root.appendingPathComponent("clean-peft/\(file)")),
+                try Data(contentsOf: root.appendingPathComponent("checkpoints/clean/step-10/\(file)")), file)
         }
         // A checkpoint changed on disk is refused, as is a resume on another base model.
         let weights = root.appendingPathComponent("checkpoints/clean/step-10/adapter_model.safetensors")
         var bytes = try Data(contentsOf: weights)
         bytes[bytes.count - 1] ^= 1
         try bytes.write(to: weights)
-        try assertRefused("predict", "--checkpoint", "clean/step-10", "--dataset", "test.csv", "--name", "x", says: "has changed since it was saved")
+        try assertRefused(
+            "predict", "--checkpoint", "clean/step-10", "--dataset", "test.csv", "--name", "x", says: "has changed since it was saved")
         try assertRefused("export-adapter", "clean/step-10", "--out", "changed.gguf", says: "has changed since clean/step-10 was saved")
         XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("changed.gguf").path))
         if let gemma = try? DefaultModels.path(DefaultModels.gemma) {
@@ -118,14 +128,18 @@ final class TrainCommandTests: WorkspaceTestCase {
         try write("nested.yaml", base + "optimizer:\n  lr: 1\n")
         try assertRefused("train", "--config", "nested.yaml", says: "'optimizer' is a nested mapping")
         // The settings as flags: --key value and --key=value, checked before anything runs.
-        try assertRefused("train", "--config", "ok.yaml", "--lerning-rate", "1", status: 64, says: "unknown option '--lerning-rate' (did you mean '--learning-rate'?)")
+        try assertRefused(
+            "train", "--config", "ok.yaml", "--lerning-rate", "1", status: 64,
+            says: "unknown option '--lerning-rate' (did you mean '--learning-rate'?)")
         try assertRefused("train", "--config", "ok.yaml", "--rank=", says: "'rank' must be an integer, not ''")
         try assertRefused("train", "--config", "ok.yaml", "--rank", "--epochs", "2", status: 64, says: "--rank needs a value")
         try assertRefused("train", "--config", "ok.yaml", "--rank=8", "--rank", "9", status: 64, says: "--rank is given twice")
-        try assertRefused("train", "--config", "ok.yaml", "--precision=bf16", says: "'precision' must be one of auto, q8, q8x2, f32, not 'bf16'")
+        try assertRefused(
+            "train", "--config", "ok.yaml", "--precision=bf16", says: "'precision' must be one of auto, q8, q8x2, f32, not 'bf16'")
         try assertRefused("train", "--config", "ok.yaml", "--name", "../../etc", says: "run name '../../etc' must be letters")
         try assertRefused("train", "--resume", "nothing", says: "no training run named nothing")
-        try assertRefused("predict", "--checkpoint", "nothing/step-2", "--dataset", "test.csv", "--name", "x", says: "no training run named nothing")
+        try assertRefused(
+            "predict", "--checkpoint", "nothing/step-2", "--dataset", "test.csv", "--name", "x", says: "no training run named nothing")
         XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("checkpoints/bad").path))
     }
 }

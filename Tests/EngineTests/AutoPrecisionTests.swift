@@ -1,8 +1,9 @@
 import Foundation
 import GGUF
-import TestSupport
 import Tensor
+import TestSupport
 import XCTest
+
 @testable import Engine
 
 /// `auto` keeps a file's precision class (the hardening issue: an F32 file ran in 8-bit
@@ -21,7 +22,8 @@ final class AutoPrecisionTests: XCTestCase {
             var writer = spec.writer(vocabulary: vocabulary)
             writer.tensors = writer.tensors.map { tensor in
                 guard tensor.name.hasPrefix("blk."), tensor.dimensions.count == 2 else { return tensor }
-                return GGUFWriter.Tensor(name: tensor.name, dimensions: tensor.dimensions, type: type, data: type.quantize(spec.values(of: tensor.name))!)
+                return GGUFWriter.Tensor(
+                    name: tensor.name, dimensions: tensor.dimensions, type: type, data: type.quantize(spec.values(of: tensor.name))!)
             }
             let path = folder.appendingPathComponent("\(type.name).gguf").path
             try writer.write(to: path)
@@ -31,8 +33,10 @@ final class AutoPrecisionTests: XCTestCase {
             let auto = try Model(file: file, precision: .auto), explicit = try Model(file: file, precision: expected)
             XCTAssertEqual(auto.precision, expected, type.name)
             let tokens: [Int32] = [1, 5, 9, 2, 40, 41, 3]
-            XCTAssertEqual(auto.logits(try auto.lastHidden(tokens), tokens: everyToken), explicit.logits(try explicit.lastHidden(tokens), tokens: everyToken),
-                           "\(type.name): auto gives \(expected)'s logits bit for bit")
+            XCTAssertEqual(
+                auto.logits(try auto.lastHidden(tokens), tokens: everyToken),
+                explicit.logits(try explicit.lastHidden(tokens), tokens: everyToken),
+                "\(type.name): auto gives \(expected)'s logits bit for bit")
             // An explicit precision is kept, whatever the file.
             XCTAssertEqual(Precision.q8.resolved(for: file), .q8, type.name)
             XCTAssertEqual(Precision.f32.resolved(for: file), .f32, type.name)

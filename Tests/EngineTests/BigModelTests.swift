@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Engine
 
 /// A 7B-class model on the weights' codes: Qwen2.5-7B's shapes with random Q4_0 weights
@@ -18,11 +19,15 @@ final class BigModelTests: XCTestCase {
         let c = model.config
         let kvCache = 2 * c.layers * tokens.count * c.kvHeads * c.headDim * 4
         let peak = try DefaultModels.peakResidentBytes()
-        print(String(format: "7B shape: peak %.2f GB resident; file %.2f GB (limit 1.25x + KV cache %.0f MB = %.2f GB)",
-                     Double(peak) / 1e9, Double(fileBytes) / 1e9, Double(kvCache) / 1e6, (1.25 * Double(fileBytes) + Double(kvCache)) / 1e9))
+        print(
+            String(
+                format: "7B shape: peak %.2f GB resident; file %.2f GB (limit 1.25x + KV cache %.0f MB = %.2f GB)",
+                Double(peak) / 1e9, Double(fileBytes) / 1e9, Double(kvCache) / 1e6, (1.25 * Double(fileBytes) + Double(kvCache)) / 1e9))
         XCTAssertLessThan(Double(peak), 1.25 * Double(fileBytes) + Double(kvCache))
 
-        let reference = try DefaultModels.bigModelScript(["llama", path, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")])
+        let reference = try DefaultModels.bigModelScript([
+            "llama", path, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")
+        ])
         guard reference.status == 0, let json = try JSONSerialization.jsonObject(with: reference.output) as? [String: Double] else {
             throw XCTSkip("llama.cpp is not installed (pip install llama-cpp-python==0.3.36): the logits were not compared")
         }

@@ -2,6 +2,7 @@ import Exam
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Engine
 
 /// The engine against Hugging Face transformers in float32 on the same dequantised
@@ -10,12 +11,28 @@ import XCTest
 final class EngineExactTests: XCTestCase {
     struct Reference: Decodable {
         struct Case: Decodable {
-            var id: String; var tokens: Int; var answer_logits: [Float]
-            var top_ids: [Int32]; var top_logits: [Float]; var sample_logits: [Float]
+            var id: String
+            var tokens: Int
+            var answer_logits: [Float]
+            var top_ids: [Int32]
+            var top_logits: [Float]
+            var sample_logits: [Float]
         }
-        struct AdapterCase: Decodable { var id: String; var answer_logits: [Float] }
-        struct Adapter: Decodable { var folder: String; var cases: [AdapterCase] }
-        struct Model: Decodable { var template: String; var answer_ids: [Int32]; var sample_ids: [Int32]; var cases: [Case]; var adapter: Adapter? }
+        struct AdapterCase: Decodable {
+            var id: String
+            var answer_logits: [Float]
+        }
+        struct Adapter: Decodable {
+            var folder: String
+            var cases: [AdapterCase]
+        }
+        struct Model: Decodable {
+            var template: String
+            var answer_ids: [Int32]
+            var sample_ids: [Int32]
+            var cases: [Case]
+            var adapter: Adapter?
+        }
     }
 
     func testLogitsMatchTransformers() throws {
@@ -52,7 +69,8 @@ final class EngineExactTests: XCTestCase {
         let train = try RealData.path("train.csv", sha256: try XCTUnwrap(object["data_sha256"] as? String))
         let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train).items.map { ($0.id, $0) })
         for name in [DefaultModels.gemma, DefaultModels.smolLM] {
-            let expected = try JSONDecoder().decode(Reference.Model.self, from: JSONSerialization.data(withJSONObject: try XCTUnwrap(object[name])))
+            let expected = try JSONDecoder().decode(
+                Reference.Model.self, from: JSONSerialization.data(withJSONObject: try XCTUnwrap(object[name])))
             let sample = try SampleModel(name, template: expected.template)
             var answerError: Float = 0, otherError: Float = 0
             for reference in expected.cases {
@@ -63,12 +81,17 @@ final class EngineExactTests: XCTestCase {
                     answerError = max(answerError, abs(ours - theirs))
                     XCTAssertEqual(ours, theirs, accuracy: 2e-3, "\(name) \(reference.id) answer logits")
                 }
-                for (ours, theirs) in zip(sample.model.logits(hidden, tokens: reference.top_ids + expected.sample_ids), reference.top_logits + reference.sample_logits) {
+                for (ours, theirs) in zip(
+                    sample.model.logits(hidden, tokens: reference.top_ids + expected.sample_ids),
+                    reference.top_logits + reference.sample_logits)
+                {
                     otherError = max(otherError, abs(ours - theirs))
                     XCTAssertEqual(ours, theirs, accuracy: 1e-2, "\(name) \(reference.id) top and sampled logits")
                 }
             }
-            print("\(name), \(expected.cases.count) real items: largest difference from transformers \(answerError) on answer logits, \(otherError) on the others")
+            print(
+                "\(name), \(expected.cases.count) real items: largest difference from transformers \(answerError) on answer logits, \(otherError) on the others"
+            )
         }
     }
 
@@ -136,7 +159,9 @@ final class EngineExactTests: XCTestCase {
             withAdapter = max(withAdapter, zip(ours, reference.answer_logits).map { abs($0 - $1) }.max()!)
             without = max(without, zip(ourBase, theirBase).map { abs($0 - $1) }.max()!)
         }
-        print("\(DefaultModels.smolLM), q8: largest answer-logit difference from transformers + PEFT \(withAdapter) with the adapter, \(without) without")
+        print(
+            "\(DefaultModels.smolLM), q8: largest answer-logit difference from transformers + PEFT \(withAdapter) with the adapter, \(without) without"
+        )
         XCTAssertLessThanOrEqual(withAdapter, 1.5 * without + 0.05)
     }
 }

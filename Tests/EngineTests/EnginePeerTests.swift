@@ -1,9 +1,10 @@
 import Exam
 import Foundation
+import Tensor
 import TestSupport
 import XCTest
+
 @testable import Engine
-import Tensor
 
 /// The engine against llama.cpp on both default models (fixture from
 /// scripts/reference/engine_peer_fixtures.py). llama.cpp quantises activations to 8
@@ -15,8 +16,18 @@ import Tensor
 /// the engine matches to within 1e-4.
 final class EnginePeerTests: XCTestCase {
     struct Reference: Decodable {
-        struct Case: Decodable { var id: String; var tokens: Int; var choices: Int; var answer_logits: [Float]; var argmax: Int32 }
-        struct Model: Decodable { var template: String; var answer_ids: [Int32]; var cases: [Case] }
+        struct Case: Decodable {
+            var id: String
+            var tokens: Int
+            var choices: Int
+            var answer_logits: [Float]
+            var argmax: Int32
+        }
+        struct Model: Decodable {
+            var template: String
+            var answer_ids: [Int32]
+            var cases: [Case]
+        }
     }
 
     func testAnswerLogitsAgreeWithLlamaCpp() throws {
@@ -33,21 +44,32 @@ final class EnginePeerTests: XCTestCase {
                 let logits = model.logits(try model.lastHidden(tokens), tokens: expected.answer_ids)
                 for (ours, theirs) in zip(logits, reference.answer_logits) {
                     largest = max(largest, abs(ours - theirs))
-                    XCTAssertEqual(ours, theirs, accuracy: 1.0, "\(name) \(reference.id): \(logits) vs llama.cpp \(reference.answer_logits)")
+                    XCTAssertEqual(
+                        ours, theirs, accuracy: 1.0, "\(name) \(reference.id): \(logits) vs llama.cpp \(reference.answer_logits)")
                 }
                 let n = reference.choices
                 let ourAnswer = logits.prefix(n).indices.max { logits[$0] < logits[$1] }!
-                let theirAnswer = reference.answer_logits.prefix(n).indices.max { reference.answer_logits[$0] < reference.answer_logits[$1] }!
+                let theirAnswer = reference.answer_logits.prefix(n).indices.max {
+                    reference.answer_logits[$0] < reference.answer_logits[$1]
+                }!
                 if ourAnswer == theirAnswer { sameAnswer += 1 }
             }
-            print("\(name): same answer as llama.cpp on \(sameAnswer) of \(expected.cases.count) items; largest answer-logit difference \(largest)")
+            print(
+                "\(name): same answer as llama.cpp on \(sameAnswer) of \(expected.cases.count) items; largest answer-logit difference \(largest)"
+            )
             XCTAssertGreaterThanOrEqual(sameAnswer, expected.cases.count - 1, name)
         }
     }
 
     struct RealReference: Decodable {
-        struct Item: Decodable { var id: String; var answer_logits: [Float] }
-        var model: String; var template: String; var data_sha256: String; var items: [Item]
+        struct Item: Decodable {
+            var id: String
+            var answer_logits: [Float]
+        }
+        var model: String
+        var template: String
+        var data_sha256: String
+        var items: [Item]
     }
 
     /// Real training items (fixture from scripts/reference/peer_agreement.py: llama.cpp on
@@ -63,7 +85,9 @@ final class EnginePeerTests: XCTestCase {
         let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train).items.map { ($0.id, $0) })
         let exact = try SampleModel(reference.model, template: reference.template, precision: .f32)
         let coded = try SampleModel(reference.model, template: reference.template, precision: .q8)
-        print("q8 kernel: \(QuantizedMatrix.Path.best); layer weights \(coded.model.layerBytes >> 20) MiB (float32: \(exact.model.layerBytes >> 20) MiB)")
+        print(
+            "q8 kernel: \(QuantizedMatrix.Path.best); layer weights \(coded.model.layerBytes >> 20) MiB (float32: \(exact.model.layerBytes >> 20) MiB)"
+        )
         let answerTokens = try Scorer(model: exact.model).answerTokens
         func answerAndMargin(_ values: [Float]) -> (Int, Float) {
             let sorted = values.sorted(by: >)
@@ -80,16 +104,21 @@ final class EnginePeerTests: XCTestCase {
             codedDistance += zip(codedLogits, exactLogits).map { abs($0 - $1) }
             llamaDistance += zip(expected.answer_logits, exactLogits).map { abs($0 - $1) }
             let (ours, ourMargin) = answerAndMargin(exactLogits), (theirs, theirMargin) = answerAndMargin(expected.answer_logits)
-            if ours == theirs { exactAsLlama += 1 } else {
-                XCTAssertLessThan(max(ourMargin, theirMargin), 0.1, "\(expected.id): answer \(ours + 1) vs llama.cpp \(theirs + 1), not a near tie")
+            if ours == theirs {
+                exactAsLlama += 1
+            } else {
+                XCTAssertLessThan(
+                    max(ourMargin, theirMargin), 0.1, "\(expected.id): answer \(ours + 1) vs llama.cpp \(theirs + 1), not a near tie")
             }
             if answerAndMargin(codedLogits).0 == theirs { codedAsLlama += 1 }
             if answerAndMargin(codedLogits).0 == ours { codedAsExact += 1 }
         }
         func median(_ values: [Float]) -> Float { values.sorted()[values.count / 2] }
         let n = reference.items.count
-        print("\(reference.model), \(n) real items: float32 gives llama.cpp's answer on \(exactAsLlama) (largest answer-logit difference \(largest)); "
-              + "q8 gives llama.cpp's on \(codedAsLlama), float32's on \(codedAsExact); median answer-logit distance to float32: q8 \(median(codedDistance)), llama.cpp \(median(llamaDistance))")
+        print(
+            "\(reference.model), \(n) real items: float32 gives llama.cpp's answer on \(exactAsLlama) (largest answer-logit difference \(largest)); "
+                + "q8 gives llama.cpp's on \(codedAsLlama), float32's on \(codedAsExact); median answer-logit distance to float32: q8 \(median(codedDistance)), llama.cpp \(median(llamaDistance))"
+        )
         XCTAssertGreaterThanOrEqual(exactAsLlama, n - 2)
         XCTAssertLessThan(largest, 1.5)
         XCTAssertGreaterThanOrEqual(codedAsLlama, n - 2)

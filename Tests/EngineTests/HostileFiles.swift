@@ -3,6 +3,7 @@ import GGUF
 import TestSupport
 import Tokenizer
 import XCTest
+
 @testable import Engine
 
 func littleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
@@ -37,9 +38,19 @@ struct HeaderMap {
 
     init(_ bytes: [UInt8]) {
         var at = 0
-        func u32() -> UInt32 { defer { at += 4 }; return bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
-        func u64() -> Int { defer { at += 8 }; return Int(bytes[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) }
-        func string() -> String { let n = u64(); defer { at += n }; return String(decoding: bytes[at..<at + n], as: UTF8.self) }
+        func u32() -> UInt32 {
+            defer { at += 4 }
+            return bytes[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        func u64() -> Int {
+            defer { at += 8 }
+            return Int(bytes[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        }
+        func string() -> String {
+            let n = u64()
+            defer { at += n }
+            return String(decoding: bytes[at..<at + n], as: UTF8.self)
+        }
         let sizes: [UInt32: Int] = [0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8]
         at = 8
         let tensorCount = u64(), metadataCount = u64()
@@ -80,8 +91,10 @@ struct HeaderMap {
             let typeAt = at
             _ = u32()
             let offsetAt = at
-            tensors.append(TensorEntry(name: name, at: start, dimensionCountAt: dimensionCountAt, dimensionsAt: dimensionsAt,
-                                       typeAt: typeAt, offsetAt: offsetAt, dimensions: dimensions, offset: u64()))
+            tensors.append(
+                TensorEntry(
+                    name: name, at: start, dimensionCountAt: dimensionCountAt, dimensionsAt: dimensionsAt,
+                    typeAt: typeAt, offsetAt: offsetAt, dimensions: dimensions, offset: u64()))
         }
         end = at
         dataOffset = (at + 31) / 32 * 32
@@ -155,7 +168,8 @@ final class HostileCopy {
     func replaced(_ label: String, _ entry: HeaderMap.Entry, key: String, type: GGUFValueType, _ value: [UInt8]) -> Variant {
         let bytes = littleEndian(UInt64(key.utf8.count)) + Array(key.utf8) + littleEndian(type.rawValue) + value
         let moved = bytes + header[entry.end..<map.end]
-        precondition(entry.keyAt + moved.count <= map.dataOffset && entry.keyAt + moved.count > map.dataOffset - 32, "\(label): the data would move")
+        precondition(
+            entry.keyAt + moved.count <= map.dataOffset && entry.keyAt + moved.count > map.dataOffset - 32, "\(label): the data would move")
         return Variant(label, at: entry.keyAt, moved)
     }
 

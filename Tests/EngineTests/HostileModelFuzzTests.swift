@@ -3,6 +3,7 @@ import GGUF
 import TestSupport
 import Tokenizer
 import XCTest
+
 @testable import Engine
 
 /// Hundreds of corrupted copies of the default Gemma model's header and metadata, and
@@ -51,12 +52,15 @@ final class HostileModelFuzzTests: XCTestCase {
                 tokenizer = pristineTokenizer
             } else {
                 tokenizersBuilt += 1
-                do { tokenizer = try timed("tokenizer") { try Tokenizer(gguf: file) } } catch { return .refused(stage: "tokenizer", error: "\(error)") }
+                do { tokenizer = try timed("tokenizer") { try Tokenizer(gguf: file) } } catch {
+                    return .refused(stage: "tokenizer", error: "\(error)")
+                }
             }
             do { _ = try timed("config") { try ModelConfig(file) } } catch { return .refused(stage: "config", error: "\(error)") }
             let model: Model
             if file.tensors == pristine.tensors, modelKeys(file) == pristineModelKeys,
-               file.metadata["tokenizer.ggml.tokens"]?.array?.count == pristine.metadata["tokenizer.ggml.tokens"]?.array?.count {
+                file.metadata["tokenizer.ggml.tokens"]?.array?.count == pristine.metadata["tokenizer.ggml.tokens"]?.array?.count
+            {
                 model = pristineModel
             } else {
                 modelsLoaded += 1
@@ -74,8 +78,11 @@ final class HostileModelFuzzTests: XCTestCase {
             counts[outcome.stage, default: 0] += 1
             let label = "seed \(seed), variant \(index): \(variant.label)"
             if verbose {
-                let built = (tokenizersBuilt > loadsBefore.0 ? " (tokenizer built)" : "") + (modelsLoaded > loadsBefore.1 ? " (model loaded)" : "")
-                print("\(label): \(outcome.stage)\(built) in \(String(format: "%.2f", elapsed)) s\(outcome.error.map { ": \($0.prefix(200))" } ?? "")")
+                let built =
+                    (tokenizersBuilt > loadsBefore.0 ? " (tokenizer built)" : "") + (modelsLoaded > loadsBefore.1 ? " (model loaded)" : "")
+                print(
+                    "\(label): \(outcome.stage)\(built) in \(String(format: "%.2f", elapsed)) s\(outcome.error.map { ": \($0.prefix(200))" } ?? "")"
+                )
             }
             XCTAssertLessThan(elapsed, 10, "\(label) took \(elapsed) s")
             if case .refused(let stage, let error) = outcome {
@@ -84,11 +91,12 @@ final class HostileModelFuzzTests: XCTestCase {
                 XCTAssertLessThan(error.count, 2000, "\(label): \(error.prefix(300))…")
             }
         }
-        print("hostile model fuzz (seed \(seed)): \(variants.count) variants in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; "
-              + "refused at gguf \(counts["gguf", default: 0]), tokenizer \(counts["tokenizer", default: 0]), config \(counts["config", default: 0]), "
-              + "model \(counts["model", default: 0]), forward \(counts["forward", default: 0]); ran \(counts["ran", default: 0]) "
-              + "(tokenizers built \(tokenizersBuilt), models loaded \(modelsLoaded); the rest equal to the pristine file's); seconds in "
-              + seconds.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", "))
+        print(
+            "hostile model fuzz (seed \(seed)): \(variants.count) variants in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; "
+                + "refused at gguf \(counts["gguf", default: 0]), tokenizer \(counts["tokenizer", default: 0]), config \(counts["config", default: 0]), "
+                + "model \(counts["model", default: 0]), forward \(counts["forward", default: 0]); ran \(counts["ran", default: 0]) "
+                + "(tokenizers built \(tokenizersBuilt), models loaded \(modelsLoaded); the rest equal to the pristine file's); seconds in "
+                + seconds.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.1f", $0.value))" }.joined(separator: ", "))
         // Some variants must get past the reader, or the later checks go untested.
         XCTAssertGreaterThan(counts["config", default: 0], 50)
         XCTAssertGreaterThan(counts["tokenizer", default: 0], 10)
@@ -140,7 +148,10 @@ final class HostileModelFuzzTests: XCTestCase {
             for dtype in ["F64", "I8", "F16", "BF16", "Q4", ""] {
                 try weightsHeader("\(name) dtype \(dtype)") { $0[name] = entry.merging(["dtype": dtype]) { $1 } }
             }
-            for newOffsets in [[0, 0], [offsets[1], offsets[0]], [offsets[0] + 4, offsets[1] + 4], [offsets[0], 1 << 62], [-4, offsets[1]], [0, Int.max], [offsets[0]]] {
+            for newOffsets in [
+                [0, 0], [offsets[1], offsets[0]], [offsets[0] + 4, offsets[1] + 4], [offsets[0], 1 << 62], [-4, offsets[1]], [0, Int.max],
+                [offsets[0]]
+            ] {
                 try weightsHeader("\(name) offsets \(newOffsets)") { $0[name] = entry.merging(["data_offsets": newOffsets]) { $1 } }
             }
             for layer in ["-1", "18", "99999999999999999999", "x"] {
@@ -159,7 +170,8 @@ final class HostileModelFuzzTests: XCTestCase {
             variants.append(("random header bytes", pristineConfig, bytes))
         }
         for claimed in [0, 1, length - 1, length + 1, Int(UInt32.max), 1 << 62] {
-            variants.append(("header length \(claimed)", pristineConfig, Data(littleEndian(UInt64(claimed))) + pristineWeights.dropFirst(8)))
+            variants.append(
+                ("header length \(claimed)", pristineConfig, Data(littleEndian(UInt64(claimed))) + pristineWeights.dropFirst(8)))
         }
         variants.append(("truncated", pristineConfig, pristineWeights.prefix(pristineWeights.count / 2)))
         variants.append(("pristine", pristineConfig, pristineWeights))
@@ -174,7 +186,9 @@ final class HostileModelFuzzTests: XCTestCase {
             let outcome: Outcome
             do {
                 let adapter = try LoRAAdapter(folder: folder.path)
-                do { outcome = forward(try Model(file: file, adapter: adapter), tokenizer) } catch { outcome = .refused(stage: "model", error: "\(error)") }
+                do { outcome = forward(try Model(file: file, adapter: adapter), tokenizer) } catch {
+                    outcome = .refused(stage: "model", error: "\(error)")
+                }
             } catch {
                 outcome = .refused(stage: "adapter", error: "\(error)")
             }
@@ -186,8 +200,10 @@ final class HostileModelFuzzTests: XCTestCase {
             }
             counts[outcome.stage, default: 0] += 1
         }
-        print("hostile adapter fuzz (seed \(seed)): \(variants.count) variants in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; "
-              + "refused reading the adapter \(counts["adapter", default: 0]), merging it \(counts["model", default: 0]), forward \(counts["forward", default: 0]); ran \(counts["ran", default: 0])")
+        print(
+            "hostile adapter fuzz (seed \(seed)): \(variants.count) variants in \(String(format: "%.1f", Date().timeIntervalSince(start))) s; "
+                + "refused reading the adapter \(counts["adapter", default: 0]), merging it \(counts["model", default: 0]), forward \(counts["forward", default: 0]); ran \(counts["ran", default: 0])"
+        )
         XCTAssertGreaterThan(counts["adapter", default: 0], 100)
         XCTAssertGreaterThanOrEqual(counts["ran", default: 0], 1)
     }
@@ -212,12 +228,20 @@ final class HostileModelFuzzTests: XCTestCase {
         for entry in sizes {
             for value in u32Values { u32("\(entry.key) = \(value)", entry.valueAt, value) }
             for value in [Int32(-1), .min] {
-                variants.append(Variant("\(entry.key) = int32 \(value)", [(entry.typeAt, littleEndian(GGUFValueType.int32.rawValue)), (entry.valueAt, littleEndian(value))]))
+                variants.append(
+                    Variant(
+                        "\(entry.key) = int32 \(value)",
+                        [(entry.typeAt, littleEndian(GGUFValueType.int32.rawValue)), (entry.valueAt, littleEndian(value))]))
             }
             for value in [Float.nan, 1.5] {
-                variants.append(Variant("\(entry.key) = float32 \(value)", [(entry.typeAt, littleEndian(GGUFValueType.float32.rawValue)), (entry.valueAt, littleEndian(value.bitPattern))]))
+                variants.append(
+                    Variant(
+                        "\(entry.key) = float32 \(value)",
+                        [(entry.typeAt, littleEndian(GGUFValueType.float32.rawValue)), (entry.valueAt, littleEndian(value.bitPattern))]))
             }
-            for (type, value) in [(GGUFValueType.uint64, UInt64(1) << 63), (.uint64, .max), (.int64, UInt64(bitPattern: -1)), (.uint64, 1 << 40)] {
+            for (type, value) in [
+                (GGUFValueType.uint64, UInt64(1) << 63), (.uint64, .max), (.int64, UInt64(bitPattern: -1)), (.uint64, 1 << 40)
+            ] {
                 variants.append(copy.widened("\(entry.key) = \(type) \(value)", entry, type: type, littleEndian(value)))
             }
         }
@@ -233,7 +257,10 @@ final class HostileModelFuzzTests: XCTestCase {
         // Token ids.
         for entry in map.entries where entry.key.hasSuffix("_token_id") {
             for value: UInt32 in [0xFFFF_FFFF, 262_144, 262_143, 0] { u32("\(entry.key) = \(value)", entry.valueAt, value) }
-            variants.append(Variant("\(entry.key) = int32 -1", [(entry.typeAt, littleEndian(GGUFValueType.int32.rawValue)), (entry.valueAt, littleEndian(Int32(-1)))]))
+            variants.append(
+                Variant(
+                    "\(entry.key) = int32 -1",
+                    [(entry.typeAt, littleEndian(GGUFValueType.int32.rawValue)), (entry.valueAt, littleEndian(Int32(-1)))]))
             variants.append(copy.widened("\(entry.key) = uint64 2^63", entry, type: .uint64, littleEndian(UInt64(1) << 63)))
         }
         // Value types, key lengths, string lengths, array element types and counts.
@@ -247,13 +274,17 @@ final class HostileModelFuzzTests: XCTestCase {
                 u64("\(entry.key) key length \(value)", entry.keyAt, value)
             }
             if entry.type == GGUFValueType.string.rawValue {
-                for value in counts(original64(entry.valueAt)).shuffled(using: &random).prefix(4) { u64("\(entry.key) length \(value)", entry.valueAt, value) }
+                for value in counts(original64(entry.valueAt)).shuffled(using: &random).prefix(4) {
+                    u64("\(entry.key) length \(value)", entry.valueAt, value)
+                }
             }
             if entry.type == GGUFValueType.array.rawValue {
                 for type in [GGUFValueType.uint8.rawValue, GGUFValueType.array.rawValue, types.randomElement(using: &random)!] {
                     u32("\(entry.key) element type \(type)", entry.valueAt, type)
                 }
-                for value in counts(UInt64(entry.count)).shuffled(using: &random).prefix(6) { u64("\(entry.key) count \(value)", entry.valueAt + 4, value) }
+                for value in counts(UInt64(entry.count)).shuffled(using: &random).prefix(6) {
+                    u64("\(entry.key) count \(value)", entry.valueAt + 4, value)
+                }
                 for _ in 0..<(entry.stringLengths.isEmpty ? 0 : 6) {
                     let index = Int.random(in: 0..<entry.stringLengths.count, using: &random), at = entry.stringLengths[index]
                     let value = counts(original64(at)).randomElement(using: &random)!
@@ -262,7 +293,10 @@ final class HostileModelFuzzTests: XCTestCase {
             }
         }
         // Tensor infos: names' lengths, dimension counts, dimensions, types, offsets.
-        let chosen = ["token_embd.weight", "output_norm.weight", "blk.0.attn_q.weight", "blk.0.attn_k_norm.weight", "blk.17.ffn_down.weight"].map { map.tensor($0) }
+        let chosen =
+            ["token_embd.weight", "output_norm.weight", "blk.0.attn_q.weight", "blk.0.attn_k_norm.weight", "blk.17.ffn_down.weight"].map {
+                map.tensor($0)
+            }
             + (0..<35).map { _ in map.tensors.randomElement(using: &random)! }
         for tensor in chosen {
             for _ in 0..<3 {
@@ -296,8 +330,11 @@ final class HostileModelFuzzTests: XCTestCase {
         // Bytes changed at random: mostly where the structure is (keys, array headers,
         // the tail of the metadata, the tensor infos), some anywhere in the header
         // (most of it is the vocabulary's text, scores and types).
-        let tokens = map.entry("tokenizer.ggml.tokens"), scores = map.entry("tokenizer.ggml.scores"), types_ = map.entry("tokenizer.ggml.token_type")
-        let structural = [0..<(tokens.valueAt + 12), scores.keyAt..<(scores.valueAt + 12), types_.keyAt..<(types_.valueAt + 12), types_.end..<map.end]
+        let tokens = map.entry("tokenizer.ggml.tokens"), scores = map.entry("tokenizer.ggml.scores"),
+            types_ = map.entry("tokenizer.ggml.token_type")
+        let structural = [
+            0..<(tokens.valueAt + 12), scores.keyAt..<(scores.valueAt + 12), types_.keyAt..<(types_.valueAt + 12), types_.end..<map.end
+        ]
         for index in 0..<120 {
             let range = index % 5 == 4 ? 0..<map.end : structural.randomElement(using: &random)!
             var edits: [(at: Int, bytes: [UInt8])] = []

@@ -3,6 +3,7 @@ import GGUF
 import TestSupport
 import Tokenizer
 import XCTest
+
 @testable import Engine
 
 /// The corruptions found by hand in the default model (the issue "Hostile model
@@ -26,8 +27,10 @@ final class HostileModelTests: XCTestCase {
 
     /// The variant's outcome, which must be a refusal at `stage` whose message names
     /// the file and contains each of `words`, within `seconds`.
-    func assertRefused(_ variant: Variant, at stage: String, saying words: [String], within seconds: Double = 5,
-                       file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertRefused(
+        _ variant: Variant, at stage: String, saying words: [String], within seconds: Double = 5,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let copy = try gemmaCopy()
         let start = Date()
         let outcome = try copy.with(variant) { load(copy.path) }
@@ -55,7 +58,10 @@ final class HostileModelTests: XCTestCase {
     }
 
     func testTokenIdsOutsideTheVocabularyAreRefused() throws {
-        for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.padding_token_id", "tokenizer.ggml.unknown_token_id"] {
+        for key in [
+            "tokenizer.ggml.eos_token_id", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.padding_token_id",
+            "tokenizer.ggml.unknown_token_id"
+        ] {
             try assertRefused(try u32(key, 0xFFFF_FFFF), at: "tokenizer", saying: [key, "4294967295", "262143"])
             // One past the last token.
             try assertRefused(try u32(key, 262_144), at: "tokenizer", saying: [key, "262144"])
@@ -69,7 +75,8 @@ final class HostileModelTests: XCTestCase {
         try assertRefused(try u32("gemma3.attention.head_count", 0), at: "config", saying: ["gemma3.attention.head_count", "is 0"])
         try assertRefused(try u32("gemma3.attention.head_count_kv", 0), at: "config", saying: ["gemma3.attention.head_count_kv", "is 0"])
         // 3 KV heads do not divide 4 heads.
-        try assertRefused(try u32("gemma3.attention.head_count_kv", 3), at: "config", saying: ["gemma3.attention.head_count_kv", "does not divide"])
+        try assertRefused(
+            try u32("gemma3.attention.head_count_kv", 3), at: "config", saying: ["gemma3.attention.head_count_kv", "does not divide"])
     }
 
     func testHugeWidthLayersAndRopeDimensionAreRefused() throws {
@@ -81,17 +88,21 @@ final class HostileModelTests: XCTestCase {
         // becomes it (27 bytes), the header 2 bytes shorter.
         let copy = try gemmaCopy()
         let entry = copy.map.entry("gemma3.attention.value_length")
-        for (value, words) in [(UInt32(0xFFFF_FFFF), ["4294967295"]), (0, ["is 0"]), (255, ["even"]), (512, ["at most the head size 256"])] {
-            let variant = copy.replaced("rope.dimension_count = \(value)", entry, key: "gemma3.rope.dimension_count", type: .uint32, littleEndian(value))
+        for (value, words) in [(UInt32(0xFFFF_FFFF), ["4294967295"]), (0, ["is 0"]), (255, ["even"]), (512, ["at most the head size 256"])]
+        {
+            let variant = copy.replaced(
+                "rope.dimension_count = \(value)", entry, key: "gemma3.rope.dimension_count", type: .uint32, littleEndian(value))
             try assertRefused(variant, at: "config", saying: ["gemma3.rope.dimension_count"] + words)
         }
         // A half-rotary head is a model the engine runs.
-        let half = copy.replaced("rope.dimension_count = 128", entry, key: "gemma3.rope.dimension_count", type: .uint32, littleEndian(UInt32(128)))
+        let half = copy.replaced(
+            "rope.dimension_count = 128", entry, key: "gemma3.rope.dimension_count", type: .uint32, littleEndian(UInt32(128)))
         XCTAssertEqual(try copy.with(half) { load(copy.path) }.stage, "ran")
         // 2^63 as a uint64 is no Int: "missing" to the config's reader, but named.
         let wide = copy.widened("block_count = 2^63", copy.map.entry("gemma3.block_count"), type: .uint64, littleEndian(UInt64(1) << 63))
         try assertRefused(wide, at: "config", saying: ["gemma3.block_count"])
-        let wideContext = copy.widened("context_length = 2^63", copy.map.entry("gemma3.context_length"), type: .uint64, littleEndian(UInt64(1) << 63))
+        let wideContext = copy.widened(
+            "context_length = 2^63", copy.map.entry("gemma3.context_length"), type: .uint64, littleEndian(UInt64(1) << 63))
         try assertRefused(wideContext, at: "config", saying: ["gemma3.context_length", "not an integer"])
     }
 
@@ -121,15 +132,18 @@ final class HostileModelTests: XCTestCase {
         let scores = copy.map.entry("tokenizer.ggml.scores")
         // The count is after the element type.
         let count = scores.valueAt + 4
-        try assertRefused(Variant("scores count + 2^27", at: count + 3, [copy.header[count + 3] | 0x08]), at: "gguf",
-                          saying: ["tokenizer.ggml.scores array length"], within: 2)
-        try assertRefused(Variant("scores count + 2^24", at: count + 3, [copy.header[count + 3] | 0x01]), at: "gguf",
-                          saying: ["tokenizer.ggml.scores array length"], within: 2)
+        try assertRefused(
+            Variant("scores count + 2^27", at: count + 3, [copy.header[count + 3] | 0x08]), at: "gguf",
+            saying: ["tokenizer.ggml.scores array length"], within: 2)
+        try assertRefused(
+            Variant("scores count + 2^24", at: count + 3, [copy.header[count + 3] | 0x01]), at: "gguf",
+            saying: ["tokenizer.ggml.scores array length"], within: 2)
         let name = copy.map.entry("general.name")
         try assertRefused(Variant("name length + 2^16", at: name.valueAt + 2, [0x01]), at: "gguf", saying: ["at byte"], within: 2)
         try assertRefused(Variant("name length 2^40", at: name.valueAt + 5, [0x01]), at: "gguf", saying: ["general.name length"], within: 2)
         let tokens = copy.map.entry("tokenizer.ggml.tokens")
-        try assertRefused(Variant("a token's length + 2^20", at: tokens.stringLengths[100] + 2, [0x10]), at: "gguf", saying: ["at byte"], within: 2)
+        try assertRefused(
+            Variant("a token's length + 2^20", at: tokens.stringLengths[100] + 2, [0x10]), at: "gguf", saying: ["at byte"], within: 2)
     }
 
     func testHugeAdapterTensorIsRefused() throws {
@@ -163,14 +177,20 @@ final class HostileModelTests: XCTestCase {
         }
         // A header length past the file, and a layer number past any model's.
         try writeSafetensors(raw: Data("{}".utf8), data, to: weights, claimedLength: UInt64.max)
-        XCTAssertThrowsError(try LoRAAdapter(folder: folder.path)) { error in XCTAssertTrue("\(error)".contains("header claims"), "\(error)") }
+        XCTAssertThrowsError(try LoRAAdapter(folder: folder.path)) { error in
+            XCTAssertTrue("\(error)".contains("header claims"), "\(error)")
+        }
         try writeGemmaAdapter(in: folder)
         (header, data) = try readSafetensors(weights)
         for (old, new) in [("layers.0.", "layers.99999999999999999999."), ("layers.0.", "layers.-1.")] {
             var renamed = header
-            for key in header.keys where key.contains(old) { renamed[key.replacingOccurrences(of: old, with: new)] = renamed.removeValue(forKey: key) }
+            for key in header.keys where key.contains(old) {
+                renamed[key.replacingOccurrences(of: old, with: new)] = renamed.removeValue(forKey: key)
+            }
             try writeSafetensors(renamed, data, to: weights)
-            XCTAssertThrowsError(try LoRAAdapter(folder: folder.path)) { error in XCTAssertTrue("\(error)".contains("not a supported layer"), "\(error)") }
+            XCTAssertThrowsError(try LoRAAdapter(folder: folder.path)) { error in
+                XCTAssertTrue("\(error)".contains("not a supported layer"), "\(error)")
+            }
         }
         // And the adapter as written loads, merges into the model and runs.
         try writeGemmaAdapter(in: folder)

@@ -2,9 +2,10 @@ import Crypto
 import Exam
 import Foundation
 import GGUF
-import Tokenizer
 import TestSupport
+import Tokenizer
 import XCTest
+
 @testable import Engine
 
 /// `model merge` on the tiny random models: the merged file scores as the base with
@@ -16,7 +17,8 @@ final class MergeTests: XCTestCase {
     }
 
     func fixture() throws -> Fixture {
-        try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/tiny_models", withExtension: "json")!))
+        try JSONDecoder().decode(
+            Fixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/tiny_models", withExtension: "json")!))
     }
 
     func folder() throws -> URL {
@@ -73,8 +75,10 @@ final class MergeTests: XCTestCase {
         writer.set("general.type", .string("adapter"))
         writer.set("adapter.type", .string("lora"))
         writer.set("adapter.lora.alpha", .float32(1))
-        writer.tensors = [GGUFWriter.Tensor(name: "blk.0.attn_q.weight.lora_a", dimensions: [640, 1], values: [Float](repeating: 0.01, count: 640)),
-                          GGUFWriter.Tensor(name: "blk.0.attn_q.weight.lora_b", dimensions: [1, 1024], values: [Float](repeating: 0.01, count: 1024))]
+        writer.tensors = [
+            GGUFWriter.Tensor(name: "blk.0.attn_q.weight.lora_a", dimensions: [640, 1], values: [Float](repeating: 0.01, count: 640)),
+            GGUFWriter.Tensor(name: "blk.0.attn_q.weight.lora_b", dimensions: [1, 1024], values: [Float](repeating: 0.01, count: 1024))
+        ]
         let path = folder.appendingPathComponent("gemma.lora.gguf").path
         try writer.write(to: path)
         return path
@@ -89,17 +93,21 @@ final class MergeTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), phrase)
             XCTAssertEqual(try? FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tmp") }, [], phrase)
         }
-        expect("is the adapter for another base model") { _ = try Merge.write(base: llama, adapter: try adapter("gemma3"), adapterSha256: "", type: .q8_0, to: out) }
+        expect("is the adapter for another base model") {
+            _ = try Merge.write(base: llama, adapter: try adapter("gemma3"), adapterSha256: "", type: .q8_0, to: out)
+        }
         // A Q4_K base merged into its own types: our writer cannot write K-quants.
         if let gemma = try? DefaultModels.path(DefaultModels.gemma) {
             expect("which our writer cannot write") {
-                _ = try Merge.write(base: gemma, adapter: try LoRAAdapter(path: try realGemmaAdapter(folder)), adapterSha256: "", type: nil, to: out)
+                _ = try Merge.write(
+                    base: gemma, adapter: try LoRAAdapter(path: try realGemmaAdapter(folder)), adapterSha256: "", type: nil, to: out)
             }
         } else {
             print("The default Gemma model is absent (make models): the K-quant refusal was not checked")
         }
         FileManager.default.createFile(atPath: out, contents: Data("keep".utf8))
-        XCTAssertThrowsError(try Merge.write(base: llama, adapter: try adapter("llama"), adapterSha256: "", type: .q8_0, to: out)) { error in
+        XCTAssertThrowsError(try Merge.write(base: llama, adapter: try adapter("llama"), adapterSha256: "", type: .q8_0, to: out)) {
+            error in
             XCTAssertTrue("\(error)".contains("exists; choose another --out"), "\(error)")
         }
         XCTAssertEqual(FileManager.default.contents(atPath: out), Data("keep".utf8))
@@ -122,7 +130,8 @@ final class MergeTests: XCTestCase {
     /// folder (scripts/reference/gguf_lora_fixtures.py): the folder's logits, and
     /// llama.cpp's with that file.
     func testSmolLM2MergeAgreesWithLlamaCpp() throws {
-        let reference = try JSONDecoder().decode(RealFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/merge", withExtension: "json")!))
+        let reference = try JSONDecoder().decode(
+            RealFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/merge", withExtension: "json")!))
         let train = try RealData.path("train.csv", sha256: reference.data_sha256)
         let items = Dictionary(uniqueKeysWithValues: try ExamSet.load(path: train).items.map { ($0.id, $0) })
         let base = try DefaultModels.path(reference.base_model), folder = try folder()
@@ -133,14 +142,18 @@ final class MergeTests: XCTestCase {
         var identical = 0
         for (name, expected) in reference.tensors {
             let tensor = try XCTUnwrap(merged.file.tensor(named: name), name)
-            if SHA256.hash(data: merged.file.data(of: tensor)).map({ String(format: "%02x", $0) }).joined() == expected.sha256 { identical += 1 }
+            if SHA256.hash(data: merged.file.data(of: tensor)).map({ String(format: "%02x", $0) }).joined() == expected.sha256 {
+                identical += 1
+            }
         }
         print("SmolLM2 merged: \(identical) of \(reference.tensors.count) merged tensors byte for byte the gguf package's")
         XCTAssertEqual(identical, reference.tensors.count)
 
         let tokenizer = try Tokenizer(gguf: merged.file), template = try XCTUnwrap(ChatTemplate(rawValue: reference.template))
-        let converted = try LoRAAdapter(path: Bundle.module.url(forResource: "Fixtures/adapters/smollm2-sample.lora.gguf", withExtension: nil)!.path)
-        let plain = try Model(path: base), adapted = try Model(path: base, adapter: converted), byFolder = try Model(path: base, adapter: adapter)
+        let converted = try LoRAAdapter(
+            path: Bundle.module.url(forResource: "Fixtures/adapters/smollm2-sample.lora.gguf", withExtension: nil)!.path)
+        let plain = try Model(path: base), adapted = try Model(path: base, adapter: converted),
+            byFolder = try Model(path: base, adapter: adapter)
         let answerTokens = try Scorer(model: merged).answerTokens
         func answer(_ values: [Float]) -> Int { values.indices.max { values[$0] < values[$1] }! }
         func median(_ values: [Float]) -> Float { values.sorted()[values.count / 2] }
@@ -163,8 +176,10 @@ final class MergeTests: XCTestCase {
             }
             baseDistance += zip(try logits(plain), reference.base[index].answer_logits).map { abs($0 - $1) }
         }
-        print("SmolLM2, 30 real items: the merged file gives llama.cpp's answer on \(sameAnswers), the adapter GGUF on \(sameAdapterAnswers); median answer-logit distance to llama.cpp: merged \(median(mergedDistance)), "
-              + "adapter beside the base (llama.cpp with its adapter GGUF) \(median(adapterDistance)), base alone \(median(baseDistance))")
+        print(
+            "SmolLM2, 30 real items: the merged file gives llama.cpp's answer on \(sameAnswers), the adapter GGUF on \(sameAdapterAnswers); median answer-logit distance to llama.cpp: merged \(median(mergedDistance)), "
+                + "adapter beside the base (llama.cpp with its adapter GGUF) \(median(adapterDistance)), base alone \(median(baseDistance))"
+        )
         XCTAssertEqual(sameAnswers, reference.merged.count)
         XCTAssertEqual(sameAdapterAnswers, reference.merged.count)
         XCTAssertLessThanOrEqual(median(mergedDistance), 1.5 * median(baseDistance))

@@ -2,6 +2,7 @@ import Foundation
 import GGUF
 import TestSupport
 import XCTest
+
 @testable import Engine
 
 /// NaN and infinite values (the hardening issue): an adapter holding one is refused
@@ -33,19 +34,23 @@ final class NonFiniteTests: XCTestCase {
         let weights = try Safetensors(path: (fixtureAdapter as NSString).appendingPathComponent(PEFT.weightsFile)).tensors
         XCTAssertNotNil(weights[adapted], "the fixture adapts layer 1's v")
         let cases: [(label: String, value: Float, says: String?)] = [
-            ("NaN", .nan, "holds nan (value 3 of"), ("+Inf", .infinity, "holds inf (value 3 of"), ("-Inf", -.infinity, "holds -inf (value 3 of"),
-            ("-0.0", -0.0, nil), ("subnormal", .leastNonzeroMagnitude, nil),
+            ("NaN", .nan, "holds nan (value 3 of"), ("+Inf", .infinity, "holds inf (value 3 of"),
+            ("-Inf", -.infinity, "holds -inf (value 3 of"),
+            ("-0.0", -0.0, nil), ("subnormal", .leastNonzeroMagnitude, nil)
         ]
         for (label, value, says) in cases {
             // A PEFT folder: the fixture's tensors in F32, one value changed.
             let peft = folder.appendingPathComponent("peft-\(label)")
             try FileManager.default.createDirectory(at: peft, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: (fixtureAdapter as NSString).appendingPathComponent(PEFT.configFile), toPath: peft.appendingPathComponent(PEFT.configFile).path)
-            try Safetensors.write(weights.map { name, tensor in
-                var values = tensor.values
-                if name == adapted { values[3] = value }
-                return (name: name, shape: tensor.shape, values: values)
-            }, to: peft.appendingPathComponent(PEFT.weightsFile))
+            try FileManager.default.copyItem(
+                atPath: (fixtureAdapter as NSString).appendingPathComponent(PEFT.configFile),
+                toPath: peft.appendingPathComponent(PEFT.configFile).path)
+            try Safetensors.write(
+                weights.map { name, tensor in
+                    var values = tensor.values
+                    if name == adapted { values[3] = value }
+                    return (name: name, shape: tensor.shape, values: values)
+                }, to: peft.appendingPathComponent(PEFT.weightsFile))
             // The same adapter as llama.cpp's GGUF, one value of the same tensor changed.
             let gguf = folder.appendingPathComponent("\(label).lora.gguf").path
             var writer = try LoRAAdapter(folder: fixtureAdapter).ggufWriter(config: config, base: ("tiny", "0"))
@@ -120,8 +125,12 @@ final class NonFiniteTests: XCTestCase {
         for (path, precision) in [(float, Precision.auto), (quantised, .auto), (quantised, .f32)] {
             let scorer = try Scorer(model: try Model(path: path, precision: precision))
             var cache = PrefixCache()
-            XCTAssertThrowsError(try scorer.answerLogits(scorer.tokenizer.encode("1 2 3 4 ABC"), choices: 4, cache: &cache, item: "Q-17"), "\(path), \(precision)") { error in
-                XCTAssertTrue("\(error)".hasPrefix("item Q-17: the model's answer logits are nan, nan, nan, nan, not finite numbers"), "\(error)")
+            XCTAssertThrowsError(
+                try scorer.answerLogits(scorer.tokenizer.encode("1 2 3 4 ABC"), choices: 4, cache: &cache, item: "Q-17"),
+                "\(path), \(precision)"
+            ) { error in
+                XCTAssertTrue(
+                    "\(error)".hasPrefix("item Q-17: the model's answer logits are nan, nan, nan, nan, not finite numbers"), "\(error)")
             }
         }
     }

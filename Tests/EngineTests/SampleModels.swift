@@ -3,6 +3,7 @@ import Foundation
 import GGUF
 import TestSupport
 import Tokenizer
+
 @testable import Engine
 
 /// A default model with its tokenizer, and the sample items' prompts in its template:

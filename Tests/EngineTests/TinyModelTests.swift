@@ -3,6 +3,7 @@ import GGUF
 import TestSupport
 import Tokenizer
 import XCTest
+
 @testable import Engine
 
 /// Every family on a tiny random model, against transformers in float32 and llama.cpp
@@ -42,8 +43,10 @@ final class TinyModelTests: XCTestCase {
     }
 
     /// The largest difference from the reference, relative to its largest logit.
-    func compare(_ model: Model, tokens: [Int32], vocabulary: Int, reference: [Float], _ what: String, from source: String = "transformers",
-                 tolerance: Float = 1e-4) throws {
+    func compare(
+        _ model: Model, tokens: [Int32], vocabulary: Int, reference: [Float], _ what: String, from source: String = "transformers",
+        tolerance: Float = 1e-4
+    ) throws {
         let logits = model.logits(try model.lastHidden(tokens), tokens: (0..<Int32(vocabulary)).map { $0 })
         let scale = reference.map(abs).max()!
         let worst = zip(logits, reference).map { abs($0 - $1) }.max()!
@@ -61,8 +64,10 @@ final class TinyModelTests: XCTestCase {
             // llama.cpp's GELU reads a half-precision table: Gemma's logits differ from
             // transformers' by ~1e-4 of the largest there (measured 1.5e-3 of 13.5).
             let gelu = model.config.family.gelu
-            try compare(model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: spec.llama_logits, spec.architecture, from: "llama.cpp",
-                        tolerance: gelu ? 2e-4 : 1e-4)
+            try compare(
+                model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: spec.llama_logits, spec.architecture,
+                from: "llama.cpp",
+                tolerance: gelu ? 2e-4 : 1e-4)
         }
     }
 
@@ -72,7 +77,9 @@ final class TinyModelTests: XCTestCase {
     /// the file's own template.
     func testFamiliesChooseTheChatTemplate() throws {
         let path = try temporaryFolder().appendingPathComponent("template.gguf").path
-        for (architecture, expected) in [("exaone", ChatTemplate.exaone3), ("qwen3", .chatml), ("gemma2", .gemma), ("llama", .llama3), ("unknown", .llama3)] {
+        for (architecture, expected) in [
+            ("exaone", ChatTemplate.exaone3), ("qwen3", .chatml), ("gemma2", .gemma), ("llama", .llama3), ("unknown", .llama3)
+        ] {
             var writer = GGUFWriter()
             writer.set("general.architecture", .string(architecture))
             writer.set("tokenizer.chat_template", .string("{{ '<|start_header_id|>' + message['role'] }}"))
@@ -93,10 +100,10 @@ final class TinyModelTests: XCTestCase {
             let model = try Model(path: try writeModel(spec, vocabulary: fixture.vocabulary, in: folder))
             let first = fixture.tokens
             let cases: [([Int32], Int)] = [
-                (Array(first.prefix(16)) + [5, 9, 11, 2, 40, 41, 3, 8], 16),  // same passage, another question
-                (first, first.count - 1),                                   // the same prompt: the last position is recomputed
-                (Array(first.prefix(10)), 9),                               // a prefix of the one before
-                ([1, 2, 3], 0),                                             // nothing shared
+                (Array(first.prefix(16)) + [5, 9, 11, 2, 40, 41, 3, 8], 16), // same passage, another question
+                (first, first.count - 1), // the same prompt: the last position is recomputed
+                (Array(first.prefix(10)), 9), // a prefix of the one before
+                ([1, 2, 3], 0) // nothing shared
             ]
             for (second, expectedReuse) in cases {
                 var cache = PrefixCache()
@@ -123,7 +130,8 @@ final class TinyModelTests: XCTestCase {
     /// every family, against transformers + PEFT (scripts/reference/lora_fixtures.py).
     func testAdaptersMatchPEFT() throws {
         let fixture = try loadFixture()
-        let adapters = try JSONDecoder().decode(AdapterFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/tiny_adapters", withExtension: "json")!))
+        let adapters = try JSONDecoder().decode(
+            AdapterFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/tiny_adapters", withExtension: "json")!))
         XCTAssertEqual(Set(adapters.models.map(\.architecture)), Set(ModelConfig.supportedArchitectures))
         let folder = try temporaryFolder()
         for expected in adapters.models {
@@ -131,10 +139,13 @@ final class TinyModelTests: XCTestCase {
             let path = try writeModel(spec, vocabulary: fixture.vocabulary, in: folder)
             let adapter = try LoRAAdapter(folder: adapterFolder(expected.adapter))
             let model = try Model(path: path, adapter: adapter)
-            try compare(model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: expected.logits, "\(expected.architecture) with its adapter")
+            try compare(
+                model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: expected.logits,
+                "\(expected.architecture) with its adapter")
             // The adapter must matter: without it the logits are the base model's.
             let base = try Model(path: path)
-            let change = zip(base.logits(try base.lastHidden(fixture.tokens), tokens: [0, 1, 2]), expected.logits).map { abs($0 - $1) }.max()!
+            let change = zip(base.logits(try base.lastHidden(fixture.tokens), tokens: [0, 1, 2]), expected.logits).map { abs($0 - $1) }
+                .max()!
             XCTAssertGreaterThan(change, 0.01, "\(expected.architecture): the adapter changes nothing")
         }
     }
@@ -154,7 +165,8 @@ final class TinyModelTests: XCTestCase {
     /// is llama.cpp's half-precision GELU table, grown by the adapter's activations.
     func testConvertedAdaptersMatchLlamaCpp() throws {
         let fixture = try loadFixture()
-        let converted = try JSONDecoder().decode(ConvertedFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/gguf_lora", withExtension: "json")!))
+        let converted = try JSONDecoder().decode(
+            ConvertedFixture.self, from: Data(contentsOf: Bundle.module.url(forResource: "Fixtures/gguf_lora", withExtension: "json")!))
         XCTAssertEqual(Set(converted.tiny.map(\.architecture)), Set(ModelConfig.supportedArchitectures))
         let folder = try temporaryFolder()
         for expected in converted.tiny {
@@ -162,13 +174,17 @@ final class TinyModelTests: XCTestCase {
             let path = try writeModel(spec, vocabulary: fixture.vocabulary, in: folder)
             let file = try LoRAAdapter(path: adapterFolder("adapters/\(expected.converted)"))
             let model = try Model(path: path, adapter: file)
-            try compare(model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: expected.llama_logits_lora, "\(expected.architecture) with llama.cpp's converted adapter",
-                        from: "llama.cpp", tolerance: model.config.family.gelu ? 5e-4 : 1e-4)
+            try compare(
+                model, tokens: fixture.tokens, vocabulary: fixture.vocabulary, reference: expected.llama_logits_lora,
+                "\(expected.architecture) with llama.cpp's converted adapter",
+                from: "llama.cpp", tolerance: model.config.family.gelu ? 5e-4 : 1e-4)
             guard !expected.use_rslora else { continue }
             let byFolder = try Model(path: path, adapter: try LoRAAdapter(folder: adapterFolder(expected.adapter)))
             let all = (0..<Int32(fixture.vocabulary)).map { $0 }
-            let a = model.logits(try model.lastHidden(fixture.tokens), tokens: all), b = byFolder.logits(try byFolder.lastHidden(fixture.tokens), tokens: all)
-            XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max()!, 1e-5 * b.map(abs).max()!, "\(expected.architecture): converted GGUF vs PEFT folder")
+            let a = model.logits(try model.lastHidden(fixture.tokens), tokens: all),
+                b = byFolder.logits(try byFolder.lastHidden(fixture.tokens), tokens: all)
+            XCTAssertLessThanOrEqual(
+                zip(a, b).map { abs($0 - $1) }.max()!, 1e-5 * b.map(abs).max()!, "\(expected.architecture): converted GGUF vs PEFT folder")
         }
     }
 
@@ -193,7 +209,8 @@ final class TinyModelTests: XCTestCase {
         XCTAssertThrowsError(try LoRAAdapter(folder: folder.appendingPathComponent("absent").path)) { error in
             XCTAssertTrue("\(error)".contains("adapter_config.json"), "\(error)")
         }
-        try Data(#"{"peft_type": "PREFIX_TUNING", "r": 4, "lora_alpha": 8}"#.utf8).write(to: broken.appendingPathComponent("adapter_config.json"))
+        try Data(#"{"peft_type": "PREFIX_TUNING", "r": 4, "lora_alpha": 8}"#.utf8).write(
+            to: broken.appendingPathComponent("adapter_config.json"))
         XCTAssertThrowsError(try LoRAAdapter(folder: broken.path)) { error in
             XCTAssertTrue("\(error)".contains("PREFIX_TUNING"), "\(error)")
         }

@@ -1,14 +1,28 @@
 import Foundation
 import XCTest
+
 @testable import Ensemble
 
 /// The bias statistics and the calibration fit against scipy
 /// (scripts/reference/calibration_fixtures.py).
 final class CalibrationTests: XCTestCase {
     struct Fixture: Decodable {
-        struct Chi: Decodable { var observed: [Int]; var shares: [Double]; var statistic: Double; var df: Int; var p: Double }
-        struct Item: Decodable { var logits: [Double]; var gold: Int }
-        struct Fit: Decodable { var temperature: Double; var positionBias: [Double]; var loss: Double }
+        struct Chi: Decodable {
+            var observed: [Int]
+            var shares: [Double]
+            var statistic: Double
+            var df: Int
+            var p: Double
+        }
+        struct Item: Decodable {
+            var logits: [Double]
+            var gold: Int
+        }
+        struct Fit: Decodable {
+            var temperature: Double
+            var positionBias: [Double]
+            var loss: Double
+        }
         var chisquare: [Chi]
         var items: [Item]
         var fits: [String: Fit]

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Ensemble
 
 final class EnsembleTests: XCTestCase {
@@ -13,7 +14,9 @@ final class EnsembleTests: XCTestCase {
             let values: MemberValues
             switch Int.random(in: 0..<3, using: &g) {
             case 0: values = .logits(choiceCounts.map { _ in (0..<5).map { _ in [0, 0.5, 1, 2].randomElement(using: &g)! } })
-            case 1: values = .probabilities(choiceCounts.map { _ in (0..<5).map { c in c == 0 ? 0.25 : [0, 0.25, 0.5, 1].randomElement(using: &g)! } })
+            case 1:
+                values = .probabilities(
+                    choiceCounts.map { _ in (0..<5).map { c in c == 0 ? 0.25 : [0, 0.25, 0.5, 1].randomElement(using: &g)! } })
             default: values = .none
             }
             return Member(name: "m\(m)", answers: answers, values: values, publicScore: [0.5, 0.625, 0.75].randomElement(using: &g)!)
@@ -26,15 +29,19 @@ final class EnsembleTests: XCTestCase {
         var checked = 0
         for _ in 0..<3000 {
             let (members, counts) = randomCase(&g)
-            let scheme: WeightScheme = [.score, .excess, .rank, .uniform, .softmax(temperature: 0.05),
-                                        .explicit(Dictionary(uniqueKeysWithValues: members.map { ($0.name, [0.5, 1, 2, 4].randomElement(using: &g)!) }))].randomElement(using: &g)!
+            let scheme: WeightScheme = [
+                .score, .excess, .rank, .uniform, .softmax(temperature: 0.05),
+                .explicit(Dictionary(uniqueKeysWithValues: members.map { ($0.name, [0.5, 1, 2, 4].randomElement(using: &g)!) }))
+            ].randomElement(using: &g)!
             let weights = try scheme.weights(for: members)
             let expectedWeights = Naive.weights(scheme, members)
             for (w, e) in zip(weights, expectedWeights) { XCTAssertEqual(w, e, accuracy: 1e-12, "\(scheme)") }
             for method in Method.allCases {
                 let result = try combine(members, choiceCounts: counts, method: method, weights: weights)
                 for item in counts.indices {
-                    let expected = Naive.answer(members, weights: method == .vote ? members.map { _ in 1 } : expectedWeights, method: method, item: item, choices: counts[item])
+                    let expected = Naive.answer(
+                        members, weights: method == .vote ? members.map { _ in 1 } : expectedWeights, method: method, item: item,
+                        choices: counts[item])
                     XCTAssertEqual(result.answers[item], expected, "\(method) \(scheme) item \(item): \(members)")
                     checked += 1
                 }
@@ -52,7 +59,9 @@ final class EnsembleTests: XCTestCase {
             for item in counts.indices {
                 for c in 0..<counts[item] {
                     var expected = 0.0
-                    for (m, member) in members.enumerated() { expected += weights[m] * Naive.probabilities(member, item: item, choices: counts[item])[c] }
+                    for (m, member) in members.enumerated() {
+                        expected += weights[m] * Naive.probabilities(member, item: item, choices: counts[item])[c]
+                    }
                     XCTAssertEqual(result.probabilities[item][c], expected / weights.reduce(0, +), accuracy: 1e-12)
                 }
                 XCTAssertEqual(result.probabilities[item].reduce(0, +), 1, accuracy: 1e-12)
@@ -81,7 +90,9 @@ final class EnsembleTests: XCTestCase {
 
     func testVoteTieGoesToTheVotersWithTheLargerSummedPublicScore() throws {
         // Choice 1: 0.80 + 0.70 = 1.50; choice 2: 0.78 + 0.75 = 1.53.
-        let members = [member("A", [1], score: 0.80), member("B", [1], score: 0.70), member("C", [2], score: 0.78), member("D", [2], score: 0.75)]
+        let members = [
+            member("A", [1], score: 0.80), member("B", [1], score: 0.70), member("C", [2], score: 0.78), member("D", [2], score: 0.75)
+        ]
         XCTAssertEqual(try combine(members, choiceCounts: [4], method: .vote, weights: [1, 1, 1, 1]).answers, [2])
     }
 
@@ -109,7 +120,7 @@ final class EnsembleTests: XCTestCase {
         let members = [
             Member(name: "A", answers: [1], values: .logits([[2, 1, 0, 0]]), publicScore: 0.80),
             Member(name: "B", answers: [2], values: .probabilities([[0.1, 0.6, 0.2, 0.1]]), publicScore: 0.75),
-            Member(name: "C", answers: [2], values: .none, publicScore: 0.70),
+            Member(name: "C", answers: [2], values: .none, publicScore: 0.70)
         ]
         let weights = try WeightScheme.score.weights(for: members)
         let average = try combine(members, choiceCounts: [4], method: .average, weights: weights)
@@ -142,7 +153,8 @@ final class EnsembleTests: XCTestCase {
         XCTAssertThrowsError(try combine(members, choiceCounts: [4], method: .average, weights: [0, 0]))
         XCTAssertThrowsError(try combine(members, choiceCounts: [4], method: .average, weights: [1, -1]))
         XCTAssertThrowsError(try combine([member("five", [5], score: 0.8)], choiceCounts: [4], method: .vote, weights: [1]))
-        XCTAssertThrowsError(try combine([member("short", [1], score: 0.8, logits: [[1, 2]])], choiceCounts: [4], method: .average, weights: [1]))
+        XCTAssertThrowsError(
+            try combine([member("short", [1], score: 0.8, logits: [[1, 2]])], choiceCounts: [4], method: .average, weights: [1]))
         XCTAssertThrowsError(try combine(members, choiceCounts: [4, 4], method: .vote, weights: [1, 1]))
     }
 
@@ -151,7 +163,8 @@ final class EnsembleTests: XCTestCase {
     func testKappaAndAgreement() {
         XCTAssertEqual(agreement([1, 2, 3, 4], [1, 2, 4, 4]), 0.75)
         // p_o = 0.75; p_e = 0.5*0.25 + 0.25*0.5 + 0.25*0.25 = 0.3125.
-        XCTAssertEqual(cohensKappa([1, 1, 2, 3], [1, 2, 2, 3].map { $0 == 3 ? 3 : $0 }.enumerated().map { $0.offset == 1 ? 1 : $0.element }), 1)
+        XCTAssertEqual(
+            cohensKappa([1, 1, 2, 3], [1, 2, 2, 3].map { $0 == 3 ? 3 : $0 }.enumerated().map { $0.offset == 1 ? 1 : $0.element }), 1)
         XCTAssertEqual(cohensKappa([1, 1, 2, 3], [1, 2, 2, 3]), (0.75 - 0.3125) / (1 - 0.3125), accuracy: 1e-12)
         XCTAssertTrue(cohensKappa([1, 1], [1, 1]).isNaN)
     }

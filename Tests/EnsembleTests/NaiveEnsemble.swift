@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import Ensemble
 
 /// A deliberately naive, independent statement of the ensemble semantics of the README,
@@ -57,7 +58,9 @@ enum Naive {
             }
             if tied.count > 1 {
                 // Mean probability over all members.
-                let meanOf = { (c: Int) in members.map { probabilities($0, item: item, choices: choices)[c - 1] }.reduce(0, +) / Double(members.count) }
+                let meanOf = { (c: Int) in
+                    members.map { probabilities($0, item: item, choices: choices)[c - 1] }.reduce(0, +) / Double(members.count)
+                }
                 let bestMean = tied.map(meanOf).max()!
                 tied = tied.filter { abs(meanOf($0) - bestMean) <= tieTolerance }
             }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Exam
 
 final class CSVTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import XCTest
+
 @testable import Exam
 
 /// Checks against the competition's real files in ../shared/data, which CI has beside
@@ -56,11 +57,12 @@ final class RealDataTests: XCTestCase {
         case .string(let s): return quoted(s)
         case .list(let items): return "[" + items.map(canonicalJSON).joined(separator: ",") + "]"
         case .dict(let entries):
-            return "{" + entries.map { entry in
-                let key: String
-                if case .string(let s) = entry.key { key = quoted(s) } else { key = quoted(canonicalJSON(entry.key)) }
-                return key + ":" + canonicalJSON(entry.value)
-            }.joined(separator: ",") + "}"
+            return "{"
+                + entries.map { entry in
+                    let key: String
+                    if case .string(let s) = entry.key { key = quoted(s) } else { key = quoted(canonicalJSON(entry.key)) }
+                    return key + ":" + canonicalJSON(entry.value)
+                }.joined(separator: ",") + "}"
         }
     }
 

@@ -2,15 +2,27 @@ import Crypto
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import GGUF
 
 /// Dequantisation against the `gguf` package, bit for bit
 /// (fixtures from scripts/reference/dequant_fixtures.py).
 final class DequantizationTests: XCTestCase {
     struct Reference: Decodable {
-        struct RandomCase: Decodable { var blocks: String; var expected: String }
-        struct Range: Decodable { var first: Int; var blocks: Int; var sha256: String; var head: [Float] }
-        struct Tensor: Decodable { var type: String; var ranges: [Range] }
+        struct RandomCase: Decodable {
+            var blocks: String
+            var expected: String
+        }
+        struct Range: Decodable {
+            var first: Int
+            var blocks: Int
+            var sha256: String
+            var head: [Float]
+        }
+        struct Tensor: Decodable {
+            var type: String
+            var ranges: [Range]
+        }
         var random: [String: RandomCase]
         var models: [String: [String: Tensor]]
     }
@@ -47,7 +59,10 @@ final class DequantizationTests: XCTestCase {
                 for range in expected.ranges {
                     let values = file.dequantizeBlocks(tensor, first: range.first, count: range.blocks)
                     let digest = SHA256.hash(data: values.withUnsafeBytes { Data($0) }).map { String(format: "%02x", $0) }.joined()
-                    XCTAssertEqual(digest, range.sha256, "\(name) \(tensor.name) blocks \(range.first)..<\(range.first + range.blocks): first values \(values.prefix(4)) vs gguf \(range.head)")
+                    XCTAssertEqual(
+                        digest, range.sha256,
+                        "\(name) \(tensor.name) blocks \(range.first)..<\(range.first + range.blocks): first values \(values.prefix(4)) vs gguf \(range.head)"
+                    )
                     compared += 1
                 }
             }
@@ -61,7 +76,9 @@ final class DequantizationTests: XCTestCase {
             let tensor = file.tensors.filter { $0.type == type }.min { $0.elementCount < $1.elementCount }!
             let whole = file.dequantize(tensor)
             for row in [0, tensor.rowCount / 2, tensor.rowCount - 1] {
-                XCTAssertEqual(file.dequantizeRow(tensor, row), Array(whole[row * tensor.rowLength..<(row + 1) * tensor.rowLength]), "\(tensor.name) row \(row)")
+                XCTAssertEqual(
+                    file.dequantizeRow(tensor, row), Array(whole[row * tensor.rowLength..<(row + 1) * tensor.rowLength]),
+                    "\(tensor.name) row \(row)")
             }
         }
     }
@@ -85,7 +102,9 @@ final class AffineFormTests: XCTestCase {
             }
             XCTAssertLessThan(Int(codes.max()!), 1 << bits, type.name)
             for i in 0..<count {
-                XCTAssertEqual(d[i / 16] * Float(codes[i]) + m[i / 16], expected[i], accuracy: abs(expected[i]) * 1e-6 + 1e-7, "\(type.name) element \(i)")
+                XCTAssertEqual(
+                    d[i / 16] * Float(codes[i]) + m[i / 16], expected[i], accuracy: abs(expected[i]) * 1e-6 + 1e-7,
+                    "\(type.name) element \(i)")
             }
             checked.append(type.name)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import GGUF
 
 final class GGUFFileTests: XCTestCase {
@@ -19,15 +20,24 @@ final class GGUFFileTests: XCTestCase {
     func sample() -> GGUFWriter {
         var writer = GGUFWriter()
         writer.set("general.architecture", .string("llama"))
-        writer.set("u8", .uint8(7)); writer.set("i8", .int8(-7)); writer.set("u16", .uint16(600)); writer.set("i16", .int16(-600))
-        writer.set("u32", .uint32(70000)); writer.set("i32", .int32(-70000)); writer.set("u64", .uint64(1 << 40)); writer.set("i64", .int64(-(1 << 40)))
-        writer.set("f32", .float32(0.5)); writer.set("f64", .float64(-2.25)); writer.set("flag", .bool(true)); writer.set("text", .string("지문 ㉠ 😀"))
+        writer.set("u8", .uint8(7))
+        writer.set("i8", .int8(-7))
+        writer.set("u16", .uint16(600))
+        writer.set("i16", .int16(-600))
+        writer.set("u32", .uint32(70000))
+        writer.set("i32", .int32(-70000))
+        writer.set("u64", .uint64(1 << 40))
+        writer.set("i64", .int64(-(1 << 40)))
+        writer.set("f32", .float32(0.5))
+        writer.set("f64", .float64(-2.25))
+        writer.set("flag", .bool(true))
+        writer.set("text", .string("지문 ㉠ 😀"))
         writer.set("tokens", .array(.string, [.string("<pad>"), .string("▁안녕"), .string("")]))
         writer.set("nested", .array(.array, [.array(.int32, [.int32(1), .int32(2)]), .array(.int32, [])]))
         writer.tensors = [
             .init(name: "a.weight", dimensions: [4, 3], values: (0..<12).map { Float($0) / 4 }),
             .init(name: "b.weight", dimensions: [32, 2], type: .q8_0, data: (0..<68).map { UInt8($0 % 2 == 0 ? 60 : $0) }),
-            .init(name: "c.weight", dimensions: [8], type: .f16, data: (0..<8).flatMap { [UInt8(0), UInt8(0x3C + $0 % 2)] }),
+            .init(name: "c.weight", dimensions: [8], type: .f16, data: (0..<8).flatMap { [UInt8(0), UInt8(0x3C + $0 % 2)] })
         ]
         return writer
     }
@@ -140,7 +150,10 @@ final class GGUFFileTests: XCTestCase {
         let path = try DefaultModels.path(DefaultModels.gemma)
         let start = Date()
         let file = try GGUFFile(path: path)
-        print(String(format: "opened %@ with %d metadata keys and %d tensors in %.3f s", path, file.metadata.count, file.tensors.count, Date().timeIntervalSince(start)))
+        print(
+            String(
+                format: "opened %@ with %d metadata keys and %d tensors in %.3f s", path, file.metadata.count, file.tensors.count,
+                Date().timeIntervalSince(start)))
         XCTAssertEqual(file.metadata["general.architecture"]?.string, "gemma3")
         XCTAssertEqual(file.tensors.count, 236)
         XCTAssertEqual(Set(file.tensors.map(\.type)), [.f32, .q5_0, .q4_K, .q8_0, .q6_K])

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import GGUF
 
 /// Our quantisers against the gguf package's (scripts/reference/quantize_fixtures.py,
@@ -27,7 +28,8 @@ final class QuantizeTests: XCTestCase {
         var checked: Set<String> = []
         for item in fixture.cases {
             let type = try XCTUnwrap(GGMLType.allCases.first { $0.name == item.type }, item.type)
-            var values = item.values ?? item.lcg.map { TinyModelSpec.lcg(seed: $0.seed, count: $0.count, scale: $0.scale, offset: $0.offset) } ?? []
+            var values =
+                item.values ?? item.lcg.map { TinyModelSpec.lcg(seed: $0.seed, count: $0.count, scale: $0.scale, offset: $0.offset) } ?? []
             for override in item.overrides ?? [] { values[Int(override[0])] = Float(override[1]) }
             let bytes = try XCTUnwrap(type.quantize(values), "\(item.name) \(item.type)")
             XCTAssertEqual(bytes.count, item.bytes, "\(item.name) \(item.type)")

@@ -6,7 +6,9 @@ import XCTest
 /// `make test`) signs in with a read token, and the leaderboard's DOM is the store's.
 final class BrowserTests: XCTestCase {
     func chromium() throws -> String {
-        for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] where FileManager.default.isExecutableFile(atPath: path) { return path }
+        for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] where FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
         throw XCTSkip("chromium is not installed (`scripts/install-deps.sh --test` installs it): the dashboard is not checked in a browser")
     }
 
@@ -39,7 +41,8 @@ final class BrowserTests: XCTestCase {
         }
         _ = try suneung("note", "gpt4o", "<script>document.title='owned'</script>")
         _ = try suneung("hide", "zeroshot_output")
-        let token = try suneung("token", "add", "viewer", "--role", "read").split(separator: "\n").first { $0.hasPrefix("snt_") }.map(String.init)!
+        let token = try suneung("token", "add", "viewer", "--role", "read").split(separator: "\n").first { $0.hasPrefix("snt_") }.map(
+            String.init)!
         let server = ServerProcess(workspace: workspace)
         try server.start()
         defer { _ = server.stop() }
@@ -48,8 +51,11 @@ final class BrowserTests: XCTestCase {
         let dom = try dumpDOM(browser, "\(server.url)/login?token=\(token)", profile: profile)
         // The rows, in the page's order, against `list --sort public` (hidden left out).
         let rows = dom.matches(of: /data-set="([^"]+)"/).map { String($0.1) }
-        let listed = try JSONSerialization.jsonObject(with: Data(try suneung("list", "--sort", "public", "--format", "json").utf8)) as! [[String: Any]]
-        XCTAssertEqual(rows, listed.map { $0["ref"] as! String }, "the leaderboard's rows are the store's non-hidden sets, best public first")
+        let listed =
+            try JSONSerialization.jsonObject(with: Data(try suneung("list", "--sort", "public", "--format", "json").utf8))
+            as! [[String: Any]]
+        XCTAssertEqual(
+            rows, listed.map { $0["ref"] as! String }, "the leaderboard's rows are the store's non-hidden sets, best public first")
         XCTAssertEqual(rows.count, 4)
         for set in listed {
             XCTAssertTrue(dom.contains(String(format: "%.4f", set["public"] as! Double)), "\(set["ref"]!)'s public score is shown")

@@ -2,10 +2,11 @@ import Foundation
 import Glibc
 import Hummingbird
 import HummingbirdTesting
-@testable import Server
 import Store
 import Synchronization
 import XCTest
+
+@testable import Server
 
 /// A hostile server on 127.0.0.1 (raw sockets, so that it can break HTTP): each
 /// connection's request head is recorded, then `answer` writes what it likes. Every
@@ -25,16 +26,20 @@ final class FakeRemote: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, length) == 0 && listen(listener, 16) == 0 && getsockname(listener, $0, &length) == 0
+            }
         }
-        guard listener >= 0, bound else { throw NSError(domain: "FakeRemote", code: 1, userInfo: [NSLocalizedDescriptionKey: "cannot listen on 127.0.0.1"]) }
+        guard listener >= 0, bound else {
+            throw NSError(domain: "FakeRemote", code: 1, userInfo: [NSLocalizedDescriptionKey: "cannot listen on 127.0.0.1"])
+        }
         self.listener = listener
         port = Int(UInt16(bigEndian: address.sin_port))
-        let recorded = recorded  // not self: the remote stops when the test lets it go
+        let recorded = recorded // not self: the remote stops when the test lets it go
         Thread.detachNewThread {
             while true {
                 let fd = accept(listener, nil, nil)
-                guard fd >= 0 else { return }  // the listener was closed
+                guard fd >= 0 else { return } // the listener was closed
                 Thread.detachNewThread {
                     let connection = FakeConnection(fd: fd)
                     let head = connection.readHead()
@@ -73,7 +78,7 @@ struct FakeConnection: Sendable {
         var head: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while head.count < 65536, !head.ends(with: Array("\r\n\r\n".utf8)) {
-            let count = recv(fd, &buffer, 1, 0)  // byte by byte: nothing of a body is consumed
+            let count = recv(fd, &buffer, 1, 0) // byte by byte: nothing of a body is consumed
             guard count > 0 else { break }
             head.append(buffer[0])
         }
@@ -128,7 +133,9 @@ final class HostileRemoteTests: XCTestCase {
     /// No C0 or C1 control character (a newline neither: messages are one line).
     func assertPrintable(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
         let controls = text.unicodeScalars.filter { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
-        XCTAssertTrue(controls.isEmpty, "control characters \(controls.map { String($0.value, radix: 16) }) in: \(text.debugDescription)", file: file, line: line)
+        XCTAssertTrue(
+            controls.isEmpty, "control characters \(controls.map { String($0.value, radix: 16) }) in: \(text.debugDescription)", file: file,
+            line: line)
     }
 
     // MARK: Redirects
@@ -140,15 +147,20 @@ final class HostileRemoteTests: XCTestCase {
         }
         let refused = failure { _ = try RemoteClient(url: hostile.url, token: "snt_secret").whoAmI() }
         XCTAssertEqual(refused?.status, 302)
-        XCTAssertEqual(refused?.message, "the server at \(hostile.url) answered 302 (redirect to \(other.url)/api/v1/whoami); suneung does not follow redirects: give the final URL")
+        XCTAssertEqual(
+            refused?.message,
+            "the server at \(hostile.url) answered 302 (redirect to \(other.url)/api/v1/whoami); suneung does not follow redirects: give the final URL"
+        )
         XCTAssertEqual(hostile.requests.count, 1)
         XCTAssertTrue(hostile.requests[0].contains("Bearer snt_secret"), "the server itself has the token")
         XCTAssertEqual(other.requests, [], "the other origin never hears from the client")
 
         // `remote add` says so and keeps nothing.
         let workspace = root.appendingPathComponent("ws").path
-        let added = try Binary.run(["remote", "add", "team", hostile.url, "--token", "snt_secret", "--workspace", workspace],
-                                   environment: ["XDG_CONFIG_HOME": root.appendingPathComponent("config").path], expect: 1).output
+        let added = try Binary.run(
+            ["remote", "add", "team", hostile.url, "--token", "snt_secret", "--workspace", workspace],
+            environment: ["XDG_CONFIG_HOME": root.appendingPathComponent("config").path], expect: 1
+        ).output
         XCTAssertTrue(added.contains("suneung does not follow redirects: give the final URL"), added)
         XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("config/suneung/credentials").path))
         XCTAssertEqual(other.requests, [])
@@ -169,7 +181,9 @@ final class HostileRemoteTests: XCTestCase {
 
     func testEscapeSequencesInAServersErrorAreShownEscaped() throws {
         let sequences = #"\u001b[2J\u001b]0;owned\u0007\u001b[31mred\u009b0m\u0000"#
-        let json = try FakeRemote { _, connection in connection.send(FakeRemote.json("500 Internal Server Error", #"{"error": "boom \#(sequences)", "code": "x\u001b[1m"}"#)) }
+        let json = try FakeRemote { _, connection in
+            connection.send(FakeRemote.json("500 Internal Server Error", #"{"error": "boom \#(sequences)", "code": "x\u001b[1m"}"#))
+        }
         let raw = try FakeRemote { _, connection in
             let body = "bad\u{1B}[2J\u{07}\u{9B}"
             connection.send("HTTP/1.1 502 Bad Gateway\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
@@ -182,9 +196,12 @@ final class HostileRemoteTests: XCTestCase {
         }
 
         // An answer that is not the API's: said so, escaped.
-        let garbage = try FakeRemote { _, connection in connection.send(FakeRemote.json("200 OK", #"[{"\u001b]0;owned\u0007": "\u001b[2J"}]"#)) }
+        let garbage = try FakeRemote { _, connection in
+            connection.send(FakeRemote.json("200 OK", #"[{"\u001b]0;owned\u0007": "\u001b[2J"}]"#))
+        }
         let unexpected = failure { _ = try RemoteClient(url: garbage.url, token: "snt_x").sets() }
-        XCTAssertTrue(unexpected?.message.hasPrefix("the answer from \(garbage.url) is not what suneung") == true, unexpected?.message ?? "")
+        XCTAssertTrue(
+            unexpected?.message.hasPrefix("the answer from \(garbage.url) is not what suneung") == true, unexpected?.message ?? "")
         assertPrintable(unexpected?.message ?? "")
 
         // Through the commands, as a member sees them.
@@ -192,7 +209,8 @@ final class HostileRemoteTests: XCTestCase {
         try Binary.run(["init", "--workspace", workspace.path])
         try "evil: \"\(json.url)\"\n".write(to: workspace.appendingPathComponent(Remotes.file), atomically: true, encoding: .utf8)
         for command in [["list", "--remote", "evil"], ["pull", "--remote", "evil"]] {
-            let output = try Binary.run(command + ["--workspace", workspace.path], environment: ["SUNEUNG_TOKEN": "snt_x"], expect: 1).output
+            let output = try Binary.run(command + ["--workspace", workspace.path], environment: ["SUNEUNG_TOKEN": "snt_x"], expect: 1)
+                .output
             XCTAssertTrue(output.contains("answered 500: boom"), output)
             assertPrintable(output.replacingOccurrences(of: "\n", with: " "))
         }
@@ -218,7 +236,10 @@ final class HostileRemoteTests: XCTestCase {
         try FileManager.default.createDirectory(at: workspace.appendingPathComponent("config"), withIntermediateDirectories: true)
         try "slow: \"\(drip.url)\"\n".write(to: workspace.appendingPathComponent(Remotes.file), atomically: true, encoding: .utf8)
         let commandStart = Date()
-        let output = try Binary.run(["list", "--remote", "slow", "--workspace", workspace.path], environment: ["SUNEUNG_TOKEN": "snt_x", "SUNEUNG_REMOTE_TIMEOUT": "2"], expect: 1).output
+        let output = try Binary.run(
+            ["list", "--remote", "slow", "--workspace", workspace.path],
+            environment: ["SUNEUNG_TOKEN": "snt_x", "SUNEUNG_REMOTE_TIMEOUT": "2"], expect: 1
+        ).output
         XCTAssertLessThan(Date().timeIntervalSince(commandStart), 8)
         XCTAssertTrue(output.contains("no complete answer from \(drip.url) within 2 s"), output)
     }
@@ -265,8 +286,11 @@ final class HostileRemoteTests: XCTestCase {
 
         // A length announced past the bound is refused before its body.
         let announced = try FakeRemote { _, connection in connection.send("HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n[]") }
-        XCTAssertEqual(failure { _ = try RemoteClient(url: announced.url, token: "snt_x", limits: RemoteLimits(seconds: 5, jsonBytes: 1 << 20)).sets() }?.message,
-                       "the answer from \(announced.url) exceeded 1 MB: suneung stopped reading it")
+        XCTAssertEqual(
+            failure {
+                _ = try RemoteClient(url: announced.url, token: "snt_x", limits: RemoteLimits(seconds: 5, jsonBytes: 1 << 20)).sets()
+            }?.message,
+            "the answer from \(announced.url) exceeded 1 MB: suneung stopped reading it")
     }
 
     func maxResidentBytes() -> Int {
@@ -293,7 +317,8 @@ final class HostileRemoteTests: XCTestCase {
     /// A server that knows every token and records what it was sent.
     func friendlyRemote() throws -> FakeRemote {
         try FakeRemote { request, connection in
-            connection.send(FakeRemote.json("200 OK", request.hasPrefix("GET /api/v1/whoami") ? #"{"name": "kim", "role": "write"}"# : "[]"))
+            connection.send(
+                FakeRemote.json("200 OK", request.hasPrefix("GET /api/v1/whoami") ? #"{"name": "kim", "role": "write"}"# : "[]"))
         }
     }
 
@@ -303,7 +328,9 @@ final class HostileRemoteTests: XCTestCase {
         let workspace = root.appendingPathComponent("ws").path
         // XDG_CONFIG_HOME empty is unset, as the spec says.
         let environment = ["HOME": home.path, "XDG_CONFIG_HOME": ""]
-        let added = try Binary.run(["remote", "add", "team", remote.url, "--token", "snt_home", "--workspace", workspace], environment: environment).output
+        let added = try Binary.run(
+            ["remote", "add", "team", remote.url, "--token", "snt_home", "--workspace", workspace], environment: environment
+        ).output
         let file = home.appendingPathComponent(".config/suneung/credentials")
         XCTAssertTrue(added.contains("token kept in \(file.path) (the server knows the token: kim, write)"), added)
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: file)), [remote.url: "snt_home"])
@@ -321,11 +348,20 @@ final class HostileRemoteTests: XCTestCase {
             try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: tokenFile.path)
         }
         try write("", mode: 0o600)
-        XCTAssertTrue(try Binary.run(["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment, expect: 1).output.contains("is empty"))
+        XCTAssertTrue(
+            try Binary.run(
+                ["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment,
+                expect: 1
+            ).output.contains("is empty"))
         try write("  snt_file  \nsecond line\n", mode: 0o644)
-        XCTAssertTrue(try Binary.run(["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment, expect: 1).output.contains("readable by others"))
+        XCTAssertTrue(
+            try Binary.run(
+                ["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment,
+                expect: 1
+            ).output.contains("readable by others"))
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: tokenFile.path)
-        try Binary.run(["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment)
+        try Binary.run(
+            ["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment)
         let kept = root.appendingPathComponent("config/suneung/credentials")
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: kept)), [remote.url: "snt_file"])
         XCTAssertTrue(remote.requests.last?.contains("Authorization: Bearer snt_file\r\n") == true)
@@ -335,22 +371,29 @@ final class HostileRemoteTests: XCTestCase {
         let remote = try friendlyRemote()
         let workspace = root.appendingPathComponent("ws")
         let environment = ["XDG_CONFIG_HOME": root.appendingPathComponent("config").path]
-        try Binary.run(["remote", "add", "team", remote.url, "--token", "snt_user", "--workspace", workspace.path], environment: environment)
-        try Binary.run(["remote", "add", "team", remote.url, "--token", "snt_here", "--here", "--workspace", workspace.path], environment: environment)
+        try Binary.run(
+            ["remote", "add", "team", remote.url, "--token", "snt_user", "--workspace", workspace.path], environment: environment)
+        try Binary.run(
+            ["remote", "add", "team", remote.url, "--token", "snt_here", "--here", "--workspace", workspace.path], environment: environment)
         let file = workspace.appendingPathComponent(Credentials.workspacePath)
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: file)), [remote.url: "snt_here"])
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int, 0o600)
-        XCTAssertTrue(try Binary.run(["remote", "list", "--workspace", workspace.path], environment: environment).output.contains("workspace"))
+        XCTAssertTrue(
+            try Binary.run(["remote", "list", "--workspace", workspace.path], environment: environment).output.contains("workspace"))
         try Binary.run(["list", "--remote", "team", "--workspace", workspace.path], environment: environment)
         XCTAssertTrue(remote.requests.last?.contains("Authorization: Bearer snt_here\r\n") == true, remote.requests.last ?? "")
         // One that others can read is not used.
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file.path)
-        XCTAssertTrue(try Binary.run(["list", "--remote", "team", "--workspace", workspace.path], environment: environment, expect: 1).output.contains("chmod 600"))
+        XCTAssertTrue(
+            try Binary.run(["list", "--remote", "team", "--workspace", workspace.path], environment: environment, expect: 1).output
+                .contains("chmod 600"))
         // --forget-token deletes it from both files.
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
         try Binary.run(["remote", "remove", "team", "--forget-token", "--workspace", workspace.path], environment: environment)
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: file)), [:])
-        XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: root.appendingPathComponent("config/suneung/credentials"))), [:])
+        XCTAssertEqual(
+            try JSONDecoder().decode(
+                [String: String].self, from: Data(contentsOf: root.appendingPathComponent("config/suneung/credentials"))), [:])
     }
 
     // MARK: The server's log
@@ -374,7 +417,8 @@ final class HostileRemoteTests: XCTestCase {
         XCTAssertEqual(lines[0], "an earlier line", "appended")
         let pattern = #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "#
         for (line, rest) in zip(lines.dropFirst(), ["lee GET /api/v1/whoami 200 ", "- GET /login 303 ", "- GET /api/v1/sets 401 "]) {
-            XCTAssertNotNil(line.range(of: pattern + NSRegularExpression.escapedPattern(for: rest) + #"\d+ms$"#, options: .regularExpression), line)
+            XCTAssertNotNil(
+                line.range(of: pattern + NSRegularExpression.escapedPattern(for: rest) + #"\d+ms$"#, options: .regularExpression), line)
         }
         XCTAssertFalse(try String(contentsOf: logFile, encoding: .utf8).contains(token), "never the token")
     }

@@ -29,11 +29,18 @@ final class LoadTests: XCTestCase {
         let dataset = try store.dataset(file: test)
         var generator = SystemRandomNumberGenerator()
         let sets = try (0..<count).map { index in
-            let table = PredictionTable(choiceValues: .logits, rows: items.map { item in
-                let values = item.choices.indices.map { _ in Double.random(in: -4...4, using: &generator) }
-                return PredictionRow(id: item.id, answer: values.indices.max { values[$0] < values[$1] }! + 1, values: (0..<5).map { $0 < values.count ? values[$0] : nil })
-            })
-            return try store.addPredictionSet(name: "\(name)-run-\(index)", dataset: dataset, table: table, origin: .imported, lineage: Lineage(commandLine: "load test", toolVersion: Tool.version)).set
+            let table = PredictionTable(
+                choiceValues: .logits,
+                rows: items.map { item in
+                    let values = item.choices.indices.map { _ in Double.random(in: -4...4, using: &generator) }
+                    return PredictionRow(
+                        id: item.id, answer: values.indices.max { values[$0] < values[$1] }! + 1,
+                        values: (0..<5).map { $0 < values.count ? values[$0] : nil })
+                })
+            return try store.addPredictionSet(
+                name: "\(name)-run-\(index)", dataset: dataset, table: table, origin: .imported,
+                lineage: Lineage(commandLine: "load test", toolVersion: Tool.version)
+            ).set
         }
         return (store, sets)
     }
@@ -42,7 +49,9 @@ final class LoadTests: XCTestCase {
         let workspace = root.appendingPathComponent("server")
         try Binary.run(["init", "--workspace", workspace.path])
         let tokens = try names.map { name in
-            try Binary.run(["token", "add", name, "--role", "write", "--workspace", workspace.path]).output.split(separator: "\n").first { $0.hasPrefix("snt_") }.map(String.init)!
+            try Binary.run(["token", "add", name, "--role", "write", "--workspace", workspace.path]).output.split(separator: "\n").first {
+                $0.hasPrefix("snt_")
+            }.map(String.init)!
         }
         let server = ServerProcess(workspace: workspace)
         try server.start()
@@ -73,7 +82,8 @@ final class LoadTests: XCTestCase {
                     let pushStart = Date()
                     _ = try client.push([set], from: store)
                     let scoreStart = Date()
-                    _ = try client.score(set.ref.description, public: Double.random(in: 0.5...0.9), private: nil, note: "load", simulated: false)
+                    _ = try client.score(
+                        set.ref.description, public: Double.random(in: 0.5...0.9), private: nil, note: "load", simulated: false)
                     let end = Date()
                     latencies.withLock { $0 += [scoreStart.timeIntervalSince(pushStart), end.timeIntervalSince(scoreStart)] }
                 } catch {
@@ -88,8 +98,11 @@ final class LoadTests: XCTestCase {
         XCTAssertEqual(uploads, 300, "every score recorded once")
         let sorted = latencies.withLock { $0 }.sorted()
         let p50 = sorted[sorted.count / 2], p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
-        print(String(format: "load: 6 clients x (50 pushes of 869 rows with logits + 50 scores) in %.1f s; %d requests' latency p50 %.0f ms, p99 %.0f ms, max %.0f ms",
-                     elapsed, sorted.count, p50 * 1000, p99 * 1000, sorted.last! * 1000))
+        print(
+            String(
+                format:
+                    "load: 6 clients x (50 pushes of 869 rows with logits + 50 scores) in %.1f s; %d requests' latency p50 %.0f ms, p99 %.0f ms, max %.0f ms",
+                elapsed, sorted.count, p50 * 1000, p99 * 1000, sorted.last! * 1000))
 
         // One push of one 869-row set with logits, and the leaderboard over the sets, timed.
         let (single, singleSets) = try memberStore("solo", sets: 1, test: test)
@@ -120,7 +133,10 @@ final class LoadTests: XCTestCase {
                             break
                         } catch {
                             attempts += 1
-                            if attempts == 5 { failures.withLock { $0.append("\(set.ref): \(error)") }; break }
+                            if attempts == 5 {
+                                failures.withLock { $0.append("\(set.ref): \(error)") }
+                                break
+                            }
                         }
                     }
                 }
@@ -145,7 +161,10 @@ final class LoadTests: XCTestCase {
         let store = try Store(workspace: Workspace(root: server.workspace))
         for (memberStore, sets) in workspaces {
             for set in sets {
-                let copy = try XCTUnwrap(try store.set(named: set.name, csvSha256: set.csvSha256, datasetContentSha256: try memberStore.dataset(id: set.datasetId).contentSha256!), "\(set.ref) arrived")
+                let copy = try XCTUnwrap(
+                    try store.set(
+                        named: set.name, csvSha256: set.csvSha256,
+                        datasetContentSha256: try memberStore.dataset(id: set.datasetId).contentSha256!), "\(set.ref) arrived")
                 XCTAssertEqual(try store.canonicalCSV(of: copy), try memberStore.canonicalCSV(of: set))
             }
         }

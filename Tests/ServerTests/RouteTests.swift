@@ -26,8 +26,13 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         try SampleFiles.run.write(to: root.appendingPathComponent("run.csv"), atomically: true, encoding: .utf8)
         try SampleFiles.other.write(to: root.appendingPathComponent("other.csv"), atomically: true, encoding: .utf8)
         let lineage = Lineage(commandLine: "test", toolVersion: Tool.version)
-        _ = try importPredictions([ImportRequest(file: root.appendingPathComponent("run.csv").path, name: "run"), ImportRequest(file: root.appendingPathComponent("other.csv").path, name: "other")],
-                                  datasetFile: root.appendingPathComponent("test.csv").path, options: PredictionFileOptions(), notes: Store.SetNotes(author: "kim", tags: ["base"]), lineage: lineage, store: store)
+        _ = try importPredictions(
+            [
+                ImportRequest(file: root.appendingPathComponent("run.csv").path, name: "run"),
+                ImportRequest(file: root.appendingPathComponent("other.csv").path, name: "other")
+            ],
+            datasetFile: root.appendingPathComponent("test.csv").path, options: PredictionFileOptions(),
+            notes: Store.SetNotes(author: "kim", tags: ["base"]), lineage: lineage, store: store)
         try store.addScores(to: try store.predictionSet("run"), [(.public, 0.8, "first upload")], author: "kim")
         try store.addScores(to: try store.predictionSet("other"), [(.public, 0.7, nil)], author: "kim")
         writer = try store.addToken(name: "lee", role: .write).token
@@ -55,9 +60,12 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
     /// The store as rows: what no refused request may change.
     func dump() throws -> String {
         let sets = try store.summaries().map { "\($0.ref) \($0.csvSha256) \($0.public ?? -1) \($0.tags) \($0.note ?? "") \($0.hidden)" }
-        let scores = try store.summaries().flatMap { s in try store.scores(of: try store.predictionSet(id: s.id)).map { "\(s.ref) \($0.kind) \($0.value) \($0.retractedAt == nil)" } }
+        let scores = try store.summaries().flatMap { s in
+            try store.scores(of: try store.predictionSet(id: s.id)).map { "\(s.ref) \($0.kind) \($0.value) \($0.retractedAt == nil)" }
+        }
         let files = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("predictions").path).sorted()
-        return (sets + scores + files + [try store.tokens().map { "\($0.name) \($0.revokedAt == nil)" }.joined(separator: ",")]).joined(separator: "\n")
+        return (sets + scores + files + [try store.tokens().map { "\($0.name) \($0.revokedAt == nil)" }.joined(separator: ",")]).joined(
+            separator: "\n")
     }
 
     func testReadRoutes() async throws {
@@ -80,7 +88,9 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             try await client.execute(uri: "/api/v1/sets/run@v1/csv", method: .get, headers: self.headers(reader)) { response in
                 XCTAssertEqual(sha256Hex(Array(Data(buffer: response.body))), try self.store.predictionSet("run").csvSha256)
             }
-            try await client.execute(uri: "/api/v1/sets/nope", method: .get, headers: self.headers(reader)) { XCTAssertEqual($0.status, .notFound) }
+            try await client.execute(uri: "/api/v1/sets/nope", method: .get, headers: self.headers(reader)) {
+                XCTAssertEqual($0.status, .notFound)
+            }
             try await client.execute(uri: "/api/v1/diff?a=run&b=other", method: .get, headers: self.headers(reader)) { response in
                 let diff = try JSONDecoder.iso.decode(SetDiff.self, from: Data(buffer: response.body))
                 XCTAssertEqual(diff.differing.map(\.item), ["q1"])
@@ -100,7 +110,9 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             }
             // The file's sha256, as `list` shows it, names the dataset too.
             let fileSha = try self.store.summaries()[0].datasetSha256
-            try await client.execute(uri: "/api/v1/datasets/\(fileSha)", method: .get, headers: self.headers(reader)) { XCTAssertEqual($0.status, .ok) }
+            try await client.execute(uri: "/api/v1/datasets/\(fileSha)", method: .get, headers: self.headers(reader)) {
+                XCTAssertEqual($0.status, .ok)
+            }
             try await client.execute(uri: "/api/v1/whoami", method: .get, headers: self.headers(reader)) { response in
                 XCTAssertEqual(try JSONDecoder().decode(WhoAmI.self, from: Data(buffer: response.body)).name, "park")
             }
@@ -111,25 +123,35 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
                 XCTAssertEqual(bundles[0].scores.map(\.value), [0.8])
             }
             // The dashboard's pages.
-            for (page, says) in [("/", "run@v1"), ("/sets/run", "first upload"), ("/compare?a=run&b=other", "agree on 2 of 3"), ("/agreement?top=2", "Agreement of the top 2"),
-                                 ("/uploads", "2 of 10 uploads used"), ("/reports", "No pipeline")] {
+            for (page, says) in [
+                ("/", "run@v1"), ("/sets/run", "first upload"), ("/compare?a=run&b=other", "agree on 2 of 3"),
+                ("/agreement?top=2", "Agreement of the top 2"),
+                ("/uploads", "2 of 10 uploads used"), ("/reports", "No pipeline")
+            ] {
                 try await client.execute(uri: page, method: .get, headers: self.headers(reader)) { response in
                     XCTAssertEqual(response.status, .ok, page)
                     XCTAssertTrue(String(buffer: response.body).contains(says), "\(page) should say \(says)")
                 }
             }
-            try await client.execute(uri: "/reports/nope", method: .get, headers: self.headers(reader)) { XCTAssertEqual($0.status, .notFound) }
+            try await client.execute(uri: "/reports/nope", method: .get, headers: self.headers(reader)) {
+                XCTAssertEqual($0.status, .notFound)
+            }
             // A pipeline's report, rebuilt from the store as `suneung report` writes it.
-            let pipeline = PipelineRecord(name: "pipe", config: "", trainingRun: nil, members: ["run@v1", "other@v1"], chosen: ["run@v1", "other@v1"], ensembles: [], gold: nil, updatedAt: Date())
+            let pipeline = PipelineRecord(
+                name: "pipe", config: "", trainingRun: nil, members: ["run@v1", "other@v1"], chosen: ["run@v1", "other@v1"], ensembles: [],
+                gold: nil, updatedAt: Date())
             try self.store.savePipeline(pipeline)
             _ = try PipelineReport.write(store: self.store, pipeline: pipeline)
-            try await client.execute(uri: "/reports", method: .get, headers: self.headers(reader)) { XCTAssertTrue(String(buffer: $0.body).contains("/reports/pipe")) }
+            try await client.execute(uri: "/reports", method: .get, headers: self.headers(reader)) {
+                XCTAssertTrue(String(buffer: $0.body).contains("/reports/pipe"))
+            }
             try await client.execute(uri: "/reports/pipe", method: .get, headers: self.headers(reader)) { response in
                 XCTAssertEqual(response.status, .ok)
                 XCTAssertTrue(String(buffer: response.body).contains("Suneung: pipe"))
             }
             try await client.execute(uri: "/api/v1/agree?top=2", method: .get, headers: self.headers(reader)) { response in
-                XCTAssertEqual(try JSONDecoder.iso.decode(AgreementMatrix.self, from: Data(buffer: response.body)).sets, ["run@v1", "other@v1"])
+                XCTAssertEqual(
+                    try JSONDecoder.iso.decode(AgreementMatrix.self, from: Data(buffer: response.body)).sets, ["run@v1", "other@v1"])
             }
         }
     }
@@ -138,21 +160,30 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         let (writer, sha) = (writer, try datasetSha)
         try await withApp { client in
             // An upload: import's formats (tab-separated, odd header case) and checks.
-            try await client.execute(uri: "/api/v1/sets?name=third&dataset=\(sha)&tag=gpu&note=from%20the%20A100", method: .post, headers: self.headers(writer, type: "text/csv"),
-                                     body: ByteBuffer(string: "ID\tAnswer\nq1\t3\nq2\t1\nq3\t2\n")) { response in
+            try await client.execute(
+                uri: "/api/v1/sets?name=third&dataset=\(sha)&tag=gpu&note=from%20the%20A100", method: .post,
+                headers: self.headers(writer, type: "text/csv"),
+                body: ByteBuffer(string: "ID\tAnswer\nq1\t3\nq2\t1\nq3\t2\n")
+            ) { response in
                 XCTAssertEqual(response.status, .ok, String(buffer: response.body))
             }
             let third = try self.store.predictionSet("third")
             XCTAssertEqual(third.author, "lee", "the token's name is the author")
             XCTAssertEqual(third.note, "from the A100")
             XCTAssertEqual(try self.store.tags(of: third), ["gpu"])
-            try await client.execute(uri: "/api/v1/sets/third/scores", method: .post, headers: self.headers(writer, type: "application/json"),
-                                     body: ByteBuffer(string: #"{"public": 0.75, "note": "upload 3"}"#)) { XCTAssertEqual($0.status, .ok) }
+            try await client.execute(
+                uri: "/api/v1/sets/third/scores", method: .post, headers: self.headers(writer, type: "application/json"),
+                body: ByteBuffer(string: #"{"public": 0.75, "note": "upload 3"}"#)
+            ) { XCTAssertEqual($0.status, .ok) }
             XCTAssertEqual(try self.store.latestScore(of: third, .public), 0.75)
-            try await client.execute(uri: "/api/v1/sets/third/retract", method: .post, headers: self.headers(writer)) { XCTAssertEqual($0.status, .ok) }
+            try await client.execute(uri: "/api/v1/sets/third/retract", method: .post, headers: self.headers(writer)) {
+                XCTAssertEqual($0.status, .ok)
+            }
             XCTAssertNil(try self.store.latestScore(of: third, .public))
-            try await client.execute(uri: "/api/v1/ensembles", method: .post, headers: self.headers(writer, type: "application/json"),
-                                     body: ByteBuffer(string: #"{"name": "pair", "members": ["run", "other"], "method": "average", "weights": "uniform"}"#)) { response in
+            try await client.execute(
+                uri: "/api/v1/ensembles", method: .post, headers: self.headers(writer, type: "application/json"),
+                body: ByteBuffer(string: #"{"name": "pair", "members": ["run", "other"], "method": "average", "weights": "uniform"}"#)
+            ) { response in
                 XCTAssertEqual(response.status, .ok, String(buffer: response.body))
                 let built = try JSONDecoder.iso.decode(BuiltEnsemble.self, from: Data(buffer: response.body))
                 XCTAssertEqual(built.recorded, "pair@v1")
@@ -162,11 +193,19 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
                 XCTAssertTrue(String(buffer: response.body).contains("Method average"))
             }
             // A dataset by its content digest: the wrong digest is refused.
-            try await client.execute(uri: "/api/v1/datasets/\(String(repeating: "0", count: 64))", method: .put, headers: self.headers(writer), body: ByteBuffer(string: self.exam)) {
+            try await client.execute(
+                uri: "/api/v1/datasets/\(String(repeating: "0", count: 64))", method: .put, headers: self.headers(writer),
+                body: ByteBuffer(string: self.exam)
+            ) {
                 XCTAssertEqual($0.status, .unprocessableContent)
             }
-            try await client.execute(uri: "/api/v1/sync/have", method: .post, headers: self.headers(writer, type: "application/json"),
-                                     body: ByteBuffer(string: #"{"sets": [{"name": "run", "csvSha256": "\#(third.csvSha256)", "dataset": "\#(sha)"}, {"name": "third", "csvSha256": "\#(third.csvSha256)", "dataset": "\#(sha)"}], "datasets": ["\#(sha)"]}"#)) { response in
+            try await client.execute(
+                uri: "/api/v1/sync/have", method: .post, headers: self.headers(writer, type: "application/json"),
+                body: ByteBuffer(
+                    string:
+                        #"{"sets": [{"name": "run", "csvSha256": "\#(third.csvSha256)", "dataset": "\#(sha)"}, {"name": "third", "csvSha256": "\#(third.csvSha256)", "dataset": "\#(sha)"}], "datasets": ["\#(sha)"]}"#
+                )
+            ) { response in
                 let have = try JSONDecoder().decode(HaveAnswer.self, from: Data(buffer: response.body))
                 XCTAssertEqual(have.sets, [false, true])
                 XCTAssertEqual(have.datasets, [true])
@@ -174,12 +213,18 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             // A bundle under a known name with other content: a new version.
             var bundle = try self.store.bundle(of: third, withCSV: true)
             bundle.name = "run"
-            try await client.execute(uri: "/api/v1/sync/bundles", method: .post, headers: self.headers(writer, type: "application/json"), body: ByteBuffer(bytes: try SetBundle.encoder.encode(bundle))) { response in
+            try await client.execute(
+                uri: "/api/v1/sync/bundles", method: .post, headers: self.headers(writer, type: "application/json"),
+                body: ByteBuffer(bytes: try SetBundle.encoder.encode(bundle))
+            ) { response in
                 XCTAssertEqual(response.status, .ok, String(buffer: response.body))
             }
             XCTAssertEqual(try self.store.predictionSet("run").version, 2)
             // The same again: nothing new.
-            try await client.execute(uri: "/api/v1/sync/bundles", method: .post, headers: self.headers(writer, type: "application/json"), body: ByteBuffer(bytes: try SetBundle.encoder.encode(bundle))) { response in
+            try await client.execute(
+                uri: "/api/v1/sync/bundles", method: .post, headers: self.headers(writer, type: "application/json"),
+                body: ByteBuffer(bytes: try SetBundle.encoder.encode(bundle))
+            ) { response in
                 let outcome = try JSONDecoder().decode(ReceiveOutcome.self, from: Data(buffer: response.body))
                 XCTAssertFalse(outcome.created)
                 XCTAssertEqual(outcome.scoresAdded, 0)
@@ -209,7 +254,9 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         }
         let otherBundle = try store.bundle(of: try store.predictionSet("other"), withCSV: false)
         let ensembleOf = { (members: [SetBundle.Member], method: String) in
-            SetBundle.Submission(method: method, weightScheme: "uniform", tieRule: "lower choice number", csvSha256: String(repeating: "0", count: 64), members: members)
+            SetBundle.Submission(
+                method: method, weightScheme: "uniform", tieRule: "lower choice number", csvSha256: String(repeating: "0", count: 64),
+                members: members)
         }
         let member = SetBundle.Member(name: "other", csvSha256: otherBundle.csvSha256, weight: 1, publicScore: 0.7)
         let hostileBundles = [
@@ -222,16 +269,31 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             try bundle { $0.note = String(repeating: "n", count: 10_001) },
             try bundle { $0.scores[0].note = String(repeating: "n", count: 30_000) },
             try bundle { $0.uploads[0].author = "kim\u{1B}[2J" },
-            try bundle { b in b.uploads = (0..<1_001).map { key in
-                var upload = b.uploads[0]
-                upload.key = Int64(key)
-                return upload
-            } },
+            try bundle { b in
+                b.uploads = (0..<1_001).map { key in
+                    var upload = b.uploads[0]
+                    upload.key = Int64(key)
+                    return upload
+                }
+            },
             try bundle { $0.lineage.commandLine = String(repeating: "x", count: 300_000) },
-            try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([], "vote") },
-            try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([member], "bogus") },
-            try bundle { $0.origin = .ensemble; $0.submission = nil },
-            try bundle { $0.origin = .ensemble; $0.submission = ensembleOf([SetBundle.Member(name: "other", csvSha256: otherBundle.csvSha256, weight: -1, publicScore: 7)], "vote") },
+            try bundle {
+                $0.origin = .ensemble
+                $0.submission = ensembleOf([], "vote")
+            },
+            try bundle {
+                $0.origin = .ensemble
+                $0.submission = ensembleOf([member], "bogus")
+            },
+            try bundle {
+                $0.origin = .ensemble
+                $0.submission = nil
+            },
+            try bundle {
+                $0.origin = .ensemble
+                $0.submission = ensembleOf(
+                    [SetBundle.Member(name: "other", csvSha256: otherBundle.csvSha256, weight: -1, publicScore: 7)], "vote")
+            }
         ]
         let before = try dump()
         let csv = "id,answer\nq1,1\nq2,5\nq3,1\n"
@@ -239,52 +301,69 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         let long10k = String(repeating: "n", count: 10_001), long50k = String(repeating: "n", count: 50_000)
         let longNotes: [(String, HTTPRequest.Method, String?, String, HTTPResponse.Status)] = [
             ("/api/v1/sets/run/scores", .post, writer, "{\"public\": 0.9, \"note\": \"\(long10k)\"}", .unprocessableContent),
-            ("/api/v1/ensembles", .post, writer, "{\"name\": \"e\", \"members\": [\"run\", \"other\"], \"method\": \"vote\", \"note\": \"\(long50k)\"}", .unprocessableContent),
-            ("/api/v1/ensembles", .post, writer, "{\"name\": \"e\", \"members\": [\"run\", \"other\"], \"method\": \"vote\", \"note\": \"a\\u0000b\"}", .unprocessableContent),
-            ("/api/v1/sets?name=x&dataset=\(sha)&note=\(long10k)", .post, writer, csv, .unprocessableContent),
+            (
+                "/api/v1/ensembles", .post, writer,
+                "{\"name\": \"e\", \"members\": [\"run\", \"other\"], \"method\": \"vote\", \"note\": \"\(long50k)\"}",
+                .unprocessableContent
+            ),
+            (
+                "/api/v1/ensembles", .post, writer,
+                "{\"name\": \"e\", \"members\": [\"run\", \"other\"], \"method\": \"vote\", \"note\": \"a\\u0000b\"}", .unprocessableContent
+            ),
+            ("/api/v1/sets?name=x&dataset=\(sha)&note=\(long10k)", .post, writer, csv, .unprocessableContent)
         ]
         // (uri, method, token, body, expected status)
-        let cases: [(String, HTTPRequest.Method, String?, String, HTTPResponse.Status)] = [
-            ("/api/v1/sets", .get, nil, "", .unauthorized),
-            ("/api/v1/sets", .get, "snt_" + String(repeating: "a", count: 64), "", .unauthorized),
-            ("/api/v1/sets", .get, revoked, "", .unauthorized),
-            ("/api/v1/sets?name=x&dataset=\(sha)", .post, reader, csv, .forbidden),
-            ("/api/v1/sets/run/scores", .post, reader, #"{"public": 0.9}"#, .forbidden),
-            ("/api/v1/sets?name=x&dataset=\(sha)", .post, revoked, csv, .unauthorized),
-            ("/api/v1/sets?name=%3Cscript%3E&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
-            ("/api/v1/sets?name=..%2F..%2Fetc&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
-            ("/api/v1/sets?name=\(String(repeating: "a", count: 300))&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
-            ("/api/v1/sets?name=x&dataset=\(sha)", .post, writer, "id,answer\nq1,9\nq2,5\n", .unprocessableContent),
-            ("/api/v1/sets?name=x&dataset=../../etc/passwd", .post, writer, csv, .unprocessableContent),
-            ("/api/v1/sets/..%2F..%2Fsuneung.sqlite/csv", .get, writer, "", .unprocessableContent),
-            ("/api/v1/sets/run/scores", .post, writer, #"{"public": "#, .badRequest),
-            ("/api/v1/sets/run/scores", .post, writer, #"{"public": 80}"#, .unprocessableContent),
-            ("/api/v1/ensembles", .post, writer, #"{"name": "e", "members": [["deep"]], "method": "vote"}"#, .badRequest),
-            ("/api/v1/ensembles", .post, writer, #"{"name": "../e", "members": ["run", "other"], "method": "vote"}"#, .unprocessableContent),
-            ("/api/v1/sync/bundles", .post, writer, "{" + String(repeating: "[", count: 100_000), .badRequest),
-            ("/api/v1/datasets/..%2F..%2Fx", .put, writer, "id\n", .unprocessableContent),
-            ("/api/v1/datasets/\(sha)", .put, writer, "", .unprocessableContent),
-            ("/api/v1/sets/run@v+1", .get, reader, "", .unprocessableContent),
-            ("/api/v1/sets/run@v01", .get, reader, "", .unprocessableContent),
-            ("/api/v1/sets/run/scores", .post, writer, #"{"local": 0.9}"#, .unprocessableContent),
-            ("/api/v1/sets/run/scores", .post, writer, #"{"public": 0.9, "note": "a\u0000b"}"#, .unprocessableContent),
-            ("/api/v1/sets?name=x&dataset=zzzz", .post, writer, csv, .unprocessableContent),
-        ] + longNotes + hostileBundles.map { ("/api/v1/sync/bundles", .post, writer, $0, .unprocessableContent) }
+        let cases: [(String, HTTPRequest.Method, String?, String, HTTPResponse.Status)] =
+            [
+                ("/api/v1/sets", .get, nil, "", .unauthorized),
+                ("/api/v1/sets", .get, "snt_" + String(repeating: "a", count: 64), "", .unauthorized),
+                ("/api/v1/sets", .get, revoked, "", .unauthorized),
+                ("/api/v1/sets?name=x&dataset=\(sha)", .post, reader, csv, .forbidden),
+                ("/api/v1/sets/run/scores", .post, reader, #"{"public": 0.9}"#, .forbidden),
+                ("/api/v1/sets?name=x&dataset=\(sha)", .post, revoked, csv, .unauthorized),
+                ("/api/v1/sets?name=%3Cscript%3E&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
+                ("/api/v1/sets?name=..%2F..%2Fetc&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
+                ("/api/v1/sets?name=\(String(repeating: "a", count: 300))&dataset=\(sha)", .post, writer, csv, .unprocessableContent),
+                ("/api/v1/sets?name=x&dataset=\(sha)", .post, writer, "id,answer\nq1,9\nq2,5\n", .unprocessableContent),
+                ("/api/v1/sets?name=x&dataset=../../etc/passwd", .post, writer, csv, .unprocessableContent),
+                ("/api/v1/sets/..%2F..%2Fsuneung.sqlite/csv", .get, writer, "", .unprocessableContent),
+                ("/api/v1/sets/run/scores", .post, writer, #"{"public": "#, .badRequest),
+                ("/api/v1/sets/run/scores", .post, writer, #"{"public": 80}"#, .unprocessableContent),
+                ("/api/v1/ensembles", .post, writer, #"{"name": "e", "members": [["deep"]], "method": "vote"}"#, .badRequest),
+                (
+                    "/api/v1/ensembles", .post, writer, #"{"name": "../e", "members": ["run", "other"], "method": "vote"}"#,
+                    .unprocessableContent
+                ),
+                ("/api/v1/sync/bundles", .post, writer, "{" + String(repeating: "[", count: 100_000), .badRequest),
+                ("/api/v1/datasets/..%2F..%2Fx", .put, writer, "id\n", .unprocessableContent),
+                ("/api/v1/datasets/\(sha)", .put, writer, "", .unprocessableContent),
+                ("/api/v1/sets/run@v+1", .get, reader, "", .unprocessableContent),
+                ("/api/v1/sets/run@v01", .get, reader, "", .unprocessableContent),
+                ("/api/v1/sets/run/scores", .post, writer, #"{"local": 0.9}"#, .unprocessableContent),
+                ("/api/v1/sets/run/scores", .post, writer, #"{"public": 0.9, "note": "a\u0000b"}"#, .unprocessableContent),
+                ("/api/v1/sets?name=x&dataset=zzzz", .post, writer, csv, .unprocessableContent)
+            ] + longNotes + hostileBundles.map { ("/api/v1/sync/bundles", .post, writer, $0, .unprocessableContent) }
         try await withApp { client in
             for (uri, method, token, body, expected) in cases {
-                try await client.execute(uri: uri, method: method, headers: self.headers(token), body: ByteBuffer(string: body)) { response in
+                try await client.execute(uri: uri, method: method, headers: self.headers(token), body: ByteBuffer(string: body)) {
+                    response in
                     XCTAssertEqual(response.status, expected, "\(method) \(uri.prefix(80)): \(String(buffer: response.body).prefix(300))")
                 }
             }
             // More than 64 MB: 413 before the store sees it, said in JSON.
-            try await client.execute(uri: "/api/v1/sets?name=big&dataset=\(sha)", method: .post, headers: self.headers(writer), body: ByteBuffer(repeating: UInt8(ascii: "1"), count: 100 * 1024 * 1024)) { response in
+            try await client.execute(
+                uri: "/api/v1/sets?name=big&dataset=\(sha)", method: .post, headers: self.headers(writer),
+                body: ByteBuffer(repeating: UInt8(ascii: "1"), count: 100 * 1024 * 1024)
+            ) { response in
                 XCTAssertEqual(response.status, .contentTooLarge)
                 XCTAssertTrue(String(buffer: response.body).contains("larger than 64 MB"))
             }
             // The dashboard's cookie reads; it never writes (no cross-site writes).
             var cookie = HTTPFields()
             cookie[.cookie] = "suneung_token=\(writer)"
-            try await client.execute(uri: "/api/v1/sets/run/scores", method: .post, headers: cookie, body: ByteBuffer(string: #"{"public": 0.9}"#)) { XCTAssertEqual($0.status, .unauthorized) }
+            try await client.execute(
+                uri: "/api/v1/sets/run/scores", method: .post, headers: cookie, body: ByteBuffer(string: #"{"public": 0.9}"#)
+            ) { XCTAssertEqual($0.status, .unauthorized) }
             // A page's refusal is a page.
             try await client.execute(uri: "/sets/nope", method: .get, headers: self.headers(reader)) { response in
                 XCTAssertEqual(response.status, .notFound)
@@ -311,8 +390,17 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         let dataset = try store.dataset(file: root.appendingPathComponent("test.csv").path)
         let none = [Double?](repeating: nil, count: PredictionRow.maxChoices)
         for index in 0..<998 {
-            let table = PredictionTable(choiceValues: nil, rows: [PredictionRow(id: "q1", answer: 1 + index % 4, values: none), PredictionRow(id: "q2", answer: 1 + index % 5, values: none), PredictionRow(id: "q3", answer: 1 + index / 4 % 4, values: none)])
-            let set = try store.addPredictionSet(name: "bulk-\(index)", dataset: dataset, table: table, origin: .imported, lineage: Lineage(commandLine: "bulk", toolVersion: Tool.version)).set
+            let table = PredictionTable(
+                choiceValues: nil,
+                rows: [
+                    PredictionRow(id: "q1", answer: 1 + index % 4, values: none),
+                    PredictionRow(id: "q2", answer: 1 + index % 5, values: none),
+                    PredictionRow(id: "q3", answer: 1 + index / 4 % 4, values: none)
+                ])
+            let set = try store.addPredictionSet(
+                name: "bulk-\(index)", dataset: dataset, table: table, origin: .imported,
+                lineage: Lineage(commandLine: "bulk", toolVersion: Tool.version)
+            ).set
             if index % 3 == 0 { try store.addScores(to: set, [(.public, Double(index % 100) / 100, nil)]) }
         }
         let reader = reader

@@ -15,7 +15,9 @@ enum Binary {
 
     /// Runs `suneung ARGS` and returns its status and output (stdout and stderr).
     @discardableResult
-    static func run(_ arguments: [String], environment: [String: String] = [:], expect: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> (status: Int32, output: String) {
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], expect: Int32? = 0, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments
@@ -27,7 +29,10 @@ enum Binary {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let output = String(decoding: data, as: UTF8.self)
-        if let expect { XCTAssertEqual(process.terminationStatus, expect, "suneung \(arguments.joined(separator: " ")):\n\(output)", file: file, line: line) }
+        if let expect {
+            XCTAssertEqual(
+                process.terminationStatus, expect, "suneung \(arguments.joined(separator: " ")):\n\(output)", file: file, line: line)
+        }
         return (process.terminationStatus, output)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import XCTest
+
 @testable import Exam
 @testable import Store
 
@@ -34,9 +35,11 @@ final class RoundTripTests: XCTestCase {
     /// A value as a team's script may write it: edge doubles in several spellings,
     /// random bit patterns in Python's repr and in %.17g.
     func randomValueText(using generator: inout some RandomNumberGenerator) -> String {
-        let edges = ["-0.0", "-0", "0", "+0.0", "+1", "1e-320", "-1e-320", "5e-324", "4.9406564584124654e-324", "2.2250738585072014e-308",
-                     "2.225073858507201e-308", "1.7976931348623157e308", "-1.7976931348623157e+308", "9007199254740993", "9.223372036854775807e18",
-                     "-9223372036854775808", "1E5", "0.1", "0.30000000000000004", "1e22", "123456789012345678901234567890"]
+        let edges = [
+            "-0.0", "-0", "0", "+0.0", "+1", "1e-320", "-1e-320", "5e-324", "4.9406564584124654e-324", "2.2250738585072014e-308",
+            "2.225073858507201e-308", "1.7976931348623157e308", "-1.7976931348623157e+308", "9007199254740993", "9.223372036854775807e18",
+            "-9223372036854775808", "1E5", "0.1", "0.30000000000000004", "1e22", "123456789012345678901234567890"
+        ]
         switch Int.random(in: 0..<3, using: &generator) {
         case 0: return edges.randomElement(using: &generator)!
         case 1:
@@ -63,11 +66,15 @@ final class RoundTripTests: XCTestCase {
                     values = values.map { $0.hasPrefix("-") ? String($0.dropFirst()) : $0 }
                     values[0] = "1"
                 }
-                lines.append(([id, String(Int.random(in: 1...choices, using: &generator))] + values + (choices == 4 ? [""] : [])).joined(separator: ","))
+                lines.append(
+                    ([id, String(Int.random(in: 1...choices, using: &generator))] + values + (choices == 4 ? [""] : [])).joined(
+                        separator: ","))
             }
             let text = lines.joined(separator: "\n") + "\n"
             let table = try PredictionTable.read(bytes: Array(text.utf8), file: "random\(attempt).csv", dataset: dataset.shape).table
-            let outcome = try store.addPredictionSet(name: "random\(attempt)", dataset: dataset, table: table, origin: .imported, lineage: Lineage(commandLine: "test", toolVersion: "0"))
+            let outcome = try store.addPredictionSet(
+                name: "random\(attempt)", dataset: dataset, table: table, origin: .imported,
+                lineage: Lineage(commandLine: "test", toolVersion: "0"))
             guard case .created(let set) = outcome else { return XCTFail("not created: \(outcome)") }
             // checkedTable throws where the rows no longer give the recorded sha256.
             let back = try store.checkedTable(of: set)
@@ -82,8 +89,13 @@ final class RoundTripTests: XCTestCase {
     }
 
     func testSignedZeroIsWrittenUnsigned() throws {
-        let text = "id,answer,logits\n" + ids.enumerated().map { index, id in "\(id),1,\"\(index % 2 == 0 ? "[-0.0, 0, -0, 1e-320, -5e-324]" : "[-0.0, 1, 2, 3]")\"" }.joined(separator: "\n")
-        let table = try PredictionTable.read(bytes: Array(text.utf8), file: "zeros.csv", dataset: dataset.shape, options: PredictionFileOptions()).table
+        let text =
+            "id,answer,logits\n"
+            + ids.enumerated().map { index, id in "\(id),1,\"\(index % 2 == 0 ? "[-0.0, 0, -0, 1e-320, -5e-324]" : "[-0.0, 1, 2, 3]")\"" }
+            .joined(separator: "\n")
+        let table = try PredictionTable.read(
+            bytes: Array(text.utf8), file: "zeros.csv", dataset: dataset.shape, options: PredictionFileOptions()
+        ).table
         XCTAssertTrue(table.canonicalCSV.contains("item1,1,0.0,0.0,0.0,1e-320,-5e-324\n"), table.canonicalCSV)
         XCTAssertFalse(table.canonicalCSV.contains("-0.0"))
     }
@@ -92,12 +104,21 @@ final class RoundTripTests: XCTestCase {
         let text = "id,answer\n" + ids.map { "\($0),1" }.joined(separator: "\n") + "\n"
         let table = try PredictionTable.read(bytes: Array(text.utf8), file: "ones.csv", dataset: dataset.shape).table
         let now = Date()
-        return SetBundle(name: "flood", version: 1, origin: .imported, datasetContentSha256: dataset.contentSha256!, csvSha256: sha256Hex(table.canonicalCSV.utf8),
-                         csv: table.canonicalCSV, rows: ids.count, invalidAnswers: 0, lineage: Lineage(commandLine: "test", toolVersion: "0"), createdAt: now,
-                         author: "red", note: nil, hidden: false, tags: [],
-                         uploads: (0..<uploads).map { SetBundle.Upload(key: Int64($0), note: nil, author: "red", createdAt: now.addingTimeInterval(-Double($0)), retractedAt: nil) },
-                         scores: (0..<uploads * scoresPerUpload).map { SetBundle.Score(kind: $0 % 2 == 0 ? .public : .private, value: 0.5, note: nil, author: "red", createdAt: now.addingTimeInterval(-Double($0 / scoresPerUpload)), retractedAt: nil, upload: Int64($0 / scoresPerUpload)) },
-                         submission: nil)
+        return SetBundle(
+            name: "flood", version: 1, origin: .imported, datasetContentSha256: dataset.contentSha256!,
+            csvSha256: sha256Hex(table.canonicalCSV.utf8),
+            csv: table.canonicalCSV, rows: ids.count, invalidAnswers: 0, lineage: Lineage(commandLine: "test", toolVersion: "0"),
+            createdAt: now,
+            author: "red", note: nil, hidden: false, tags: [],
+            uploads: (0..<uploads).map {
+                SetBundle.Upload(key: Int64($0), note: nil, author: "red", createdAt: now.addingTimeInterval(-Double($0)), retractedAt: nil)
+            },
+            scores: (0..<uploads * scoresPerUpload).map {
+                SetBundle.Score(
+                    kind: $0 % 2 == 0 ? .public : .private, value: 0.5, note: nil, author: "red",
+                    createdAt: now.addingTimeInterval(-Double($0 / scoresPerUpload)), retractedAt: nil, upload: Int64($0 / scoresPerUpload))
+            },
+            submission: nil)
     }
 
     /// The red team's bundle: 100,000 uploads and 200,000 scores, refused before any row
@@ -109,10 +130,14 @@ final class RoundTripTests: XCTestCase {
         }
         var noted = try bundle(uploads: 1, scoresPerUpload: 1)
         noted.scores[0].note = String(repeating: "x", count: 30_000_000)
-        XCTAssertThrowsError(try store.receive(noted)) { error in XCTAssertTrue("\(error)".contains("a score's note has 30000000 characters"), "\(error)") }
+        XCTAssertThrowsError(try store.receive(noted)) { error in
+            XCTAssertTrue("\(error)".contains("a score's note has 30000000 characters"), "\(error)")
+        }
         noted.scores[0].note = "ok"
         noted.uploads[0].note = "a\u{0}b"
-        XCTAssertThrowsError(try store.receive(noted)) { error in XCTAssertTrue("\(error)".contains("an upload's note has a control character (U+0000)"), "\(error)") }
+        XCTAssertThrowsError(try store.receive(noted)) { error in
+            XCTAssertTrue("\(error)".contains("an upload's note has a control character (U+0000)"), "\(error)")
+        }
         XCTAssertEqual(try store.summaries().count, 0)
         let fine = try bundle(uploads: 1_000, scoresPerUpload: 2)
         XCTAssertEqual(try store.receive(fine).scoresAdded, 2_000)
@@ -134,7 +159,9 @@ final class RoundTripTests: XCTestCase {
     /// the time is measured in the benchmark, this checks the query's plan.
     func testTheUploadLogUsesTheIndex() throws {
         let plan = try store.database.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT value FROM score WHERE uploadId = 1 AND kind = 'public' ORDER BY id DESC LIMIT 1").map { $0["detail"] as String? ?? "" }
+            try Row.fetchAll(
+                db, sql: "EXPLAIN QUERY PLAN SELECT value FROM score WHERE uploadId = 1 AND kind = 'public' ORDER BY id DESC LIMIT 1"
+            ).map { $0["detail"] as String? ?? "" }
         }
         XCTAssertTrue(plan.joined().contains("scoreByUpload"), "\(plan)")
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import XCTest
+
 @testable import Exam
 @testable import Store
 
@@ -31,9 +32,14 @@ final class StoreTests: XCTestCase {
     }
 
     func table(_ answers: [Int], logits: Bool = true) -> PredictionTable {
-        PredictionTable(choiceValues: logits ? .logits : nil, rows: zip(["q1", "q2", "q3"], answers).map { id, answer in
-            PredictionRow(id: id, answer: answer, values: logits ? (1...5).map { $0 == answer ? 2.0 : ($0 <= (id == "q2" ? 5 : 4) ? 0.5 : nil) } : Array(repeating: nil, count: 5))
-        })
+        PredictionTable(
+            choiceValues: logits ? .logits : nil,
+            rows: zip(["q1", "q2", "q3"], answers).map { id, answer in
+                PredictionRow(
+                    id: id, answer: answer,
+                    values: logits
+                        ? (1...5).map { $0 == answer ? 2.0 : ($0 <= (id == "q2" ? 5 : 4) ? 0.5 : nil) } : Array(repeating: nil, count: 5))
+            })
     }
 
     let lineage = Lineage(commandLine: "test", toolVersion: "0")
@@ -82,9 +88,15 @@ final class StoreTests: XCTestCase {
 
     func testFailureBetweenRowsLeavesNoPartialVersion() throws {
         struct Killed: Error {}
-        XCTAssertThrowsError(try store.addPredictionSet(name: "run", dataset: dataset, table: table([2, 5, 1]), origin: .imported, lineage: lineage, afterRow: { if $0 == 1 { throw Killed() } }))
+        XCTAssertThrowsError(
+            try store.addPredictionSet(
+                name: "run", dataset: dataset, table: table([2, 5, 1]), origin: .imported, lineage: lineage,
+                afterRow: { if $0 == 1 { throw Killed() } }))
         let counts = try store.database.read { db in
-            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionSet")!, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionRow")!)
+            (
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionSet")!,
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM predictionRow")!
+            )
         }
         XCTAssertTrue(counts == (0, 0), "\(counts)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: store.workspace.predictionFile(for: SetRef(name: "run", version: 1)).path))
@@ -113,7 +125,9 @@ final class StoreTests: XCTestCase {
         _ = try add("qwen_ep2", table([2, 5, 1]))
         XCTAssertThrowsError(try store.predictionSet("qwen_ep3")) { XCTAssertTrue("\($0)".contains("did you mean qwen_ep2?"), "\($0)") }
         XCTAssertThrowsError(try store.predictionSet("completely-different")) { XCTAssertFalse("\($0)".contains("did you mean")) }
-        XCTAssertThrowsError(try store.predictionSet("qwen_ep2@v2")) { XCTAssertTrue("\($0)".contains("the latest is qwen_ep2@v1"), "\($0)") }
+        XCTAssertThrowsError(try store.predictionSet("qwen_ep2@v2")) {
+            XCTAssertTrue("\($0)".contains("the latest is qwen_ep2@v1"), "\($0)")
+        }
         XCTAssertThrowsError(try store.predictionSet("bad/name")) { XCTAssertTrue("\($0)".contains("must be letters")) }
         XCTAssertThrowsError(try store.predictionSet("run@2"))
     }
@@ -125,7 +139,10 @@ final class StoreTests: XCTestCase {
             let queue = try DatabaseQueue(path: path)
             try Store.migrator.migrate(queue, upTo: oldest)
             try queue.write { db in
-                try db.execute(sql: "INSERT INTO dataset (sha256, itemIds, choiceCounts, itemCount, createdAt) VALUES ('abc', '[\"q1\"]', '[4]', 1, '2026-01-01 00:00:00.000')")
+                try db.execute(
+                    sql:
+                        "INSERT INTO dataset (sha256, itemIds, choiceCounts, itemCount, createdAt) VALUES ('abc', '[\"q1\"]', '[4]', 1, '2026-01-01 00:00:00.000')"
+                )
             }
         }
         let workspace = Workspace(root: root.appendingPathComponent("old"))
@@ -150,15 +167,25 @@ final class StoreTests: XCTestCase {
             try Store.migrator.migrate(queue, upTo: "v5 pipelines")
             try queue.write { db in
                 let bytes = try readFile(examFile)
-                try db.execute(sql: "INSERT INTO dataset (id, sha256, itemIds, choiceCounts, itemCount, path, createdAt) VALUES (1, ?, '[\"q1\",\"q2\",\"q3\"]', '[4,5,4]', 3, ?, '2026-11-20 10:00:00.000')",
-                               arguments: [sha256Hex(bytes), examFile])
-                try db.execute(sql: "INSERT INTO predictionSet (id, name, version, datasetId, origin, choiceValues, lineage, csvSha256, createdAt) VALUES (1, 'old', 1, 1, 'imported', 'logits', ?, ?, '2026-11-20 10:01:00.000')",
-                               arguments: [String(decoding: try JSONEncoder().encode(lineage), as: UTF8.self), sha256Hex(old.canonicalCSV.utf8)])
+                try db.execute(
+                    sql:
+                        "INSERT INTO dataset (id, sha256, itemIds, choiceCounts, itemCount, path, createdAt) VALUES (1, ?, '[\"q1\",\"q2\",\"q3\"]', '[4,5,4]', 3, ?, '2026-11-20 10:00:00.000')",
+                    arguments: [sha256Hex(bytes), examFile])
+                try db.execute(
+                    sql:
+                        "INSERT INTO predictionSet (id, name, version, datasetId, origin, choiceValues, lineage, csvSha256, createdAt) VALUES (1, 'old', 1, 1, 'imported', 'logits', ?, ?, '2026-11-20 10:01:00.000')",
+                    arguments: [String(decoding: try JSONEncoder().encode(lineage), as: UTF8.self), sha256Hex(old.canonicalCSV.utf8)])
                 for (position, row) in old.rows.enumerated() {
-                    try db.execute(sql: "INSERT INTO predictionRow (setId, position, itemId, answer, value1, value2, value3, value4, value5) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   arguments: StatementArguments([position, row.id, row.answer] as [any DatabaseValueConvertible]) + StatementArguments(row.values))
+                    try db.execute(
+                        sql:
+                            "INSERT INTO predictionRow (setId, position, itemId, answer, value1, value2, value3, value4, value5) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        arguments: StatementArguments([position, row.id, row.answer] as [any DatabaseValueConvertible])
+                            + StatementArguments(row.values))
                 }
-                try db.execute(sql: "INSERT INTO score (setId, kind, value, note, createdAt) VALUES (1, 'public', 0.8, 'upload', '2026-11-20 11:00:00.000'), (1, 'private', 0.7, 'upload', '2026-11-20 11:00:00.000'), (1, 'public', 0.9, 'simulated leaderboard (2 public, 1 private items)', '2026-11-20 12:00:00.000')")
+                try db.execute(
+                    sql:
+                        "INSERT INTO score (setId, kind, value, note, createdAt) VALUES (1, 'public', 0.8, 'upload', '2026-11-20 11:00:00.000'), (1, 'private', 0.7, 'upload', '2026-11-20 11:00:00.000'), (1, 'public', 0.9, 'simulated leaderboard (2 public, 1 private items)', '2026-11-20 12:00:00.000')"
+                )
             }
         }
         let migrated = try Store(workspace: workspace)
@@ -185,7 +212,8 @@ final class StoreTests: XCTestCase {
         XCTAssertThrowsError(try Store(workspace: store.workspace)) { error in
             XCTAssertTrue("\(error)".contains("newer suneung"), "\(error)")
         }
-        XCTAssertEqual(try store.database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }.last, "v99 from the future")
+        XCTAssertEqual(
+            try store.database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }.last, "v99 from the future")
     }
 
     func testMissingStoreSaysHowToMakeOne() {

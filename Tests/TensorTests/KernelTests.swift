@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Tensor
 
 /// The kernels against plain scalar versions written here: the SIMD exponential, the
@@ -73,19 +74,23 @@ final class KernelTests: XCTestCase {
         Kernels.matmulTransposed(wide, rows: rows, inner: inner, stride: 2 * inner, w, outer: outer, into: &y)
         for r in 0..<rows {
             for o in 0..<outer {
-                XCTAssertEqual(y[r * outer + o], (0..<inner).reduce(0) { $0 + wide[r * 2 * inner + $1] * w[o * inner + $1] }, accuracy: 1e-4)
+                XCTAssertEqual(
+                    y[r * outer + o], (0..<inner).reduce(0) { $0 + wide[r * 2 * inner + $1] * w[o * inner + $1] }, accuracy: 1e-4)
             }
         }
     }
 
     /// Scalar causal attention for the queries from `first`, with an optional window.
-    func naiveAttention(q: [Float], k: [Float], v: [Float], tokens: Int, first: Int, heads: Int, kvHeads: Int, dim: Int, window: Int?) -> [Float] {
+    func naiveAttention(q: [Float], k: [Float], v: [Float], tokens: Int, first: Int, heads: Int, kvHeads: Int, dim: Int, window: Int?)
+        -> [Float]
+    {
         var out = [Float](repeating: 0, count: (tokens - first) * heads * dim)
         for t in first..<tokens {
             for h in 0..<heads {
                 let kv = h / (heads / kvHeads), from = window.map { max(0, t - $0 + 1) } ?? 0
                 let scores = (from...t).map { j in
-                    (0..<dim).reduce(Float(0)) { $0 + q[((t - first) * heads + h) * dim + $1] * k[(j * kvHeads + kv) * dim + $1] } / Float(dim).squareRoot()
+                    (0..<dim).reduce(Float(0)) { $0 + q[((t - first) * heads + h) * dim + $1] * k[(j * kvHeads + kv) * dim + $1] }
+                        / Float(dim).squareRoot()
                 }
                 let top = scores.max()!, weights = scores.map { exp($0 - top) }, sum = weights.reduce(0, +)
                 for (n, j) in (from...t).enumerated() {
@@ -102,9 +107,11 @@ final class KernelTests: XCTestCase {
         for (first, window) in [(0, nil), (0, 20), (90, nil), (90, 20), (149, 7)] as [(Int, Int?)] {
             let q = random((tokens - first) * heads * dim, seed: 5 + first)
             var out = [Float](repeating: .nan, count: (tokens - first) * heads * dim)
-            Kernels.attention(q: q, k: k, v: v, tokens: tokens, firstQuery: first, heads: heads, kvHeads: kvHeads, headDim: dim,
-                              scale: 1 / Float(dim).squareRoot(), window: window, into: &out)
-            let expected = naiveAttention(q: q, k: k, v: v, tokens: tokens, first: first, heads: heads, kvHeads: kvHeads, dim: dim, window: window)
+            Kernels.attention(
+                q: q, k: k, v: v, tokens: tokens, firstQuery: first, heads: heads, kvHeads: kvHeads, headDim: dim,
+                scale: 1 / Float(dim).squareRoot(), window: window, into: &out)
+            let expected = naiveAttention(
+                q: q, k: k, v: v, tokens: tokens, first: first, heads: heads, kvHeads: kvHeads, dim: dim, window: window)
             XCTAssertLessThan(zip(out, expected).map { abs($0 - $1) }.max()!, 1e-5, "first \(first), window \(String(describing: window))")
         }
     }

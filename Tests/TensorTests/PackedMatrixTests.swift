@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Tensor
 
 /// The packed kernel's product against a plain Double loop, on sizes with tails in
@@ -27,8 +28,9 @@ final class PackedMatrixTests: XCTestCase {
                             expected += Double(x[r * stride + k]) * Double(w[c * inner + k])
                             magnitude += abs(Double(x[r * stride + k]) * Double(w[c * inner + k]))
                         }
-                        XCTAssertEqual(Double(y[r * outer + c]), expected, accuracy: 1e-6 * max(1, magnitude),
-                                       "\(rows)×\(inner) · (\(outer)×\(inner))ᵀ at \(r),\(c) (packed: \(pack))")
+                        XCTAssertEqual(
+                            Double(y[r * outer + c]), expected, accuracy: 1e-6 * max(1, magnitude),
+                            "\(rows)×\(inner) · (\(outer)×\(inner))ᵀ at \(r),\(c) (packed: \(pack))")
                     }
                 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Tensor
 
 /// The integer kernels against plain loops: every path this CPU runs, both code widths,
@@ -9,8 +10,9 @@ final class QuantizedMatrixTests: XCTestCase {
     var paths: [QuantizedMatrix.Path] {
         let available = QuantizedMatrix.Path.allCases.filter(\.isAvailable)
         let missing = QuantizedMatrix.Path.allCases.filter { !$0.isAvailable }
-        print("QuantizedMatrixTests: checking the \(available.map(\.description).joined(separator: ", ")) paths"
-              + (missing.isEmpty ? "" : "; this CPU cannot run \(missing.map(\.description).joined(separator: ", "))"))
+        print(
+            "QuantizedMatrixTests: checking the \(available.map(\.description).joined(separator: ", ")) paths"
+                + (missing.isEmpty ? "" : "; this CPU cannot run \(missing.map(\.description).joined(separator: ", "))"))
         return available
     }
 
@@ -25,7 +27,8 @@ final class QuantizedMatrixTests: XCTestCase {
         var random = SystemRandomNumberGenerator()
         let (rows, inner, stride) = (5, 96, 101)
         var x = (0..<rows * stride).map { _ in Float.random(in: -3...3, using: &random) }
-        x[7] = 0; for k in 32..<64 { x[k] = 0 }  // an all-zero block
+        x[7] = 0
+        for k in 32..<64 { x[k] = 0 } // an all-zero block
         for path in paths {
             let a = QuantizedMatrix.Activations(x, rows: rows, inner: inner, stride: stride, path: path)
             for r in 0..<rows {
@@ -34,7 +37,9 @@ final class QuantizedMatrixTests: XCTestCase {
                     XCTAssertEqual((0..<32).map { a.q[r * inner + 32 * b + $0] }, q, "\(path) row \(r) block \(b)")
                     XCTAssertEqual(a.d[r * inner / 32 + b], d, "\(path) scale")
                     for h in 0..<2 {
-                        XCTAssertEqual(a.s[2 * (r * inner / 32 + b) + h], d * Float(q[(16 * h)..<(16 * h + 16)].reduce(0) { $0 + Int($1) }), "\(path) sum of half \(h)")
+                        XCTAssertEqual(
+                            a.s[2 * (r * inner / 32 + b) + h], d * Float(q[(16 * h)..<(16 * h + 16)].reduce(0) { $0 + Int($1) }),
+                            "\(path) sum of half \(h)")
                     }
                 }
             }
@@ -54,8 +59,10 @@ final class QuantizedMatrixTests: XCTestCase {
                     let matrix = QuantizedMatrix(outer: outer, inner: inner, codes: codes) { _, c, d, m in
                         for k in 0..<inner { c[k] = UInt8.random(in: 0...top) }
                         for g in stride(from: 0, to: inner / 16, by: 2) {
-                            d[g] = Float.random(in: 0.001...0.05); m[g] = Float.random(in: -0.5...0.5)
-                            (d[g + 1], m[g + 1]) = codes == .four ? (d[g], m[g]) : (Float.random(in: 0.001...0.05), Float.random(in: -0.5...0.5))
+                            d[g] = Float.random(in: 0.001...0.05)
+                            m[g] = Float.random(in: -0.5...0.5)
+                            (d[g + 1], m[g + 1]) =
+                                codes == .four ? (d[g], m[g]) : (Float.random(in: 0.001...0.05), Float.random(in: -0.5...0.5))
                         }
                     }
                     let w = matrix.rows(), strideDY = outer + 3, strideDX = inner + 7
@@ -82,18 +89,26 @@ final class QuantizedMatrixTests: XCTestCase {
         for codes in QuantizedMatrix.Codes.allCases {
             // `extreme`: every code at its largest and every activation at ±127, the sums
             // the AVX2 path keeps in 16 bits at their largest (saturation would show).
-            for (rows, outer, inner, extreme) in [(1, 1, 32, false), (3, 9, 64, false), (9, 17, 96, false), (70, 40, 640, false), (5, 300, 2048, false),
-                                                  (5, 17, 256, true)] {
+            for (rows, outer, inner, extreme) in [
+                (1, 1, 32, false), (3, 9, 64, false), (9, 17, 96, false), (70, 40, 640, false), (5, 300, 2048, false),
+                (5, 17, 256, true)
+            ] {
                 // Scales and mins per 16 inputs (8-bit codes) or 32 (4-bit).
                 let stride = inner + 5, blocks = inner / 32, groups = inner / 16, span = codes == .four ? 2 : 1
                 let top = UInt8((1 << codes.bits) - 1)
                 let code = (0..<outer * inner).map { _ in extreme ? top : UInt8.random(in: 0...top, using: &random) }
                 var d = (0..<outer * groups).map { _ in Float.random(in: 0.001...0.05, using: &random) }
                 var m = (0..<outer * groups).map { _ in Float.random(in: -0.5...0.5, using: &random) }
-                for g in 0..<d.count where g % span != 0 { d[g] = d[g - 1]; m[g] = m[g - 1] }
+                for g in 0..<d.count where g % span != 0 {
+                    d[g] = d[g - 1]
+                    m[g] = m[g - 1]
+                }
                 let matrix = QuantizedMatrix(outer: outer, inner: inner, codes: codes) { r, c, dr, mr in
                     for k in 0..<inner { c[k] = code[r * inner + k] }
-                    for g in 0..<groups { dr[g] = d[r * groups + g]; mr[g] = m[r * groups + g] }
+                    for g in 0..<groups {
+                        dr[g] = d[r * groups + g]
+                        mr[g] = m[r * groups + g]
+                    }
                 }
                 // The weights as stored: scales and mins in fp16.
                 let w = (0..<outer * inner).map { i in
@@ -101,7 +116,9 @@ final class QuantizedMatrixTests: XCTestCase {
                     return Float(Float16(d[g])) * Float(code[i]) + Float(Float16(m[g]))
                 }
                 XCTAssertEqual(matrix.rows(), w, "rows() gives back d·code + m (\(codes))")
-                let x = (0..<rows * stride).map { i in extreme ? (i % stride / 32 % 2 == 0 ? -2 : 2) : Float.random(in: -2...2, using: &random) }
+                let x = (0..<rows * stride).map { i in
+                    extreme ? (i % stride / 32 % 2 == 0 ? -2 : 2) : Float.random(in: -2...2, using: &random)
+                }
                 var expected = [Double](repeating: 0, count: rows * outer), exact = expected, magnitude = expected, twoPart = expected
                 for r in 0..<rows {
                     let quantised = (0..<blocks).map { plainQuantize(x[(r * stride + 32 * $0)..<(r * stride + 32 * $0 + 32)]) }
@@ -113,7 +130,8 @@ final class QuantizedMatrixTests: XCTestCase {
                         for k in 0..<inner {
                             let (q, dx) = quantised[k / 32], (q2, d2) = remainders[k / 32]
                             expected[r * outer + c] += Double(w[c * inner + k]) * Double(q[k % 32]) * Double(dx)
-                            twoPart[r * outer + c] += Double(w[c * inner + k]) * (Double(q[k % 32]) * Double(dx) + Double(q2[k % 32]) * Double(d2))
+                            twoPart[r * outer + c] +=
+                                Double(w[c * inner + k]) * (Double(q[k % 32]) * Double(dx) + Double(q2[k % 32]) * Double(d2))
                             exact[r * outer + c] += Double(w[c * inner + k]) * Double(x[r * stride + k])
                             magnitude[r * outer + c] += abs(Double(w[c * inner + k]) * Double(x[r * stride + k]))
                         }
@@ -125,10 +143,12 @@ final class QuantizedMatrixTests: XCTestCase {
                     for r in 0..<rows {
                         for c in 0..<outer {
                             let got = Double(y[r * (outer + 3) + c])
-                            XCTAssertEqual(got, expected[r * outer + c], accuracy: 1e-5 * max(1, magnitude[r * outer + c]),
-                                           "\(path) \(codes): \(rows)×\(inner) · (\(outer)×\(inner))ᵀ at \(r),\(c)")
+                            XCTAssertEqual(
+                                got, expected[r * outer + c], accuracy: 1e-5 * max(1, magnitude[r * outer + c]),
+                                "\(path) \(codes): \(rows)×\(inner) · (\(outer)×\(inner))ᵀ at \(r),\(c)")
                             // And within 8-bit activations' error of the unquantised product.
-                            XCTAssertEqual(got, exact[r * outer + c], accuracy: 0.02 * max(1, magnitude[r * outer + c]), "\(path) \(codes) vs float")
+                            XCTAssertEqual(
+                                got, exact[r * outer + c], accuracy: 0.02 * max(1, magnitude[r * outer + c]), "\(path) \(codes) vs float")
                         }
                         for c in outer..<outer + 3 { XCTAssertTrue(y[r * (outer + 3) + c].isNaN, "\(path) wrote past its columns") }
                     }
@@ -141,7 +161,9 @@ final class QuantizedMatrixTests: XCTestCase {
                             XCTAssertEqual(got, twoPart[r * outer + c], accuracy: 1e-5 * scale, "\(path) \(codes) two parts at \(r),\(c)")
                             XCTAssertEqual(got, exact[r * outer + c], accuracy: 1e-4 * scale, "\(path) \(codes) two parts vs float")
                         }
-                        for c in outer..<outer + 3 { XCTAssertTrue(y[r * (outer + 3) + c].isNaN, "\(path) wrote past its columns (two parts)") }
+                        for c in outer..<outer + 3 {
+                            XCTAssertTrue(y[r * (outer + 3) + c].isNaN, "\(path) wrote past its columns (two parts)")
+                        }
                     }
                 }
             }

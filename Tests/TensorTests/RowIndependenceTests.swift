@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Tensor
 
 /// A row's product does not depend on the rows computed with it (blocks of 8 or 4
@@ -11,7 +12,10 @@ final class RowIndependenceTests: XCTestCase {
             let outer = 64, inner = 576, rows = 40
             let matrix = QuantizedMatrix(outer: outer, inner: inner, codes: codes) { r, c, d, m in
                 for k in 0..<inner { c[k] = UInt8.random(in: 0...(codes == .four ? 15 : 255), using: &random) }
-                for g in 0..<inner / 16 { d[g] = 0.01; m[g] = -0.05 }
+                for g in 0..<inner / 16 {
+                    d[g] = 0.01
+                    m[g] = -0.05
+                }
             }
             let x = (0..<rows * inner).map { _ in Float.random(in: -2...2, using: &random) }
             for path in QuantizedMatrix.Path.allCases where path.isAvailable {

@@ -25,7 +25,9 @@ public enum DefaultModels {
     /// tests, which run with SUNEUNG_SLOW_TESTS=1.
     public static func sevenBillionShape() throws -> String {
         guard ProcessInfo.processInfo.environment["SUNEUNG_SLOW_TESTS"] == "1" else {
-            throw XCTSkip("the 7B-shaped model checks are slow and need 4.3 GB on disk and up to 8 GB of memory: set SUNEUNG_SLOW_TESTS=1 to run them")
+            throw XCTSkip(
+                "the 7B-shaped model checks are slow and need 4.3 GB on disk and up to 8 GB of memory: set SUNEUNG_SLOW_TESTS=1 to run them"
+            )
         }
         let path = folder.appendingPathComponent("random-qwen2.5-7b-shape-q4_0.gguf").path
         if !FileManager.default.fileExists(atPath: path) {

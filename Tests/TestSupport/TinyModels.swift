@@ -13,7 +13,13 @@ public struct TinyModelSpec: Decodable, Sendable {
         case string(String), number(Double), list([Int])
         public init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if let s = try? c.decode(String.self) { self = .string(s) } else if let n = try? c.decode(Double.self) { self = .number(n) } else { self = .list(try c.decode([Int].self)) }
+            if let s = try? c.decode(String.self) {
+                self = .string(s)
+            } else if let n = try? c.decode(Double.self) {
+                self = .number(n)
+            } else {
+                self = .list(try c.decode([Int].self))
+            }
         }
         var string: String { if case .string(let s) = self { s } else { "" } }
         var number: Double { if case .number(let n) = self { n } else { 0 } }

@@ -4,13 +4,22 @@ import Foundation
 import GGUF
 import TestSupport
 import XCTest
+
 @testable import Tokenizer
 
 /// Tokenization against llama.cpp (fixtures from scripts/reference/tokenizer_fixtures.py).
 final class TokenizerReferenceTests: XCTestCase {
     struct Reference: Decodable {
-        struct Item: Decodable { var file: String; var id: String; var variant: String }
-        struct Summary: Decodable { var count: Int; var head: [Int32]; var sha256: String }
+        struct Item: Decodable {
+            var file: String
+            var id: String
+            var variant: String
+        }
+        struct Summary: Decodable {
+            var count: Int
+            var head: [Int32]
+            var sha256: String
+        }
         struct Model: Decodable {
             var template: String
             var items: [Summary]
@@ -46,14 +55,16 @@ final class TokenizerReferenceTests: XCTestCase {
                 let cases: [([Int32], [Int32], String)] = [
                     (tokenizer.encode(text), expected.edge[index], "special"),
                     (tokenizer.encode(text, addSpecial: true), expected.edge_add_bos[index], "add_bos"),
-                    (tokenizer.encode(text, parseSpecial: false), expected.edge_no_special[index], "no special"),
+                    (tokenizer.encode(text, parseSpecial: false), expected.edge_no_special[index], "no special")
                 ]
                 for (got, want, mode) in cases where got != want {
                     mismatches += 1
                     XCTFail("\(name) \(mode) \(text.debugDescription): \(got) vs llama.cpp \(want)")
                 }
             }
-            print("\(name): \(Self.reference.edge.count * 3 - mismatches) of \(Self.reference.edge.count * 3) edge-case tokenizations equal llama.cpp's")
+            print(
+                "\(name): \(Self.reference.edge.count * 3 - mismatches) of \(Self.reference.edge.count * 3) edge-case tokenizations equal llama.cpp's"
+            )
         }
     }
 
@@ -69,7 +80,11 @@ final class TokenizerReferenceTests: XCTestCase {
             var equal = 0
             for (index, text) in Self.reference.edge.enumerated() {
                 let ids = tokenizer.encode(text)
-                if ids == expected[index] { equal += 1 } else { XCTFail("\(pre) \(text.debugDescription): \(ids) vs llama.cpp \(expected[index])") }
+                if ids == expected[index] {
+                    equal += 1
+                } else {
+                    XCTFail("\(pre) \(text.debugDescription): \(ids) vs llama.cpp \(expected[index])")
+                }
             }
             print("pre-tokenizer \(pre): \(equal) of \(expected.count) edge cases equal llama.cpp's")
         }
@@ -103,7 +118,9 @@ final class TokenizerReferenceTests: XCTestCase {
         }
         var rows: [String: ExamItem] = [:]
         for file in ["train.csv", "test.csv"] {
-            for item in try ExamSet.load(path: Self.sharedData.appendingPathComponent(file).path).items { rows["\(file)/\(item.id)"] = item }
+            for item in try ExamSet.load(path: Self.sharedData.appendingPathComponent(file).path).items {
+                rows["\(file)/\(item.id)"] = item
+            }
         }
         for name in [DefaultModels.gemma, DefaultModels.smolLM] {
             let tokenizer = try tokenizer(name)
@@ -113,16 +130,22 @@ final class TokenizerReferenceTests: XCTestCase {
             for (index, entry) in Self.reference.items.enumerated() {
                 let item = try XCTUnwrap(rows["\(entry.file)/\(entry.id)"])
                 let prompt = Prompt.baseline(item)
-                let text = switch entry.variant {
-                case "paragraph": item.paragraph
-                case "user": prompt.user
-                default: template.render(system: prompt.system, user: prompt.user)
-                }
+                let text =
+                    switch entry.variant {
+                    case "paragraph": item.paragraph
+                    case "user": prompt.user
+                    default: template.render(system: prompt.system, user: prompt.user)
+                    }
                 let ids = tokenizer.encode(text)
-                let digest = SHA256.hash(data: Data(ids.map(String.init).joined(separator: ",").utf8)).map { String(format: "%02x", $0) }.joined()
+                let digest = SHA256.hash(data: Data(ids.map(String.init).joined(separator: ",").utf8)).map { String(format: "%02x", $0) }
+                    .joined()
                 let want = expected.items[index]
-                if digest == want.sha256 { equal += 1 } else {
-                    XCTFail("\(name) \(entry.file) \(entry.id) \(entry.variant): \(ids.count) tokens, first \(Array(ids.prefix(16))); llama.cpp \(want.count), first \(want.head)")
+                if digest == want.sha256 {
+                    equal += 1
+                } else {
+                    XCTFail(
+                        "\(name) \(entry.file) \(entry.id) \(entry.variant): \(ids.count) tokens, first \(Array(ids.prefix(16))); llama.cpp \(want.count), first \(want.head)"
+                    )
                 }
             }
             print("\(name): \(equal) of \(Self.reference.items.count) real prompts tokenized exactly as llama.cpp")

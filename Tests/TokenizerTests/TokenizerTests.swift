@@ -2,6 +2,7 @@ import Foundation
 import GGUF
 import TestSupport
 import XCTest
+
 @testable import Tokenizer
 
 final class TokenizerTests: XCTestCase {
@@ -53,8 +54,11 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testTemplatesAndDetection() throws {
-        XCTAssertEqual(ChatTemplate.gemma.render(system: "S", user: "U"), "<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n")
-        XCTAssertEqual(ChatTemplate.chatml.render(system: "S", user: "U"), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")
+        XCTAssertEqual(
+            ChatTemplate.gemma.render(system: "S", user: "U"), "<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n")
+        XCTAssertEqual(
+            ChatTemplate.chatml.render(system: "S", user: "U"),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")
         XCTAssertEqual(ChatTemplate.detect(try GGUFFile(path: try DefaultModels.path(DefaultModels.smolLM))), .chatml)
         var writer = vocabulary(model: "gpt2", pre: "llama-bpe")
         writer.set("tokenizer.chat_template", .string("{{ '<|start_header_id|>' + message['role'] }}"))

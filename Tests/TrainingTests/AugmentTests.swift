@@ -2,12 +2,14 @@ import Ensemble
 import Exam
 import TestSupport
 import XCTest
+
 @testable import Training
 
 /// Training against position bias (issue 16) on the real train items.
 final class AugmentTests: XCTestCase {
     func realTrainItems() throws -> [ExamItem] {
-        try ExamSet.load(path: try RealData.path("train.csv", sha256: "c8bf8753dc554bf3fe6a337e02bfe6f7cd550913e9f7dc3303319acef23b23e2")).items
+        try ExamSet.load(path: try RealData.path("train.csv", sha256: "c8bf8753dc554bf3fe6a337e02bfe6f7cd550913e9f7dc3303319acef23b23e2"))
+            .items
     }
 
     /// Per number of choices, the chi-square p-value of the answer positions against
@@ -38,13 +40,18 @@ final class AugmentTests: XCTestCase {
                 XCTAssertGreaterThan(p, 1e-3, "epoch \(epoch), \(n) choices: positions uniform within sampling error")
             }
         }
-        XCTAssertTrue((0..<20).contains { permutedChoices(items[$0], seed: 42, epoch: 0, index: $0).choices != permutedChoices(items[$0], seed: 42, epoch: 1, index: $0).choices },
-                      "another epoch, another order")
+        XCTAssertTrue(
+            (0..<20).contains {
+                permutedChoices(items[$0], seed: 42, epoch: 0, index: $0).choices
+                    != permutedChoices(items[$0], seed: 42, epoch: 1, index: $0).choices
+            },
+            "another epoch, another order")
     }
 
     func testTheSettingsParse() throws {
         let base: [String: ConfigValue] = ["model": .scalar("m.gguf"), "train": .scalar("t.csv"), "name": .scalar("r")]
-        let config = try TrainingConfig(values: base.merging(["augment": .scalar("permute_choices"), "balance": .scalar("positions")]) { $1 }, source: "test")
+        let config = try TrainingConfig(
+            values: base.merging(["augment": .scalar("permute_choices"), "balance": .scalar("positions")]) { $1 }, source: "test")
         XCTAssertEqual(config.augment, .permuteChoices)
         XCTAssertEqual(config.balance, .positions)
         XCTAssertNil(try TrainingConfig(values: base.merging(["augment": .scalar("none")]) { $1 }, source: "test").augment)

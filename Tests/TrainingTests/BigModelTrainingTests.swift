@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Training
 
 /// One training step on the 7B-shaped file (Qwen2.5-7B's shapes, random Q4_0 weights):
@@ -24,8 +25,12 @@ final class BigModelTrainingTests: XCTestCase {
         let result = try network.accumulateGradient(sequence, lora: lora, loss: .full, into: &gradient, recompute: true)
         let norm = gradient.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         let peak = try DefaultModels.peakResidentBytes()
-        print("7B shape, one step in codes: " + String(format: "%.1f s, loss %.3f, gradient norm %.3g; peak %.2f GB resident (limit 1.5x the %.2f GB file + 2 GB = %.2f GB)",
-                     Date().timeIntervalSince(start), result.loss, norm, Double(peak) / 1e9, Double(fileBytes) / 1e9, (1.5 * Double(fileBytes) + 2e9) / 1e9))
+        print(
+            "7B shape, one step in codes: "
+                + String(
+                    format: "%.1f s, loss %.3f, gradient norm %.3g; peak %.2f GB resident (limit 1.5x the %.2f GB file + 2 GB = %.2f GB)",
+                    Date().timeIntervalSince(start), result.loss, norm, Double(peak) / 1e9, Double(fileBytes) / 1e9,
+                    (1.5 * Double(fileBytes) + 2e9) / 1e9))
         XCTAssertTrue(result.loss.isFinite && norm.isFinite && norm > 0, "a finite loss and a gradient")
         XCTAssertLessThan(Double(peak), 1.5 * Double(fileBytes) + 2e9)
     }

@@ -3,6 +3,7 @@ import Ensemble
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Training
 
 /// Analytic LoRA gradients against central finite differences of the loss, on every
@@ -23,7 +24,9 @@ final class GradientCheckTests: XCTestCase {
             var lora = LoRAWeights(config: network.config, modules: LoRAAdapter.Module.allCases, rank: 3, alpha: 6, rsLoRA: false)
             lora.initialize(seed: 5)
             // B non-zero, or A's gradient is zero.
-            for slot in lora.slots { for i in slot.b..<slot.b + slot.outputs * lora.rank { lora.values[i] = 0.1 * (2 * random.nextUnit() - 1) } }
+            for slot in lora.slots {
+                for i in slot.b..<slot.b + slot.outputs * lora.rank { lora.values[i] = 0.1 * (2 * random.nextUnit() - 1) }
+            }
             let sequence = TrainingSequence(tokens: fixture.tokens, targets: [(20, 7), (23, 4)], choices: [1, 2, 3, 4, 5])
             for dropout in [nil, Network.Dropout(probability: 0.2, seed: 9)] {
                 func loss(_ weights: LoRAWeights) throws -> Double {
@@ -48,10 +51,15 @@ final class GradientCheckTests: XCTestCase {
                         let analytic = (0..<count).reduce(0.0) { $0 + Double(gradient[start + $1]) * direction[$1] }
                         let error = abs(numeric - analytic) / max(abs(numeric), 0.05)
                         worst = max(worst, error)
-                        XCTAssertLessThan(error, 1e-2, "\(spec.architecture) layer \(slot.layer) \(slot.module) \(start == slot.a ? "A" : "B"), dropout \(dropout != nil): \(analytic) vs \(numeric)")
+                        XCTAssertLessThan(
+                            error, 1e-2,
+                            "\(spec.architecture) layer \(slot.layer) \(slot.module) \(start == slot.a ? "A" : "B"), dropout \(dropout != nil): \(analytic) vs \(numeric)"
+                        )
                     }
                 }
-                print("\(spec.architecture)\(dropout == nil ? "" : " with dropout"): largest relative error against finite differences \(worst)")
+                print(
+                    "\(spec.architecture)\(dropout == nil ? "" : " with dropout"): largest relative error against finite differences \(worst)"
+                )
             }
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import Tensor
 import TestSupport
 import XCTest
+
 @testable import Training
 
 final class PEFTFormatTests: XCTestCase {
@@ -32,8 +33,12 @@ final class PEFTFormatTests: XCTestCase {
                 XCTAssertEqual(ours[name]?.shape, tensor.shape, "\(spec.architecture) \(name)")
                 XCTAssertEqual(ours[name]?.values, tensor.values, "\(spec.architecture) \(name)")
             }
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: saved.appendingPathComponent("adapter_config.json"))) as! [String: Any]
-            let peft = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: original + "/adapter_config.json"))) as! [String: Any]
+            let json =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: saved.appendingPathComponent("adapter_config.json")))
+                as! [String: Any]
+            let peft =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: original + "/adapter_config.json")))
+                as! [String: Any]
             for key in ["r", "lora_alpha", "use_rslora", "peft_type", "task_type", "bias", "base_model_name_or_path"] {
                 XCTAssertEqual("\(json[key] ?? "absent")", "\(peft[key] ?? "absent")", "\(spec.architecture): \(key)")
             }
@@ -58,7 +63,8 @@ final class PEFTFormatTests: XCTestCase {
             return (name: renamed, shape: tensor.shape, values: tensor.values)
         }
         try Safetensors.write(tensors, to: folder.appendingPathComponent("adapter_model.safetensors"))
-        try FileManager.default.copyItem(atPath: original + "/adapter_config.json", toPath: folder.appendingPathComponent("adapter_config.json").path)
+        try FileManager.default.copyItem(
+            atPath: original + "/adapter_config.json", toPath: folder.appendingPathComponent("adapter_config.json").path)
         let standard = try LoRAAdapter(folder: original), remote = try LoRAAdapter(folder: folder.path)
         func byModule(_ adapter: LoRAAdapter) -> [String: [Float]] {
             Dictionary(uniqueKeysWithValues: adapter.deltas.map { ("\($0.layer).\($0.module)", $0.a + $0.b) })
@@ -82,13 +88,18 @@ final class PEFTFormatTests: XCTestCase {
         let model = try Model(path: try DefaultModels.path(DefaultModels.gemma), precision: precision)
         let folder = try makeTemporaryFolder("gemma-step")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let layout = LoRAWeights(config: model.config, modules: LoRAAdapter.Module.allCases, rank: expected.rank, alpha: expected.alpha, rsLoRA: false)
+        let layout = LoRAWeights(
+            config: model.config, modules: LoRAAdapter.Module.allCases, rank: expected.rank, alpha: expected.alpha, rsLoRA: false)
         let tensors = layout.peftTensors(config: model.config).sorted { $0.name < $1.name }.enumerated().map { index, tensor in
             let scale = tensor.name.hasSuffix("lora_A.weight") ? 1 / Double(tensor.shape[1]).squareRoot() : 0.01
-            return (name: tensor.name, shape: tensor.shape, values: TinyModelSpec.lcg(seed: 1000 + index, count: tensor.values.count, scale: scale, offset: 0))
+            return (
+                name: tensor.name, shape: tensor.shape,
+                values: TinyModelSpec.lcg(seed: 1000 + index, count: tensor.values.count, scale: scale, offset: 0)
+            )
         }
         try Safetensors.write(tensors, to: folder.appendingPathComponent("adapter_model.safetensors"))
-        try Data(#"{"peft_type": "LORA", "r": \#(expected.rank), "lora_alpha": \#(expected.alpha), "use_rslora": false}"#.utf8).write(to: folder.appendingPathComponent("adapter_config.json"))
+        try Data(#"{"peft_type": "LORA", "r": \#(expected.rank), "lora_alpha": \#(expected.alpha), "use_rslora": false}"#.utf8).write(
+            to: folder.appendingPathComponent("adapter_config.json"))
         let lora = try LoRAWeights(adapter: try LoRAAdapter(folder: folder.path), config: model.config)
         let network = Network(model: model)
         var gradient = [Float](repeating: 0, count: lora.values.count)
@@ -96,7 +107,9 @@ final class PEFTFormatTests: XCTestCase {
         let result = try network.accumulateGradient(sequence, lora: lora, loss: .full, into: &gradient)
         var copy = lora
         copy.values = gradient
-        return (expected, result.loss, Dictionary(uniqueKeysWithValues: copy.peftTensors(config: model.config).map { ($0.name, $0.values) }))
+        return (
+            expected, result.loss, Dictionary(uniqueKeysWithValues: copy.peftTensors(config: model.config).map { ($0.name, $0.values) })
+        )
     }
 
     /// One step on Gemma 3 270M against PyTorch + PEFT (training_gemma_fixture.py): loss
@@ -130,7 +143,8 @@ final class PEFTFormatTests: XCTestCase {
         print("PEFTFormatTests: the q8 and q8x2 steps ran the \(QuantizedMatrix.Path.best) integer product")
         var ours: [String: [Double]] = [:], ours2: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
         func relative(_ r: [Float], _ g: [Float]) -> Double {
-            zip(r, g).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot() / g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            zip(r, g).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+                / g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         }
         for (name, g) in exact.gradients {
             // base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight → q_proj.lora_A
@@ -142,18 +156,23 @@ final class PEFTFormatTests: XCTestCase {
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
         for kind in ours.keys.sorted() {
             let (a, a2, b) = (median(ours[kind]!), median(ours2[kind]!), median(theirs[kind]!))
-            print(kind.padding(toLength: 18, withPad: " ", startingAt: 0)
-                  + String(format: " q8 %.4f (largest %.4f), q8x2 %.4f (largest %.4f), PyTorch bf16 %.4f (largest %.4f)",
-                           a, ours[kind]!.max()!, a2, ours2[kind]!.max()!, b, theirs[kind]!.max()!))
+            print(
+                kind.padding(toLength: 18, withPad: " ", startingAt: 0)
+                    + String(
+                        format: " q8 %.4f (largest %.4f), q8x2 %.4f (largest %.4f), PyTorch bf16 %.4f (largest %.4f)",
+                        a, ours[kind]!.max()!, a2, ours2[kind]!.max()!, b, theirs[kind]!.max()!))
             XCTAssertGreaterThan(a2, 0, "\(kind): q8x2 products changed nothing")
             XCTAssertLessThan(a, 2.5 * b, "\(kind): q8's gradients moved further than measured")
             // The issue's bar: at least as close to float32 as PyTorch's bf16 autocast, per module.
             XCTAssertLessThan(a2, b, "\(kind): q8x2's gradients are further from float32's than bf16's")
             XCTAssertLessThan(ours2[kind]!.max()!, theirs[kind]!.max()!, "\(kind): q8x2's largest difference passes bf16's")
         }
-        print("loss: f32 \(exact.loss), q8 \(reduced.loss), q8x2 \(twoPart.loss); PyTorch f32 \(pytorch.lossFloat32), bf16 \(pytorch.lossBFloat16)")
+        print(
+            "loss: f32 \(exact.loss), q8 \(reduced.loss), q8x2 \(twoPart.loss); PyTorch f32 \(pytorch.lossFloat32), bf16 \(pytorch.lossBFloat16)"
+        )
         XCTAssertLessThan(abs(reduced.loss - exact.loss), 0.2, "the q8 loss moved further than measured")
-        XCTAssertLessThanOrEqual(abs(twoPart.loss - exact.loss), abs(pytorch.lossBFloat16 - pytorch.lossFloat32), "the q8x2 loss moved further than bf16's")
+        XCTAssertLessThanOrEqual(
+            abs(twoPart.loss - exact.loss), abs(pytorch.lossBFloat16 - pytorch.lossFloat32), "the q8x2 loss moved further than bf16's")
     }
 
 }

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Training
 
 /// The backward pass, the losses and the optimiser on tiny random models of every
@@ -64,7 +65,8 @@ final class TinyTrainingTests: XCTestCase {
         for expected in fixture.models {
             let spec = try XCTUnwrap(specs.first { $0.architecture == expected.architecture })
             let (network, lora) = try setUp(spec, expected, vocabulary: fixture.vocabulary)
-            let full = TrainingSequence(tokens: fixture.tokens, targets: fixture.full_targets.map { (Int($0[0]), $0[1]) }, choices: fixture.choices)
+            let full = TrainingSequence(
+                tokens: fixture.tokens, targets: fixture.full_targets.map { (Int($0[0]), $0[1]) }, choices: fixture.choices)
             for recompute in [false, true] {
                 var gradient = [Float](repeating: 0, count: lora.values.count)
                 let result = try network.accumulateGradient(full, lora: lora, loss: .full, into: &gradient, recompute: recompute)
@@ -77,17 +79,24 @@ final class TinyTrainingTests: XCTestCase {
                     worst = max(worst, difference)
                     XCTAssertLessThan(difference, 1e-3, "\(expected.architecture) \(name): relative difference of the gradient")
                 }
-                if !recompute { print("\(expected.architecture): loss \(result.loss) vs \(expected.full_loss); largest relative gradient difference \(worst)") }
+                if !recompute {
+                    print(
+                        "\(expected.architecture): loss \(result.loss) vs \(expected.full_loss); largest relative gradient difference \(worst)"
+                    )
+                }
             }
 
             // The loss over the answer tokens only.
-            let choice = TrainingSequence(tokens: fixture.tokens, targets: [(Int(fixture.choice_target[0]), fixture.choice_target[1])], choices: fixture.choices)
+            let choice = TrainingSequence(
+                tokens: fixture.tokens, targets: [(Int(fixture.choice_target[0]), fixture.choice_target[1])], choices: fixture.choices)
             var gradient = [Float](repeating: 0, count: lora.values.count)
             let result = try network.accumulateGradient(choice, lora: lora, loss: .choices, into: &gradient)
-            XCTAssertEqual(result.loss, expected.choice_loss, accuracy: 1e-4 * expected.choice_loss, "\(expected.architecture): choice loss")
+            XCTAssertEqual(
+                result.loss, expected.choice_loss, accuracy: 1e-4 * expected.choice_loss, "\(expected.architecture): choice loss")
             for (name, values) in named(gradient, like: lora, config: network.config) {
                 let reference = try XCTUnwrap(expected.choice_gradients[name])
-                XCTAssertEqual(norm(values), reference.norm, accuracy: 1e-3 * reference.norm + 1e-7, "\(expected.architecture) \(name): norm")
+                XCTAssertEqual(
+                    norm(values), reference.norm, accuracy: 1e-3 * reference.norm + 1e-7, "\(expected.architecture) \(name): norm")
                 let head = norm(zip(values.prefix(16), reference.head).map { $0 - $1 })
                 XCTAssertLessThan(head, 1e-3 * reference.norm + 1e-7, "\(expected.architecture) \(name): first values")
             }
@@ -102,20 +111,25 @@ final class TinyTrainingTests: XCTestCase {
         for expected in fixture.models {
             let spec = try XCTUnwrap(specs.first { $0.architecture == expected.architecture })
             var (network, lora) = try setUp(spec, expected, vocabulary: fixture.vocabulary)
-            let sequence = TrainingSequence(tokens: fixture.tokens, targets: fixture.full_targets.map { (Int($0[0]), $0[1]) }, choices: fixture.choices)
-            var optimiser = AdamW(count: lora.values.count, beta1: o.betas[0], beta2: o.betas[1], epsilon: o.eps, weightDecay: o.weight_decay)
+            let sequence = TrainingSequence(
+                tokens: fixture.tokens, targets: fixture.full_targets.map { (Int($0[0]), $0[1]) }, choices: fixture.choices)
+            var optimiser = AdamW(
+                count: lora.values.count, beta1: o.betas[0], beta2: o.betas[1], epsilon: o.eps, weightDecay: o.weight_decay)
             let schedule = LearningRateSchedule(peak: o.lr, shape: .linear, warmupSteps: o.warmup, totalSteps: o.total)
             for step in 0..<o.steps {
                 var gradient = [Float](repeating: 0, count: lora.values.count)
                 let result = try network.accumulateGradient(sequence, lora: lora, loss: .full, into: &gradient)
-                XCTAssertEqual(result.loss, expected.step_losses[step], accuracy: 1e-4 * expected.step_losses[step], "\(expected.architecture): loss before step \(step + 1)")
+                XCTAssertEqual(
+                    result.loss, expected.step_losses[step], accuracy: 1e-4 * expected.step_losses[step],
+                    "\(expected.architecture): loss before step \(step + 1)")
                 clipGlobalNorm(&gradient, maxNorm: o.max_norm)
                 optimiser.update(&lora.values, gradient: gradient, learningRate: schedule.rate(at: step))
             }
             _ = network
             for (name, values) in Dictionary(uniqueKeysWithValues: lora.peftTensors(config: network.config).map { ($0.name, $0.values) }) {
                 let reference = try XCTUnwrap(expected.final[name])
-                XCTAssertEqual(norm(values), reference.norm, accuracy: 1e-4 * reference.norm, "\(expected.architecture) \(name): norm after the steps")
+                XCTAssertEqual(
+                    norm(values), reference.norm, accuracy: 1e-4 * reference.norm, "\(expected.architecture) \(name): norm after the steps")
                 let head = norm(zip(values.prefix(16), reference.head).map { $0 - $1 })
                 XCTAssertLessThan(head, 1e-4 * reference.norm, "\(expected.architecture) \(name): first values after the steps")
             }

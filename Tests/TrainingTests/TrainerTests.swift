@@ -3,6 +3,7 @@ import Exam
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Training
 
 /// The trainer's examples, split and data order on SmolLM2 and the sample train set.
