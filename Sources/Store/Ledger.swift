@@ -17,98 +17,6 @@ public struct UploadRecord: Codable, Sendable, FetchableRecord, MutablePersistab
 }
 
 extension Store {
-    static func registerLedgerMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v6 ledger: content identity, authors, tags, uploads, invalid answers") { db in
-            try db.alter(table: "dataset") { t in t.add(column: "contentSha256", .text) }
-            try db.create(index: "datasetByContent", on: "dataset", columns: ["contentSha256"], options: .unique)
-            try db.alter(table: "predictionSet") { t in
-                t.add(column: "answersSha256", .text)
-                t.add(column: "csvBytes", .integer)
-                t.add(column: "itemCount", .integer)
-                t.add(column: "invalidAnswers", .integer).notNull().defaults(to: 0)
-                t.add(column: "author", .text)
-                t.add(column: "note", .text)
-                t.add(column: "hidden", .boolean).notNull().defaults(to: false)
-            }
-            try db.create(index: "setByContent", on: "predictionSet", columns: ["datasetId", "csvSha256"])
-            // An answer kept verbatim (not one of the item's choices) has no number.
-            try db.create(table: "predictionRowNew", options: .withoutRowID) { t in
-                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
-                t.column("position", .integer).notNull()
-                t.column("itemId", .text).notNull()
-                t.column("answer", .integer).check(sql: "answer IS NULL OR answer BETWEEN 1 AND 5")
-                t.column("invalidAnswer", .text)
-                for choice in 1...PredictionRow.maxChoices { t.column("value\(choice)", .double) }
-                t.primaryKey(["setId", "position"])
-                t.check(sql: "(answer IS NULL) <> (invalidAnswer IS NULL)")
-            }
-            let values = (1...PredictionRow.maxChoices).map { "value\($0)" }.joined(separator: ", ")
-            try db.execute(
-                sql:
-                    "INSERT INTO predictionRowNew (setId, position, itemId, answer, \(values)) SELECT setId, position, itemId, answer, \(values) FROM predictionRow"
-            )
-            try db.drop(table: "predictionRow")
-            try db.rename(table: "predictionRowNew", to: "predictionRow")
-            try db.create(table: "tag", options: .withoutRowID) { t in
-                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
-                t.column("tag", .text).notNull()
-                t.primaryKey(["setId", "tag"])
-            }
-            try db.create(table: "upload") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
-                t.column("note", .text)
-                t.column("author", .text)
-                t.column("createdAt", .datetime).notNull()
-                t.column("retractedAt", .datetime)
-            }
-            try db.alter(table: "score") { t in
-                t.add(column: "uploadId", .integer).references("upload")
-                t.add(column: "author", .text)
-                t.add(column: "retractedAt", .datetime)
-            }
-            // What the earlier schema left implicit, filled in from what it kept.
-            for set in try PredictionSetRecord.fetchAll(db) {
-                let table = try Store.table(setId: set.id!, choiceValues: set.choiceValues, in: db)
-                try db.execute(
-                    sql: "UPDATE predictionSet SET answersSha256 = ?, csvBytes = ?, itemCount = ? WHERE id = ?",
-                    arguments: [sha256Hex(table.submissionCSV.utf8), table.canonicalCSV.utf8.count, table.rows.count, set.id])
-            }
-            // Every recorded public/private score was an upload, but the pipeline's simulated ones.
-            for row in try Row.fetchAll(
-                db,
-                sql:
-                    "SELECT setId, createdAt, MIN(note) FROM score WHERE kind IN ('public', 'private') AND (note IS NULL OR note NOT LIKE 'simulated leaderboard%') GROUP BY setId, createdAt ORDER BY MIN(id)"
-            ) {
-                var upload = UploadRecord(setId: row[0], note: row[2], author: nil, createdAt: row[1])
-                try upload.insert(db)
-                try db.execute(
-                    sql: "UPDATE score SET uploadId = ? WHERE setId = ? AND createdAt = ? AND kind IN ('public', 'private')",
-                    arguments: [upload.id, row[0], row[1] as DatabaseValue])
-            }
-            for dataset in try DatasetRecord.fetchAll(db) {
-                guard let path = dataset.path, let bytes = try? readFile(path), sha256Hex(bytes) == dataset.sha256 else { continue }
-                let parsed = ExamSet.parse(bytes: bytes, file: path)
-                guard parsed.problems.isEmpty else { continue }
-                let content = contentDigest(of: parsed.items)
-                guard try DatasetRecord.filter(Column("contentSha256") == content).fetchCount(db) == 0 else { continue }
-                try db.execute(sql: "UPDATE dataset SET contentSha256 = ? WHERE id = ?", arguments: [content, dataset.id])
-            }
-        }
-    }
-
-    static func registerAnswerCountsMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v7 answer counts per position") { db in
-            try db.alter(table: "predictionSet") { t in t.add(column: "answerCounts", .text) }
-            for set in try PredictionSetRecord.fetchAll(db) {
-                guard let dataset = try DatasetRecord.fetchOne(db, key: set.datasetId) else { continue }
-                let table = try Store.table(setId: set.id!, choiceValues: set.choiceValues, in: db)
-                try db.execute(
-                    sql: "UPDATE predictionSet SET answerCounts = ? WHERE id = ?",
-                    arguments: [AnswerCounts(table, dataset: dataset), set.id])
-            }
-        }
-    }
 
     static func table(setId: Int64, choiceValues: ChoiceValues?, in db: Database) throws -> PredictionTable {
         let rows = try Row.fetchAll(
@@ -120,8 +28,7 @@ extension Store {
             choiceValues: choiceValues,
             rows: rows.map { row in
                 PredictionRow(
-                    id: row[0], answer: (row[1] as Int?) ?? 0, values: (2...6).map { row[$0] as Double? },
-                    invalidAnswer: row.hasColumn("invalidAnswer") ? row[7] : nil)
+                    id: row[0], answer: (row[1] as Int?) ?? 0, values: (2...6).map { row[$0] as Double? }, invalidAnswer: row[7])
             })
     }
 

@@ -34,20 +34,6 @@ public struct PipelineRecord: Codable, Sendable, FetchableRecord, PersistableRec
 }
 
 extension Store {
-    static func registerPipelineMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v5 pipelines") { db in
-            try db.create(table: "pipeline") { t in
-                t.primaryKey("name", .text)
-                t.column("config", .text).notNull()
-                t.column("trainingRun", .text)
-                t.column("members", .text).notNull()
-                t.column("chosen", .text).notNull()
-                t.column("ensembles", .text).notNull()
-                t.column("gold", .text)
-                t.column("updatedAt", .datetime).notNull()
-            }
-        }
-    }
 
     public func savePipeline(_ record: PipelineRecord) throws {
         try write { try record.save($0) }

@@ -19,26 +19,6 @@ public struct PredictionRunRecord: Codable, Sendable, FetchableRecord, MutablePe
 }
 
 extension Store {
-    static func registerRunMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v3 engine runs") { db in
-            try db.create(table: "predictionRun") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("key", .text).notNull()
-                t.column("name", .text).notNull()
-                t.column("datasetId", .integer).notNull().references("dataset")
-                t.column("lineage", .text).notNull()
-                t.column("createdAt", .datetime).notNull()
-                t.uniqueKey(["key", "name"])
-            }
-            try db.create(table: "predictionRunRow", options: .withoutRowID) { t in
-                t.column("runId", .integer).notNull().references("predictionRun", onDelete: .cascade)
-                t.column("position", .integer).notNull()
-                t.column("answer", .integer).notNull()
-                for choice in 1...PredictionRow.maxChoices { t.column("value\(choice)", .double) }
-                t.primaryKey(["runId", "position"])
-            }
-        }
-    }
 
     /// The run with this key and name, with the rows it already has (by dataset
     /// position), or a new one.

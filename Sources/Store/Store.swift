@@ -8,12 +8,12 @@ public final class Store: Sendable {
     public let workspace: Workspace
     let database: DatabasePool
 
-    /// Opens the workspace's store and brings its schema up to date. With
-    /// `create: false` a missing store is an error that says how to make one.
     /// Whether this store can be changed: false when the workspace is read-only (a
     /// copy on a read-only mount): read commands still work there.
     public let writable: Bool
 
+    /// Opens the workspace's store and brings its schema up to date (Migrations.swift).
+    /// With `create: false` a missing store is an error that says how to make one.
     public init(workspace: Workspace, create: Bool = false) throws {
         self.workspace = workspace
         let path = workspace.databasePath
@@ -68,67 +68,6 @@ public final class Store: Sendable {
             throw StoreError.invalid("the workspace \(workspace.root.path) is read-only: this command changes the store")
         }
         try workspace.checkFolders()
-    }
-
-    /// Schema versions, oldest first. A migration, once released, never changes:
-    /// a new schema is a new migration.
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1 datasets, prediction sets, scores") { db in
-            try db.create(table: "dataset") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("sha256", .text).notNull().unique()
-                t.column("itemIds", .text).notNull()
-                t.column("choiceCounts", .text).notNull()
-                t.column("itemCount", .integer).notNull()
-                t.column("path", .text)
-                t.column("createdAt", .datetime).notNull()
-            }
-            try db.create(table: "predictionSet") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("name", .text).notNull()
-                t.column("version", .integer).notNull().check { $0 >= 1 }
-                t.column("datasetId", .integer).notNull().references("dataset")
-                t.column("origin", .text).notNull().check { ["imported", "engine", "ensemble"].contains($0) }
-                t.column("choiceValues", .text).check { $0 == nil || ["logits", "probabilities"].contains($0) }
-                t.column("lineage", .text).notNull()
-                t.column("csvSha256", .text).notNull()
-                t.column("createdAt", .datetime).notNull()
-                t.uniqueKey(["name", "version"])
-            }
-            // One row per item; value1..value5 are logits or probabilities, as the
-            // set's choiceValues says, and NULL past an item's choices.
-            try db.create(table: "predictionRow", options: .withoutRowID) { t in
-                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
-                t.column("position", .integer).notNull()
-                t.column("itemId", .text).notNull()
-                t.column("answer", .integer).notNull().check { $0 >= 1 && $0 <= 5 }
-                for choice in 1...PredictionRow.maxChoices { t.column("value\(choice)", .double) }
-                t.primaryKey(["setId", "position"])
-            }
-            try db.create(table: "score") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("setId", .integer).notNull().references("predictionSet", onDelete: .cascade)
-                t.column("kind", .text).notNull().check { ["public", "private", "local"].contains($0) }
-                t.column("value", .double).notNull().check { $0 >= 0 && $0 <= 1 }
-                t.column("note", .text)
-                t.column("createdAt", .datetime).notNull()
-            }
-            try db.create(index: "scoreBySet", on: "score", columns: ["setId", "kind", "id"])
-        }
-        registerSubmissionMigration(&migrator)
-        registerRunMigration(&migrator)
-        registerTrainingMigration(&migrator)
-        registerPipelineMigration(&migrator)
-        registerLedgerMigration(&migrator)
-        registerAnswerCountsMigration(&migrator)
-        registerTokenMigration(&migrator)
-        migrator.registerMigration("v9 scores by upload") { db in
-            // The upload log finds each upload's scores: without it, every listing of
-            // uploads scanned the whole score table once per upload.
-            try db.execute(sql: "CREATE INDEX scoreByUpload ON score(uploadId, kind, id)")
-        }
-        return migrator
     }
 
     // MARK: - Datasets
@@ -410,7 +349,15 @@ public final class Store: Sendable {
         /// Answers per position, per number of choices.
         public var answerCounts: AnswerCounts?
 
-        public var subset: Bool { rows < items }
+        public func score(_ kind: ScoreKind) -> Double? {
+            switch kind {
+            case .public: `public`
+            case .private: `private`
+            case .local: local
+            }
+        }
+
+        public var subset: Bool { PredictionSetRecord.isSubset(rows: rows, datasetItems: items) }
 
         enum CodingKeys: String, CodingKey {
             case id, ref, name, version, origin, dataset, datasetSha256, items, rows, choiceValues, `public`, `private`, local, createdAt,

@@ -36,30 +36,6 @@ public struct SubmissionMemberRecord: Codable, Sendable, FetchableRecord, Persis
 }
 
 extension Store {
-    static func registerSubmissionMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v2 submissions") { db in
-            try db.create(table: "submission") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("setId", .integer).notNull().unique().references("predictionSet", onDelete: .cascade)
-                t.column("method", .text).notNull()
-                t.column("weightScheme", .text).notNull()
-                t.column("tieRule", .text).notNull()
-                t.column("csvSha256", .text).notNull()
-                t.column("path", .text).notNull()
-                t.column("commandLine", .text).notNull()
-                t.column("toolVersion", .text).notNull()
-                t.column("createdAt", .datetime).notNull()
-            }
-            try db.create(table: "submissionMember", options: .withoutRowID) { t in
-                t.column("submissionId", .integer).notNull().references("submission", onDelete: .cascade)
-                t.column("position", .integer).notNull()
-                t.column("memberSetId", .integer).notNull().references("predictionSet")
-                t.column("weight", .double).notNull().check { $0 >= 0 }
-                t.column("publicScore", .double)
-                t.primaryKey(["submissionId", "position"])
-            }
-        }
-    }
 
     public struct NewSubmission: Sendable {
         public var name: String
@@ -163,9 +139,9 @@ extension Store {
     public func export(_ set: PredictionSetRecord, to url: URL) throws {
         try checkOutputPath(url, owner: set.ref)
         let dataset = try dataset(id: set.datasetId)
-        if let rows = set.itemCount, rows < dataset.itemCount {
+        if set.isSubset(of: dataset) {
             throw StoreError.invalid(
-                "\(set.ref) covers \(rows) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset is never exported as a submission"
+                "\(set.ref) covers \(set.itemCount!) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset is never exported as a submission"
             )
         }
         guard let submission = try submission(of: set) else {

@@ -25,18 +25,6 @@ public struct TokenRecord: Codable, Sendable, FetchableRecord, MutablePersistabl
 }
 
 extension Store {
-    static func registerTokenMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v8 server tokens") { db in
-            try db.create(table: "token") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("name", .text).notNull()
-                t.column("role", .text).notNull().check { ["read", "write"].contains($0) }
-                t.column("sha256", .text).notNull().unique()
-                t.column("createdAt", .datetime).notNull()
-                t.column("revokedAt", .datetime)
-            }
-        }
-    }
 
     /// Makes a token for NAME (who may hold several) and returns it: 32 random bytes,
     /// hex, after `snt_` so that it is recognisable in a config file.

@@ -115,53 +115,6 @@ public struct CheckpointRecord: Codable, Sendable, FetchableRecord, MutablePersi
 }
 
 extension Store {
-    static func registerTrainingMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v4 training runs and checkpoints") { db in
-            try db.create(table: "trainingRun") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("name", .text).notNull().unique()
-                t.column("config", .text).notNull()
-                t.column("model", .text).notNull()
-                t.column("modelSha256", .text).notNull()
-                t.column("trainSha256", .text).notNull()
-                t.column("validationSha256", .text)
-                t.column("totalSteps", .integer).notNull()
-                t.column("createdAt", .datetime).notNull()
-            }
-            try db.create(table: "trainingLog", options: .withoutRowID) { t in
-                t.column("runId", .integer).notNull().references("trainingRun", onDelete: .cascade)
-                t.column("step", .integer).notNull()
-                t.column("epoch", .double).notNull()
-                t.column("loss", .double).notNull()
-                t.column("learningRate", .double).notNull()
-                t.column("gradientNorm", .double).notNull()
-                t.column("tokens", .integer).notNull()
-                t.column("seconds", .double).notNull()
-                t.primaryKey(["runId", "step"])
-            }
-            try db.create(table: "trainingEvaluation", options: .withoutRowID) { t in
-                t.column("runId", .integer).notNull().references("trainingRun", onDelete: .cascade)
-                t.column("step", .integer).notNull()
-                t.column("loss", .double).notNull()
-                t.column("accuracy", .double).notNull()
-                t.column("items", .integer).notNull()
-                t.primaryKey(["runId", "step"])
-            }
-            try db.create(table: "checkpoint") { t in
-                t.autoIncrementedPrimaryKey("id")
-                t.column("runId", .integer).notNull().references("trainingRun", onDelete: .cascade)
-                t.column("step", .integer).notNull()
-                t.column("epoch", .double).notNull()
-                t.column("path", .text).notNull()
-                t.column("adapterSha256", .text).notNull()
-                t.column("trainLoss", .double)
-                t.column("validationLoss", .double)
-                t.column("validationAccuracy", .double)
-                t.column("createdAt", .datetime).notNull()
-                t.uniqueKey(["runId", "step"])
-            }
-        }
-    }
 
     public func trainingRun(named name: String) throws -> TrainingRunRecord? {
         try database.read { try TrainingRunRecord.filter(Column("name") == name).fetchOne($0) }
