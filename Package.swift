@@ -46,7 +46,7 @@ let package = Package(
         // (Ensemble only for its seeded generator.)
         .target(name: "Training", dependencies: ["Engine", "Ensemble", "GGUF", "Tensor", "Tokenizer", "Exam", "CBLAS"]),
         // The pipeline's report: a self-contained HTML page and SVG figures, from data.
-        .target(name: "Report", dependencies: [.product(name: "Plot", package: "Plot")]),
+        .target(name: "Report", dependencies: ["Ensemble", .product(name: "Plot", package: "Plot")]),
         // Pure ensemble maths over prediction matrices; no I/O.
         .target(name: "Ensemble"),
         // What the commands and the server do, as functions over typed requests that
@@ -58,19 +58,24 @@ let package = Package(
                 "Exam", "Store", "Ensemble", "Engine", "Training", "Tokenizer", "GGUF", "Tensor", "Report",
                 .product(name: "Yams", package: "Yams")
             ]),
-        // The team's store over HTTP: the JSON API, the dashboard, and the client that
-        // push, pull and --remote use.
+        // The client of a team server: remotes and their tokens, push, pull and --remote,
+        // and the JSON bodies of /api/v1 that both sides read.
+        .target(
+            name: "TeamClient",
+            dependencies: ["Exam", "Store", "Workflow", .product(name: "Yams", package: "Yams")]),
+        // The team's store over HTTP: the JSON API and the dashboard.
         .target(
             name: "Server",
             dependencies: [
-                "Exam", "Store", "Ensemble", "Workflow", "Report",
+                "Exam", "Store", "Ensemble", "Workflow", "Report", "TeamClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Plot", package: "Plot")
             ]),
         .executableTarget(
             name: "suneung",
             dependencies: [
-                "Exam", "Store", "Ensemble", "Workflow", "Server", "GGUF", "Tokenizer", "Engine", "Tensor", "Training", "Report",
+                "Exam", "Store", "Ensemble", "Workflow", "Server", "TeamClient", "GGUF", "Tokenizer", "Engine", "Tensor", "Training",
+                "Report",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
@@ -102,7 +107,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Store", "Workflow", "Exam", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                "Server", "TeamClient", "Store", "Workflow", "Exam", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "GRDB", package: "GRDB.swift")
             ]),
         .testTarget(

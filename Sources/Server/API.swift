@@ -3,131 +3,162 @@ import Exam
 import Foundation
 import Hummingbird
 import Store
+import TeamClient
 import Workflow
 
 /// The JSON API under /api/v1: what the command line does to a store, over HTTP.
 /// Every handler validates what it takes (names as the CLI does; a dataset by its
 /// content digest, never a path) and runs the store's work off the event loop.
-struct API {
+struct API: Sendable {
     let store: Store
 
     func register(on api: RouterGroup<ServerContext>) {
-        api.get("sets") { request, _ in
-            let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
-            return try await json { try store.summaries().filter { all || !$0.hidden } }
+        api.get("sets", use: listSets)
+        api.post("sets", use: importSet)
+        api.get("sets/:ref", use: showSet)
+        api.get("sets/:ref/csv", use: setCSV)
+        api.post("sets/:ref/scores", use: recordScores)
+        api.post("sets/:ref/retract", use: retractScores)
+        api.post("ensembles", use: buildEnsemble)
+        api.get("diff", use: diff)
+        api.get("agree", use: agreement)
+        api.get("uploads", use: uploads)
+        api.get("datasets/:sha", use: dataset)
+        api.put("datasets/:sha", use: receiveDataset)
+        api.get("whoami", use: whoAmI)
+        api.post("sync/have", use: have)
+        api.get("sync/bundles", use: bundles)
+        api.post("sync/bundles", use: receiveBundle)
+    }
+
+    /// GET /api/v1/sets[?all=1]: the sets' summaries, hidden ones only with all.
+    @Sendable func listSets(_ request: Request, context: ServerContext) async throws -> Response {
+        let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
+        return try await json { try store.summaries().filter { all || !$0.hidden } }
+    }
+
+    @Sendable func showSet(_ request: Request, context: ServerContext) async throws -> Response {
+        let ref = try setRef(context)
+        return try await json { try SetDetail(try store.predictionSet(ref), store: store) }
+    }
+
+    @Sendable func setCSV(_ request: Request, context: ServerContext) async throws -> Response {
+        let ref = try setRef(context)
+        let csv = try await blocking { try store.canonicalCSV(of: try store.predictionSet(ref)) }
+        return text(csv, type: "text/csv; charset=utf-8")
+    }
+
+    /// POST /api/v1/sets/REF/scores: `score` (public and private; a local score is
+    /// computed from a gold file where the rows are: score locally, then push).
+    @Sendable func recordScores(_ request: Request, context: ServerContext) async throws -> Response {
+        let ref = try setRef(context)
+        let body = try await decode(ScoreRequest.self, request)
+        let scores = NewScores(
+            set: ref.description, publicScore: body.public, privateScore: body.private, note: body.note, author: context.token?.name,
+            simulated: body.simulated ?? false)
+        return try await json { try Workflow.recordScores(scores, store: store) }
+    }
+
+    @Sendable func retractScores(_ request: Request, context: ServerContext) async throws -> Response {
+        let ref = try setRef(context)
+        return try await json { () -> [ScoreRecord] in try store.retractLatestScores(of: try store.predictionSet(ref)) }
+    }
+
+    @Sendable func buildEnsemble(_ request: Request, context: ServerContext) async throws -> Response {
+        let spec = try await decode(EnsembleSpec.self, request)
+        let author = context.token?.name
+        let lineage = Lineage(commandLine: "POST /api/v1/ensembles (\(author ?? "?"))", toolVersion: suneungVersion)
+        return try await json { try Workflow.buildEnsemble(spec, store: store, lineage: lineage, author: author) }
+    }
+
+    /// GET /api/v1/diff?a=REF&b=REF
+    @Sendable func diff(_ request: Request, context: ServerContext) async throws -> Response {
+        let (a, b) = (try query(request, "a"), try query(request, "b"))
+        return try await json { try SetDiff(try store.predictionSet(a), try store.predictionSet(b), store: store) }
+    }
+
+    /// GET /api/v1/agree?sets=A,B,... or ?top=K
+    @Sendable func agreement(_ request: Request, context: ServerContext) async throws -> Response {
+        let list = request.uri.queryParameters["sets"].map { String($0).split(separator: ",").map(String.init) }
+        let top = request.uri.queryParameters["top"].flatMap { Int($0) }
+        return try await json { () -> AgreementMatrix in
+            let selection = MemberSelection(store: store)
+            let sets = try top.map { try selection.top($0, datasetFile: nil).sets } ?? selection.named(list ?? [])
+            return try AgreementMatrix(sets, store: store)
         }
-        api.get("sets/:ref") { _, context in
-            let ref = try setRef(context)
-            return try await json { try SetDetail(try store.predictionSet(ref), store: store) }
-        }
-        api.get("sets/:ref/csv") { _, context in
-            let ref = try setRef(context)
-            let csv = try await blocking { try store.canonicalCSV(of: try store.predictionSet(ref)) }
-            return text(csv, type: "text/csv; charset=utf-8")
-        }
-        api.post("sets") { request, context in try await importSet(request, context: context) }
-        api.post("sets/:ref/scores") { request, context in
-            let ref = try setRef(context)
-            let body = try await decode(ScoreRequest.self, request)
-            let author = context.token?.name
-            return try await json { () -> [ScoreResult] in
-                let set = try store.predictionSet(ref)
-                if body.public != nil || body.private != nil, let rows = set.itemCount,
-                    rows < (try store.dataset(id: set.datasetId)).itemCount
-                {
-                    throw StoreError.invalid("\(set.ref) is a subset: it was never uploaded, so it has no leaderboard score")
-                }
-                // A local score is computed from a gold file where the rows are (score locally, then push).
-                let scores = [
-                    body.public.map { (ScoreKind.public, $0, body.note) }, body.private.map { (ScoreKind.private, $0, body.note) }
-                ].compactMap { $0 }
-                guard !scores.isEmpty else { throw StoreError.invalid("give public and/or private") }
-                return try store.addScores(to: set, scores, author: author, simulated: body.simulated ?? false).map {
-                    ScoreResult(set: set.ref.description, kind: $0.kind, value: $0.value, recorded: $0.recorded)
-                }
+    }
+
+    @Sendable func uploads(_ request: Request, context: ServerContext) async throws -> Response {
+        try await json { try UploadLog(store: store) }
+    }
+
+    /// GET /api/v1/datasets/CONTENT_SHA256: the exam file's bytes.
+    @Sendable func dataset(_ request: Request, context: ServerContext) async throws -> Response {
+        let sha = try context.parameters.require("sha")
+        let bytes = try await blocking { () -> [UInt8] in
+            guard let dataset = try store.dataset(digest: sha) else {
+                throw StoreError.notFound("no dataset with sha256 \(excerpt(sha, limit: 20))")
             }
+            return try store.datasetFile(dataset)
         }
-        api.post("sets/:ref/retract") { _, context in
-            let ref = try setRef(context)
-            return try await json { () -> [ScoreRecord] in try store.retractLatestScores(of: try store.predictionSet(ref)) }
+        return Response(
+            status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// PUT /api/v1/datasets/CONTENT_SHA256 with the exam file: checked against the digest.
+    @Sendable func receiveDataset(_ request: Request, context: ServerContext) async throws -> Response {
+        let sha = try context.parameters.require("sha")
+        let bytes = try await body(request, context: context)
+        return try await json { () -> DatasetAnswer in
+            let dataset = try store.receiveDataset(bytes: bytes, contentSha256: sha)
+            return DatasetAnswer(contentSha256: sha, items: dataset.itemCount)
         }
-        api.post("ensembles") { request, context in
-            let spec = try await decode(EnsembleSpec.self, request)
-            let author = context.token?.name
-            let lineage = Lineage(commandLine: "POST /api/v1/ensembles (\(author ?? "?"))", toolVersion: Tool.version)
-            return try await json { try buildEnsemble(spec, store: store, lineage: lineage, author: author) }
+    }
+
+    @Sendable func whoAmI(_ request: Request, context: ServerContext) async throws -> Response {
+        try await json { [token = context.token] in WhoAmI(name: token?.name ?? "", role: token?.role ?? .read) }
+    }
+
+    /// POST /api/v1/sync/have: which of a pusher's sets and datasets are here already.
+    @Sendable func have(_ request: Request, context: ServerContext) async throws -> Response {
+        let asked = try await decode(HaveRequest.self, request)
+        guard asked.sets.count <= 100_000, asked.datasets.count <= 10_000 else {
+            throw StoreError.invalid("too many entries in one request")
         }
-        api.get("diff") { request, _ in
-            let (a, b) = (try query(request, "a"), try query(request, "b"))
-            return try await json { try SetDiff(try store.predictionSet(a), try store.predictionSet(b), store: store) }
-        }
-        api.get("agree") { request, _ in
-            let list = request.uri.queryParameters["sets"].map { String($0).split(separator: ",").map(String.init) }
-            let top = request.uri.queryParameters["top"].flatMap { Int($0) }
-            return try await json { () -> AgreementMatrix in
-                let selection = MemberSelection(store: store)
-                let sets = try top.map { try selection.top($0, datasetFile: nil).sets } ?? selection.named(list ?? [])
-                return try AgreementMatrix(sets, store: store)
+        return try await json {
+            let have = try asked.sets.map {
+                try store.set(named: $0.name, csvSha256: $0.csvSha256, datasetContentSha256: $0.dataset) != nil
             }
-        }
-        api.get("uploads") { _, _ in try await json { try UploadLog(store: store) } }
-        api.get("datasets/:sha") { _, context in
-            let sha = try context.parameters.require("sha")
-            let bytes = try await blocking { () -> [UInt8] in
-                guard let dataset = try store.dataset(digest: sha) else {
-                    throw StoreError.notFound("no dataset with sha256 \(excerpt(sha, limit: 20))")
-                }
-                return try store.datasetFile(dataset)
+            // Names that belong to another kind of set here: the push would stop there.
+            let conflicts = zip(asked.sets, have).compactMap { entry, present -> String? in
+                guard !present, let origin = entry.origin else { return nil }
+                do { try store.checkNameTakes(entry.name, origin: origin) } catch { return "\(error)" }
+                return nil
             }
-            return Response(
-                status: .ok, headers: [.contentType: "text/csv; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            return HaveAnswer(
+                sets: have, datasets: try asked.datasets.map { try store.dataset(contentSha256: $0) != nil }, conflicts: conflicts)
         }
-        api.put("datasets/:sha") { request, context in
-            let sha = try context.parameters.require("sha")
-            let bytes = try await body(request, context: context)
-            return try await json { () -> DatasetAnswer in
-                let dataset = try store.receiveDataset(bytes: bytes, contentSha256: sha)
-                return DatasetAnswer(contentSha256: sha, items: dataset.itemCount)
-            }
+    }
+
+    /// GET /api/v1/sync/bundles: every set as a bundle, for pull. Bundles carry their
+    /// dates in milliseconds, the precision a score is recognised by.
+    @Sendable func bundles(_ request: Request, context: ServerContext) async throws -> Response {
+        try await json(encoder: SetBundle.encoder) { try store.bundles(withCSV: false) }
+    }
+
+    @Sendable func receiveBundle(_ request: Request, context: ServerContext) async throws -> Response {
+        let bytes = try await body(request, context: context)
+        let bundle = try SetBundle.decoder.decode(SetBundle.self, from: Data(bytes))
+        if let method = bundle.submission?.method, Ensemble.Method(rawValue: method) == nil {
+            throw StoreError.invalid("\(bundle.ref): unknown ensemble method '\(excerpt(method))'")
         }
-        api.get("whoami") { _, context in
-            try await json { [token = context.token] in WhoAmI(name: token?.name ?? "", role: token?.role ?? .read) }
-        }
-        api.post("sync/have") { request, _ in
-            let asked = try await decode(HaveRequest.self, request)
-            guard asked.sets.count <= 100_000, asked.datasets.count <= 10_000 else {
-                throw StoreError.invalid("too many entries in one request")
-            }
-            return try await json {
-                let have = try asked.sets.map {
-                    try store.set(named: $0.name, csvSha256: $0.csvSha256, datasetContentSha256: $0.dataset) != nil
-                }
-                // Names that belong to another kind of set here: the push would stop there.
-                let conflicts = zip(asked.sets, have).compactMap { entry, present -> String? in
-                    guard !present, let origin = entry.origin else { return nil }
-                    do { try store.checkNameTakes(entry.name, origin: origin) } catch { return "\(error)" }
-                    return nil
-                }
-                return HaveAnswer(
-                    sets: have, datasets: try asked.datasets.map { try store.dataset(contentSha256: $0) != nil }, conflicts: conflicts)
-            }
-        }
-        // Bundles carry their dates in milliseconds, the precision a score is recognised by.
-        api.get("sync/bundles") { _, _ in try await json(encoder: SetBundle.encoder) { try store.bundles(withCSV: false) } }
-        api.post("sync/bundles") { request, context in
-            let bytes = try await body(request, context: context)
-            let bundle = try SetBundle.decoder.decode(SetBundle.self, from: Data(bytes))
-            if let method = bundle.submission?.method, Ensemble.Method(rawValue: method) == nil {
-                throw StoreError.invalid("\(bundle.ref): unknown ensemble method '\(excerpt(method))'")
-            }
-            let author = context.token?.name
-            return try await json { try store.receive(bundle, author: author) }
-        }
+        let author = context.token?.name
+        return try await json { try store.receive(bundle, author: author) }
     }
 
     /// POST /api/v1/sets?name=N&dataset=CONTENT_SHA256[&invalid=as-wrong][&subset=1][&tag=T...][&note=...]
     /// with the prediction CSV as the body: `import`'s formats and checks.
-    func importSet(_ request: Request, context: ServerContext) async throws -> Response {
+    @Sendable func importSet(_ request: Request, context: ServerContext) async throws -> Response {
         let name = try query(request, "name")
         let sha = try query(request, "dataset")
         let parameters = request.uri.queryParameters
@@ -142,7 +173,7 @@ struct API {
         let notes = Store.SetNotes(
             author: context.token?.name, tags: parameters[values: "tag"].map(String.init), note: parameters["note"].map(String.init))
         let bytes = try await body(request, context: context)
-        let lineage = Lineage(commandLine: "POST /api/v1/sets (\(context.token?.name ?? "?"))", toolVersion: Tool.version)
+        let lineage = Lineage(commandLine: "POST /api/v1/sets (\(context.token?.name ?? "?"))", toolVersion: suneungVersion)
         return try await json { () -> ImportAnswer in
             guard let dataset = try store.dataset(digest: sha) else { throw SyncError.datasetMissing(sha) }
             let report = try importPredictions(
@@ -156,60 +187,6 @@ struct API {
                 ignoredColumns: report.reading.ignoredColumns, sameContent: report.sameContent.map(\.ref.description))
         }
     }
-}
-
-struct ScoreRequest: Codable {
-    var `public`: Double?
-    var `private`: Double?
-    var note: String?
-    var simulated: Bool?
-}
-
-struct ScoreResult: Codable, ResponseEncodable {
-    var set: String
-    var kind: ScoreKind
-    var value: Double
-    var recorded: Bool
-}
-
-struct DatasetAnswer: Codable {
-    var contentSha256: String
-    var items: Int
-}
-
-struct ImportAnswer: Codable {
-    var set: String
-    var created: Bool
-    var rows: Int
-    var invalidAnswers: Int
-    var ignoredColumns: [String]
-    var sameContent: [String]
-}
-
-/// Which of these sets (by name and content) and datasets the server has.
-public struct HaveRequest: Codable, Sendable {
-    public struct Entry: Codable, Sendable {
-        public var name: String
-        public var csvSha256: String
-        public var dataset: String
-        public var origin: SetOrigin?
-    }
-
-    public var sets: [Entry]
-    public var datasets: [String]
-}
-
-public struct HaveAnswer: Codable, Sendable {
-    public var sets: [Bool]
-    public var datasets: [Bool]
-    /// Why some sets could not be received (a name of another kind of set there).
-    public var conflicts: [String]
-}
-
-/// Whose token this is.
-public struct WhoAmI: Codable, Sendable {
-    public var name: String
-    public var role: TokenRole
 }
 
 // MARK: - Helpers

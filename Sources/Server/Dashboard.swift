@@ -62,33 +62,19 @@ struct Dashboard {
         let q = request.uri.queryParameters
         func filter(_ key: String) -> String? { q[Substring(key)].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
         let showHidden = filter("hidden") == "1"
-        let sort = filter("sort") ?? "public"
-        let everything = try store.summaries()
-        var sets = everything.filter { set in
-            (showHidden || !set.hidden)
-                && filter("dataset").map { set.datasetSha256.hasPrefix($0) } != false
-                && filter("tag").map { set.tags.contains($0) } != false
-                && filter("author").map { set.author == $0 } != false
-                && filter("origin").map { set.origin.rawValue == $0 } != false
-        }
-        func score(_ set: Store.SetSummary) -> Double? {
-            switch sort {
-            case "private": set.private
-            case "local": set.local
-            default: set.public
-            }
-        }
-        switch sort {
-        case "name": break
-        case "created": sets.sort { $0.createdAt > $1.createdAt }
-        default: sets.sort { a, b in (score(a) ?? -1, a.createdAt) > (score(b) ?? -1, b.createdAt) }
-        }
-        let marks = closeToBest(sets).mapValues(\.mark)
-        let hidden = showHidden ? 0 : everything.filter(\.hidden).count
+        let sort = filter("sort").flatMap(LeaderboardOrder.init(rawValue:)) ?? .public
+        let board = Leaderboard(
+            try store.summaries(),
+            filter: LeaderboardFilter(
+                includeHidden: showHidden, tag: filter("tag"), author: filter("author"), dataset: filter("dataset"),
+                origin: filter("origin").flatMap(SetOrigin.init(rawValue:))),
+            order: sort)
+        let sets = board.sets, hidden = board.hiddenCount
+        let marks = board.marks.mapValues(\.mark)
         let figureRows = sets.filter { $0.public != nil }.prefix(30).map { set in
             (
                 label: set.ref, public: set.public, private: set.private,
-                error: set.public.map { standardError(accuracy: $0, items: set.items / 2) }, chosen: false,
+                error: board.publicError(set), chosen: false,
                 ensemble: set.origin == .ensemble
             )
         }
@@ -96,9 +82,9 @@ struct Dashboard {
             let value: String = attribute(filter(key) ?? "")
             return .label(.text("\(key) "), .input(.name(key), .type(.text), .value(value), .attribute(named: "size", value: "10")))
         }
-        let options: [Node<HTML.BodyContext>] = ["public", "private", "local", "created", "name"].map { option in
+        let options: [Node<HTML.BodyContext>] = LeaderboardOrder.allCases.map { option in
             let selected: Node<HTML.BodyContext> = option == sort ? .attribute(named: "selected", value: "selected") : .empty
-            return .element(named: "option", nodes: [.attribute(named: "value", value: option), selected, .text(option)])
+            return .element(named: "option", nodes: [.attribute(named: "value", value: option.rawValue), selected, .text(option.rawValue)])
         }
         let sortSelect: Node<HTML.FormContext> = .label(
             .text(" sort "), .element(named: "select", nodes: [.attribute(named: "name", value: "sort"), .group(options)]))
@@ -121,10 +107,12 @@ struct Dashboard {
                     sets.map { set in
                         .tr(
                             .class(set.origin == .ensemble ? "ensemble" : ""), .attribute(named: "data-set", value: attribute(set.ref)),
-                            .td(.a(.href(setLink(set.ref)), .text(set.ref)), .if(set.hidden, .small(.text(" hidden")))),
+                            .td(
+                                .a(.href(setLink(set.ref)), .text(set.ref)), .if(set.hidden, .small(.text(" hidden"))),
+                                .if(board.biased.contains(set.id), .small(.text(" biased")))),
                             .td(.text(set.origin.rawValue)), .td(.text(set.dataset)),
                             .td(.text(scoreText(set.public))),
-                            .td(.text(set.public.map { String(format: "%.4f", standardError(accuracy: $0, items: set.items / 2)) } ?? "")),
+                            .td(.text(board.publicError(set).map { String(format: "%.4f", $0) } ?? "")),
                             .td(.text(marks[set.id] ?? "")),
                             .td(.text(scoreText(set.private))), .td(.text(scoreText(set.local))),
                             .td(.class("l"), .text(set.author ?? "")), .td(.class("l"), .text(set.tags.joined(separator: ", "))),
@@ -163,7 +151,7 @@ struct Dashboard {
             .table(
                 .class("facts"),
                 .tr(.th("dataset"), .td(.text("\(detail.dataset.prefix(8)) (\(detail.datasetItems) items)"))),
-                .tr(.th("rows"), .td(.text("\(detail.rows)\(detail.rows < detail.datasetItems ? " (subset)" : "")"))),
+                .tr(.th("rows"), .td(.text("\(detail.rows)\(detail.subset ? " (subset)" : "")"))),
                 .tr(.th("values"), .td(.text(detail.values?.rawValue ?? "answers only"))),
                 .tr(.th("tags"), .td(.text(detail.tags.joined(separator: ", ")))),
                 .tr(.th("csv sha256"), .td(.code(.text(detail.csvSha256)))),

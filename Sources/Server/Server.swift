@@ -34,7 +34,7 @@ public enum Server {
         if let log { router.add(middleware: RequestLogMiddleware(log: log)) }
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: TokenMiddleware(store: store))
-        router.get("/health") { _, _ in HealthResponse(status: "ok", version: Tool.version) }
+        router.get("/health") { _, _ in HealthResponse(status: "ok", version: suneungVersion) }
         router.get("/login") { request, _ in try await login(request, store: store) }
         API(store: store).register(on: router.group("api/v1"))
         Dashboard(store: store).register(on: router)
@@ -48,7 +48,7 @@ public enum Server {
         logger.logLevel = .warning
         let app = Application(
             router: router(store: store, log: log),
-            configuration: .init(address: .hostname(host, port: port), serverName: "suneung/\(Tool.version)"),
+            configuration: .init(address: .hostname(host, port: port), serverName: "suneung/\(suneungVersion)"),
             onServerRunning: { channel in onStart(channel.localAddress?.port ?? port) }, logger: logger)
         try await app.runService()
     }

@@ -236,7 +236,7 @@ public struct RemoteClient: Sendable {
     public func score(_ ref: String, public publicScore: Double?, private privateScore: Double?, note: String?, simulated: Bool) throws
         -> [(kind: ScoreKind, value: Double, recorded: Bool)]
     {
-        let results: [ScoreResult] = try send(
+        let results: [RecordedScore] = try send(
             "POST", "/api/v1/sets/\(pathValue(ref))/scores",
             json: ScoreRequest(public: publicScore, private: privateScore, note: note, simulated: simulated))
         return results.map { ($0.kind, $0.value, $0.recorded) }
@@ -282,7 +282,8 @@ public struct RemoteClient: Sendable {
             return try decoder.decode(T.self, from: data)
         } catch let error as DecodingError {
             throw Failure(
-                status: 0, message: "the answer from \(url) is not what suneung \(Tool.version) expects: \(excerpt("\(error)", limit: 300))"
+                status: 0,
+                message: "the answer from \(url) is not what suneung \(suneungVersion) expects: \(excerpt("\(error)", limit: 300))"
             )
         }
     }
