@@ -8,15 +8,6 @@ import XCTest
 class WorkspaceTestCase: XCTestCase {
     var root: URL!
 
-    static var binary: URL {
-        // The test bundle sits beside the products it was built with.
-        var folder = Bundle(for: WorkspaceTestCase.self).bundleURL
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("suneung").path), folder.path != "/" {
-            folder.deleteLastPathComponent()
-        }
-        return folder.appendingPathComponent("suneung")
-    }
-
     struct Result {
         var status: Int32
         var output: String
@@ -28,22 +19,8 @@ class WorkspaceTestCase: XCTestCase {
     }
 
     func run(_ arguments: [String], status expected: Int32?, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = root
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let result = Result(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
-        if let expected {
-            XCTAssertEqual(
-                result.status, expected, "suneung \(arguments.joined(separator: " ")):\n\(result.output)", file: file, line: line)
-        }
-        return result
+        let (status, output) = try SuneungBinary.run(arguments, in: root, expect: expected, file: file, line: line)
+        return Result(status: status, output: output)
     }
 
     func write(_ name: String, _ text: String) throws {
@@ -121,12 +98,7 @@ class WorkspaceTestCase: XCTestCase {
     /// Starts `suneung ARGUMENTS` in the workspace, polls `until` every 20 ms (for up to
     /// `timeout` seconds), then kills it with SIGKILL.
     func killWhen(_ arguments: [String], timeout: TimeInterval = 180, until condition: () throws -> Bool) throws {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.currentDirectoryURL = root
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let process = SuneungBinary.process(arguments, in: root)
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)
         while try !condition(), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
@@ -256,7 +228,7 @@ final class CommandTests: WorkspaceTestCase {
             "score", "qwen_ep3", "--public", "0.8", says: "no prediction set or submission named qwen_ep3 (did you mean qwen_ep2?)")
         try assertRefused("show", "qwen_ep2@v4", says: "qwen_ep2 has no version 4 (the latest is qwen_ep2@v1)")
         try write("other-exam.csv", "id,paragraph,problems\nz1,p,\"{'question': 'q', 'choices': ['a', 'b'], 'answer': 1}\"\n")
-        try assertRefused("score", "qwen_ep2", "--gold", "other-exam.csv", says: "shares no labelled id with qwen_ep2@v1")
+        try assertRefused("score", "qwen_ep2", "--gold", "other-exam.csv", says: "labels none of the items qwen_ep2@v1 predicts")
     }
 
     func testNewerStoreIsRefused() throws {
@@ -282,12 +254,7 @@ final class KillTests: WorkspaceTestCase {
         try run("import", "big-run.csv", "--name", "warmup", "--dataset", "big.csv") // registers the dataset
         for (attempt, delay) in [0.02, 0.05, 0.1, 0.2, 0.4].enumerated() {
             try write("big-run.csv", predictions.replacingOccurrences(of: ",1.5,", with: ",1.\(attempt + 6),"))
-            let process = Process()
-            process.executableURL = Self.binary
-            process.arguments = ["import", "big-run.csv", "--name", "killed", "--dataset", "big.csv"]
-            process.currentDirectoryURL = root
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            let process = SuneungBinary.process(["import", "big-run.csv", "--name", "killed", "--dataset", "big.csv"], in: root)
             try process.run()
             Thread.sleep(forTimeInterval: delay)
             kill(process.processIdentifier, SIGKILL)

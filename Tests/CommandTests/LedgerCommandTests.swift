@@ -193,14 +193,7 @@ final class LedgerCommandTests: WorkspaceTestCase {
     func testConcurrentInit() throws {
         for attempt in 0..<8 {
             let folder = root.appendingPathComponent("new-\(attempt)")
-            let processes = (0..<3).map { _ in
-                let process = Process()
-                process.executableURL = Self.binary
-                process.arguments = ["init", "--workspace", folder.path]
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                return process
-            }
+            let processes = (0..<3).map { _ in SuneungBinary.process(["init", "--workspace", folder.path]) }
             for process in processes { try process.run() }
             for process in processes {
                 process.waitUntilExit()
@@ -225,7 +218,7 @@ final class LedgerCommandTests: WorkspaceTestCase {
             guard FileManager.default.isExecutableFile(atPath: user[0]) else {
                 throw XCTSkip("setpriv is not installed: cannot read as another user")
             }
-            var folder = Self.binary.deletingLastPathComponent()
+            var folder = SuneungBinary.url.deletingLastPathComponent()
             while folder.path != "/" {
                 guard let mode = (try? FileManager.default.attributesOfItem(atPath: folder.path))?[.posixPermissions] as? Int,
                     mode & 0o001 != 0
@@ -241,8 +234,9 @@ final class LedgerCommandTests: WorkspaceTestCase {
         defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root.path) }
         func asReader(_ arguments: [String]) throws -> (Int32, String) {
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: user.first ?? Self.binary.path)
-            process.arguments = Array(user.dropFirst()) + (user.isEmpty ? [] : [Self.binary.path]) + arguments + ["--workspace", root.path]
+            process.executableURL = URL(fileURLWithPath: user.first ?? SuneungBinary.url.path)
+            process.arguments =
+                Array(user.dropFirst()) + (user.isEmpty ? [] : [SuneungBinary.url.path]) + arguments + ["--workspace", root.path]
             let pipe = Pipe()
             process.standardOutput = pipe
             process.standardError = pipe
@@ -442,12 +436,7 @@ final class LedgerCommandTests: WorkspaceTestCase {
                 arguments = ["rename", renamed == 0 ? "seed" : "seed-\(renamed)", "seed-\(renamed + 1)"]
             default: arguments = ["score", renamed == 0 ? "seed" : "seed-\(renamed)", "--public", "0.\(attempt + 10)"]
             }
-            let process = Process()
-            process.executableURL = Self.binary
-            process.arguments = arguments
-            process.currentDirectoryURL = root
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            let process = SuneungBinary.process(arguments, in: root)
             try process.run()
             Thread.sleep(forTimeInterval: Double.random(in: 0.005...0.12, using: &generator))
             kill(process.processIdentifier, SIGKILL)

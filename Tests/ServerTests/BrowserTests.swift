@@ -32,7 +32,7 @@ final class BrowserTests: XCTestCase {
         let peers = RealData.folder.appendingPathComponent("peer-predictions/test-systems")
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("suneung-browser-\(UUID())")
         defer { try? FileManager.default.removeItem(at: workspace) }
-        func suneung(_ arguments: String...) throws -> String { try Binary.run(arguments + ["--workspace", workspace.path]).output }
+        func suneung(_ arguments: String...) throws -> String { try SuneungBinary.run(arguments + ["--workspace", workspace.path]).output }
         _ = try suneung("init")
         let files = ["gemma_ckpt2944.csv", "gemma_ckpt2944_2nd.csv", "gpt4o.csv", "zeroshot_output.csv", "zeroshot_output_logical.csv"]
         for (index, file) in files.enumerated() {

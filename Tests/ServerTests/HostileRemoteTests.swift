@@ -4,9 +4,11 @@ import Hummingbird
 import HummingbirdTesting
 import Store
 import Synchronization
+import TestSupport
 import XCTest
 
 @testable import Server
+@testable import TeamClient
 
 /// A hostile server on 127.0.0.1 (raw sockets, so that it can break HTTP): each
 /// connection's request head is recorded, then `answer` writes what it likes. Every
@@ -157,7 +159,7 @@ final class HostileRemoteTests: XCTestCase {
 
         // `remote add` says so and keeps nothing.
         let workspace = root.appendingPathComponent("ws").path
-        let added = try Binary.run(
+        let added = try SuneungBinary.run(
             ["remote", "add", "team", hostile.url, "--token", "snt_secret", "--workspace", workspace],
             environment: ["XDG_CONFIG_HOME": root.appendingPathComponent("config").path], expect: 1
         ).output
@@ -206,11 +208,13 @@ final class HostileRemoteTests: XCTestCase {
 
         // Through the commands, as a member sees them.
         let workspace = root.appendingPathComponent("ws")
-        try Binary.run(["init", "--workspace", workspace.path])
+        try SuneungBinary.run(["init", "--workspace", workspace.path])
         try "evil: \"\(json.url)\"\n".write(to: workspace.appendingPathComponent(Remotes.file), atomically: true, encoding: .utf8)
         for command in [["list", "--remote", "evil"], ["pull", "--remote", "evil"]] {
-            let output = try Binary.run(command + ["--workspace", workspace.path], environment: ["SUNEUNG_TOKEN": "snt_x"], expect: 1)
-                .output
+            let output = try SuneungBinary.run(
+                command + ["--workspace", workspace.path], environment: ["SUNEUNG_TOKEN": "snt_x"], expect: 1
+            )
+            .output
             XCTAssertTrue(output.contains("answered 500: boom"), output)
             assertPrintable(output.replacingOccurrences(of: "\n", with: " "))
         }
@@ -236,7 +240,7 @@ final class HostileRemoteTests: XCTestCase {
         try FileManager.default.createDirectory(at: workspace.appendingPathComponent("config"), withIntermediateDirectories: true)
         try "slow: \"\(drip.url)\"\n".write(to: workspace.appendingPathComponent(Remotes.file), atomically: true, encoding: .utf8)
         let commandStart = Date()
-        let output = try Binary.run(
+        let output = try SuneungBinary.run(
             ["list", "--remote", "slow", "--workspace", workspace.path],
             environment: ["SUNEUNG_TOKEN": "snt_x", "SUNEUNG_REMOTE_TIMEOUT": "2"], expect: 1
         ).output
@@ -265,7 +269,7 @@ final class HostileRemoteTests: XCTestCase {
             guard connection.send("HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nConnection: close\r\n\r\n") else { return }
             let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1 << 16)
             // 400 MB at about 60 MB/s, a fast network's pace: loopback's own pace outruns
-            // the queue URLSession hands the body over on (see the README).
+            // the queue URLSession hands the body over on (see DESIGN.md, the client).
             for _ in 0..<(400 << 4) {
                 guard connection.send(chunk) else { return }
                 sent.value.withLock { $0 += chunk.count }
@@ -328,14 +332,14 @@ final class HostileRemoteTests: XCTestCase {
         let workspace = root.appendingPathComponent("ws").path
         // XDG_CONFIG_HOME empty is unset, as the spec says.
         let environment = ["HOME": home.path, "XDG_CONFIG_HOME": ""]
-        let added = try Binary.run(
+        let added = try SuneungBinary.run(
             ["remote", "add", "team", remote.url, "--token", "snt_home", "--workspace", workspace], environment: environment
         ).output
         let file = home.appendingPathComponent(".config/suneung/credentials")
         XCTAssertTrue(added.contains("token kept in \(file.path) (the server knows the token: kim, write)"), added)
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: file)), [remote.url: "snt_home"])
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int, 0o600)
-        XCTAssertTrue(try Binary.run(["remote", "list", "--workspace", workspace], environment: environment).output.contains("user"))
+        XCTAssertTrue(try SuneungBinary.run(["remote", "list", "--workspace", workspace], environment: environment).output.contains("user"))
     }
 
     func testATokenFromAFile() throws {
@@ -349,18 +353,18 @@ final class HostileRemoteTests: XCTestCase {
         }
         try write("", mode: 0o600)
         XCTAssertTrue(
-            try Binary.run(
+            try SuneungBinary.run(
                 ["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment,
                 expect: 1
             ).output.contains("is empty"))
         try write("  snt_file  \nsecond line\n", mode: 0o644)
         XCTAssertTrue(
-            try Binary.run(
+            try SuneungBinary.run(
                 ["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment,
                 expect: 1
             ).output.contains("readable by others"))
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: tokenFile.path)
-        try Binary.run(
+        try SuneungBinary.run(
             ["remote", "add", "team", remote.url, "--token-file", tokenFile.path, "--workspace", workspace], environment: environment)
         let kept = root.appendingPathComponent("config/suneung/credentials")
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: kept)), [remote.url: "snt_file"])
@@ -371,25 +375,25 @@ final class HostileRemoteTests: XCTestCase {
         let remote = try friendlyRemote()
         let workspace = root.appendingPathComponent("ws")
         let environment = ["XDG_CONFIG_HOME": root.appendingPathComponent("config").path]
-        try Binary.run(
+        try SuneungBinary.run(
             ["remote", "add", "team", remote.url, "--token", "snt_user", "--workspace", workspace.path], environment: environment)
-        try Binary.run(
+        try SuneungBinary.run(
             ["remote", "add", "team", remote.url, "--token", "snt_here", "--here", "--workspace", workspace.path], environment: environment)
         let file = workspace.appendingPathComponent(Credentials.workspacePath)
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: file)), [remote.url: "snt_here"])
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int, 0o600)
         XCTAssertTrue(
-            try Binary.run(["remote", "list", "--workspace", workspace.path], environment: environment).output.contains("workspace"))
-        try Binary.run(["list", "--remote", "team", "--workspace", workspace.path], environment: environment)
+            try SuneungBinary.run(["remote", "list", "--workspace", workspace.path], environment: environment).output.contains("workspace"))
+        try SuneungBinary.run(["list", "--remote", "team", "--workspace", workspace.path], environment: environment)
         XCTAssertTrue(remote.requests.last?.contains("Authorization: Bearer snt_here\r\n") == true, remote.requests.last ?? "")
         // One that others can read is not used.
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file.path)
         XCTAssertTrue(
-            try Binary.run(["list", "--remote", "team", "--workspace", workspace.path], environment: environment, expect: 1).output
+            try SuneungBinary.run(["list", "--remote", "team", "--workspace", workspace.path], environment: environment, expect: 1).output
                 .contains("chmod 600"))
         // --forget-token deletes it from both files.
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
-        try Binary.run(["remote", "remove", "team", "--forget-token", "--workspace", workspace.path], environment: environment)
+        try SuneungBinary.run(["remote", "remove", "team", "--forget-token", "--workspace", workspace.path], environment: environment)
         XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: file)), [:])
         XCTAssertEqual(
             try JSONDecoder().decode(

@@ -1,8 +1,8 @@
 import Exam
 import Foundation
-import Server
 import Store
 import Synchronization
+import TeamClient
 import TestSupport
 import Workflow
 import XCTest
@@ -39,7 +39,7 @@ final class LoadTests: XCTestCase {
                 })
             return try store.addPredictionSet(
                 name: "\(name)-run-\(index)", dataset: dataset, table: table, origin: .imported,
-                lineage: Lineage(commandLine: "load test", toolVersion: Tool.version)
+                lineage: Lineage(commandLine: "load test", toolVersion: suneungVersion)
             ).set
         }
         return (store, sets)
@@ -47,11 +47,12 @@ final class LoadTests: XCTestCase {
 
     func serverWithTokens(_ names: [String]) throws -> (ServerProcess, [String]) {
         let workspace = root.appendingPathComponent("server")
-        try Binary.run(["init", "--workspace", workspace.path])
+        try SuneungBinary.run(["init", "--workspace", workspace.path])
         let tokens = try names.map { name in
-            try Binary.run(["token", "add", name, "--role", "write", "--workspace", workspace.path]).output.split(separator: "\n").first {
-                $0.hasPrefix("snt_")
-            }.map(String.init)!
+            try SuneungBinary.run(["token", "add", name, "--role", "write", "--workspace", workspace.path]).output.split(separator: "\n")
+                .first {
+                    $0.hasPrefix("snt_")
+                }.map(String.init)!
         }
         let server = ServerProcess(workspace: workspace)
         try server.start()

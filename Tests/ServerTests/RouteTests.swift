@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Server
 import Store
+import TeamClient
 import TestSupport
 import Workflow
 import XCTest
@@ -25,7 +26,7 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
         try exam.write(to: root.appendingPathComponent("test.csv"), atomically: true, encoding: .utf8)
         try SampleFiles.run.write(to: root.appendingPathComponent("run.csv"), atomically: true, encoding: .utf8)
         try SampleFiles.other.write(to: root.appendingPathComponent("other.csv"), atomically: true, encoding: .utf8)
-        let lineage = Lineage(commandLine: "test", toolVersion: Tool.version)
+        let lineage = Lineage(commandLine: "test", toolVersion: suneungVersion)
         _ = try importPredictions(
             [
                 ImportRequest(file: root.appendingPathComponent("run.csv").path, name: "run"),
@@ -399,7 +400,7 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
                 ])
             let set = try store.addPredictionSet(
                 name: "bulk-\(index)", dataset: dataset, table: table, origin: .imported,
-                lineage: Lineage(commandLine: "bulk", toolVersion: Tool.version)
+                lineage: Lineage(commandLine: "bulk", toolVersion: suneungVersion)
             ).set
             if index % 3 == 0 { try store.addScores(to: set, [(.public, Double(index % 100) / 100, nil)]) }
         }

@@ -1,41 +1,6 @@
 import Foundation
+import TestSupport
 import XCTest
-
-/// The built `suneung` binary, run as the team would: `serve` as a real process on
-/// 127.0.0.1, and the commands against it.
-enum Binary {
-    static var url: URL {
-        // The test bundle sits beside the products it was built with.
-        var folder = Bundle(for: ServerProcess.self).bundleURL
-        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("suneung").path), folder.path != "/" {
-            folder.deleteLastPathComponent()
-        }
-        return folder.appendingPathComponent("suneung")
-    }
-
-    /// Runs `suneung ARGS` and returns its status and output (stdout and stderr).
-    @discardableResult
-    static func run(
-        _ arguments: [String], environment: [String: String] = [:], expect: Int32? = 0, file: StaticString = #filePath, line: UInt = #line
-    ) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
-        if let expect {
-            XCTAssertEqual(
-                process.terminationStatus, expect, "suneung \(arguments.joined(separator: " ")):\n\(output)", file: file, line: line)
-        }
-        return (process.terminationStatus, output)
-    }
-}
 
 /// A `suneung serve` process on 127.0.0.1; `kill()` is a kill -9, `start()` again
 /// binds the same port.
@@ -54,7 +19,7 @@ final class ServerProcess: @unchecked Sendable {
     /// Starts the server and waits for its "Serving ... on http://127.0.0.1:PORT" line.
     func start() throws {
         let process = Process()
-        process.executableURL = Binary.url
+        process.executableURL = SuneungBinary.url
         process.arguments = ["serve", "--workspace", workspace.path, "--host", "127.0.0.1", "--port", "\(port)"]
         let pipe = Pipe()
         process.standardOutput = pipe

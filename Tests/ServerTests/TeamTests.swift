@@ -24,7 +24,7 @@ final class TeamTests: XCTestCase {
     func member(_ name: String, _ arguments: String..., expect: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws
         -> String
     {
-        try Binary.run(
+        try SuneungBinary.run(
             arguments + ["--workspace", root.appendingPathComponent(name).path],
             environment: ["XDG_CONFIG_HOME": root.appendingPathComponent("config-\(name)").path],
             expect: expect, file: file, line: line

