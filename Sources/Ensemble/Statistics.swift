@@ -70,6 +70,10 @@ public func bootstrapDifferenceInterval(
     return (quantile(tail), quantile(1 - tail))
 }
 
+/// The items of the public leaderboard split when the competition does not say: half
+/// the dataset's, rounded down.
+public func publicSplitItems(ofDataset items: Int) -> Int { items / 2 }
+
 /// The binomial standard error of an accuracy p measured on n items.
 public func standardError(accuracy p: Double, items n: Int) -> Double {
     n > 0 ? (p * (1 - p) / Double(n)).squareRoot() : .nan

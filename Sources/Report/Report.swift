@@ -1,3 +1,4 @@
+import Ensemble
 import Foundation
 import Plot
 
@@ -92,7 +93,7 @@ public enum Report {
         let rows = data.members.map { m in
             (
                 label: m.ref, public: m.publicScore, private: m.privateScore,
-                error: m.publicScore.map { p in m.publicItems > 0 ? (p * (1 - p) / Double(m.publicItems)).squareRoot() : 0 },
+                error: m.publicScore.map { p in m.publicItems > 0 ? standardError(accuracy: p, items: m.publicItems) : 0 },
                 chosen: m.chosen, ensemble: m.kind == "ensemble"
             )
         }

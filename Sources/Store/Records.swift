@@ -2,11 +2,13 @@ import Exam
 import Foundation
 import GRDB
 
-/// An exam file the store has seen, identified by the sha256 of its bytes.
+/// An exam file the store has seen. Its identity is `contentSha256`, the digest of its
+/// parsed items; `sha256` is of the bytes first registered (a short name for people).
 public struct DatasetRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
     public static let databaseTableName = "dataset"
 
     public var id: Int64?
+    /// sha256 of the file's bytes as first registered.
     public var sha256: String
     public var itemIds: [String]
     public var choiceCounts: [Int]
@@ -256,8 +258,12 @@ public struct AnswerCounts: Codable, Sendable, Equatable, DatabaseValueConvertib
     public var byChoices: [String: [Int]]
 
     public init(_ table: PredictionTable, dataset: DatasetRecord) {
+        self.init(table, itemIds: dataset.itemIds, choiceCounts: dataset.choiceCounts)
+    }
+
+    init(_ table: PredictionTable, itemIds: [String], choiceCounts: [Int]) {
         var choicesOf: [String: Int] = [:]
-        for (id, n) in zip(dataset.itemIds, dataset.choiceCounts) { choicesOf[id] = n }
+        for (id, n) in zip(itemIds, choiceCounts) { choicesOf[id] = n }
         var counts: [String: [Int]] = [:]
         for row in table.rows {
             let n = choicesOf[row.id] ?? PredictionRow.maxChoices
@@ -294,9 +300,15 @@ public struct AnswerCounts: Codable, Sendable, Equatable, DatabaseValueConvertib
     /// Groups smaller than this say too little for a flag.
     public static let minimumItems = 20
 
+    /// A set is biased when its most frequent answer takes more than this many times its
+    /// reference share (`favouriteRatio`, `bias`'s flag).
+    public static let biasedRatio = 2.0
+
+    public func isBiased(reference: [Int: [Double]]) -> Bool { favouriteRatio(reference: reference) > Self.biasedRatio }
+
     /// The most frequent answer's share against `reference` shares (per number of
     /// choices; uniform where absent): the largest ratio over the groups of at least
-    /// `minimumItems` items (above 2: the set's favourite takes more than twice its share).
+    /// `minimumItems` items (above `biasedRatio`: the set is biased).
     public func favouriteRatio(reference: [Int: [Double]]) -> Double {
         var worst = 0.0
         for (key, counts) in byChoices {
@@ -313,4 +325,15 @@ public struct AnswerCounts: Codable, Sendable, Equatable, DatabaseValueConvertib
         }
         return worst
     }
+}
+
+extension PredictionSetRecord {
+    /// Whether the set covers only some of its dataset's items (`import --subset`): never
+    /// uploaded, so it has no leaderboard score, and never a submission or its member.
+    public func isSubset(of dataset: DatasetRecord) -> Bool {
+        Self.isSubset(rows: itemCount ?? dataset.itemCount, datasetItems: dataset.itemCount)
+    }
+
+    /// The rule, for what carries counts rather than records (summaries, bundles).
+    public static func isSubset(rows: Int, datasetItems: Int) -> Bool { rows < datasetItems }
 }

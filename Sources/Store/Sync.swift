@@ -304,7 +304,8 @@ extension Store {
         if existing == nil {
             guard let csv = bundle.csv else { throw SyncError.contentMissing(bundle.ref.description) }
             let options = PredictionFileOptions(
-                invalidAnswers: bundle.invalidAnswers > 0 ? .asWrong : .refuse, subset: bundle.rows < dataset.itemCount)
+                invalidAnswers: bundle.invalidAnswers > 0 ? .asWrong : .refuse,
+                subset: PredictionSetRecord.isSubset(rows: bundle.rows, datasetItems: dataset.itemCount))
             let table = try PredictionTable.read(
                 bytes: Array(csv.utf8), file: "\(bundle.ref) (received)", dataset: dataset.shape, options: options
             ).table

@@ -123,7 +123,9 @@ public func positionBias(
         return PositionBias.Group(
             choices: n, items: rows.count, answers: answers, invalid: rows.filter { $0.answer == 0 }.count, gold: goldCounts,
             prior: prior?[n], recall: recall, meanProbability: meanProbability, chiSquare: test,
-            mostFrequent: .init(position: top + 1, share: share, referenceShare: referenceShare, flagged: share > 2 * referenceShare))
+            mostFrequent: .init(
+                position: top + 1, share: share, referenceShare: referenceShare, flagged: share > AnswerCounts.biasedRatio * referenceShare)
+        )
     }
     return PositionBias(set: set.ref.description, groups: groups)
 }

@@ -25,15 +25,8 @@ public struct MemberSelection: Sendable {
     {
         guard k >= 1 else { throw StoreError.invalid("--top needs K >= 1") }
         let excluded = try excluding.map { try SetRef(parsing: $0) }
-        func score(_ set: Store.SetSummary) -> Double? {
-            switch kind {
-            case .public: set.public
-            case .private: set.private
-            case .local: set.local
-            }
-        }
         var scored = try store.summaries().filter { set in
-            score(set) != nil && set.origin != .ensemble && !set.subset && (includeHidden || !set.hidden)
+            set.score(kind) != nil && set.origin != .ensemble && !set.subset && (includeHidden || !set.hidden)
                 && !excluded.contains { $0.name == set.name && ($0.version == nil || $0.version == set.version) }
         }
         if let datasetFile {
@@ -46,18 +39,7 @@ public struct MemberSelection: Sendable {
                 "the scored sets are over \(datasets.count) datasets (\(datasets.map { String($0.prefix(8)) }.sorted().joined(separator: ", "))); choose one with --dataset TEST.csv, or name the members with --members"
             )
         }
-        scored.sort { (score($0)!, $0.createdAt, $0.id) > (score($1)!, $1.createdAt, $1.id) }
-        var kept: [Store.SetSummary] = []
-        var skipped: [(String, String)] = []
-        var byContent: [String: String] = [:]
-        for set in scored {
-            if let first = byContent[set.csvSha256] {
-                skipped.append((set.ref, first))
-            } else {
-                byContent[set.csvSha256] = set.ref
-                kept.append(set)
-            }
-        }
+        let (kept, skipped) = Self.rank(scored, by: kind)
         guard kept.count >= k else {
             let copies = skipped.isEmpty ? "" : " (\(skipped.count) more are copies of others' content)"
             throw StoreError.invalid(
@@ -69,6 +51,28 @@ public struct MemberSelection: Sendable {
         return Top(
             sets: try chosen.map { try store.predictionSet(id: $0.id) },
             skippedCopies: skipped.filter { chosenRefs.contains($0.1) })
+    }
+
+    /// The sets with a score of `kind`, best first (ties: the newer version first), and
+    /// the copies passed over: a set whose answers and values equal a better-ranked set's
+    /// counts once. The one ranking of `--top` and the pipeline's top members.
+    public static func rank(_ sets: [Store.SetSummary], by kind: ScoreKind) -> (
+        kept: [Store.SetSummary], skipped: [(skipped: String, sameAs: String)]
+    ) {
+        let scored = sets.compactMap { set in set.score(kind).map { (set, $0) } }
+            .sorted { ($0.1, $0.0.createdAt, $0.0.id) > ($1.1, $1.0.createdAt, $1.0.id) }.map(\.0)
+        var kept: [Store.SetSummary] = []
+        var skipped: [(skipped: String, sameAs: String)] = []
+        var byContent: [String: String] = [:]
+        for set in scored {
+            if let first = byContent[set.csvSha256] {
+                skipped.append((set.ref, first))
+            } else {
+                byContent[set.csvSha256] = set.ref
+                kept.append(set)
+            }
+        }
+        return (kept, skipped)
     }
 
     /// Sets named as `A,B@v2,...`; naming one twice is an error.
@@ -102,7 +106,7 @@ public struct MemberSelection: Sendable {
         var coverage = Array(repeating: 0, count: dataset.itemCount)
         let members = try sets.map { set -> Member in
             let table = try store.checkedTable(of: set)
-            if !allowSubsets && table.rows.count < dataset.itemCount {
+            if !allowSubsets && set.isSubset(of: dataset) {
                 throw StoreError.invalid(
                     "\(set.ref) covers \(table.rows.count) of the dataset's \(dataset.itemCount) items (imported with --subset): a subset cannot be a member of a submission"
                 )
@@ -162,12 +166,12 @@ public struct CloseToBest: Sendable {
     public var publicItems: Int
 }
 
-/// `list`'s and the leaderboard's marks; `publicItems` defaults to half the dataset.
+/// `list`'s and the leaderboard's marks; `publicItems` defaults to the public split of the dataset.
 public func closeToBest(_ sets: [Store.SetSummary], publicItems: Int? = nil) -> [Int64: CloseToBest] {
     var marks: [Int64: CloseToBest] = [:]
     for group in Dictionary(grouping: sets.filter { $0.public != nil }, by: \.datasetSha256).values {
         let best = group.max { ($0.public!, $0.createdAt) < ($1.public!, $1.createdAt) }!
-        let n = publicItems ?? best.items / 2
+        let n = publicItems ?? publicSplitItems(ofDataset: best.items)
         let error = standardError(accuracy: best.public!, items: n)
         for set in group {
             if set.id == best.id {

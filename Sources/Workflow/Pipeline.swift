@@ -42,12 +42,9 @@ public enum Pipeline {
         let notes = Store.SetNotes(author: author)
         let test = resolve(settings.test), model = resolve(settings.model)
         let gold = try settings.gold.map { path -> [ExamItem] in
-            let items = try ExamSet.load(path: resolve(path)).items.filter { $0.answer != nil }
-            let ids = Set(try ExamSet.load(path: test).items.map(\.id))
-            guard items.contains(where: { ids.contains($0.id) }) else {
-                throw TrainingError("\(path) labels none of the items of \(settings.test): is it the gold file of another dataset?")
-            }
-            return items
+            let gold = try Gold(path: resolve(path))
+            _ = try gold.labelled(try ExamSet.load(path: test).items, id: \.id, what: "the items of \(settings.test)")
+            return gold.items
         }
         // The training settings are checked before any stage runs.
         var trainingConfig: TrainingConfig?
@@ -87,7 +84,7 @@ public enum Pipeline {
                 let report = try importPredictions(
                     [ImportRequest(file: resolve(folder) + "/" + file, name: String(file.dropLast(4)))], datasetFile: test,
                     options: PredictionFileOptions(),
-                    notes: notes, lineage: Lineage(commandLine: commandLine, toolVersion: Tool.version), store: store)[0]
+                    notes: notes, lineage: Lineage(commandLine: commandLine, toolVersion: suneungVersion), store: store)[0]
                 if case .created(let set) = report.outcome { events(.note("Imported \(set.ref) from \(file)")) }
                 members.append(report.outcome.set.ref.description)
             }
@@ -133,12 +130,11 @@ public enum Pipeline {
                 .note(
                     "No gold file: the top \(settings.top) are chosen by the public scores recorded with `suneung score NAME --public X`."))
         }
-        let scored = try members.compactMap { ref -> (String, Double, Date)? in
-            let set = try store.predictionSet(ref)
-            return try store.latestScore(of: set, .public).map { (ref, $0, set.createdAt) }
-        }
-        // Best public score first; ties: the newer set first (as `ensemble --top`).
-        let chosen = scored.sorted { ($0.1, $0.2) > ($1.1, $1.2) }.prefix(settings.top).map(\.0)
+        // Ranked as `ensemble --top` ranks: best public score first, copies counted once.
+        let memberRefs = Set(members)
+        let ranked = MemberSelection.rank(try store.summaries().filter { memberRefs.contains($0.ref) }, by: .public)
+        let chosen = ranked.kept.prefix(settings.top).map(\.ref)
+        for copy in ranked.skipped { events(.note("Skipped \(copy.skipped): the same answers and values as \(copy.sameAs).")) }
         var ensembles: [String] = []
         if chosen.count >= 2 {
             events(.stage("6. ensembles of the top \(chosen.count) by public score"))
@@ -147,7 +143,7 @@ public enum Pipeline {
                 let built = try buildEnsemble(
                     EnsembleSpec(name: name, members: Array(chosen), method: method, weights: method == "vote" ? nil : settings.weights),
                     store: store,
-                    lineage: Lineage(commandLine: commandLine, toolVersion: Tool.version), author: author)
+                    lineage: Lineage(commandLine: commandLine, toolVersion: suneungVersion), author: author)
                 events(
                     .note(
                         "Ensemble \(name): \(built.method) over \(built.members.count) members; \(built.created ? "recorded" : "unchanged:") \(built.recorded!) -> \(built.submissionFile!)"
@@ -335,7 +331,9 @@ public enum PipelineReport {
             ids.formUnion(table.rows.map(\.id))
             let counts = (1...5).map { choice in table.rows.filter { $0.answer == choice }.count }
             let publicItems =
-                goldAnswers.isEmpty ? table.rows.count / 2 : table.rows.filter { goldAnswers[$0.id] != nil && isPublicItem($0.id) }.count
+                goldAnswers.isEmpty
+                ? publicSplitItems(ofDataset: table.rows.count)
+                : table.rows.filter { goldAnswers[$0.id] != nil && isPublicItem($0.id) }.count
             members.append(
                 ReportData.Member(
                     ref: row.ref, kind: row.kind, publicScore: row.public, privateScore: row.private, localScore: row.local,

@@ -68,29 +68,6 @@ public struct PredictRequest: Sendable {
     }
 }
 
-/// A request that cannot work as given (the command line's exit status 64).
-public struct UsageError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
-/// What a long workflow tells its caller as it goes: lines for people, and the units of
-/// work for a progress bar (the command line draws them; a server could stream them).
-public enum WorkflowEvent {
-    case note(String)
-    /// A stage of the pipeline begins.
-    case stage(String)
-    /// Items (or passes) to do from here.
-    case begin(total: Int)
-    /// One done, with its prompt's tokens.
-    case item(tokens: Int)
-    case trainingStart(steps: Int)
-    case trainingStep(Trainer.Step)
-    case trainingNote(String)
-}
-
-public typealias WorkflowEvents = (WorkflowEvent) -> Void
-
 /// Scoring exam items with a GGUF model: `predict`, and the pipeline's stages 1 and 4.
 public enum Predict {
     /// The engine's version; the lineage adds the precision and the kernel that ran.
@@ -118,13 +95,10 @@ public enum Predict {
         // items, the model, and every prompt (tokenizing all 869 takes under a second).
         let all = try ExamSet.load(path: dataset).items
         let items = limit.map { Array(all.prefix($0)) } ?? all
-        let labelled = try gold.map { gold in
-            let labelled = try ExamSet.load(path: gold).items.filter { $0.answer != nil }
-            let ids = Set(items.map(\.id))
-            guard labelled.contains(where: { ids.contains($0.id) }) else {
-                throw StoreError.invalid("\(gold) labels none of the items to score (is it for another dataset?)")
-            }
-            return labelled
+        let labelled = try gold.map { path in
+            let gold = try Gold(path: path)
+            _ = try gold.labelled(items, id: \.id, what: "the items to score")
+            return gold.items
         }
         let targetShares = try request.priorTarget.map { try Self.targetShares($0, for: items) }
         if let threads = request.threads { Parallel.threads = threads }
@@ -170,7 +144,7 @@ public enum Predict {
             ]
             + (method.map { ["debias \($0)"] } ?? []) + (targetSha.map { ["target \($0)"] } ?? [])).joined(separator: "\n")
         var lineage = Lineage(
-            commandLine: request.commandLine, toolVersion: Tool.version, datasetPath: datasetRecord.path,
+            commandLine: request.commandLine, toolVersion: suneungVersion, datasetPath: datasetRecord.path,
             model: URL(fileURLWithPath: model).standardizedFileURL.path, modelSha256: modelSha,
             adapter: adapter.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, adapterSha256: adapterSha,
             checkpoint: trained.map { "\($0.run.name)/step-\($0.checkpoint.step)" },

@@ -32,6 +32,8 @@ public struct SetDetail: Codable, Sendable {
     public var datasetPath: String?
     public var datasetItems: Int
     public var rows: Int
+    /// Fewer rows than the dataset's items (`import --subset`).
+    public var subset: Bool { PredictionSetRecord.isSubset(rows: rows, datasetItems: datasetItems) }
     public var values: ChoiceValues?
     public var invalidAnswers: Int
     public var csvSha256: String

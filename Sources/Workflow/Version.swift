@@ -1,4 +1,2 @@
-/// The tool's version: in lineage, `--version`, and the server's /health.
-public enum Tool {
-    public static let version = "0.3.0"
-}
+/// Suneung's version: in lineage, `--version`, and the server's /health.
+public let suneungVersion = "0.3.0"

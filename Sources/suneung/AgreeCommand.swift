@@ -10,7 +10,10 @@ struct AgreeCommand: ParsableCommand {
         commandName: "agree",
         abstract: "How much prediction sets agree: pairwise agreement, Cohen's kappa, and agreement with the majority.",
         discussion:
-            "Members that agree on nearly everything add little to an ensemble. The majority is the plain vote of all the sets shown, with the vote tie rule. --top counts content two names share once; subsets are compared on the items all the sets cover."
+            """
+            Members that agree on nearly everything add little to an ensemble. The majority is the plain vote of all the sets shown, with \
+            the vote tie rule. --top counts content two names share once; subsets are compared on the items all the sets cover.
+            """
     )
 
     @OptionGroup var options: WorkspaceOptions

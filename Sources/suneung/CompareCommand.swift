@@ -3,13 +3,18 @@ import Ensemble
 import Exam
 import Foundation
 import Store
+import Workflow
 
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
         abstract: "Is A really more accurate than B? Accuracies on labelled items, the exact McNemar test, and a bootstrap interval.",
         discussion:
-            "Compares over the items both sets predict and the gold file labels. The McNemar p-value is exact (binomial on the items exactly one set gets right); the interval is the 95% percentile bootstrap of accuracy(A) − accuracy(B) over 10,000 resamples with a fixed seed."
+            """
+            Compares over the items both sets predict and the gold file labels. The McNemar p-value is exact (binomial on the items \
+            exactly one set gets right); the interval is the 95% percentile bootstrap of accuracy(A) − accuracy(B) over 10,000 resamples \
+            with a fixed seed.
+            """
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -26,7 +31,7 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let a = try store.predictionSet(first), b = try store.predictionSet(second)
-        let goldAnswers = try ExamSet.load(path: gold).answers
+        let goldAnswers = try Gold(path: gold).answers
         var answersB: [String: Int] = [:]
         for row in try store.table(of: b).rows { answersB[row.id] = row.answer }
         var correctA: [Bool] = [], correctB: [Bool] = []

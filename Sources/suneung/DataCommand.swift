@@ -13,7 +13,11 @@ struct DataCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate an exam CSV (id,paragraph,problems[,question_plus]) and print its statistics.",
             discussion:
-                "Prints the item count, 4-/5-choice counts, items with <보기>, items with answers, the answer distribution, paragraph length percentiles (characters) and every problem found, each with file, line and field. Exits with status 1 when the file has problems."
+                """
+                Prints the item count, 4-/5-choice counts, items with <보기>, items with answers, the answer distribution, paragraph length \
+                percentiles (characters) and every problem found, each with file, line and field. Exits with status 1 when the file has \
+                problems.
+                """
         )
 
         @Argument(help: "The exam CSV file.")

@@ -8,7 +8,10 @@ struct DiffCommand: ParsableCommand {
         commandName: "diff",
         abstract: "List the items on which two prediction sets answer differently, and their agreement rate.",
         discussion:
-            "Compared over the item ids both sets have; rows are read through their recorded sha256. --summary prints the answer transition matrix instead of the items (rows: the first set's answer, columns: the second's; `x` an answer kept verbatim)."
+            """
+            Compared over the item ids both sets have; rows are read through their recorded sha256. --summary prints the answer transition \
+            matrix instead of the items (rows: the first set's answer, columns: the second's; `x` an answer kept verbatim).
+            """
     )
 
     @OptionGroup var options: WorkspaceOptions

@@ -2,8 +2,8 @@ import ArgumentParser
 import Ensemble
 import Exam
 import Foundation
-import Server
 import Store
+import TeamClient
 import Workflow
 
 extension Ensemble.Method: ExpressibleByArgument {}
@@ -13,7 +13,10 @@ extension CalibrationKind: ExpressibleByArgument {}
 struct CalibrationOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Calibrate each member with values before combining: temperature (one T per member) or prior (T and a per-position correction), fitted on the labelled items of --gold by log loss; recorded with the ensemble.",
+            """
+            Calibrate each member with values before combining: temperature (one T per member) or prior (T and a per-position correction), \
+            fitted on the labelled items of --gold by log loss; recorded with the ensemble.
+            """,
             valueName: "temperature|prior"))
     var calibrate: CalibrationKind?
 
@@ -21,13 +24,10 @@ struct CalibrationOptions: ParsableArguments {
     func goldAnswers(_ file: String?) throws -> [String: Int]? {
         guard calibrate != nil else { return nil }
         guard let file else { throw ValidationError("--calibrate needs a labelled file (--gold FILE)") }
-        return try ExamSet.load(path: file).answers
+        return try Gold(path: file).answers
     }
 
-    /// The members calibrated (if asked), the fits printed and added to the lineage.
-    func apply(_ members: [Member], dataset: DatasetRecord, goldFile: String?, lineage: inout Lineage) throws -> [Member] {
-        guard let kind = calibrate, let gold = try goldAnswers(goldFile) else { return members }
-        let (calibrated, fits) = try Workflow.calibrate(members, dataset: dataset, gold: gold, kind: kind)
+    static func printFits(_ fits: [MemberCalibration], kind: CalibrationKind, gold: String, uncalibrated: Int) {
         var table = TextTable([("member", .left), ("T", .right), ("b1..b5", .left), ("items", .right)])
         for fit in fits {
             table.add([
@@ -35,9 +35,15 @@ struct CalibrationOptions: ParsableArguments {
                 fit.positionBias.map { String(format: "%+.2f", $0) }.joined(separator: " "), "\(fit.items)"
             ])
         }
-        print("Calibrated (\(kind.rawValue), on \(goldFile!)):\n" + indent(table.rendered))
-        let skipped = members.count - fits.count
-        if skipped > 0 { print("  \(skipped) member\(skipped == 1 ? "" : "s") with answers only, not calibrated.") }
+        print("Calibrated (\(kind.rawValue), on \(gold)):\n" + indent(table.rendered))
+        if uncalibrated > 0 { print("  \(uncalibrated) member\(uncalibrated == 1 ? "" : "s") with answers only, not calibrated.") }
+    }
+
+    /// The members calibrated (if asked), the fits printed and added to the lineage.
+    func apply(_ members: [Member], dataset: DatasetRecord, goldFile: String?, lineage: inout Lineage) throws -> [Member] {
+        guard let kind = calibrate, let gold = try goldAnswers(goldFile) else { return members }
+        let (calibrated, fits) = try Workflow.calibrate(members, dataset: dataset, gold: gold, kind: kind)
+        Self.printFits(fits, kind: kind, gold: goldFile!, uncalibrated: members.count - fits.count)
         lineage.calibration = fits
         lineage.calibrationGold = goldFile
         return calibrated
@@ -138,7 +144,7 @@ struct EnsembleCommand: ParsableCommand {
         }
         let store = try options.openStore()
         let built = try buildEnsemble(
-            spec, store: store, datasetFile: dataset, lineage: Lineage(commandLine: commandLineText, toolVersion: Suneung.version),
+            spec, store: store, datasetFile: dataset, lineage: Lineage(commandLine: commandLineText, toolVersion: suneungVersion),
             author: notes.author ?? defaultAuthor(), out: out.map { URL(fileURLWithPath: $0) }
         ) { members, dataset, lineage in
             try calibration.apply(members, dataset: dataset, goldFile: gold, lineage: &lineage)

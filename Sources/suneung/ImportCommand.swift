@@ -44,13 +44,19 @@ struct ImportCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Answers that are not one of the item's choices (`정`, 5 on a 4-choice item): refuse the file, or as-wrong: store it as uploaded, those answers kept verbatim, counted wrong in local scores and abstaining in votes and averages.",
+            """
+            Answers that are not one of the item's choices (`정`, 5 on a 4-choice item): refuse the file, or as-wrong: store it as \
+            uploaded, those answers kept verbatim, counted wrong in local scores and abstaining in votes and averages.
+            """,
             valueName: "refuse|as-wrong"))
     var invalid: InvalidAnswerRule = .refuse
 
     @Flag(
         help:
-            "The file covers part of the dataset (validation or train predictions): it can be scored, compared and selected, never exported as a submission."
+            """
+            The file covers part of the dataset (validation or train predictions): it can be scored, compared and selected, never exported \
+            as a submission.
+            """
     )
     var subset = false
 
@@ -66,7 +72,7 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let requests = files.map { ImportRequest(file: $0, name: name ?? ImportRequest.name(fromFile: $0)) }
         let store = try options.openStore()
-        let lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
+        let lineage = Lineage(commandLine: commandLineText, toolVersion: suneungVersion)
         let reports = try importPredictions(
             requests, datasetFile: dataset, options: PredictionFileOptions(invalidAnswers: invalid, subset: subset), notes: notes.notes,
             lineage: lineage, store: store)

@@ -8,7 +8,10 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create the store (suneung.sqlite), the workspace folders and the sample config/*.yaml. Safe to run again.",
         discussion:
-            "config/ gets competition.yaml (uploads a day, time zone), train.yaml, predict.yaml, ensemble.yaml and pipeline.yaml; a file that is there is never overwritten."
+            """
+            config/ gets competition.yaml (uploads a day, time zone), train.yaml, predict.yaml, ensemble.yaml and pipeline.yaml; a file \
+            that is there is never overwritten.
+            """
     )
 
     @Option(name: .long, help: ArgumentHelp("The folder to make a workspace (default: the current folder).", valueName: "DIR"))

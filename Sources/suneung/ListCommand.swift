@@ -2,8 +2,8 @@ import ArgumentParser
 import Ensemble
 import Exam
 import Foundation
-import Server
 import Store
+import TeamClient
 import Workflow
 
 struct ListCommand: ParsableCommand {
@@ -19,12 +19,10 @@ struct ListCommand: ParsableCommand {
             """
     )
 
-    enum Sort: String, ExpressibleByArgument, CaseIterable { case `public`, `private`, local, created, name }
-
     @OptionGroup var options: WorkspaceOptions
 
     @Option(help: "Order: public, private or local (best first, unscored last), created (newest first), name.")
-    var sort: Sort = .name
+    var sort: LeaderboardOrder = .name
 
     @OptionGroup var top: TopOptions
 
@@ -62,27 +60,17 @@ struct ListCommand: ParsableCommand {
         // On a server: its sets, without the local file checks.
         let store = remote.remote == nil ? try options.openStore() : nil
         let everything = try remote.remote.map { try options.client($0).sets(all: true) } ?? store!.summaries()
-        var sets = everything.filter {
-            (all || !$0.hidden) && (tag == nil || $0.tags.contains(tag!)) && (author == nil || $0.author == author)
-        }
-        if let k = top.top {
-            guard let store else { throw ValidationError("--top runs on the local store (pull first: `suneung pull`)") }
-            let chosen = try top.choose(k, store: store, datasetFile: nil, includeHidden: all, sayCopies: false)
-            let order = Dictionary(uniqueKeysWithValues: chosen.enumerated().map { (offset, set) in (set.id!, offset) })
-            sets = sets.filter { order[$0.id] != nil }.sorted { order[$0.id]! < order[$1.id]! }
-        } else {
-            switch sort {
-            case .name: break // the store returns name, then version
-            case .created: sets.sort { ($0.createdAt, $0.version) > ($1.createdAt, $1.version) }
-            case .public: sets.sort(by: best(\.public))
-            case .private: sets.sort(by: best(\.private))
-            case .local: sets.sort(by: best(\.local))
-            }
-        }
-        let fileProblems = Dictionary(uniqueKeysWithValues: sets.compactMap { set in store?.fileProblem(set).map { (set.id, $0) } })
         // A set whose favourite answer takes more than twice its share in the prior.
         let reference = try prior.map { answerPrior(try ExamSet.load(path: $0).items) } ?? [:]
-        let biased = Set(sets.filter { ($0.answerCounts?.favouriteRatio(reference: reference) ?? 0) > 2 }.map(\.id))
+        let ranked = try top.top.map { k in
+            guard let store else { throw ValidationError("--top runs on the local store (pull first: `suneung pull`)") }
+            return try top.choose(k, store: store, datasetFile: nil, includeHidden: all, sayCopies: false).map { $0.id! }
+        }
+        let board = Leaderboard(
+            everything, filter: LeaderboardFilter(includeHidden: all, tag: tag, author: author), order: sort, ranked: ranked,
+            prior: reference, publicItems: publicItems)
+        let sets = board.sets, biased = board.biased
+        let fileProblems = Dictionary(uniqueKeysWithValues: sets.compactMap { set in store?.fileProblem(set).map { (set.id, $0) } })
         switch format {
         case .json:
             try printJSON(sets.map { Listed(set: $0, file: fileProblems[$0.id], biased: biased.contains($0.id)) })
@@ -116,7 +104,7 @@ struct ListCommand: ParsableCommand {
                 ("set", .left), ("origin", .left), ("dataset", .left), ("items", .right), ("values", .left), ("public", .right),
                 ("", .left), ("private", .right), ("local", .right), ("author", .left), ("tags", .left), ("created", .left)
             ])
-            let marks = closeToBest(sets)
+            let marks = closeToBest(board)
             for set in sets {
                 var flags: [String] = []
                 if set.hidden { flags.append("hidden") }
@@ -143,7 +131,7 @@ struct ListCommand: ParsableCommand {
                     "\(fileProblems.count) set\(fileProblems.count == 1 ? " has its file" : "s have their files") in predictions/ missing or changed: `suneung fsck` rebuilds them from the store."
                 )
             }
-            let hidden = all ? 0 : everything.filter(\.hidden).count
+            let hidden = board.hiddenCount
             if hidden > 0 && top.top == nil { print("\(hidden) hidden set\(hidden == 1 ? "" : "s") not shown (--all shows them).") }
         }
     }
@@ -196,37 +184,23 @@ struct ListCommand: ParsableCommand {
         }
     }
 
-    /// Higher score first; sets without that score last, newest first among equals.
-    func best(_ score: KeyPath<Store.SetSummary, Double?>) -> (Store.SetSummary, Store.SetSummary) -> Bool {
-        { a, b in
-            switch (a[keyPath: score], b[keyPath: score]) {
-            case let (x?, y?) where x != y: x > y
-            case (_?, nil): true
-            case (nil, _?): false
-            default: a.createdAt > b.createdAt
-            }
-        }
-    }
-
     /// "best" and "~" per set, and the note that explains "~".
-    func closeToBest(_ sets: [Store.SetSummary]) -> [Int64: (mark: String, note: String?)] {
-        Workflow.closeToBest(sets, publicItems: publicItems).mapValues { mark in
+    func closeToBest(_ board: Leaderboard) -> [Int64: (mark: String, note: String?)] {
+        board.marks.mapValues { mark in
             (
                 mark.mark,
                 mark.mark == "best"
                     ? nil
                     : String(
                         format:
-                            "~ within one standard error (%.3f, at %.4f on %d public items) of the best public score over dataset %@: the leaderboard cannot tell them apart.",
+                            """
+                            ~ within one standard error (%.3f, at %.4f on %d public items) of the best public score over dataset %@: the \
+                            leaderboard cannot tell them apart.
+                            """,
                         mark.error, mark.best.public!, mark.publicItems, mark.best.dataset)
             )
         }
     }
-
-    func fields(_ set: Store.SetSummary) -> [String] {
-        [
-            set.ref, set.origin.rawValue, set.dataset, "\(set.items)", set.choiceValues?.rawValue ?? "-",
-            formatScore(set.public), formatScore(set.private), formatScore(set.local), timestamp(set.createdAt)
-        ]
-    }
 }
+
+extension LeaderboardOrder: ExpressibleByArgument {}

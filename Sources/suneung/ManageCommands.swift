@@ -1,8 +1,8 @@
 import ArgumentParser
 import Exam
 import Foundation
-import Server
 import Store
+import TeamClient
 import Workflow
 
 struct TagCommand: ParsableCommand {
@@ -195,7 +195,10 @@ struct FsckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fsck",
         abstract:
-            "Check the store: SQLite's integrity check, every set's rows against their sha256, the files in predictions/ and submissions/; repair what can be rebuilt.",
+            """
+            Check the store: SQLite's integrity check, every set's rows against their sha256, the files in predictions/ and submissions/; \
+            repair what can be rebuilt.
+            """,
         discussion: """
             A missing or changed file is written again from the store's rows (which the \
             recorded sha256 vouches for); a file in predictions/ named as a set's file \
@@ -239,7 +242,10 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Validate a submission CSV made outside suneung, as the competition would, without storing it.",
         discussion:
-            "The header id,answer; every test id exactly once, in test order; each answer within its item's choices. Every problem is reported. Exit 1 if there is one."
+            """
+            The header id,answer; every test id exactly once, in test order; each answer within its item's choices. Every problem is \
+            reported. Exit 1 if there is one.
+            """
     )
 
     @Argument(help: "The submission CSV.")

@@ -19,7 +19,10 @@ struct ModelCommand: ParsableCommand {
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Architecture, sizes, RoPE and sliding window, tensors by type, tokenizer, answer-token ids and chat template of a GGUF model."
+                """
+                Architecture, sizes, RoPE and sliding window, tensors by type, tokenizer, answer-token ids and chat template of a GGUF \
+                model.
+                """
         )
 
         @Argument(help: "The model file (.gguf).")
@@ -143,7 +146,11 @@ struct ModelCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Token count and ids of a prompt, to check lengths or compare with llama.cpp.",
             discussion:
-                "With --item, the item's baseline prompt (DESIGN.md) in the model's chat template; with --text, the text as the user message. --raw tokenizes the text (or the item's user message) alone, without a template. Special tokens written in the text become their ids; no BOS is added beyond what the template writes."
+                """
+                With --item, the item's baseline prompt (DESIGN.md) in the model's chat template; with --text, the text as the user \
+                message. --raw tokenizes the text (or the item's user message) alone, without a template. Special tokens written in the \
+                text become their ids; no BOS is added beyond what the template writes.
+                """
         )
 
         @Argument(help: "The model file (.gguf).")

@@ -37,7 +37,10 @@ struct PredictCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "A LoRA adapter for the model: a PEFT folder (adapter_config.json, adapter_model.safetensors) or llama.cpp's adapter GGUF (`export-adapter --format gguf`, convert_lora_to_gguf.py).",
+            """
+            A LoRA adapter for the model: a PEFT folder (adapter_config.json, adapter_model.safetensors) or llama.cpp's adapter GGUF \
+            (`export-adapter --format gguf`, convert_lora_to_gguf.py).
+            """,
             valueName: "DIR|FILE.gguf"))
     var adapter: String?
 
@@ -67,7 +70,12 @@ struct PredictCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "How the engine multiplies: auto (the file's own: float32 for F32/F16/BF16 weights, q8 for quantised ones), q8 (the weights stay in their 4/8-bit codes, activations in 8 bits, integer products: llama.cpp's scheme, ~2.5x less memory and faster), q8x2 (q8 with activations in two 8-bit parts: twice the integer work, answer logits ~0.01 from f32's against q8's ~0.17), f32 (weights dequantised to float32: the exact path, as transformers computes). Recorded in the set's lineage.",
+            """
+            How the engine multiplies: auto (the file's own: float32 for F32/F16/BF16 weights, q8 for quantised ones), q8 (the weights \
+            stay in their 4/8-bit codes, activations in 8 bits, integer products: llama.cpp's scheme, ~2.5x less memory and faster), q8x2 \
+            (q8 with activations in two 8-bit parts: twice the integer work, answer logits ~0.01 from f32's against q8's ~0.17), f32 \
+            (weights dequantised to float32: the exact path, as transformers computes). Recorded in the set's lineage.
+            """,
             valueName: "auto|q8|q8x2|f32"))
     var precision: Precision = .auto
 
@@ -76,7 +84,11 @@ struct PredictCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Correct the model's preference for answer positions: permute (every cyclic order of the choices, the probabilities of each choice's content averaged: n passes an item) or pride[:FRACTION] (the position prior estimated from the permuted passes of a seeded sample, default 5% of the items, and divided out of the others' single pass). The stored logits are the corrected ones.",
+            """
+            Correct the model's preference for answer positions: permute (every cyclic order of the choices, the probabilities of each \
+            choice's content averaged: n passes an item) or pride[:FRACTION] (the position prior estimated from the permuted passes of a \
+            seeded sample, default 5% of the items, and divided out of the others' single pass). The stored logits are the corrected ones.
+            """,
             valueName: "permute|pride[:F]"))
     var debias: String?
 

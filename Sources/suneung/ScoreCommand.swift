@@ -1,8 +1,8 @@
 import ArgumentParser
 import Exam
 import Foundation
-import Server
 import Store
+import TeamClient
 import Workflow
 
 struct ScoreCommand: ParsableCommand {
@@ -62,41 +62,20 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         if let name = remote.remote { return try runRemote(name) }
         let store = try options.openStore()
-        let set = try store.predictionSet(ref)
-        if publicScore != nil || privateScore != nil, let rows = set.itemCount, rows < (try store.dataset(id: set.datasetId)).itemCount {
-            throw StoreError.invalid(
-                "\(set.ref) is a subset (imported with --subset): it was never uploaded, so it has no leaderboard score; --gold records its local accuracy"
-            )
-        }
         if retract {
+            let set = try store.predictionSet(ref)
             for score in try store.retractLatestScores(of: set) {
                 print("\(set.ref): retracted \(score.kind.rawValue) \(formatScore(score.value)) recorded \(timestamp(score.createdAt))")
             }
             return
         }
-        // Read and check everything before the first write, so bad input records nothing.
-        var local: (value: Double, note: String)?
-        if let gold {
-            let items = try ExamSet.load(path: gold).items
-            let labelled = items.filter { $0.answer != nil }
-            guard !labelled.isEmpty else {
-                throw StoreError.invalid("\(gold) has no answers: a gold file needs the answer in every item's problems")
-            }
-            let (correct, total) = try store.table(of: set).accuracy(against: labelled)
-            guard total > 0 else { throw StoreError.invalid("\(gold) shares no labelled id with \(set.ref) (is it for another dataset?)") }
-            local = (Double(correct) / Double(total), "gold \(gold): \(correct)/\(total)" + (note.map { "; \($0)" } ?? ""))
-        }
-        let results = try store.addScores(
-            to: set,
-            [
-                publicScore.map { (ScoreKind.public, $0, note) },
-                privateScore.map { (ScoreKind.private, $0, note) },
-                local.map { (ScoreKind.local, $0.value, $0.note) }
-            ].compactMap { $0 }, author: author ?? defaultAuthor(), simulated: simulated)
-        for result in results {
-            let detail = result.kind == .local ? " (\(local!.note))" : ""
+        let scores = NewScores(
+            set: ref, publicScore: publicScore, privateScore: privateScore, gold: gold, note: note, author: author ?? defaultAuthor(),
+            simulated: simulated)
+        for result in try recordScores(scores, store: store) {
+            let detail = result.detail.map { " (\($0))" } ?? ""
             print(
-                "\(set.ref): \(result.kind.rawValue) \(formatScore(result.value))\(excerpt(detail, limit: 200))\(result.recorded ? "" : ", already the latest recorded")"
+                "\(result.set): \(result.kind.rawValue) \(formatScore(result.value))\(excerpt(detail, limit: 200))\(result.recorded ? "" : ", already the latest recorded")"
             )
         }
     }
@@ -106,7 +85,10 @@ struct ScoreCommand: ParsableCommand {
     func runRemote(_ name: String) throws {
         guard gold == nil, author == nil else {
             throw ValidationError(
-                "with --remote: --public, --private, --note, --simulated or --retract (the server records the token's name; --gold scores locally)"
+                """
+                with --remote: --public, --private, --note, --simulated or --retract (the server records the token's name; --gold scores \
+                locally)
+                """
             )
         }
         let client = try options.client(name)

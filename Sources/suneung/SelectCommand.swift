@@ -51,95 +51,38 @@ struct SelectCommand: ParsableCommand {
     @OptionGroup var calibration: CalibrationOptions
 
     func run() throws {
-        if let name { try SetRef.checkName(name) }
-        guard method != .weightedVote else { throw ValidationError("--method is average or vote: the picks are the weights") }
         let store = try options.openStore()
-        let outURL = name.map { name in
-            out.map { URL(fileURLWithPath: $0) } ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv")
+        var printer = EventPrinter()
+        let request = SelectionRequest(
+            candidates: candidates.map(commaList), datasetFile: dataset, gold: gold, rounds: rounds, method: method,
+            calibration: calibration.calibrate, name: name, out: out.map { URL(fileURLWithPath: $0) }, notes: notes.notes,
+            lineage: Lineage(commandLine: commandLineText, toolVersion: suneungVersion))
+        let selection = try select(request, store: store) { printer.show($0) }
+        if let fitted = selection.calibration {
+            CalibrationOptions.printFits(fitted.fits, kind: fitted.kind, gold: gold, uncalibrated: fitted.uncalibrated)
         }
-        if let name, let outURL {
-            try store.checkNameTakes(name, origin: .ensemble)
-            try store.checkOutputPath(outURL, owner: SetRef(name: name, version: nil))
-        }
-        let selection = MemberSelection(store: store)
-        let sets: [PredictionSetRecord]
-        if let candidates {
-            sets = try selection.named(commaList(candidates))
-        } else {
-            var all = try store.summaries().filter { $0.origin != .ensemble && !$0.hidden }
-            if let dataset {
-                let sha = try store.dataset(file: dataset).sha256
-                all = all.filter { $0.datasetSha256 == sha }
-            }
-            guard Set(all.map(\.datasetSha256)).count <= 1 else {
-                throw StoreError.invalid("the sets are over several datasets; choose with --dataset TEST.csv or --candidates")
-            }
-            // Identical content is one candidate: the copy with the best public score.
-            var seen: [String: String] = [:]
-            all = all.sorted { ($0.public ?? -1, $0.createdAt) > ($1.public ?? -1, $1.createdAt) }.filter { set in
-                if let first = seen[set.csvSha256] {
-                    print("Skipped \(set.ref): the same answers and values as \(first).")
-                    return false
-                }
-                seen[set.csvSha256] = set.ref
-                return true
-            }.sorted { ($0.name, $0.version) < ($1.name, $1.version) }
-            sets = try all.map { try store.predictionSet(id: $0.id) }
-        }
-        let (datasetRecord, uncalibrated, covered) = try selection.members(sets, allowSubsets: true)
-        var lineage = Lineage(commandLine: commandLineText, toolVersion: Suneung.version)
-        let members = try calibration.apply(uncalibrated, dataset: datasetRecord, goldFile: gold, lineage: &lineage)
-        let answers = try ExamSet.load(path: gold).answers
-        let labelled = covered.filter { answers[datasetRecord.itemIds[$0]] != nil }
-        guard !labelled.isEmpty else {
-            throw StoreError.invalid(
-                "\(gold) labels none of the \(covered.count) items every candidate predicts (is it for another dataset?)")
-        }
-        // Selection runs on the labelled items only.
-        let counts = labelled.map { datasetRecord.choiceCounts[$0] }
-        let goldAnswers = labelled.map { answers[datasetRecord.itemIds[$0]]! }
-        let restricted = restrict(members, to: labelled)
-        let history = try greedySelection(restricted, choiceCounts: counts, gold: goldAnswers, rounds: rounds, method: method)
-
-        let accuracyAlone = restricted.map { Double(zip($0.answers, goldAnswers).filter { $0 == $1 }.count) / Double(labelled.count) }
-        let bestAlone = accuracyAlone.indices.max { (accuracyAlone[$0], -$0) < (accuracyAlone[$1], -$1) }!
+        let names = selection.candidates, alone = selection.accuracyAlone
         print(
-            "Greedy selection (\(method.rawValue)) over \(members.count) candidates on \(labelled.count) labelled items of dataset \(datasetRecord.shortHash)"
+            "Greedy selection (\(method.rawValue)) over \(names.count) candidates on \(selection.labelledItems) labelled items of dataset \(selection.dataset.shortHash)"
         )
-        print("  best single candidate: \(members[bestAlone].name) at \(String(format: "%.4f", accuracyAlone[bestAlone]))")
+        print("  best single candidate: \(names[selection.bestAlone]) at \(String(format: "%.4f", alone[selection.bestAlone]))")
         var table = TextTable([("round", .right), ("added", .left), ("accuracy", .right)])
-        for (round, step) in history.enumerated() {
-            table.add(["\(round + 1)", members[step.added].name, String(format: "%.4f", step.accuracy)])
+        for (round, step) in selection.rounds.enumerated() {
+            table.add(["\(round + 1)", names[step.added], String(format: "%.4f", step.accuracy)])
         }
         print(indent(table.rendered))
 
-        let picks = history.map(\.added)
+        let picks = selection.rounds.map(\.added)
         var multiset = TextTable([("set", .left), ("picks", .right), ("alone", .right)])
         for index in Set(picks).sorted(by: { (picks.firstIndex(of: $0)!) < (picks.firstIndex(of: $1)!) }) {
-            multiset.add([members[index].name, "\(picks.filter { $0 == index }.count)", String(format: "%.4f", accuracyAlone[index])])
+            multiset.add([names[index], "\(picks.filter { $0 == index }.count)", String(format: "%.4f", alone[index])])
         }
         print("\nChosen multiset\n" + indent(multiset.rendered))
 
-        guard let name, let outURL else { return }
-        if let subset = sets.first(where: { ($0.itemCount ?? datasetRecord.itemCount) < datasetRecord.itemCount }) {
-            throw StoreError.invalid(
-                "\(subset.ref) covers \(subset.itemCount!) of the dataset's \(datasetRecord.itemCount) items (imported with --subset): a subset cannot be a member of a submission; select without --name, or with --candidates that cover the dataset"
-            )
-        }
-        let chosenMembers = picks.map { members[$0] }
-        let result = try combine(
-            chosenMembers, choiceCounts: datasetRecord.choiceCounts, method: method, weights: Array(repeating: 1, count: picks.count))
-        let prediction = predictionTable(result, dataset: datasetRecord)
-        let outcome = try store.addSubmission(
-            Store.NewSubmission(
-                name: name, dataset: datasetRecord, table: prediction,
-                members: picks.map { (sets[$0], 1, members[$0].publicScore) },
-                method: method.rawValue, weightScheme: "greedy selection, one per pick (\(rounds) rounds on \(gold))",
-                tieRule: method.tieRule,
-                lineage: lineage, notes: notes.notes, out: outURL))
-        switch outcome {
-        case .created(let set): print("\nSaved as \(set.ref); wrote \(store.workspace.relative(outURL)).")
-        case .identical(let set): print("\nIdentical to \(set.ref); wrote \(store.workspace.relative(outURL)).")
+        switch selection.saved {
+        case (.created(let set), let file)?: print("\nSaved as \(set.ref); wrote \(store.workspace.relative(file)).")
+        case (.identical(let set), let file)?: print("\nIdentical to \(set.ref); wrote \(store.workspace.relative(file)).")
+        case nil: break
         }
     }
 }

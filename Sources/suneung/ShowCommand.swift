@@ -1,15 +1,18 @@
 import ArgumentParser
 import Exam
 import Foundation
-import Server
 import Store
+import TeamClient
 import Workflow
 
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract:
-            "Show a prediction set (lineage, dataset, scores, answer distribution) or a training checkpoint (RUN/step-N: config, data, metrics)."
+            """
+            Show a prediction set (lineage, dataset, scores, answer distribution) or a training checkpoint (RUN/step-N: config, data, \
+            metrics).
+            """
     )
 
     @OptionGroup var options: WorkspaceOptions
@@ -54,7 +57,7 @@ struct ShowCommand: ParsableCommand {
         if let note = set.note { print("  note         \(excerpt(note, limit: 500))") }
         if !set.tags.isEmpty { print("  tags         \(excerpt(set.tags.joined(separator: ", "), limit: 2000))") }
         print("  dataset      \(set.dataset.prefix(8))  \(set.datasetItems) items  \(excerpt(set.datasetPath ?? "", limit: 1000))")
-        if set.rows < set.datasetItems {
+        if set.subset {
             print("  subset       \(set.rows) of the dataset's \(set.datasetItems) items (never exported as a submission)")
         }
         print("  values       \(set.values?.rawValue ?? "answers only")")

@@ -6,13 +6,14 @@ import Workflow
 
 @main
 struct Suneung: ParsableCommand {
-    static let version = Tool.version
-
     static let configuration = CommandConfiguration(
         abstract: "Versioned predictions, leaderboard scores and ensembles for Korean CSAT-style (수능형) LLM exam competitions.",
         discussion:
-            "Exit status: 0 done; 1 refused (bad input, a rule of the store, a missing file: nothing was changed); 64 a usage error (an unknown option or command, a missing argument).",
-        version: version,
+            """
+            Exit status: 0 done; 1 refused (bad input, a rule of the store, a missing file: nothing was changed); 64 a usage error (an \
+            unknown option or command, a missing argument).
+            """,
+        version: suneungVersion,
         subcommands: [
             InitCommand.self, DataCommand.self, ImportCommand.self, CheckCommand.self, ScoreCommand.self, UploadsCommand.self,
             ListCommand.self, ShowCommand.self, DiffCommand.self,

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Exam
 import Foundation
-import Server
 import Store
 import Synchronization
+import TeamClient
 import Workflow
 
 /// `--workspace`, shared by every command that touches the store.
@@ -167,7 +167,10 @@ func commaList(_ text: String) -> [String] {
 struct TopOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The K sets with the best scores (--by): not ensembles, subsets or hidden sets; content two names share counts once (the better scored); ties: the newer version first.",
+            """
+            The K sets with the best scores (--by): not ensembles, subsets or hidden sets; content two names share counts once (the better \
+            scored); ties: the newer version first.
+            """,
             valueName: "K"))
     var top: Int?
 

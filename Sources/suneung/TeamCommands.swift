@@ -4,6 +4,7 @@ import Foundation
 import Server
 import Store
 import Synchronization
+import TeamClient
 import Workflow
 
 extension TokenRole: ExpressibleByArgument {}
@@ -22,7 +23,7 @@ struct ServeCommand: ParsableCommand {
             Every request but GET /health needs a token (`suneung token add NAME`): \
             `Authorization: Bearer TOKEN`, or in a browser open /login?token=TOKEN once. \
             Binds 127.0.0.1 unless --host says otherwise; for a team, put it behind a \
-            reverse proxy with TLS (README: For a team). Stops on SIGINT or SIGTERM after \
+            reverse proxy with TLS (docs/team-server.md). Stops on SIGINT or SIGTERM after \
             the requests in flight. Each request is logged on stderr (and appended to --log \
             FILE): time, the token holder's name, method, path, status, milliseconds; never \
             a token.
@@ -305,7 +306,10 @@ struct PullCommand: ParsableCommand {
         commandName: "pull",
         abstract: "Bring a team server's sets, scores, ensembles and uploads into the local store (idempotent).",
         discussion:
-            "Sets are matched by name and content: one the store has gets only the scores, uploads and tags it lacks; a name with other content becomes a new local version."
+            """
+            Sets are matched by name and content: one the store has gets only the scores, uploads and tags it lacks; a name with other \
+            content becomes a new local version.
+            """
     )
 
     @OptionGroup var options: WorkspaceOptions

@@ -115,7 +115,7 @@ final class EnsembleTests: XCTestCase {
         XCTAssertEqual(try combine(members, choiceCounts: [5], method: .average, weights: [2, 1, 1]).answers, [1])
     }
 
-    /// The README's worked example: three members, one item, four choices.
+    /// docs/ensembles.md's worked example: three members, one item, four choices.
     func testReadmeWorkedExample() throws {
         let members = [
             Member(name: "A", answers: [1], values: .logits([[2, 1, 0, 0]]), publicScore: 0.80),

@@ -2,7 +2,7 @@ import Foundation
 
 @testable import Ensemble
 
-/// A deliberately naive, independent statement of the ensemble semantics of the README,
+/// A deliberately naive, independent statement of the ensemble semantics of docs/ensembles.md,
 /// written straight from the text: loops, dictionaries and explicit candidate lists
 /// instead of the real implementation's running maxima.
 enum Naive {
