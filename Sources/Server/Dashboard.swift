@@ -5,6 +5,7 @@ import Hummingbird
 import Plot
 import Report
 import Store
+import TeamClient
 import Workflow
 
 /// The team's pages, rendered on the server from the store (no script): the
@@ -354,10 +355,6 @@ func attribute(_ text: String) -> String {
     text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
         .replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(
             of: "'", with: "&#39;")
-}
-
-func pathValue(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~@"))) ?? ""
 }
 
 func setLink(_ ref: String) -> String { "/sets/\(pathValue(ref))" }

@@ -1,3 +1,4 @@
+import Foundation
 import Store
 
 // The bodies of /api/v1 that the server and its client both read and write.
@@ -94,4 +95,10 @@ public struct WhoAmI: Codable, Sendable {
         self.name = name
         self.role = role
     }
+}
+
+/// A set's ref or a dataset's digest as one segment of an /api/v1 or dashboard path:
+/// the unreserved characters and `@`, everything else percent-encoded.
+public func pathValue(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~@"))) ?? ""
 }
