@@ -1,7 +1,7 @@
 import Foundation
 import Tensor
 
-/// What differs between the two users of a transformer block: the engine (`lastHidden`)
+/// What differs between the two users of a transformer block: the engine (`forwardToFinalHidden`)
 /// and the trainer (Training's `Network`). The block itself is written once, in
 /// `Model.forward(block:)`; a pass decides how the stacked linear layers run (the trainer
 /// adds LoRA's unmerged product), how attention runs (the engine over its cache of
@@ -48,12 +48,13 @@ package struct RopeTables {
     }
 }
 
-/// The working buffers of a pass through the blocks, sized once for its rows.
+/// The working buffers of a block's forward pass, sized for its rows: the engine makes
+/// one set for all the blocks of a pass, the trainer one per block (`blockForward`).
 package struct BlockBuffers {
     var h: [Float], qkv: [Float], q: [Float], k: [Float], v: [Float], attended: [Float], gateUp: [Float], projected: [Float]
 
     package init(_ c: ModelConfig, rows: Int) {
-        let qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim
+        let qWidth = c.queryWidth, kvWidth = c.keyValueWidth
         h = [Float](repeating: 0, count: rows * c.embedding)
         qkv = [Float](repeating: 0, count: rows * (qWidth + 2 * kvWidth))
         q = [Float](repeating: 0, count: rows * qWidth)
@@ -99,7 +100,7 @@ extension Model {
         rope: RopeTables, buffers b: inout BlockBuffers, pass: inout Pass
     ) {
         let c = config, layer = layers[index], d = c.embedding, f = c.feedForward, m = rows - first
-        let qWidth = c.heads * c.headDim, kvWidth = c.kvHeads * c.headDim, qkvWidth = qWidth + 2 * kvWidth
+        let qWidth = c.queryWidth, kvWidth = c.keyValueWidth, qkvWidth = qWidth + 2 * kvWidth
         pass.keep(.input) { Array(x[..<(rows * d)]) }
         preNorm(x, rows: rows, weight: layer.attentionNorm, into: &b.h)
         pass.linear(.qkv, layer: index, b.h, rows: rows, stride: d, into: &b.qkv)

@@ -1,7 +1,12 @@
 import GGUF
 import Tokenizer
 
-/// What sets a model family apart, in one table: a new family is one entry here.
+/// What sets a model family apart, in one table. A new family is one entry here only
+/// when it is made of the features below and GGUF's usual block tensors (its chat
+/// template may need a new `ChatTemplate` case too). A new feature (another norm,
+/// activation, attention or RoPE variant, another tensor) is a field here and code in
+/// the forward pass (`Model.forward(block:)`), the trainer's backward pass
+/// (`Network.blockBackward`) and the block's tensor table (`BlockTensor`).
 /// (What a family's file may hold — q/k/v biases, QK-norm, soft caps, RoPE frequency
 /// factors — is read from its tensors and metadata, not listed.)
 public struct Family: Sendable, Equatable {

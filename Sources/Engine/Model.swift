@@ -100,6 +100,39 @@ public struct ModelConfig: Sendable, Equatable {
     public func rotates(_ layer: Int) -> Bool {
         family.ropeOnGlobalLayers || slidingWindow == nil || isSliding(layer)
     }
+
+    /// A row of q (and of attention's output): every head's values.
+    public var queryWidth: Int { heads * headDim }
+    /// A row of k or of v: the key-value heads' values.
+    public var keyValueWidth: Int { kvHeads * headDim }
+
+    /// How a block's attention runs, one rule for the engine's kernel and the trainer's.
+    public struct AttentionSettings: Sendable, Equatable {
+        public let heads: Int, kvHeads: Int, headDim: Int
+        /// Scores are q·k/√headDim.
+        public let scale: Float
+        /// cap·tanh(score/cap) before the softmax (Gemma 2).
+        public let softcap: Float?
+        /// Keys a query sees, itself included, on a sliding block; nil: every earlier one.
+        public let window: Int?
+    }
+
+    public func attention(block: Int) -> AttentionSettings {
+        AttentionSettings(
+            heads: heads, kvHeads: kvHeads, headDim: headDim, scale: 1 / Float(headDim).squareRoot(), softcap: attentionSoftcap,
+            window: isSliding(block) ? slidingWindow : nil)
+    }
+
+    /// A logit after the final soft cap, cap·tanh(x/cap), where the model has one (Gemma 2).
+    @inlinable public func cappedLogit(_ raw: Float) -> Float {
+        finalSoftcap.map { $0 * tanh(raw / $0) } ?? raw
+    }
+
+    /// The capped logit's slope over the raw one (the trainer's), from the capped value:
+    /// 1 − (y/cap)², 1 without a cap.
+    @inlinable public func cappedLogitSlope(_ capped: Float) -> Float {
+        finalSoftcap.map { 1 - (capped / $0) * (capped / $0) } ?? 1
+    }
 }
 
 /// The keys and values of every layer at every position of the last prompt a model
@@ -191,9 +224,13 @@ public final class Model: Sendable {
     /// The output projection when it is not the (tied) embedding.
     package let output: GGUFTensorInfo?
 
+    /// The precision of a model loaded without one: float32, the exact path (not `auto`:
+    /// callers that want the file's own class ask for it).
+    public static let defaultPrecision = Precision.f32
+
     /// The model, with the adapter's deltas merged into its float32 weights or beside
     /// its codes.
-    public init(file: GGUFFile, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
+    public init(file: GGUFFile, adapter: LoRAAdapter? = nil, precision: Precision = defaultPrecision) throws {
         self.file = file
         config = try ModelConfig(file)
         self.precision = precision.resolved(for: file)
@@ -216,7 +253,7 @@ public final class Model: Sendable {
         func optional(_ name: String, _ count: Int) throws -> [Float]? {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
-        let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim
+        let d = config.embedding
         let placed = try adapter.map { try Self.place($0, config: config, model: file.path) }
         // Layer by layer, so that at most one layer's row-major float copy exists.
         layers = try (0..<config.layers).map { i in
@@ -224,8 +261,8 @@ public final class Model: Sendable {
             let deltas = placed?[i] ?? []
             func linear(_ stack: Stack) throws -> Linear {
                 let tensors = try stack.modules.map { module in
-                    let rows = Self.rows(of: module, config)
-                    return try checked(p + module.tensorName + ".weight", rows.count * rows.inputs)
+                    let weight = BlockTensor.weight(module)
+                    return try checked(p + weight.name, weight.count(config))
                 }
                 let mine = deltas.filter { $0.stack == stack }
                 let outer = tensors.reduce(0) { $0 + $1.rowCount }, inner = tensors[0].rowLength
@@ -246,17 +283,19 @@ public final class Model: Sendable {
                     file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) },
                     activationParts: precision == .q8x2 ? 2 : 1)
             }
+            func vector(_ tensor: BlockTensor) throws -> [Float]? {
+                switch tensor.presence(in: config.family) {
+                case .required: try weights(p + tensor.name, tensor.count(config))
+                case .optional: try optional(p + tensor.name, tensor.count(config))
+                case .unread: nil
+                }
+            }
             return Layer(
-                attentionNorm: config.family.preNorms ? try weights(p + "attn_norm.weight", d) : nil,
-                qkv: try linear(.qkv), output: try linear(.output),
-                qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv),
-                vBias: try optional(p + "attn_v.bias", kv),
-                qNorm: try optional(p + "attn_q_norm.weight", config.headDim),
-                kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
-                postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
-                ffnNorm: config.family.preNorms ? try weights(p + "ffn_norm.weight", d) : nil,
-                gateUp: try linear(.gateUp), down: try linear(.down),
-                postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
+                attentionNorm: try vector(.attentionNorm), qkv: try linear(.qkv), output: try linear(.output),
+                qBias: try vector(.qBias), kBias: try vector(.kBias), vBias: try vector(.vBias),
+                qNorm: try vector(.qNorm), kNorm: try vector(.kNorm), postAttentionNorm: try vector(.postAttentionNorm),
+                ffnNorm: try vector(.ffnNorm), gateUp: try linear(.gateUp), down: try linear(.down),
+                postFFNNorm: try vector(.postFFNNorm))
         }
         outputNorm = try weights("output_norm.weight", d)
         ropeFactors = try optional("rope_freqs.weight", config.ropeDim / 2)
@@ -264,7 +303,7 @@ public final class Model: Sendable {
         output = file.tensor(named: "output.weight")
     }
 
-    public convenience init(path: String, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
+    public convenience init(path: String, adapter: LoRAAdapter? = nil, precision: Precision = defaultPrecision) throws {
         try self.init(file: try GGUFFile(path: path), adapter: adapter, precision: precision)
     }
 
@@ -292,7 +331,7 @@ public final class Model: Sendable {
 
     /// A module's rows in its stack (the first of them there, how many) and its inputs.
     package static func rows(of module: LoRAAdapter.Module, _ config: ModelConfig) -> (stack: Stack, first: Int, count: Int, inputs: Int) {
-        let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
+        let q = config.queryWidth, kv = config.keyValueWidth, d = config.embedding, f = config.feedForward
         return switch module {
         case .q: (.qkv, 0, q, d)
         case .k: (.qkv, q, kv, d)
@@ -326,16 +365,17 @@ public final class Model: Sendable {
         }
     }
 
-    /// The last position's hidden state after the final norm.
-    public func lastHidden(_ tokens: [Int32]) throws -> [Float] {
+    /// Runs the forward pass over the tokens: the last position's hidden state after the
+    /// final norm.
+    public func forwardToFinalHidden(_ tokens: [Int32]) throws -> [Float] {
         var cache = PrefixCache()
-        return try lastHidden(tokens, cache: &cache)
+        return try forwardToFinalHidden(tokens, cache: &cache)
     }
 
     /// The same, reusing the keys and values of the tokens this prompt shares with the
     /// previous one (items on one passage share everything before the question), and
     /// leaving this prompt's in the cache for the next.
-    public func lastHidden(_ tokens: [Int32], cache: inout PrefixCache) throws -> [Float] {
+    public func forwardToFinalHidden(_ tokens: [Int32], cache: inout PrefixCache) throws -> [Float] {
         guard !tokens.isEmpty else { throw EngineError(message: "no tokens to run") }
         let t = tokens.count, d = config.embedding
         // Positions before `start` come from the cache; the last one is always computed.
@@ -373,15 +413,15 @@ public final class Model: Sendable {
         mutating func attend(
             layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
         ) {
-            let c = model.config, kvWidth = c.kvHeads * c.headDim, qWidth = c.heads * c.headDim
+            let c = model.config, kvWidth = c.keyValueWidth, qWidth = c.queryWidth, a = c.attention(block: index)
             // This layer's keys and values at every position: the cached ones, then these.
             keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
             values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
             q.withUnsafeBufferPointer { q in
                 Kernels.attention(
                     q: q.baseAddress! + first * qWidth, k: keys[index], v: values[index], tokens: start + rows, firstQuery: start + first,
-                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-                    softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, into: attended)
+                    heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, scale: a.scale, softcap: a.softcap, window: a.window,
+                    into: attended)
             }
         }
 
@@ -396,7 +436,7 @@ public final class Model: Sendable {
             let row = file.dequantizeRow(projection, Int(token))
             var sum: Float = 0
             for i in 0..<hidden.count { sum += row[i] * hidden[i] }
-            return config.finalSoftcap.map { $0 * tanh(sum / $0) } ?? sum
+            return config.cappedLogit(sum)
         }
     }
 }

@@ -32,7 +32,7 @@ public struct LoRAWeights: Sendable {
     /// Zero weights of the right sizes for `modules` on every layer of the model.
     public init(config: ModelConfig, modules: [Module], rank: Int, alpha: Double, rsLoRA: Bool) {
         precondition(rank >= 1)
-        let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
+        let q = config.queryWidth, kv = config.keyValueWidth, d = config.embedding, f = config.feedForward
         var slots: [Slot] = [], index: [Int: Int] = [:], offset = 0
         let ordered = Module.allCases.filter(modules.contains)
         for layer in 0..<config.layers {

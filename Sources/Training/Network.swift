@@ -124,8 +124,7 @@ public final class Network: @unchecked Sendable {
 
     func shapes(_ t: Int) -> Shapes {
         Shapes(
-            t: t, d: config.embedding, qWidth: config.heads * config.headDim, kvWidth: config.kvHeads * config.headDim,
-            f: config.feedForward)
+            t: t, d: config.embedding, qWidth: config.queryWidth, kvWidth: config.keyValueWidth, f: config.feedForward)
     }
 
     /// The adapted modules of a stacked product, with the first column of each.
@@ -181,7 +180,7 @@ public final class Network: @unchecked Sendable {
         mutating func attend(
             layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
         ) {
-            let qWidth = network.config.heads * network.config.headDim
+            let qWidth = network.config.queryWidth
             var out = [Float](repeating: 0, count: rows * qWidth)
             let probabilities = network.attention(index, tokens: rows, firstQuery: first).forward(q: q, k: k, v: v, into: &out)
             out.withUnsafeBufferPointer { attended.update(from: $0.baseAddress! + first * qWidth, count: (rows - first) * qWidth) }
@@ -288,10 +287,10 @@ public final class Network: @unchecked Sendable {
     }
 
     func attention(_ index: Int, tokens: Int, firstQuery: Int) -> Attention {
-        let c = config
+        let a = config.attention(block: index)
         return Attention(
-            tokens: tokens, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-            softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, firstQuery: firstQuery)
+            tokens: tokens, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, scale: a.scale, softcap: a.softcap, window: a.window,
+            firstQuery: firstQuery)
     }
 
     /// From the gradient of the block's output (dx), the gradient of its input (in
@@ -499,7 +498,7 @@ public final class Network: @unchecked Sendable {
     func crossEntropy(_ hidden: [Float], rows source: OutputRows, target: Int, answers: [Int], share: Float?)
         -> (loss: Double, answerLogits: [Float], dHidden: [Float]?)
     {
-        let d = hidden.count, cap = config.finalSoftcap
+        let d = hidden.count, modelConfig = config
         let count = source.count(d: d)
         func row(_ index: Int) -> [Float] {
             var buffer: [Float] = []
@@ -507,7 +506,7 @@ public final class Network: @unchecked Sendable {
         }
         func logit(_ index: Int) -> Float {
             let raw = cblas_sdot(Int32(d), row(index), 1, hidden, 1)
-            return cap.map { $0 * tanh(raw / $0) } ?? raw
+            return modelConfig.cappedLogit(raw)
         }
         /// One worker's running maximum, Σ exp(z − maximum), Σ exp(z − maximum)·(dz/draw)·row.
         struct Partial { var maximum = -Float.infinity, sum = 0.0, weighted: [Float] }
@@ -522,10 +521,10 @@ public final class Network: @unchecked Sendable {
                     let first = c * chunk, n = min(chunk, count - first)
                     source.withRows(first, n, d: d, buffer: &buffer) { block in
                         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), 1, block, Int32(d), hidden, 1, 0, &z, 1)
-                        if let cap {
+                        if modelConfig.finalSoftcap != nil {
                             for i in 0..<n {
-                                z[i] = cap * tanh(z[i] / cap)
-                                slope[i] = 1 - (z[i] / cap) * (z[i] / cap)
+                                z[i] = modelConfig.cappedLogit(z[i])
+                                slope[i] = modelConfig.cappedLogitSlope(z[i])
                             }
                         }
                         let top = z[..<n].max()!
@@ -561,7 +560,7 @@ public final class Network: @unchecked Sendable {
             let factor = Float(Double(exp(p.maximum - maximum)) / sum) * share
             for i in 0..<d { dHidden[i] += factor * p.weighted[i] }
         }
-        let targetSlope = cap.map { 1 - (targetLogit / $0) * (targetLogit / $0) } ?? 1
+        let targetSlope = modelConfig.cappedLogitSlope(targetLogit)
         let targetRow = row(target)
         for i in 0..<d { dHidden[i] -= share * targetSlope * targetRow[i] }
         return (loss, answers.map(logit), dHidden)
