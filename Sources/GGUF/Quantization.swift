@@ -17,23 +17,26 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         /// byte), 5, 6 or 8 for the others (a code a byte, d and m per 16: Q6_K's scales
         /// cover 16); nil for floats, which the engine requantises to 8 bits.
         public let affineBits: Int?
+        /// Where the type is symmetric, w = d·(code − offset) (m is −offset·d): how
+        /// `dequantize` computes it, as ggml does (d·0 keeps d's sign, d·code + m not).
+        public let codeOffset: Int?
         /// Whether `quantize` writes it (the K-quants need llama.cpp's search for scales).
         public let writable: Bool
     }
 
     public var traits: Traits {
         switch self {
-        case .f32: Traits(name: "F32", blockSize: 1, blockBytes: 4, affineBits: nil, writable: true)
-        case .f16: Traits(name: "F16", blockSize: 1, blockBytes: 2, affineBits: nil, writable: true)
-        case .bf16: Traits(name: "BF16", blockSize: 1, blockBytes: 2, affineBits: nil, writable: true)
-        case .q4_0: Traits(name: "Q4_0", blockSize: 32, blockBytes: 18, affineBits: 4, writable: true)
-        case .q4_1: Traits(name: "Q4_1", blockSize: 32, blockBytes: 20, affineBits: 4, writable: false)
-        case .q5_0: Traits(name: "Q5_0", blockSize: 32, blockBytes: 22, affineBits: 5, writable: false)
-        case .q5_1: Traits(name: "Q5_1", blockSize: 32, blockBytes: 24, affineBits: 5, writable: false)
-        case .q8_0: Traits(name: "Q8_0", blockSize: 32, blockBytes: 34, affineBits: 8, writable: true)
-        case .q4_K: Traits(name: "Q4_K", blockSize: 256, blockBytes: 144, affineBits: 4, writable: false)
-        case .q5_K: Traits(name: "Q5_K", blockSize: 256, blockBytes: 176, affineBits: 5, writable: false)
-        case .q6_K: Traits(name: "Q6_K", blockSize: 256, blockBytes: 210, affineBits: 6, writable: false)
+        case .f32: Traits(name: "F32", blockSize: 1, blockBytes: 4, affineBits: nil, codeOffset: nil, writable: true)
+        case .f16: Traits(name: "F16", blockSize: 1, blockBytes: 2, affineBits: nil, codeOffset: nil, writable: true)
+        case .bf16: Traits(name: "BF16", blockSize: 1, blockBytes: 2, affineBits: nil, codeOffset: nil, writable: true)
+        case .q4_0: Traits(name: "Q4_0", blockSize: 32, blockBytes: 18, affineBits: 4, codeOffset: 8, writable: true)
+        case .q4_1: Traits(name: "Q4_1", blockSize: 32, blockBytes: 20, affineBits: 4, codeOffset: nil, writable: false)
+        case .q5_0: Traits(name: "Q5_0", blockSize: 32, blockBytes: 22, affineBits: 5, codeOffset: 16, writable: false)
+        case .q5_1: Traits(name: "Q5_1", blockSize: 32, blockBytes: 24, affineBits: 5, codeOffset: nil, writable: false)
+        case .q8_0: Traits(name: "Q8_0", blockSize: 32, blockBytes: 34, affineBits: 8, codeOffset: 128, writable: true)
+        case .q4_K: Traits(name: "Q4_K", blockSize: 256, blockBytes: 144, affineBits: 4, codeOffset: nil, writable: false)
+        case .q5_K: Traits(name: "Q5_K", blockSize: 256, blockBytes: 176, affineBits: 5, codeOffset: nil, writable: false)
+        case .q6_K: Traits(name: "Q6_K", blockSize: 256, blockBytes: 210, affineBits: 6, codeOffset: 32, writable: false)
         }
     }
 
@@ -102,16 +105,19 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .bf16:
             for i in 0..<count { output[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K:
-            // Through the affine form, a chunk of blocks at a time: d·code + m is exactly
-            // ggml's arithmetic ((d·scale)·q − dmin·m; d·(q − 8) is d·q − 8·d without
-            // rounding, every product fitting float32's 24 bits).
-            let chunk = 256, perChunk = chunk / blockSize
+            // Through the affine form, a chunk of blocks at a time, in ggml's arithmetic:
+            // d·(q − offset) for the symmetric types, (d·scale)·q − dmin·min for the others.
+            let chunk = 256, perChunk = chunk / blockSize, offset = traits.codeOffset
             var codes = [UInt8](repeating: 0, count: chunk), d = [Float](repeating: 0, count: chunk / 16), m = d
             for first in stride(from: 0, to: blocks, by: perChunk) {
                 let n = min(perChunk, blocks - first) * blockSize
                 affine(source + first * blockBytes, count: n, codes: &codes, d: &d, m: &m)
                 let y = output + first * blockSize
-                for i in 0..<n { y[i] = d[i / 16] * Float(codes[i]) + m[i / 16] }
+                if let offset {
+                    for i in 0..<n { y[i] = d[i / 16] * Float(Int(codes[i]) - offset) }
+                } else {
+                    for i in 0..<n { y[i] = d[i / 16] * Float(codes[i]) + m[i / 16] }
+                }
             }
         }
     }
@@ -138,7 +144,7 @@ extension GGMLType {
         _ source: UnsafeRawPointer, count: Int, codes: UnsafeMutablePointer<UInt8>,
         d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>
     ) {
-        let blocks = count / blockSize
+        let blocks = count / blockSize, offset = traits.codeOffset
         /// d and m of the 32 elements from `first`.
         func set32(_ first: Int, _ scale: Float, _ min: Float) {
             d[first / 16] = scale
@@ -152,7 +158,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * bytes, c = codes + b * 32
                 let scale = half(block, 0)
-                set32(32 * b, scale, self == .q4_0 ? -8 * scale : half(block, 2))
+                set32(32 * b, scale, offset.map { -Float($0) * scale } ?? half(block, 2))
                 for j in 0..<16 {
                     let q = block.load(fromByteOffset: first + j, as: UInt8.self)
                     c[j] = q & 0x0F
@@ -164,7 +170,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * bytes, c = codes + b * 32
                 let scale = half(block, 0)
-                set32(32 * b, scale, self == .q5_0 ? -16 * scale : half(block, 2))
+                set32(32 * b, scale, offset.map { -Float($0) * scale } ?? half(block, 2))
                 let qh = block.loadUnaligned(fromByteOffset: high, as: UInt32.self)
                 for j in 0..<16 {
                     let q = block.load(fromByteOffset: high + 4 + j, as: UInt8.self)
@@ -176,7 +182,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * 34, c = codes + b * 32
                 let scale = half(block, 0)
-                set32(32 * b, scale, -128 * scale)
+                set32(32 * b, scale, -Float(offset!) * scale)
                 for j in 0..<32 { c[j] = block.load(fromByteOffset: 2 + j, as: UInt8.self) ^ 0x80 }
             }
         case .q4_K, .q5_K:
@@ -219,7 +225,7 @@ extension GGMLType {
                         let sixteen = 16 * b + 8 * half128 + group
                         let ds = scale * Float(scales.load(fromByteOffset: 8 * half128 + group, as: Int8.self))
                         d[sixteen] = ds
-                        m[sixteen] = -32 * ds
+                        m[sixteen] = -Float(offset!) * ds
                     }
                 }
             }
