@@ -23,7 +23,7 @@ public struct ModelConfig: Sendable, Equatable {
 
     public var architecture: String { family.architecture }
     public var family: Family
-    public var layers: Int
+    public var blocks: Int
     public var embedding: Int
     public var heads: Int
     public var kvHeads: Int
@@ -31,15 +31,15 @@ public struct ModelConfig: Sendable, Equatable {
     public var feedForward: Int
     public var epsilon: Float
     public var ropeBase: Float
-    /// RoPE base of the sliding-window layers (Gemma 3), else `ropeBase`.
+    /// RoPE base of the sliding-window blocks (Gemma 3), else `ropeBase`.
     public var ropeBaseLocal: Float
     public var ropeDim: Int
-    /// The sliding window's size, for the family's sliding layers.
+    /// The sliding window's size, for the family's sliding blocks.
     public var slidingWindow: Int?
-    /// Which layers slide, where the file lists them (attention.sliding_window_pattern,
-    /// one bool per layer, as llama.cpp's newer converters write it); else the family's
+    /// Which blocks slide, where the file lists them (attention.sliding_window_pattern,
+    /// one bool per block, as llama.cpp's newer converters write it); else the family's
     /// pattern.
-    public var slidingLayers: [Bool]?
+    public var slidingBlocks: [Bool]?
     /// Gemma 2's soft caps: cap·tanh(x/cap) on attention scores and on the logits.
     public var attentionSoftcap: Float?
     public var finalSoftcap: Float?
@@ -72,7 +72,7 @@ public struct ModelConfig: Sendable, Equatable {
             Float(metadata["\(architecture).\(key)"]?.double ?? value)
         }
         self.family = family
-        layers = try int("block_count")
+        blocks = try int("block_count")
         embedding = try int("embedding_length")
         heads = try int("attention.head_count")
         kvHeads = (try? int("attention.head_count_kv")) ?? heads
@@ -86,19 +86,19 @@ public struct ModelConfig: Sendable, Equatable {
         finalSoftcap = metadata["\(architecture).final_logit_softcapping"]?.double.map(Float.init)
         slidingWindow = family.slidingPattern == nil ? nil : try? int("attention.sliding_window")
         ropeBaseLocal = family.localRopeBase ?? ropeBase
-        slidingLayers = metadata["\(architecture).attention.sliding_window_pattern"]?.array?.compactMap(\.bool)
+        slidingBlocks = metadata["\(architecture).attention.sliding_window_pattern"]?.array?.compactMap(\.bool)
         try validate(file)
     }
 
-    public func isSliding(_ layer: Int) -> Bool {
+    public func isSliding(_ block: Int) -> Bool {
         guard slidingWindow != nil, let pattern = family.slidingPattern else { return false }
-        if let slidingLayers { return slidingLayers[layer] }
-        return layer % pattern < pattern - 1
+        if let slidingBlocks { return slidingBlocks[block] }
+        return block % pattern < pattern - 1
     }
 
-    /// Whether a layer's q and k rotate (EXAONE 4.0's global layers do not).
-    public func rotates(_ layer: Int) -> Bool {
-        family.ropeOnGlobalLayers || slidingWindow == nil || isSliding(layer)
+    /// Whether a block's q and k rotate (EXAONE 4.0's global blocks do not).
+    public func rotates(_ block: Int) -> Bool {
+        family.ropeOnGlobalBlocks || slidingWindow == nil || isSliding(block)
     }
 
     /// A row of q (and of attention's output): every head's values.
@@ -135,7 +135,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
 }
 
-/// The keys and values of every layer at every position of the last prompt a model
+/// The keys and values of every block at every position of the last prompt a model
 /// ran, for its next prompt to reuse over the tokens both start with (one cache per
 /// model: they are that model's keys).
 public struct PrefixCache: Sendable {
@@ -158,14 +158,14 @@ public struct PrefixCache: Sendable {
     }
 }
 
-/// A loaded model: the config, the layer weights in the form the precision keeps
+/// A loaded model: the config, the blocks' weights in the form the precision keeps
 /// (codes, or float32 dequantised once), and the token embedding left quantised in the
 /// mapping (rows are dequantised as needed).
 public final class Model: Sendable {
     /// One block's weights. q, k and v are stacked into one matrix, as are gate and up:
     /// one product each instead of three and two (the input is packed once, and the
     /// narrow k and v products, 256 columns for Gemma 3, join a wide one).
-    package struct Layer: Sendable {
+    package struct BlockWeights: Sendable {
         /// Absent where the family has only norms after attention and FFN.
         package var attentionNorm: [Float]?
         /// (q + 2·kv) × d: the rows of q, then k, then v.
@@ -213,9 +213,9 @@ public final class Model: Sendable {
 
     public let config: ModelConfig
     public let file: GGUFFile
-    /// The precision the layers were loaded in (`auto` resolved for the file).
+    /// The precision the blocks were loaded in (`auto` resolved for the file).
     public let precision: Precision
-    package let layers: [Layer]
+    package let blocks: [BlockWeights]
     package let outputNorm: [Float]
     /// RoPE's frequency divisors (rope_freqs: llama 3's and EXAONE 3.5's long-context
     /// scaling), ropeDim/2 of them.
@@ -255,8 +255,8 @@ public final class Model: Sendable {
         }
         let d = config.embedding
         let placed = try adapter.map { try Self.place($0, config: config, model: file.path) }
-        // Layer by layer, so that at most one layer's row-major float copy exists.
-        layers = try (0..<config.layers).map { i in
+        // Block by block, so that at most one block's row-major float copy exists.
+        blocks = try (0..<config.blocks).map { i in
             let p = "blk.\(i)."
             let deltas = placed?[i] ?? []
             func linear(_ stack: Stack) throws -> Linear {
@@ -290,7 +290,7 @@ public final class Model: Sendable {
                 case .unread: nil
                 }
             }
-            return Layer(
+            return BlockWeights(
                 attentionNorm: try vector(.attentionNorm), qkv: try linear(.qkv), output: try linear(.output),
                 qBias: try vector(.qBias), kBias: try vector(.kBias), vBias: try vector(.vBias),
                 qNorm: try vector(.qNorm), kNorm: try vector(.kNorm), postAttentionNorm: try vector(.postAttentionNorm),
@@ -307,12 +307,13 @@ public final class Model: Sendable {
         try self.init(file: try GGUFFile(path: path), adapter: adapter, precision: precision)
     }
 
-    /// Bytes of layer weights held in memory (the mapping's embedding not counted).
+    /// Bytes of the blocks' linear layers' weights held in memory (the mapping's
+    /// embedding not counted).
     public var layerBytes: Int {
-        layers.reduce(0) { $0 + $1.qkv.byteCount + $1.output.byteCount + $1.gateUp.byteCount + $1.down.byteCount }
+        blocks.reduce(0) { $0 + $1.qkv.byteCount + $1.output.byteCount + $1.gateUp.byteCount + $1.down.byteCount }
     }
 
-    /// The adapter's deltas of each layer in their stacks (B's rows in the engine's
+    /// The adapter's deltas of each block in their stacks (B's rows in the engine's
     /// order), after checking that the adapter was made for this architecture and a
     /// model of these sizes.
     static func place(_ adapter: LoRAAdapter, config: ModelConfig, model path: String) throws -> [[PlacedDelta]] {
@@ -320,13 +321,13 @@ public final class Model: Sendable {
             throw EngineError(
                 message: "\(adapter.path): the adapter is for \(made.prefix(80)), the model \(path) is \(config.architecture)")
         }
-        if let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
+        if let delta = adapter.deltas.first(where: { $0.layer >= config.blocks }) {
             throw EngineError(
                 message:
-                    "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?"
+                    "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.blocks) layers: is the adapter for another base model?"
             )
         }
-        return try (0..<config.layers).map { try place(adapter, layer: $0, config: config) }
+        return try (0..<config.blocks).map { try place(adapter, block: $0, config: config) }
     }
 
     /// A module's rows in its stack (the first of them there, how many) and its inputs.
@@ -343,7 +344,7 @@ public final class Model: Sendable {
         }
     }
 
-    static func place(_ adapter: LoRAAdapter, layer index: Int, config: ModelConfig) throws -> [PlacedDelta] {
+    static func place(_ adapter: LoRAAdapter, block index: Int, config: ModelConfig) throws -> [PlacedDelta] {
         try adapter.deltas.filter { $0.layer == index }.map { delta in
             let (stack, firstRow, outputs, inputs) = rows(of: delta.module, config)
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
@@ -379,16 +380,16 @@ public final class Model: Sendable {
         guard !tokens.isEmpty else { throw EngineError(message: "no tokens to run") }
         let t = tokens.count, d = config.embedding
         // Positions before `start` come from the cache; the last one is always computed.
-        let start = cache.keys.count == layers.count ? min(cache.sharedPrefix(with: tokens), t - 1) : 0
+        let start = cache.keys.count == blocks.count ? min(cache.sharedPrefix(with: tokens), t - 1) : 0
         let rows = t - start
         var x = try embed(tokens[start...])
         let rope = ropeTables(positions: t)
         var buffers = BlockBuffers(config, rows: rows)
         var pass = CachedPass(model: self, cache: cache, start: start)
-        for index in layers.indices {
-            // After the last layer's keys and values only the last position matters.
+        for index in blocks.indices {
+            // After the last block's keys and values only the last position matters.
             forward(
-                block: index, x: &x, rows: rows, first: index == layers.count - 1 ? rows - 1 : 0, firstPosition: start,
+                block: index, x: &x, rows: rows, first: index == blocks.count - 1 ? rows - 1 : 0, firstPosition: start,
                 rope: rope, buffers: &buffers, pass: &pass)
         }
         cache = PrefixCache(tokens: tokens, keys: pass.keys, values: pass.values, reused: start)
@@ -406,15 +407,15 @@ public final class Model: Sendable {
         let model: Model, cache: PrefixCache, start: Int
         var keys: [[Float]] = [], values: [[Float]] = []
 
-        func linear(_ stack: Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
-            model.layers[layer][stack].product(x, rows: rows, stride: stride, into: y)
+        func linear(_ stack: Stack, block: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
+            model.blocks[block][stack].product(x, rows: rows, stride: stride, into: y)
         }
 
         mutating func attend(
-            layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
+            block index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
         ) {
             let c = model.config, kvWidth = c.keyValueWidth, qWidth = c.queryWidth, a = c.attention(block: index)
-            // This layer's keys and values at every position: the cached ones, then these.
+            // This block's keys and values at every position: the cached ones, then these.
             keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
             values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
             q.withUnsafeBufferPointer { q in

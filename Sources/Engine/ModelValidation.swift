@@ -38,7 +38,7 @@ extension ModelConfig {
             guard value >= least else { throw fail(p + key, "is \(value); it must be at least \(least)") }
             guard value <= Self.sizeLimit else { throw fail(p + key, "is \(value), more than any model has (at most \(Self.sizeLimit))") }
         }
-        try size("block_count", layers)
+        try size("block_count", blocks)
         try size("embedding_length", embedding)
         try size("attention.head_count", heads)
         try size("attention.head_count_kv", kvHeads)
@@ -54,9 +54,9 @@ extension ModelConfig {
         if let window = slidingWindow, window < 1 {
             throw fail(p + "attention.sliding_window", "is \(window); a window holds at least the token itself")
         }
-        if let slidingLayers, slidingLayers.count != layers {
+        if let slidingBlocks, slidingBlocks.count != blocks {
             throw fail(
-                p + "attention.sliding_window_pattern", "lists \(slidingLayers.count) layers' flags (bools), not block_count's \(layers)")
+                p + "attention.sliding_window_pattern", "lists \(slidingBlocks.count) layers' flags (bools), not block_count's \(blocks)")
         }
         for (key, value) in [
             ("attention.layer_norm_rms_epsilon", epsilon), ("rope.freq_base", ropeBase),
@@ -74,10 +74,10 @@ extension ModelConfig {
         }
         // Each block has its required tensors (nine): a count past that is no count of these.
         let required = BlockTensor.all.filter { $0.presence(in: family) == .required }.count
-        guard layers <= file.tensors.count / required else {
+        guard blocks <= file.tensors.count / required else {
             throw fail(
                 p + "block_count",
-                "is \(layers), but the file's \(file.tensors.count) tensors cannot hold that many layers (each has \(required))")
+                "is \(blocks), but the file's \(file.tensors.count) tensors cannot hold that many layers (each has \(required))")
         }
 
         // Every tensor the forward pass reads, with the shape the sizes give (ggml
@@ -98,7 +98,7 @@ extension ModelConfig {
         let qKeys = "\(dKey), \(p)attention.head_count \(heads) and \(headKey)"
         let kvKeys = "\(dKey), \(p)attention.head_count_kv \(kvHeads) and \(headKey)"
         let fKeys = "\(dKey) and \(p)feed_forward_length \(f)"
-        for i in 0..<layers {
+        for i in 0..<blocks {
             for tensor in BlockTensor.all {
                 let keys =
                     switch tensor.sizes {

@@ -195,7 +195,7 @@ public final class Trainer {
         case "false": return false
         default:
             let kept = network.keptFloats(tokens: sequence.tokens.count, lora: lora, dropout: config.dropout > 0)
-            return Double(network.config.layers * kept) * 4 > 1.5e9
+            return Double(network.config.blocks * kept) * 4 > 1.5e9
         }
     }
 

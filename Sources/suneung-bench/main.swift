@@ -157,7 +157,7 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     // against the float32 product (our packed kernel, else OpenBLAS) on the same model.
     do {
         var random = SplitMix64(seed: 3)
-        let (plain, coded) = (model.layers[0], quantized.layers[0])
+        let (plain, coded) = (model.blocks[0], quantized.blocks[0])
         let weights = [(plain.qkv, coded.qkv), (plain.output, coded.output), (plain.gateUp, coded.gateUp), (plain.down, coded.down)]
         let inputs = weights.map { w in (0..<400 * w.0.inner).map { _ in Float(random.next() % 2001) / 1000 - 1 } }
         var output = [Float](repeating: 0, count: 400 * 2 * model.config.feedForward)

@@ -17,7 +17,7 @@ final class BigModelTests: XCTestCase {
         let tokens = (0..<256).map { Int32((7 * $0 + 3) % 49152) }, ids: [Int32] = [33, 34, 35, 36, 37]
         let logits = model.logits(try model.forwardToFinalHidden(tokens), tokens: ids)
         let c = model.config
-        let kvCache = 2 * c.layers * tokens.count * c.kvHeads * c.headDim * 4
+        let kvCache = 2 * c.blocks * tokens.count * c.kvHeads * c.headDim * 4
         let peak = try DefaultModels.peakResidentBytes()
         print(
             String(

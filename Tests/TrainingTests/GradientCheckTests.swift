@@ -36,7 +36,7 @@ final class GradientCheckTests: XCTestCase {
                 var gradient = [Float](repeating: 0, count: lora.values.count)
                 _ = try network.accumulateGradient(sequence, lora: lora, loss: .full, dropout: dropout, into: &gradient)
                 var worst = 0.0
-                for slot in lora.slots where slot.layer == 0 || slot.layer == network.config.layers - 1 {
+                for slot in lora.slots where slot.block == 0 || slot.block == network.config.blocks - 1 {
                     for (start, count) in [(slot.a, lora.rank * slot.inputs), (slot.b, slot.outputs * lora.rank)] {
                         var direction = (0..<count).map { _ in Double(2 * random.nextUnit() - 1) }
                         let length = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
@@ -53,7 +53,7 @@ final class GradientCheckTests: XCTestCase {
                         worst = max(worst, error)
                         XCTAssertLessThan(
                             error, 1e-2,
-                            "\(spec.architecture) layer \(slot.layer) \(slot.module) \(start == slot.a ? "A" : "B"), dropout \(dropout != nil): \(analytic) vs \(numeric)"
+                            "\(spec.architecture) layer \(slot.block) \(slot.module) \(start == slot.a ? "A" : "B"), dropout \(dropout != nil): \(analytic) vs \(numeric)"
                         )
                     }
                 }
