@@ -11,23 +11,19 @@ import XCTest
 /// count fails here.
 final class KeptActivationsTests: XCTestCase {
     func testKeptFloatsCountsWhatABlockKeeps() throws {
-        struct Specs: Decodable { var vocabulary: Int, tokens: [Int32], models: [TinyModelSpec] }
-        let fixture = try JSONDecoder().decode(Specs.self, from: Data(contentsOf: TinyTrainingTests.fixtureURL))
-        let folder = try makeTemporaryFolder("kept-floats")
-        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
-        for spec in fixture.models {
-            let network = Network(model: try Model(path: try spec.write(vocabulary: fixture.vocabulary, in: folder)))
+        let (tokens, networks) = try TinyTrainingTests.networks(for: self)
+        for (architecture, network) in networks {
             var lora = LoRAWeights(config: network.config, modules: LoRAAdapter.Module.allCases, rank: 3, alpha: 6, rsLoRA: false)
             lora.initialize(seed: 5)
-            let t = fixture.tokens.count
+            let t = tokens.count
             for dropout in [nil, Network.Dropout(probability: 0.2, seed: 9)] {
-                var x = try network.model.embed(fixture.tokens[...])
+                var x = try network.model.embed(tokens[...])
                 let kept = try XCTUnwrap(
                     network.blockForward(
                         0, x: &x, rows: t, lora: lora, dropout: dropout, rope: network.model.ropeTables(positions: t), keep: true))
                 XCTAssertEqual(
                     Self.floats(in: kept), network.keptFloats(tokens: t, lora: lora, dropout: dropout != nil),
-                    "\(spec.architecture), dropout \(dropout != nil)")
+                    "\(architecture), dropout \(dropout != nil)")
             }
         }
     }
