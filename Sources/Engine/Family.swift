@@ -1,7 +1,12 @@
 import GGUF
 import Tokenizer
 
-/// What sets a model family apart, in one table: a new family is one entry here.
+/// What sets a model family apart, in one table. A new family is one entry here only
+/// when it is made of the features below and GGUF's usual block tensors (its chat
+/// template may need a new `ChatTemplate` case too). A new feature (another norm,
+/// activation, attention or RoPE variant, another tensor) is a field here and code in
+/// the forward pass (`Model.forward(block:)`), the trainer's backward pass
+/// (`Network.blockBackward`) and the block's tensor table (`BlockTensor`).
 /// (What a family's file may hold — q/k/v biases, QK-norm, soft caps, RoPE frequency
 /// factors — is read from its tensors and metadata, not listed.)
 public struct Family: Sendable, Equatable {
@@ -14,16 +19,16 @@ public struct Family: Sendable, Equatable {
     /// converter permuted q's and k's rows so that RoPE turns adjacent pairs, and an
     /// adapter's B rows for q and k must be permuted the same way.
     public let ropeNeox: Bool
-    /// Sliding-window layers, where the file gives a window: all but every
+    /// Sliding-window blocks, where the file gives a window: all but every
     /// `slidingPattern`-th (Gemma 2: every other one from the first; Gemma 3: five of
     /// every six; EXAONE 4.0: three of every four); nil where none.
     public let slidingPattern: Int?
-    /// The sliding layers' RoPE base where it is fixed (Gemma 3: 10,000), else the
+    /// The sliding blocks' RoPE base where it is fixed (Gemma 3: 10,000), else the
     /// global one.
     public let localRopeBase: Float?
-    /// Whether the global layers of a model with sliding layers rotate at all (EXAONE
+    /// Whether the global blocks of a model with sliding blocks rotate at all (EXAONE
     /// 4.0's do not: RoPE only where the window is).
-    public let ropeOnGlobalLayers: Bool
+    public let ropeOnGlobalBlocks: Bool
     /// Norms before attention and FFN (attn_norm, ffn_norm); EXAONE 4.0 has only the
     /// norms after them.
     public let preNorms: Bool
@@ -35,7 +40,7 @@ public struct Family: Sendable, Equatable {
 
     init(
         _ architecture: String, scalesEmbedding: Bool = false, gelu: Bool = false, ropeNeox: Bool = true, slidingPattern: Int? = nil,
-        localRopeBase: Float? = nil, ropeOnGlobalLayers: Bool = true, preNorms: Bool = true, chatTemplate: ChatTemplate? = nil
+        localRopeBase: Float? = nil, ropeOnGlobalBlocks: Bool = true, preNorms: Bool = true, chatTemplate: ChatTemplate? = nil
     ) {
         self.architecture = architecture
         self.scalesEmbedding = scalesEmbedding
@@ -43,7 +48,7 @@ public struct Family: Sendable, Equatable {
         self.ropeNeox = ropeNeox
         self.slidingPattern = slidingPattern
         self.localRopeBase = localRopeBase
-        self.ropeOnGlobalLayers = ropeOnGlobalLayers
+        self.ropeOnGlobalBlocks = ropeOnGlobalBlocks
         self.preNorms = preNorms
         self.chatTemplate = chatTemplate
     }
@@ -55,7 +60,7 @@ public struct Family: Sendable, Equatable {
         Family("gemma2", scalesEmbedding: true, gelu: true, slidingPattern: 2, chatTemplate: .gemma),
         Family("gemma3", scalesEmbedding: true, gelu: true, slidingPattern: 6, localRopeBase: 10_000, chatTemplate: .gemma),
         Family("exaone", chatTemplate: .exaone3),
-        Family("exaone4", slidingPattern: 4, ropeOnGlobalLayers: false, preNorms: false, chatTemplate: .exaone3)
+        Family("exaone4", slidingPattern: 4, ropeOnGlobalBlocks: false, preNorms: false, chatTemplate: .exaone3)
     ]
 
     public static func named(_ architecture: String) -> Family? { all.first { $0.architecture == architecture } }

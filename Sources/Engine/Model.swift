@@ -23,7 +23,7 @@ public struct ModelConfig: Sendable, Equatable {
 
     public var architecture: String { family.architecture }
     public var family: Family
-    public var layers: Int
+    public var blocks: Int
     public var embedding: Int
     public var heads: Int
     public var kvHeads: Int
@@ -31,15 +31,15 @@ public struct ModelConfig: Sendable, Equatable {
     public var feedForward: Int
     public var epsilon: Float
     public var ropeBase: Float
-    /// RoPE base of the sliding-window layers (Gemma 3), else `ropeBase`.
+    /// RoPE base of the sliding-window blocks (Gemma 3), else `ropeBase`.
     public var ropeBaseLocal: Float
     public var ropeDim: Int
-    /// The sliding window's size, for the family's sliding layers.
+    /// The sliding window's size, for the family's sliding blocks.
     public var slidingWindow: Int?
-    /// Which layers slide, where the file lists them (attention.sliding_window_pattern,
-    /// one bool per layer, as llama.cpp's newer converters write it); else the family's
+    /// Which blocks slide, where the file lists them (attention.sliding_window_pattern,
+    /// one bool per block, as llama.cpp's newer converters write it); else the family's
     /// pattern.
-    public var slidingLayers: [Bool]?
+    public var slidingBlocks: [Bool]?
     /// Gemma 2's soft caps: cap·tanh(x/cap) on attention scores and on the logits.
     public var attentionSoftcap: Float?
     public var finalSoftcap: Float?
@@ -72,7 +72,7 @@ public struct ModelConfig: Sendable, Equatable {
             Float(metadata["\(architecture).\(key)"]?.double ?? value)
         }
         self.family = family
-        layers = try int("block_count")
+        blocks = try int("block_count")
         embedding = try int("embedding_length")
         heads = try int("attention.head_count")
         kvHeads = (try? int("attention.head_count_kv")) ?? heads
@@ -86,23 +86,56 @@ public struct ModelConfig: Sendable, Equatable {
         finalSoftcap = metadata["\(architecture).final_logit_softcapping"]?.double.map(Float.init)
         slidingWindow = family.slidingPattern == nil ? nil : try? int("attention.sliding_window")
         ropeBaseLocal = family.localRopeBase ?? ropeBase
-        slidingLayers = metadata["\(architecture).attention.sliding_window_pattern"]?.array?.compactMap(\.bool)
+        slidingBlocks = metadata["\(architecture).attention.sliding_window_pattern"]?.array?.compactMap(\.bool)
         try validate(file)
     }
 
-    public func isSliding(_ layer: Int) -> Bool {
+    public func isSliding(_ block: Int) -> Bool {
         guard slidingWindow != nil, let pattern = family.slidingPattern else { return false }
-        if let slidingLayers { return slidingLayers[layer] }
-        return layer % pattern < pattern - 1
+        if let slidingBlocks { return slidingBlocks[block] }
+        return block % pattern < pattern - 1
     }
 
-    /// Whether a layer's q and k rotate (EXAONE 4.0's global layers do not).
-    public func rotates(_ layer: Int) -> Bool {
-        family.ropeOnGlobalLayers || slidingWindow == nil || isSliding(layer)
+    /// Whether a block's q and k rotate (EXAONE 4.0's global blocks do not).
+    public func rotates(_ block: Int) -> Bool {
+        family.ropeOnGlobalBlocks || slidingWindow == nil || isSliding(block)
+    }
+
+    /// A row of q (and of attention's output): every head's values.
+    public var queryWidth: Int { heads * headDim }
+    /// A row of k or of v: the key-value heads' values.
+    public var keyValueWidth: Int { kvHeads * headDim }
+
+    /// How a block's attention runs, one rule for the engine's kernel and the trainer's.
+    public struct AttentionSettings: Sendable, Equatable {
+        public let heads: Int, kvHeads: Int, headDim: Int
+        /// Scores are q·k/√headDim.
+        public let scale: Float
+        /// cap·tanh(score/cap) before the softmax (Gemma 2).
+        public let softcap: Float?
+        /// Keys a query sees, itself included, on a sliding block; nil: every earlier one.
+        public let window: Int?
+    }
+
+    public func attention(block: Int) -> AttentionSettings {
+        AttentionSettings(
+            heads: heads, kvHeads: kvHeads, headDim: headDim, scale: 1 / Float(headDim).squareRoot(), softcap: attentionSoftcap,
+            window: isSliding(block) ? slidingWindow : nil)
+    }
+
+    /// A logit after the final soft cap, cap·tanh(x/cap), where the model has one (Gemma 2).
+    @inlinable public func cappedLogit(_ raw: Float) -> Float {
+        finalSoftcap.map { $0 * tanh(raw / $0) } ?? raw
+    }
+
+    /// The capped logit's slope over the raw one (the trainer's), from the capped value:
+    /// 1 − (y/cap)², 1 without a cap.
+    @inlinable public func cappedLogitSlope(_ capped: Float) -> Float {
+        finalSoftcap.map { 1 - (capped / $0) * (capped / $0) } ?? 1
     }
 }
 
-/// The keys and values of every layer at every position of the last prompt a model
+/// The keys and values of every block at every position of the last prompt a model
 /// ran, for its next prompt to reuse over the tokens both start with (one cache per
 /// model: they are that model's keys).
 public struct PrefixCache: Sendable {
@@ -125,14 +158,14 @@ public struct PrefixCache: Sendable {
     }
 }
 
-/// A loaded model: the config, the layer weights in the form the precision keeps
+/// A loaded model: the config, the blocks' weights in the form the precision keeps
 /// (codes, or float32 dequantised once), and the token embedding left quantised in the
 /// mapping (rows are dequantised as needed).
 public final class Model: Sendable {
     /// One block's weights. q, k and v are stacked into one matrix, as are gate and up:
     /// one product each instead of three and two (the input is packed once, and the
     /// narrow k and v products, 256 columns for Gemma 3, join a wide one).
-    package struct Layer: Sendable {
+    package struct BlockWeights: Sendable {
         /// Absent where the family has only norms after attention and FFN.
         package var attentionNorm: [Float]?
         /// (q + 2·kv) × d: the rows of q, then k, then v.
@@ -180,9 +213,9 @@ public final class Model: Sendable {
 
     public let config: ModelConfig
     public let file: GGUFFile
-    /// The precision the layers were loaded in (`auto` resolved for the file).
+    /// The precision the blocks were loaded in (`auto` resolved for the file).
     public let precision: Precision
-    package let layers: [Layer]
+    package let blocks: [BlockWeights]
     package let outputNorm: [Float]
     /// RoPE's frequency divisors (rope_freqs: llama 3's and EXAONE 3.5's long-context
     /// scaling), ropeDim/2 of them.
@@ -191,9 +224,13 @@ public final class Model: Sendable {
     /// The output projection when it is not the (tied) embedding.
     package let output: GGUFTensorInfo?
 
+    /// The precision of a model loaded without one: float32, the exact path (not `auto`:
+    /// callers that want the file's own class ask for it).
+    public static let defaultPrecision = Precision.f32
+
     /// The model, with the adapter's deltas merged into its float32 weights or beside
     /// its codes.
-    public init(file: GGUFFile, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
+    public init(file: GGUFFile, adapter: LoRAAdapter? = nil, precision: Precision = defaultPrecision) throws {
         self.file = file
         config = try ModelConfig(file)
         self.precision = precision.resolved(for: file)
@@ -216,16 +253,16 @@ public final class Model: Sendable {
         func optional(_ name: String, _ count: Int) throws -> [Float]? {
             file.tensor(named: name) == nil ? nil : try weights(name, count)
         }
-        let d = config.embedding, q = config.heads * config.headDim, kv = config.kvHeads * config.headDim
+        let d = config.embedding
         let placed = try adapter.map { try Self.place($0, config: config, model: file.path) }
-        // Layer by layer, so that at most one layer's row-major float copy exists.
-        layers = try (0..<config.layers).map { i in
+        // Block by block, so that at most one block's row-major float copy exists.
+        blocks = try (0..<config.blocks).map { i in
             let p = "blk.\(i)."
             let deltas = placed?[i] ?? []
             func linear(_ stack: Stack) throws -> Linear {
                 let tensors = try stack.modules.map { module in
-                    let rows = Self.rows(of: module, config)
-                    return try checked(p + module.tensorName + ".weight", rows.count * rows.inputs)
+                    let weight = BlockTensor.weight(module)
+                    return try checked(p + weight.name, weight.count(config))
                 }
                 let mine = deltas.filter { $0.stack == stack }
                 let outer = tensors.reduce(0) { $0 + $1.rowCount }, inner = tensors[0].rowLength
@@ -246,17 +283,19 @@ public final class Model: Sendable {
                     file: file, stacking: tensors, deltas: mine.map { ($0.firstOutput, $0.outputs, $0.rank, $0.a, $0.b, $0.scale) },
                     activationParts: precision == .q8x2 ? 2 : 1)
             }
-            return Layer(
-                attentionNorm: config.family.preNorms ? try weights(p + "attn_norm.weight", d) : nil,
-                qkv: try linear(.qkv), output: try linear(.output),
-                qBias: try optional(p + "attn_q.bias", q), kBias: try optional(p + "attn_k.bias", kv),
-                vBias: try optional(p + "attn_v.bias", kv),
-                qNorm: try optional(p + "attn_q_norm.weight", config.headDim),
-                kNorm: try optional(p + "attn_k_norm.weight", config.headDim),
-                postAttentionNorm: try optional(p + "post_attention_norm.weight", d),
-                ffnNorm: config.family.preNorms ? try weights(p + "ffn_norm.weight", d) : nil,
-                gateUp: try linear(.gateUp), down: try linear(.down),
-                postFFNNorm: try optional(p + "post_ffw_norm.weight", d))
+            func vector(_ tensor: BlockTensor) throws -> [Float]? {
+                switch tensor.presence(in: config.family) {
+                case .required: try weights(p + tensor.name, tensor.count(config))
+                case .optional: try optional(p + tensor.name, tensor.count(config))
+                case .unread: nil
+                }
+            }
+            return BlockWeights(
+                attentionNorm: try vector(.attentionNorm), qkv: try linear(.qkv), output: try linear(.output),
+                qBias: try vector(.qBias), kBias: try vector(.kBias), vBias: try vector(.vBias),
+                qNorm: try vector(.qNorm), kNorm: try vector(.kNorm), postAttentionNorm: try vector(.postAttentionNorm),
+                ffnNorm: try vector(.ffnNorm), gateUp: try linear(.gateUp), down: try linear(.down),
+                postFFNNorm: try vector(.postFFNNorm))
         }
         outputNorm = try weights("output_norm.weight", d)
         ropeFactors = try optional("rope_freqs.weight", config.ropeDim / 2)
@@ -264,16 +303,17 @@ public final class Model: Sendable {
         output = file.tensor(named: "output.weight")
     }
 
-    public convenience init(path: String, adapter: LoRAAdapter? = nil, precision: Precision = .f32) throws {
+    public convenience init(path: String, adapter: LoRAAdapter? = nil, precision: Precision = defaultPrecision) throws {
         try self.init(file: try GGUFFile(path: path), adapter: adapter, precision: precision)
     }
 
-    /// Bytes of layer weights held in memory (the mapping's embedding not counted).
+    /// Bytes of the blocks' linear layers' weights held in memory (the mapping's
+    /// embedding not counted).
     public var layerBytes: Int {
-        layers.reduce(0) { $0 + $1.qkv.byteCount + $1.output.byteCount + $1.gateUp.byteCount + $1.down.byteCount }
+        blocks.reduce(0) { $0 + $1.qkv.byteCount + $1.output.byteCount + $1.gateUp.byteCount + $1.down.byteCount }
     }
 
-    /// The adapter's deltas of each layer in their stacks (B's rows in the engine's
+    /// The adapter's deltas of each block in their stacks (B's rows in the engine's
     /// order), after checking that the adapter was made for this architecture and a
     /// model of these sizes.
     static func place(_ adapter: LoRAAdapter, config: ModelConfig, model path: String) throws -> [[PlacedDelta]] {
@@ -281,18 +321,18 @@ public final class Model: Sendable {
             throw EngineError(
                 message: "\(adapter.path): the adapter is for \(made.prefix(80)), the model \(path) is \(config.architecture)")
         }
-        if let delta = adapter.deltas.first(where: { $0.layer >= config.layers }) {
+        if let delta = adapter.deltas.first(where: { $0.layer >= config.blocks }) {
             throw EngineError(
                 message:
-                    "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.layers) layers: is the adapter for another base model?"
+                    "\(adapter.path): layers.\(delta.layer).\(delta.module.rawValue) is past the model's \(config.blocks) layers: is the adapter for another base model?"
             )
         }
-        return try (0..<config.layers).map { try place(adapter, layer: $0, config: config) }
+        return try (0..<config.blocks).map { try place(adapter, block: $0, config: config) }
     }
 
     /// A module's rows in its stack (the first of them there, how many) and its inputs.
     package static func rows(of module: LoRAAdapter.Module, _ config: ModelConfig) -> (stack: Stack, first: Int, count: Int, inputs: Int) {
-        let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
+        let q = config.queryWidth, kv = config.keyValueWidth, d = config.embedding, f = config.feedForward
         return switch module {
         case .q: (.qkv, 0, q, d)
         case .k: (.qkv, q, kv, d)
@@ -304,7 +344,7 @@ public final class Model: Sendable {
         }
     }
 
-    static func place(_ adapter: LoRAAdapter, layer index: Int, config: ModelConfig) throws -> [PlacedDelta] {
+    static func place(_ adapter: LoRAAdapter, block index: Int, config: ModelConfig) throws -> [PlacedDelta] {
         try adapter.deltas.filter { $0.layer == index }.map { delta in
             let (stack, firstRow, outputs, inputs) = rows(of: delta.module, config)
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
@@ -326,29 +366,30 @@ public final class Model: Sendable {
         }
     }
 
-    /// The last position's hidden state after the final norm.
-    public func lastHidden(_ tokens: [Int32]) throws -> [Float] {
+    /// Runs the forward pass over the tokens: the last position's hidden state after the
+    /// final norm.
+    public func forwardToFinalHidden(_ tokens: [Int32]) throws -> [Float] {
         var cache = PrefixCache()
-        return try lastHidden(tokens, cache: &cache)
+        return try forwardToFinalHidden(tokens, cache: &cache)
     }
 
     /// The same, reusing the keys and values of the tokens this prompt shares with the
     /// previous one (items on one passage share everything before the question), and
     /// leaving this prompt's in the cache for the next.
-    public func lastHidden(_ tokens: [Int32], cache: inout PrefixCache) throws -> [Float] {
+    public func forwardToFinalHidden(_ tokens: [Int32], cache: inout PrefixCache) throws -> [Float] {
         guard !tokens.isEmpty else { throw EngineError(message: "no tokens to run") }
         let t = tokens.count, d = config.embedding
         // Positions before `start` come from the cache; the last one is always computed.
-        let start = cache.keys.count == layers.count ? min(cache.sharedPrefix(with: tokens), t - 1) : 0
+        let start = cache.keys.count == blocks.count ? min(cache.sharedPrefix(with: tokens), t - 1) : 0
         let rows = t - start
         var x = try embed(tokens[start...])
         let rope = ropeTables(positions: t)
         var buffers = BlockBuffers(config, rows: rows)
         var pass = CachedPass(model: self, cache: cache, start: start)
-        for index in layers.indices {
-            // After the last layer's keys and values only the last position matters.
+        for index in blocks.indices {
+            // After the last block's keys and values only the last position matters.
             forward(
-                block: index, x: &x, rows: rows, first: index == layers.count - 1 ? rows - 1 : 0, firstPosition: start,
+                block: index, x: &x, rows: rows, first: index == blocks.count - 1 ? rows - 1 : 0, firstPosition: start,
                 rope: rope, buffers: &buffers, pass: &pass)
         }
         cache = PrefixCache(tokens: tokens, keys: pass.keys, values: pass.values, reused: start)
@@ -366,22 +407,22 @@ public final class Model: Sendable {
         let model: Model, cache: PrefixCache, start: Int
         var keys: [[Float]] = [], values: [[Float]] = []
 
-        func linear(_ stack: Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
-            model.layers[layer][stack].product(x, rows: rows, stride: stride, into: y)
+        func linear(_ stack: Stack, block: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>) {
+            model.blocks[block][stack].product(x, rows: rows, stride: stride, into: y)
         }
 
         mutating func attend(
-            layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
+            block index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
         ) {
-            let c = model.config, kvWidth = c.kvHeads * c.headDim, qWidth = c.heads * c.headDim
-            // This layer's keys and values at every position: the cached ones, then these.
+            let c = model.config, kvWidth = c.keyValueWidth, qWidth = c.queryWidth, a = c.attention(block: index)
+            // This block's keys and values at every position: the cached ones, then these.
             keys.append(Array(start > 0 ? cache.keys[index][..<(start * kvWidth)] : []) + k[..<(rows * kvWidth)])
             values.append(Array(start > 0 ? cache.values[index][..<(start * kvWidth)] : []) + v[..<(rows * kvWidth)])
             q.withUnsafeBufferPointer { q in
                 Kernels.attention(
                     q: q.baseAddress! + first * qWidth, k: keys[index], v: values[index], tokens: start + rows, firstQuery: start + first,
-                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-                    softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, into: attended)
+                    heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, scale: a.scale, softcap: a.softcap, window: a.window,
+                    into: attended)
             }
         }
 
@@ -396,7 +437,7 @@ public final class Model: Sendable {
             let row = file.dequantizeRow(projection, Int(token))
             var sum: Float = 0
             for i in 0..<hidden.count { sum += row[i] * hidden[i] }
-            return config.finalSoftcap.map { $0 * tanh(sum / $0) } ?? sum
+            return config.cappedLogit(sum)
         }
     }
 }

@@ -38,7 +38,7 @@ extension ModelConfig {
             guard value >= least else { throw fail(p + key, "is \(value); it must be at least \(least)") }
             guard value <= Self.sizeLimit else { throw fail(p + key, "is \(value), more than any model has (at most \(Self.sizeLimit))") }
         }
-        try size("block_count", layers)
+        try size("block_count", blocks)
         try size("embedding_length", embedding)
         try size("attention.head_count", heads)
         try size("attention.head_count_kv", kvHeads)
@@ -54,9 +54,9 @@ extension ModelConfig {
         if let window = slidingWindow, window < 1 {
             throw fail(p + "attention.sliding_window", "is \(window); a window holds at least the token itself")
         }
-        if let slidingLayers, slidingLayers.count != layers {
+        if let slidingBlocks, slidingBlocks.count != blocks {
             throw fail(
-                p + "attention.sliding_window_pattern", "lists \(slidingLayers.count) layers' flags (bools), not block_count's \(layers)")
+                p + "attention.sliding_window_pattern", "lists \(slidingBlocks.count) layers' flags (bools), not block_count's \(blocks)")
         }
         for (key, value) in [
             ("attention.layer_norm_rms_epsilon", epsilon), ("rope.freq_base", ropeBase),
@@ -72,10 +72,12 @@ extension ModelConfig {
         if let valueLength = file.metadata[p + "attention.value_length"]?.int, valueLength != headDim {
             throw fail(p + "attention.value_length", "is \(valueLength); the engine needs it equal to the key length \(headDim)")
         }
-        // Each layer has nine tensors at least: a count past that is no count of these.
-        guard layers <= file.tensors.count / 9 else {
+        // Each block has its required tensors (nine): a count past that is no count of these.
+        let required = BlockTensor.all.filter { $0.presence(in: family) == .required }.count
+        guard blocks <= file.tensors.count / required else {
             throw fail(
-                p + "block_count", "is \(layers), but the file's \(file.tensors.count) tensors cannot hold that many layers (each has 9)")
+                p + "block_count",
+                "is \(blocks), but the file's \(file.tensors.count) tensors cannot hold that many layers (each has \(required))")
         }
 
         // Every tensor the forward pass reads, with the shape the sizes give (ggml
@@ -91,31 +93,23 @@ extension ModelConfig {
                     message: "\(file.path): tensor \(name) is \(Self.shape(tensor.dimensions)), not the \(Self.shape(expected)) of \(keys)")
             }
         }
-        let d = embedding, q = heads * headDim, kv = kvHeads * headDim, f = feedForward
+        let d = embedding, f = feedForward
         let dKey = "\(p)embedding_length \(d)", headKey = "\(p)attention.key_length \(headDim)"
         let qKeys = "\(dKey), \(p)attention.head_count \(heads) and \(headKey)"
         let kvKeys = "\(dKey), \(p)attention.head_count_kv \(kvHeads) and \(headKey)"
         let fKeys = "\(dKey) and \(p)feed_forward_length \(f)"
-        for i in 0..<layers {
-            let b = "blk.\(i)."
-            // Norms before attention and FFN, or (EXAONE 4.0) only after them.
-            let pre = family.preNorms
-            try check(b + "attn_norm.weight", [d], dKey, optional: !pre)
-            try check(b + "attn_q.weight", [d, q], qKeys)
-            try check(b + "attn_k.weight", [d, kv], kvKeys)
-            try check(b + "attn_v.weight", [d, kv], kvKeys)
-            try check(b + "attn_output.weight", [q, d], qKeys)
-            try check(b + "attn_q.bias", [q], qKeys, optional: true)
-            try check(b + "attn_k.bias", [kv], kvKeys, optional: true)
-            try check(b + "attn_v.bias", [kv], kvKeys, optional: true)
-            try check(b + "attn_q_norm.weight", [headDim], headKey, optional: true)
-            try check(b + "attn_k_norm.weight", [headDim], headKey, optional: true)
-            try check(b + "post_attention_norm.weight", [d], dKey, optional: pre)
-            try check(b + "ffn_norm.weight", [d], dKey, optional: !pre)
-            try check(b + "ffn_gate.weight", [d, f], fKeys)
-            try check(b + "ffn_up.weight", [d, f], fKeys)
-            try check(b + "ffn_down.weight", [f, d], fKeys)
-            try check(b + "post_ffw_norm.weight", [d], dKey, optional: pre)
+        for i in 0..<blocks {
+            for tensor in BlockTensor.all {
+                let keys =
+                    switch tensor.sizes {
+                    case .embedding: dKey
+                    case .query: qKeys
+                    case .keyValue: kvKeys
+                    case .feedForward: fKeys
+                    case .head: headKey
+                    }
+                try check("blk.\(i).\(tensor.name)", tensor.shape(self), keys, optional: tensor.presence(in: family) != .required)
+            }
         }
         try check("output_norm.weight", [d], dKey)
         try check("rope_freqs.weight", [ropeDim / 2], "\(p)rope.dimension_count \(ropeDim)", optional: true)

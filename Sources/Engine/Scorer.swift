@@ -94,7 +94,7 @@ public final class Scorer: Sendable {
     /// be read from it, and an arg-max over NaN would quietly answer 1.
     public func answerLogits(_ tokens: [Int32], choices: Int, cache: inout PrefixCache, item: String) throws -> [Float] {
         precondition((1...5).contains(choices))
-        let logits = model.logits(try model.lastHidden(tokens, cache: &cache), tokens: Array(answerTokens.prefix(choices)))
+        let logits = model.logits(try model.forwardToFinalHidden(tokens, cache: &cache), tokens: Array(answerTokens.prefix(choices)))
         guard logits.allSatisfy(\.isFinite) else {
             throw EngineError(
                 message:

@@ -7,49 +7,46 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8
     case q4_K = 12, q5_K = 13, q6_K = 14, bf16 = 30
 
-    public var name: String {
+    /// What ggml's `type_traits` says of a type, and what the engine adds: one row per type.
+    public struct Traits: Sendable {
+        public let name: String
+        /// Elements per block, and the bytes they take.
+        public let blockSize: Int, blockBytes: Int
+        /// Bits of the exact affine form w = d·code + m (codes in 0..<2^bits) that the
+        /// quantised engine keeps: 4 for Q4_0, Q4_1 and Q4_K (d and m per 32, two codes a
+        /// byte), 5, 6 or 8 for the others (a code a byte, d and m per 16: Q6_K's scales
+        /// cover 16); nil for floats, which the engine requantises to 8 bits.
+        public let affineBits: Int?
+        /// Where the type is symmetric, w = d·(code − offset) (m is −offset·d): how
+        /// `dequantize` computes it, as ggml does (d·0 keeps d's sign, d·code + m not).
+        public let codeOffset: Int?
+        /// Whether `quantize` writes it (the K-quants need llama.cpp's search for scales).
+        public let writable: Bool
+    }
+
+    public var traits: Traits {
         switch self {
-        case .f32: "F32"
-        case .f16: "F16"
-        case .bf16: "BF16"
-        case .q4_0: "Q4_0"
-        case .q4_1: "Q4_1"
-        case .q5_0: "Q5_0"
-        case .q5_1: "Q5_1"
-        case .q8_0: "Q8_0"
-        case .q4_K: "Q4_K"
-        case .q5_K: "Q5_K"
-        case .q6_K: "Q6_K"
+        case .f32: Traits(name: "F32", blockSize: 1, blockBytes: 4, affineBits: nil, codeOffset: nil, writable: true)
+        case .f16: Traits(name: "F16", blockSize: 1, blockBytes: 2, affineBits: nil, codeOffset: nil, writable: true)
+        case .bf16: Traits(name: "BF16", blockSize: 1, blockBytes: 2, affineBits: nil, codeOffset: nil, writable: true)
+        case .q4_0: Traits(name: "Q4_0", blockSize: 32, blockBytes: 18, affineBits: 4, codeOffset: 8, writable: true)
+        case .q4_1: Traits(name: "Q4_1", blockSize: 32, blockBytes: 20, affineBits: 4, codeOffset: nil, writable: false)
+        case .q5_0: Traits(name: "Q5_0", blockSize: 32, blockBytes: 22, affineBits: 5, codeOffset: 16, writable: false)
+        case .q5_1: Traits(name: "Q5_1", blockSize: 32, blockBytes: 24, affineBits: 5, codeOffset: nil, writable: false)
+        case .q8_0: Traits(name: "Q8_0", blockSize: 32, blockBytes: 34, affineBits: 8, codeOffset: 128, writable: true)
+        case .q4_K: Traits(name: "Q4_K", blockSize: 256, blockBytes: 144, affineBits: 4, codeOffset: nil, writable: false)
+        case .q5_K: Traits(name: "Q5_K", blockSize: 256, blockBytes: 176, affineBits: 5, codeOffset: nil, writable: false)
+        case .q6_K: Traits(name: "Q6_K", blockSize: 256, blockBytes: 210, affineBits: 6, codeOffset: 32, writable: false)
         }
     }
 
-    /// Elements per block.
-    public var blockSize: Int {
-        switch self {
-        case .f32, .f16, .bf16: 1
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: 32
-        case .q4_K, .q5_K, .q6_K: 256
-        }
-    }
-
-    /// Bytes per block.
-    public var blockBytes: Int {
-        switch self {
-        case .f32: 4
-        case .f16, .bf16: 2
-        case .q4_0: 18
-        case .q4_1: 20
-        case .q5_0: 22
-        case .q5_1: 24
-        case .q8_0: 34
-        case .q4_K: 144
-        case .q5_K: 176
-        case .q6_K: 210
-        }
-    }
+    public var name: String { traits.name }
+    public var blockSize: Int { traits.blockSize }
+    public var blockBytes: Int { traits.blockBytes }
+    public var affineBits: Int? { traits.affineBits }
 
     /// The types `quantize` writes.
-    public static let writable: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0]
+    public static let writable = allCases.filter(\.traits.writable)
 
     /// The bytes of `values` (a whole number of blocks) in this type, as ggml's
     /// quantize_row_*_ref writes them (the gguf package's quants.py is the same
@@ -107,111 +104,19 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
             for i in 0..<count { output[i] = half(source, 2 * i) }
         case .bf16:
             for i in 0..<count { output[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) }
-        case .q4_0:
-            for b in 0..<blocks {
-                let block = source + b * 18, y = output + b * 32
-                let d = half(block, 0)
-                for j in 0..<16 {
-                    let q = block.load(fromByteOffset: 2 + j, as: UInt8.self)
-                    y[j] = d * Float(Int8(q & 0x0F) - 8)
-                    y[j + 16] = d * Float(Int8(q >> 4) - 8)
-                }
-            }
-        case .q4_1:
-            for b in 0..<blocks {
-                let block = source + b * 20, y = output + b * 32
-                let d = half(block, 0), m = half(block, 2)
-                for j in 0..<16 {
-                    let q = block.load(fromByteOffset: 4 + j, as: UInt8.self)
-                    y[j] = d * Float(q & 0x0F) + m
-                    y[j + 16] = d * Float(q >> 4) + m
-                }
-            }
-        case .q5_0:
-            for b in 0..<blocks {
-                let block = source + b * 22, y = output + b * 32
-                let d = half(block, 0)
-                let qh = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
-                for j in 0..<16 {
-                    let q = block.load(fromByteOffset: 6 + j, as: UInt8.self)
-                    let low = UInt8(q & 0x0F) | UInt8((qh >> UInt32(j)) & 1) << 4
-                    let high = UInt8(q >> 4) | UInt8((qh >> UInt32(j + 16)) & 1) << 4
-                    y[j] = d * Float(Int8(low) - 16)
-                    y[j + 16] = d * Float(Int8(high) - 16)
-                }
-            }
-        case .q5_1:
-            for b in 0..<blocks {
-                let block = source + b * 24, y = output + b * 32
-                let d = half(block, 0), m = half(block, 2)
-                let qh = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-                for j in 0..<16 {
-                    let q = block.load(fromByteOffset: 8 + j, as: UInt8.self)
-                    let low = UInt8(q & 0x0F) | UInt8((qh >> UInt32(j)) & 1) << 4
-                    let high = UInt8(q >> 4) | UInt8((qh >> UInt32(j + 16)) & 1) << 4
-                    y[j] = d * Float(low) + m
-                    y[j + 16] = d * Float(high) + m
-                }
-            }
-        case .q8_0:
-            for b in 0..<blocks {
-                let block = source + b * 34, y = output + b * 32
-                let d = half(block, 0)
-                for j in 0..<32 { y[j] = Float(block.load(fromByteOffset: 2 + j, as: Int8.self)) * d }
-            }
-        case .q4_K:
-            for b in 0..<blocks {
-                let block = source + b * 144, y = output + b * 256
-                let d = half(block, 0), dmin = half(block, 2)
-                let scales = block + 4, qs = block + 16
-                for group in 0..<4 {
-                    let (sc1, m1) = scaleMin(scales, 2 * group), (sc2, m2) = scaleMin(scales, 2 * group + 1)
-                    let d1 = d * Float(sc1), dm1 = dmin * Float(m1), d2 = d * Float(sc2), dm2 = dmin * Float(m2)
-                    for l in 0..<32 {
-                        let q = qs.load(fromByteOffset: 32 * group + l, as: UInt8.self)
-                        y[64 * group + l] = d1 * Float(q & 0x0F) - dm1
-                        y[64 * group + 32 + l] = d2 * Float(q >> 4) - dm2
-                    }
-                }
-            }
-        case .q5_K:
-            for b in 0..<blocks {
-                let block = source + b * 176, y = output + b * 256
-                let d = half(block, 0), dmin = half(block, 2)
-                let scales = block + 4, qh = block + 16, qs = block + 48
-                for group in 0..<4 {
-                    let (sc1, m1) = scaleMin(scales, 2 * group), (sc2, m2) = scaleMin(scales, 2 * group + 1)
-                    let d1 = d * Float(sc1), dm1 = dmin * Float(m1), d2 = d * Float(sc2), dm2 = dmin * Float(m2)
-                    for l in 0..<32 {
-                        let q = qs.load(fromByteOffset: 32 * group + l, as: UInt8.self)
-                        let h = qh.load(fromByteOffset: l, as: UInt8.self)
-                        let low = (q & 0x0F) | ((h >> UInt8(2 * group)) & 1) << 4
-                        let high = (q >> 4) | ((h >> UInt8(2 * group + 1)) & 1) << 4
-                        y[64 * group + l] = d1 * Float(low) - dm1
-                        y[64 * group + 32 + l] = d2 * Float(high) - dm2
-                    }
-                }
-            }
-        case .q6_K:
-            for b in 0..<blocks {
-                let block = source + b * 210, y = output + b * 256
-                let ql = block, qh = block + 128, scales = block + 192
-                let d = half(block, 208)
-                for half128 in 0..<2 {
-                    let l0 = ql + 64 * half128, h0 = qh + 32 * half128, s0 = 8 * half128, y0 = y + 128 * half128
-                    for l in 0..<32 {
-                        let s = l / 16
-                        let a = l0.load(fromByteOffset: l, as: UInt8.self), c = l0.load(fromByteOffset: l + 32, as: UInt8.self)
-                        let h = h0.load(fromByteOffset: l, as: UInt8.self)
-                        let q1 = Int8((a & 0x0F) | (h & 3) << 4) - 32
-                        let q2 = Int8((c & 0x0F) | ((h >> 2) & 3) << 4) - 32
-                        let q3 = Int8((a >> 4) | ((h >> 4) & 3) << 4) - 32
-                        let q4 = Int8((c >> 4) | ((h >> 6) & 3) << 4) - 32
-                        y0[l] = d * Float(scales.load(fromByteOffset: s0 + s, as: Int8.self)) * Float(q1)
-                        y0[l + 32] = d * Float(scales.load(fromByteOffset: s0 + s + 2, as: Int8.self)) * Float(q2)
-                        y0[l + 64] = d * Float(scales.load(fromByteOffset: s0 + s + 4, as: Int8.self)) * Float(q3)
-                        y0[l + 96] = d * Float(scales.load(fromByteOffset: s0 + s + 6, as: Int8.self)) * Float(q4)
-                    }
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K:
+            // Through the affine form, a chunk of blocks at a time, in ggml's arithmetic:
+            // d·(q − offset) for the symmetric types, (d·scale)·q − dmin·min for the others.
+            let chunk = 256, perChunk = chunk / blockSize, offset = traits.codeOffset
+            var codes = [UInt8](repeating: 0, count: chunk), d = [Float](repeating: 0, count: chunk / 16), m = d
+            for first in stride(from: 0, to: blocks, by: perChunk) {
+                let n = min(perChunk, blocks - first) * blockSize
+                affine(source + first * blockBytes, count: n, codes: &codes, d: &d, m: &m)
+                let y = output + first * blockSize
+                if let offset {
+                    for i in 0..<n { y[i] = d[i / 16] * Float(Int(codes[i]) - offset) }
+                } else {
+                    for i in 0..<n { y[i] = d[i / 16] * Float(codes[i]) + m[i / 16] }
                 }
             }
         }
@@ -232,20 +137,6 @@ func scaleMin(_ scales: UnsafeRawPointer, _ j: Int) -> (UInt8, UInt8) {
 }
 
 extension GGMLType {
-    /// Bits of the exact affine form w = d·code + m (codes in 0..<2^bits) that the
-    /// quantised engine keeps: 4 for Q4_0, Q4_1 and Q4_K (d and m per 32, two codes a
-    /// byte), 5, 6 or 8 for the others (a code a byte, d and m per 16: Q6_K's scales
-    /// cover 16); nil for floats, which the engine requantises to 8 bits.
-    public var affineBits: Int? {
-        switch self {
-        case .q4_0, .q4_1, .q4_K: 4
-        case .q5_0, .q5_1, .q5_K: 5
-        case .q6_K: 6
-        case .q8_0: 8
-        case .f32, .f16, .bf16: nil
-        }
-    }
-
     /// The affine form of `count` elements (whole blocks) starting at `source`: a code per
     /// element, and d and m per 16 (the same values as `dequantize`, with the K types'
     /// d·scale and dmin·min computed in float32). Needs `affineBits`.
@@ -253,7 +144,7 @@ extension GGMLType {
         _ source: UnsafeRawPointer, count: Int, codes: UnsafeMutablePointer<UInt8>,
         d: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>
     ) {
-        let blocks = count / blockSize
+        let blocks = count / blockSize, offset = traits.codeOffset
         /// d and m of the 32 elements from `first`.
         func set32(_ first: Int, _ scale: Float, _ min: Float) {
             d[first / 16] = scale
@@ -267,7 +158,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * bytes, c = codes + b * 32
                 let scale = half(block, 0)
-                set32(32 * b, scale, self == .q4_0 ? -8 * scale : half(block, 2))
+                set32(32 * b, scale, offset.map { -Float($0) * scale } ?? half(block, 2))
                 for j in 0..<16 {
                     let q = block.load(fromByteOffset: first + j, as: UInt8.self)
                     c[j] = q & 0x0F
@@ -279,7 +170,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * bytes, c = codes + b * 32
                 let scale = half(block, 0)
-                set32(32 * b, scale, self == .q5_0 ? -16 * scale : half(block, 2))
+                set32(32 * b, scale, offset.map { -Float($0) * scale } ?? half(block, 2))
                 let qh = block.loadUnaligned(fromByteOffset: high, as: UInt32.self)
                 for j in 0..<16 {
                     let q = block.load(fromByteOffset: high + 4 + j, as: UInt8.self)
@@ -291,7 +182,7 @@ extension GGMLType {
             for b in 0..<blocks {
                 let block = source + b * 34, c = codes + b * 32
                 let scale = half(block, 0)
-                set32(32 * b, scale, -128 * scale)
+                set32(32 * b, scale, -Float(offset!) * scale)
                 for j in 0..<32 { c[j] = block.load(fromByteOffset: 2 + j, as: UInt8.self) ^ 0x80 }
             }
         case .q4_K, .q5_K:
@@ -334,7 +225,7 @@ extension GGMLType {
                         let sixteen = 16 * b + 8 * half128 + group
                         let ds = scale * Float(scales.load(fromByteOffset: 8 * half128 + group, as: Int8.self))
                         d[sixteen] = ds
-                        m[sixteen] = -32 * ds
+                        m[sixteen] = -Float(offset!) * ds
                     }
                 }
             }

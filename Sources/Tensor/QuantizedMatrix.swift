@@ -10,8 +10,20 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// 4-bit codes (two per byte, d and m per 32 inputs), or one code per byte (d and m
     /// per 16 inputs) of 8 bits or known to fit in 5 or 6 (the AVX2 kernel sums those
     /// in fewer steps; the layout is the same).
-    public enum Codes: Int32, Sendable, CaseIterable {
-        case four = 0, eight = 1, five = 2, six = 3
+    public enum Codes: Sendable, CaseIterable {
+        case four, eight, five, six
+        /// The kernels' name for the form (quantized_kernel.h's enum).
+        var kernelCode: Int32 {
+            let code =
+                switch self {
+                case .four: SUNEUNG_Q_CODES4
+                case .five: SUNEUNG_Q_CODES5
+                case .six: SUNEUNG_Q_CODES6
+                case .eight: SUNEUNG_Q_CODES8
+                }
+            return Int32(code)
+        }
+
         public var bits: Int {
             switch self {
             case .four: 4
@@ -34,9 +46,19 @@ public final class QuantizedMatrix: @unchecked Sendable {
     }
 
     /// The kernels, by the instructions they need.
-    public enum Path: Int32, Sendable, CaseIterable, CustomStringConvertible {
-        case plain = 0, avx2 = 1, avx512vnni = 2
-        public var isAvailable: Bool { suneung_q_available(rawValue) != 0 }
+    public enum Path: Sendable, CaseIterable, CustomStringConvertible {
+        case plain, avx2, avx512vnni
+        /// The kernels' name for the path (quantized_kernel.h's enum).
+        var kernelCode: Int32 {
+            let code =
+                switch self {
+                case .plain: SUNEUNG_Q_PLAIN
+                case .avx2: SUNEUNG_Q_AVX2
+                case .avx512vnni: SUNEUNG_Q_AVX512VNNI
+                }
+            return Int32(code)
+        }
+        public var isAvailable: Bool { suneung_q_available(kernelCode) != 0 }
         public var description: String {
             switch self {
             case .plain: "plain C"
@@ -67,7 +89,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         self.inner = inner
         self.codes = codes
         let blocks = inner / Self.blockSize
-        let count = (outer + Self.panelRows - 1) / Self.panelRows * blocks * suneung_q_block_bytes(codes.rawValue)
+        let count = (outer + Self.panelRows - 1) / Self.panelRows * blocks * suneung_q_block_bytes(codes.kernelCode)
         storage = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
         // Zeros past the last row: their codes, scales and mins give zero outputs.
         storage.initializeMemory(as: UInt8.self, repeating: 0)
@@ -79,7 +101,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 var code = [UInt8](repeating: 0, count: inner), d = [Float](repeating: 0, count: 2 * blocks), m = d
                 for r in outer * chunk / chunks..<outer * (chunk + 1) / chunks {
                     row(r, &code, &d, &m)
-                    suneung_q_pack_row(codes.rawValue, code, d, m, Int32(inner), Int32(r), packed)
+                    suneung_q_pack_row(codes.kernelCode, code, d, m, Int32(inner), Int32(r), packed)
                 }
             }
         }
@@ -121,11 +143,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 let first = rows * chunk / chunks, last = rows * (chunk + 1) / chunks, at = parts * first
                 if parts == 1 {
                     suneung_q_quantize(
-                        path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner,
+                        path.kernelCode, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner,
                         d + at * blocks, s + 2 * at * blocks)
                 } else {
                     suneung_q_quantize_two_part(
-                        path.rawValue, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner,
+                        path.kernelCode, x + first * stride, Int32(last - first), Int32(inner), Int32(stride), q + at * inner,
                         d + at * blocks, s + 2 * at * blocks)
                 }
             }
@@ -178,7 +200,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let (outer, inner, codes) = (self.outer, self.inner, self.codes)
         Parallel.forEach(bands) { band in
             suneung_q_product(
-                path.rawValue, codes.rawValue, q, d, s, Int32(rows), Int32(inner), w, Int32(outer),
+                path.kernelCode, codes.kernelCode, q, d, s, Int32(rows), Int32(inner), w, Int32(outer),
                 Int32(panels * band / bands), Int32(panels * (band + 1) / bands), y, Int32(strideY))
         }
     }
@@ -197,7 +219,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         Parallel.forEach(strips) { strip in
             let first = blocks * strip / strips, count = blocks * (strip + 1) / strips - first, width = count * Self.blockSize
             var columns = [Float](repeating: 0, count: outer * width)
-            suneung_q_unpack_columns(codes.rawValue, w, Int32(outer), Int32(inner), Int32(first), Int32(count), &columns)
+            suneung_q_unpack_columns(codes.kernelCode, w, Int32(outer), Int32(inner), Int32(first), Int32(count), &columns)
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(width), Int32(outer), 1, dy, Int32(strideDY),
                 columns, Int32(width), 1, dx + first * Self.blockSize, Int32(strideDX))
@@ -206,7 +228,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// The weights as float32 rows (d·code + m), read back from the panels (for tests).
     public func rows() -> [Float] {
-        let blocks = inner / Self.blockSize, bytes = suneung_q_block_bytes(codes.rawValue)
+        let blocks = inner / Self.blockSize, bytes = suneung_q_block_bytes(codes.kernelCode)
         let halves = codes == .four ? 1 : 2, codeBytes = bytes - 4 * halves * Self.panelRows
         var w = [Float](repeating: 0, count: outer * inner)
         for r in 0..<outer {

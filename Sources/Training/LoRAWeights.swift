@@ -12,7 +12,7 @@ public struct LoRAWeights: Sendable {
 
     /// Where one adapted layer's A and B are in `values`.
     public struct Slot: Sendable, Equatable {
-        public let layer: Int
+        public let block: Int
         public let module: Module
         public let inputs: Int, outputs: Int
         public let a: Int, b: Int
@@ -29,13 +29,13 @@ public struct LoRAWeights: Sendable {
     /// PEFT's scale: alpha/r, or alpha/√r with rsLoRA.
     public var scale: Float { Float(PEFT.scale(alpha: alpha, rank: rank, rsLoRA: rsLoRA)) }
 
-    /// Zero weights of the right sizes for `modules` on every layer of the model.
+    /// Zero weights of the right sizes for `modules` on every block of the model.
     public init(config: ModelConfig, modules: [Module], rank: Int, alpha: Double, rsLoRA: Bool) {
         precondition(rank >= 1)
-        let q = config.heads * config.headDim, kv = config.kvHeads * config.headDim, d = config.embedding, f = config.feedForward
+        let q = config.queryWidth, kv = config.keyValueWidth, d = config.embedding, f = config.feedForward
         var slots: [Slot] = [], index: [Int: Int] = [:], offset = 0
         let ordered = Module.allCases.filter(modules.contains)
-        for layer in 0..<config.layers {
+        for block in 0..<config.blocks {
             for module in ordered {
                 let (outputs, inputs) =
                     switch module {
@@ -45,8 +45,8 @@ public struct LoRAWeights: Sendable {
                     case .gate, .up: (f, d)
                     case .down: (d, f)
                     }
-                index[Self.key(layer, module)] = slots.count
-                slots.append(Slot(layer: layer, module: module, inputs: inputs, outputs: outputs, a: offset, b: offset + rank * inputs))
+                index[Self.key(block, module)] = slots.count
+                slots.append(Slot(block: block, module: module, inputs: inputs, outputs: outputs, a: offset, b: offset + rank * inputs))
                 offset += rank * (inputs + outputs)
             }
         }
@@ -59,10 +59,10 @@ public struct LoRAWeights: Sendable {
         values = [Float](repeating: 0, count: offset)
     }
 
-    static func key(_ layer: Int, _ module: Module) -> Int { layer * Module.allCases.count + Module.allCases.firstIndex(of: module)! }
+    static func key(_ block: Int, _ module: Module) -> Int { block * Module.allCases.count + Module.allCases.firstIndex(of: module)! }
 
-    public func slot(layer: Int, module: Module) -> Slot? {
-        slotIndex[Self.key(layer, module)].map { slots[$0] }
+    public func slot(block: Int, module: Module) -> Slot? {
+        slotIndex[Self.key(block, module)].map { slots[$0] }
     }
 
     /// PEFT's default initialisation: A uniform in ±1/√in (kaiming_uniform_ with
@@ -91,7 +91,7 @@ public struct LoRAWeights: Sendable {
             if Self.permuted(slot, config) {
                 b = PEFT.unpermuteForRope(b, heads: slot.module == .q ? config.heads : config.kvHeads, rowLength: rank)
             }
-            let name = PEFT.Names.standard.tensorPrefix(layer: slot.layer, module: slot.module)
+            let name = PEFT.Names.standard.tensorPrefix(layer: slot.block, module: slot.module)
             return [(name + ".lora_A.weight", [rank, slot.inputs], a), (name + ".lora_B.weight", [slot.outputs, rank], b)]
         }
     }
@@ -115,9 +115,9 @@ public struct LoRAWeights: Sendable {
         var seen = Set<Int>()
         for delta in adapter.deltas {
             let name = "layers.\(delta.layer).\(delta.module.rawValue)"
-            guard let slot = slot(layer: delta.layer, module: delta.module) else {
+            guard let slot = slot(block: delta.layer, module: delta.module) else {
                 throw TrainingError(
-                    "\(adapter.path): \(name) is past the model's \(config.layers) layers: is the adapter for another base model?")
+                    "\(adapter.path): \(name) is past the model's \(config.blocks) layers: is the adapter for another base model?")
             }
             guard delta.inputs == slot.inputs, delta.outputs == slot.outputs else {
                 throw TrainingError(
@@ -131,9 +131,9 @@ public struct LoRAWeights: Sendable {
             values.replaceSubrange(slot.a..<slot.a + rank * slot.inputs, with: delta.a)
             values.replaceSubrange(slot.b..<slot.b + slot.outputs * rank, with: b)
         }
-        if let missing = slots.first(where: { !seen.contains(Self.key($0.layer, $0.module)) }) {
+        if let missing = slots.first(where: { !seen.contains(Self.key($0.block, $0.module)) }) {
             throw TrainingError(
-                "\(adapter.path): layers.\(missing.layer).\(missing.module.rawValue) is missing (the adapter covers \(modules.map(\.rawValue).sorted().joined(separator: ", ")) on some layers only)"
+                "\(adapter.path): layers.\(missing.block).\(missing.module.rawValue) is missing (the adapter covers \(modules.map(\.rawValue).sorted().joined(separator: ", ")) on some layers only)"
             )
         }
     }

@@ -39,7 +39,7 @@ public final class Network: @unchecked Sendable {
     /// loss: the loss needs every row at the target positions.
     private var outputMatrix: [Float]?
     private let lock = NSLock()
-    /// The float32 layers' weights transposed (inner × outer), packed for the input
+    /// The float32 linear layers' weights transposed (inner × outer), packed for the input
     /// gradients dx = dy·W = dy·(Wᵀ)ᵀ: the same product as the forward pass's. Layers
     /// kept in codes (the reduced precisions) need no copy: their dx unpacks strips of W.
     let transposed: [[Model.Stack: PackedMatrix]]
@@ -73,8 +73,9 @@ public final class Network: @unchecked Sendable {
             }
             return PackedMatrix(t, outer: w.inner, inner: w.outer)
         }
-        transposed = model.layers.map { layer in
-            Dictionary(uniqueKeysWithValues: Model.Stack.allCases.compactMap { stack in layer[stack].float.map { (stack, transpose($0)) } })
+        transposed = model.blocks.map { weights in
+            Dictionary(
+                uniqueKeysWithValues: Model.Stack.allCases.compactMap { stack in weights[stack].float.map { (stack, transpose($0)) } })
         }
     }
 
@@ -86,7 +87,7 @@ public final class Network: @unchecked Sendable {
     }
 
     /// What the backward pass of one block needs from its forward pass.
-    struct Block {
+    struct KeptActivations {
         var input: [Float] = []
         /// Each linear layer's input: the normed block input (qkv), attention's output
         /// (o), the normed middle (gate/up), the gated activation (down).
@@ -103,17 +104,17 @@ public final class Network: @unchecked Sendable {
     }
 
     /// Floats one block keeps for its backward pass over t tokens (llm.c's
-    /// fill_in_activation_sizes): the `Block` fields above, with a dropout mask per
+    /// fill_in_activation_sizes): the `KeptActivations` fields above, with a dropout mask per
     /// adapted module when there is dropout. The recompute rule weighs these.
     func keptFloats(tokens t: Int, lora: LoRAWeights, dropout: Bool) -> Int {
         let s = shapes(t), c = config
         let inputs = t * (s.d + s.d + s.qWidth + s.d + s.f) // input, normed, attended, ffnNormed, activated
-        let normed = model.layers[0].qNorm != nil ? s.qWidth + s.kvWidth : 0
+        let normed = model.blocks[0].qNorm != nil ? s.qWidth + s.kvWidth : 0
         let attention = t * (s.qkvWidth + normed) + c.heads * t * t // q, k, v (and before their norms), probabilities
         let rest = t * (s.d + s.d + 2 * s.f + s.d) // attentionOutput, middle, gateUp, ffnOutput
-        let adapted = Model.Stack.allCases.flatMap { stack in columns(stack, lora, layer: 0).map { _ in stack } }
+        let adapted = Model.Stack.allCases.flatMap { stack in columns(stack, lora, block: 0).map { _ in stack } }
         let lowRank = adapted.count * t * lora.rank
-        let masks = dropout ? adapted.reduce(0) { $0 + t * model.layers[0][$1].inner } : 0
+        let masks = dropout ? adapted.reduce(0) { $0 + t * model.blocks[0][$1].inner } : 0
         return inputs + attention + rest + lowRank + masks
     }
 
@@ -124,13 +125,12 @@ public final class Network: @unchecked Sendable {
 
     func shapes(_ t: Int) -> Shapes {
         Shapes(
-            t: t, d: config.embedding, qWidth: config.heads * config.headDim, kvWidth: config.kvHeads * config.headDim,
-            f: config.feedForward)
+            t: t, d: config.embedding, qWidth: config.queryWidth, kvWidth: config.keyValueWidth, f: config.feedForward)
     }
 
     /// The adapted modules of a stacked product, with the first column of each.
-    func columns(_ stack: Model.Stack, _ lora: LoRAWeights, layer: Int) -> [(LoRAWeights.Slot, Int)] {
-        stack.modules.compactMap { module in lora.slot(layer: layer, module: module).map { ($0, Model.rows(of: module, config).first) } }
+    func columns(_ stack: Model.Stack, _ lora: LoRAWeights, block: Int) -> [(LoRAWeights.Slot, Int)] {
+        stack.modules.compactMap { module in lora.slot(block: block, module: module).map { ($0, Model.rows(of: module, config).first) } }
     }
 
     // MARK: - Linear layers with LoRA
@@ -140,29 +140,29 @@ public final class Network: @unchecked Sendable {
     /// probabilities, and, with a `block` to fill, what the backward pass needs.
     struct TrainingPass: BlockPass {
         let network: Network, lora: LoRAWeights, dropout: Dropout?
-        var block: Block?
+        var kept: KeptActivations?
 
         /// y = x·Wᵀ, plus scale·drop(x)·Aᵀ·Bᵀ on the columns of each adapted module;
         /// keeps x, and drop(x)·Aᵀ (T × r) and the dropout mask of each.
         mutating func linear(
-            _ stack: Model.Stack, layer: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>
+            _ stack: Model.Stack, block: Int, _ x: UnsafePointer<Float>, rows: Int, stride: Int, into y: UnsafeMutablePointer<Float>
         ) {
-            let weight = network.model.layers[layer][stack], inner = weight.inner, outer = weight.outer
+            let weight = network.model.blocks[block][stack], inner = weight.inner, outer = weight.outer
             weight.product(x, rows: rows, stride: stride, into: y)
-            let adapted = network.columns(stack, lora, layer: layer)
-            guard !adapted.isEmpty || block != nil else { return }
+            let adapted = network.columns(stack, lora, block: block)
+            guard !adapted.isEmpty || kept != nil else { return }
             let pointer = x
             var x = [Float](repeating: 0, count: rows * inner)
             Kernels.copyColumns(pointer, rows: rows, stride: stride, first: 0, width: inner, into: &x)
             switch stack {
-            case .qkv: block?.normed = x
-            case .output: block?.attended = x
-            case .gateUp: block?.ffnNormed = x
-            case .down: block?.activated = x
+            case .qkv: kept?.normed = x
+            case .output: kept?.attended = x
+            case .gateUp: kept?.ffnNormed = x
+            case .down: kept?.activated = x
             }
             let r = lora.rank
             for (slot, column) in adapted {
-                let mask = dropout.map { Network.mask($0, count: rows * inner, salt: UInt64(LoRAWeights.key(slot.layer, slot.module))) }
+                let mask = dropout.map { Network.mask($0, count: rows * inner, salt: UInt64(LoRAWeights.key(slot.block, slot.module))) }
                 let input = mask.map { m in zip(x, m).map { $0 * $1 } } ?? x
                 var u = [Float](repeating: 0, count: rows * r)
                 lora.values.withUnsafeBufferPointer { w in
@@ -173,34 +173,34 @@ public final class Network: @unchecked Sendable {
                         CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(slot.outputs), Int32(r), lora.scale, u, Int32(r),
                         w.baseAddress! + slot.b, Int32(r), 1, y + column, Int32(outer))
                 }
-                block?.lora[slot.module] = u
-                if let mask { block?.masks[slot.module] = mask }
+                kept?.lora[slot.module] = u
+                if let mask { kept?.masks[slot.module] = mask }
             }
         }
 
         mutating func attend(
-            layer index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
+            block index: Int, q: [Float], k: [Float], v: [Float], rows: Int, first: Int, into attended: UnsafeMutablePointer<Float>
         ) {
-            let qWidth = network.config.heads * network.config.headDim
+            let qWidth = network.config.queryWidth
             var out = [Float](repeating: 0, count: rows * qWidth)
             let probabilities = network.attention(index, tokens: rows, firstQuery: first).forward(q: q, k: k, v: v, into: &out)
             out.withUnsafeBufferPointer { attended.update(from: $0.baseAddress! + first * qWidth, count: (rows - first) * qWidth) }
-            block?.q = q
-            block?.k = k
-            block?.v = v
-            block?.probabilities = probabilities
+            kept?.q = q
+            kept?.k = k
+            kept?.v = v
+            kept?.probabilities = probabilities
         }
 
         mutating func keep(_ activation: BlockActivation, _ value: () -> [Float]) {
-            guard block != nil else { return }
+            guard kept != nil else { return }
             switch activation {
-            case .input: block!.input = value()
-            case .qBeforeNorm: block!.qBeforeNorm = value()
-            case .kBeforeNorm: block!.kBeforeNorm = value()
-            case .attentionOutput: block!.attentionOutput = value()
-            case .middle: block!.middle = value()
-            case .gateUp: block!.gateUp = value()
-            case .ffnOutput: block!.ffnOutput = value()
+            case .input: kept!.input = value()
+            case .qBeforeNorm: kept!.qBeforeNorm = value()
+            case .kBeforeNorm: kept!.kBeforeNorm = value()
+            case .attentionOutput: kept!.attentionOutput = value()
+            case .middle: kept!.middle = value()
+            case .gateUp: kept!.gateUp = value()
+            case .ffnOutput: kept!.ffnOutput = value()
             }
         }
     }
@@ -208,12 +208,12 @@ public final class Network: @unchecked Sendable {
     /// dx = dy·W plus LoRA's part; adds the gradients of each adapted A and B:
     /// g = dy·B, dB += scale·dyᵀ·u, dA += scale·gᵀ·drop(x), dx += scale·(g·A) ⊙ mask.
     func linearBackward(
-        _ dy: [Float], rows: Int, layer: Int, _ stack: Model.Stack, x: [Float], lora: LoRAWeights, block: Block,
+        _ dy: [Float], rows: Int, block: Int, _ stack: Model.Stack, x: [Float], lora: LoRAWeights, kept: KeptActivations,
         gradient: inout [Float]
     ) -> [Float] {
-        let weight = model.layers[layer][stack], inner = weight.inner, outer = weight.outer, adapted = columns(stack, lora, layer: layer)
+        let weight = model.blocks[block][stack], inner = weight.inner, outer = weight.outer, adapted = columns(stack, lora, block: block)
         var dx = [Float](repeating: 0, count: rows * inner)
-        if let copy = transposed[layer][stack] {
+        if let copy = transposed[block][stack] {
             copy.product(dy, rows: rows, into: &dx)
         } else {
             dy.withUnsafeBufferPointer { dy in
@@ -222,7 +222,7 @@ public final class Network: @unchecked Sendable {
         }
         let r = lora.rank, scale = lora.scale
         for (slot, column) in adapted {
-            let u = block.lora[slot.module]!, mask = block.masks[slot.module]
+            let u = kept.lora[slot.module]!, mask = kept.masks[slot.module]
             let input = mask.map { m in zip(x, m).map { $0 * $1 } } ?? x
             var g = [Float](repeating: 0, count: rows * r)
             var dInput = mask == nil ? [] : [Float](repeating: 0, count: rows * inner)
@@ -280,63 +280,63 @@ public final class Network: @unchecked Sendable {
     func blockForward(
         _ index: Int, x: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, dropout: Dropout?, rope: RopeTables,
         keep: Bool
-    ) -> Block? {
-        var pass = TrainingPass(network: self, lora: lora, dropout: dropout, block: keep ? Block() : nil)
+    ) -> KeptActivations? {
+        var pass = TrainingPass(network: self, lora: lora, dropout: dropout, kept: keep ? KeptActivations() : nil)
         var buffers = BlockBuffers(config, rows: t)
         model.forward(block: index, x: &x, rows: t, first: first, rope: rope, buffers: &buffers, pass: &pass)
-        return pass.block
+        return pass.kept
     }
 
     func attention(_ index: Int, tokens: Int, firstQuery: Int) -> Attention {
-        let c = config
+        let a = config.attention(block: index)
         return Attention(
-            tokens: tokens, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-            softcap: c.attentionSoftcap, window: c.isSliding(index) ? c.slidingWindow : nil, firstQuery: firstQuery)
+            tokens: tokens, heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, scale: a.scale, softcap: a.softcap, window: a.window,
+            firstQuery: firstQuery)
     }
 
     /// From the gradient of the block's output (dx), the gradient of its input (in
     /// place), adding LoRA's gradients to `gradient`.
     func blockBackward(
-        _ index: Int, _ b: Block, dx: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, rope: RopeTables,
+        _ index: Int, _ b: KeptActivations, dx: inout [Float], rows t: Int, from first: Int = 0, lora: LoRAWeights, rope: RopeTables,
         gradient: inout [Float]
     ) {
-        let layer = model.layers[index], c = config, s = shapes(t), eps = c.epsilon, m = t - first
+        let weights = model.blocks[index], c = config, s = shapes(t), eps = c.epsilon, m = t - first
         func rowsFromFirst(_ a: [Float]) -> [Float] { first == 0 ? a : Array(a[(first * s.d)...]) }
         // FFN: x_out = middle + post(down(act(gate)·up)), on rows first..<t.
         let dOutput = rowsFromFirst(dx)
         var dFFN = dOutput
-        if let w = layer.postFFNNorm {
+        if let w = weights.postFFNNorm {
             Kernels.rmsNormBackward(b.ffnOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dOutput, into: &dFFN)
         }
-        let dActivated = linearBackward(dFFN, rows: m, layer: index, .down, x: b.activated, lora: lora, block: b, gradient: &gradient)
+        let dActivated = linearBackward(dFFN, rows: m, block: index, .down, x: b.activated, lora: lora, kept: b, gradient: &gradient)
         var dGateUp = [Float](repeating: 0, count: m * 2 * s.f)
         Kernels.gatedActivationBackward(b.gateUp, rows: m, width: s.f, gelu: c.family.gelu, gradient: dActivated, into: &dGateUp)
-        let dFFNNormed = linearBackward(dGateUp, rows: m, layer: index, .gateUp, x: b.ffnNormed, lora: lora, block: b, gradient: &gradient)
+        let dFFNNormed = linearBackward(dGateUp, rows: m, block: index, .gateUp, x: b.ffnNormed, lora: lora, kept: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
-            preNormBackward(b.middle, rows: m, weight: layer.ffnNorm, gradient: dFFNNormed, into: dx.baseAddress! + first * s.d)
+            preNormBackward(b.middle, rows: m, weight: weights.ffnNorm, gradient: dFFNNormed, into: dx.baseAddress! + first * s.d)
         }
         // Attention: middle = x_in + post(o(attention(rope(norm(q)), rope(norm(k)), v))).
         let dMiddle = rowsFromFirst(dx)
         var dAttention = dMiddle
-        if let w = layer.postAttentionNorm {
+        if let w = weights.postAttentionNorm {
             Kernels.rmsNormBackward(b.attentionOutput, rows: m, dim: s.d, weight: w, epsilon: eps, gradient: dMiddle, into: &dAttention)
         }
         let dAttendedRows = linearBackward(
-            dAttention, rows: m, layer: index, .output, x: b.attended, lora: lora, block: b, gradient: &gradient)
+            dAttention, rows: m, block: index, .output, x: b.attended, lora: lora, kept: b, gradient: &gradient)
         let dAttended = first == 0 ? dAttendedRows : [Float](repeating: 0, count: first * s.qWidth) + dAttendedRows
         var dq = [Float](repeating: 0, count: t * s.qWidth), dk = [Float](repeating: 0, count: t * s.kvWidth), dv = dk
         attention(index, tokens: t, firstQuery: first).backward(
             q: b.q, k: b.k, v: b.v, probabilities: b.probabilities, gradient: dAttended, dq: &dq, dk: &dk, dv: &dv)
         if c.rotates(index) {
-            let table = rope.table(layer: index, c)
+            let table = rope.table(block: index, c)
             Kernels.rope(&dq, rows: t, heads: c.heads, headDim: c.headDim, table: table, neox: c.family.ropeNeox, inverse: true)
             Kernels.rope(&dk, rows: t, heads: c.kvHeads, headDim: c.headDim, table: table, neox: c.family.ropeNeox, inverse: true)
         }
-        if let w = layer.qNorm, let before = b.qBeforeNorm {
+        if let w = weights.qNorm, let before = b.qBeforeNorm {
             let g = dq
             Kernels.rmsNormBackward(before, rows: t * c.heads, dim: c.headDim, weight: w, epsilon: eps, gradient: g, into: &dq)
         }
-        if let w = layer.kNorm, let before = b.kBeforeNorm {
+        if let w = weights.kNorm, let before = b.kBeforeNorm {
             let g = dk
             Kernels.rmsNormBackward(before, rows: t * c.kvHeads, dim: c.headDim, weight: w, epsilon: eps, gradient: g, into: &dk)
         }
@@ -348,9 +348,9 @@ public final class Network: @unchecked Sendable {
                 dqkv[r * s.qkvWidth + s.qWidth + s.kvWidth + i] = dv[r * s.kvWidth + i]
             }
         }
-        let dNormed = linearBackward(dqkv, rows: t, layer: index, .qkv, x: b.normed, lora: lora, block: b, gradient: &gradient)
+        let dNormed = linearBackward(dqkv, rows: t, block: index, .qkv, x: b.normed, lora: lora, kept: b, gradient: &gradient)
         dx.withUnsafeMutableBufferPointer { dx in
-            preNormBackward(b.input, rows: t, weight: layer.attentionNorm, gradient: dNormed, into: dx.baseAddress!)
+            preNormBackward(b.input, rows: t, weight: weights.attentionNorm, gradient: dNormed, into: dx.baseAddress!)
         }
     }
 
@@ -404,14 +404,14 @@ public final class Network: @unchecked Sendable {
         precondition(!training || gradient.count == lora.values.count)
         // The last block computes its output rows from the first target on only.
         let firstTarget = sequence.targets.map(\.position).min()!
-        func first(_ index: Int) -> Int { index == model.layers.count - 1 ? firstTarget : 0 }
-        var blocks: [Block] = [], inputs: [[Float]] = []
-        for index in model.layers.indices {
+        func first(_ index: Int) -> Int { index == model.blocks.count - 1 ? firstTarget : 0 }
+        var kept: [KeptActivations] = [], inputs: [[Float]] = []
+        for index in model.blocks.indices {
             if training && recompute { inputs.append(x) }
-            let block = blockForward(
+            let activations = blockForward(
                 index, x: &x, rows: t, from: first(index), lora: lora, dropout: training ? dropout : nil, rope: rope,
                 keep: training && !recompute)
-            if let block { blocks.append(block) }
+            if let activations { kept.append(activations) }
         }
 
         // The loss at the targets: final norm, the output rows, cross-entropy.
@@ -448,15 +448,16 @@ public final class Network: @unchecked Sendable {
         let result = Result(loss: total / Double(sequence.targets.count), answerLogits: answerLogits)
         guard training else { return result }
 
-        for index in model.layers.indices.reversed() {
-            let block: Block
+        for index in model.blocks.indices.reversed() {
+            let activations: KeptActivations
             if recompute {
                 var input = inputs[index]
-                block = blockForward(index, x: &input, rows: t, from: first(index), lora: lora, dropout: dropout, rope: rope, keep: true)!
+                activations = blockForward(
+                    index, x: &input, rows: t, from: first(index), lora: lora, dropout: dropout, rope: rope, keep: true)!
             } else {
-                block = blocks.removeLast()
+                activations = kept.removeLast()
             }
-            blockBackward(index, block, dx: &dx, rows: t, from: first(index), lora: lora, rope: rope, gradient: &gradient)
+            blockBackward(index, activations, dx: &dx, rows: t, from: first(index), lora: lora, rope: rope, gradient: &gradient)
         }
         return result
     }
@@ -499,7 +500,7 @@ public final class Network: @unchecked Sendable {
     func crossEntropy(_ hidden: [Float], rows source: OutputRows, target: Int, answers: [Int], share: Float?)
         -> (loss: Double, answerLogits: [Float], dHidden: [Float]?)
     {
-        let d = hidden.count, cap = config.finalSoftcap
+        let d = hidden.count, modelConfig = config
         let count = source.count(d: d)
         func row(_ index: Int) -> [Float] {
             var buffer: [Float] = []
@@ -507,7 +508,7 @@ public final class Network: @unchecked Sendable {
         }
         func logit(_ index: Int) -> Float {
             let raw = cblas_sdot(Int32(d), row(index), 1, hidden, 1)
-            return cap.map { $0 * tanh(raw / $0) } ?? raw
+            return modelConfig.cappedLogit(raw)
         }
         /// One worker's running maximum, Σ exp(z − maximum), Σ exp(z − maximum)·(dz/draw)·row.
         struct Partial { var maximum = -Float.infinity, sum = 0.0, weighted: [Float] }
@@ -522,10 +523,10 @@ public final class Network: @unchecked Sendable {
                     let first = c * chunk, n = min(chunk, count - first)
                     source.withRows(first, n, d: d, buffer: &buffer) { block in
                         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(d), 1, block, Int32(d), hidden, 1, 0, &z, 1)
-                        if let cap {
+                        if modelConfig.finalSoftcap != nil {
                             for i in 0..<n {
-                                z[i] = cap * tanh(z[i] / cap)
-                                slope[i] = 1 - (z[i] / cap) * (z[i] / cap)
+                                z[i] = modelConfig.cappedLogit(z[i])
+                                slope[i] = modelConfig.cappedLogitSlope(z[i])
                             }
                         }
                         let top = z[..<n].max()!
@@ -561,7 +562,7 @@ public final class Network: @unchecked Sendable {
             let factor = Float(Double(exp(p.maximum - maximum)) / sum) * share
             for i in 0..<d { dHidden[i] += factor * p.weighted[i] }
         }
-        let targetSlope = cap.map { 1 - (targetLogit / $0) * (targetLogit / $0) } ?? 1
+        let targetSlope = modelConfig.cappedLogitSlope(targetLogit)
         let targetRow = row(target)
         for i in 0..<d { dHidden[i] -= share * targetSlope * targetRow[i] }
         return (loss, answers.map(logit), dHidden)

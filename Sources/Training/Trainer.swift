@@ -122,12 +122,7 @@ public final class Trainer {
         }
         let prompt: Scorer.Prompt
         do {
-            prompt = try scorer.prompt(passage: item.paragraph) { passage in
-                var cut = item
-                cut.paragraph = passage
-                let baseline = Prompt.baseline(cut)
-                return (baseline.system, baseline.user)
-            }
+            prompt = try scorer.prompt(for: item)
         } catch {
             throw TrainingError("\(file): item \(item.id): \(error) (max_length \(maxLength))")
         }
@@ -200,7 +195,7 @@ public final class Trainer {
         case "false": return false
         default:
             let kept = network.keptFloats(tokens: sequence.tokens.count, lora: lora, dropout: config.dropout > 0)
-            return Double(network.config.layers * kept) * 4 > 1.5e9
+            return Double(network.config.blocks * kept) * 4 > 1.5e9
         }
     }
 

@@ -134,10 +134,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
                 throw TrainingError("\(source): '\(setting.key)' must be a single value, not a list")
             }
         }
-        // `auto` is f32 for training: q8's 8-bit activations move the gradients further
-        // from float32's than PyTorch's bf16 autocast does, and q8x2 is no faster than f32
-        // (PEFTFormatTests, BENCHMARKS.md); a run records and resumes with what it ran.
-        if precision == .auto { precision = .f32 }
+        precision = precision.resolvedForTraining
         try validate(source: source)
     }
 

@@ -106,14 +106,7 @@ public enum Predict {
         let lora = try adapter.map { try LoRAAdapter(path: $0) }
         let scorer = try Scorer(
             model: try Model(file: file, adapter: lora, precision: request.precision), template: template, maxTokens: request.maxTokens)
-        let prompts = try items.map { item in
-            try scorer.prompt(passage: item.paragraph) { passage in
-                var cut = item
-                cut.paragraph = passage
-                let baseline = Prompt.baseline(cut)
-                return (baseline.system, baseline.user)
-            }
-        }
+        let prompts = try items.map { try scorer.prompt(for: $0) }
 
         var examFile = dataset
         if items.count < all.count {
@@ -269,16 +262,9 @@ public enum Predict {
                 let item = items[position], n = item.choices.count
                 var positionProbabilities: [[Double]] = []
                 for k in 0..<n {
-                    let prompt =
-                        k == 0
-                        ? prompts[position]
-                        : try scorer.prompt(passage: item.paragraph) { passage in
-                            var cut = item
-                            cut.paragraph = passage
-                            cut.choices = rotated(item.choices, by: k)
-                            let baseline = Prompt.baseline(cut)
-                            return (baseline.system, baseline.user)
-                        }
+                    var permuted = item
+                    permuted.choices = rotated(item.choices, by: k)
+                    let prompt = k == 0 ? prompts[position] : try scorer.prompt(for: permuted)
                     let logits = try scorer.answerLogits(prompt.tokens, choices: n, cache: &cache, item: item.id)
                     let p = softmax(logits.map(Double.init))
                     positionProbabilities.append(p)

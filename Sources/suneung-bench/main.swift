@@ -157,7 +157,7 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     // against the float32 product (our packed kernel, else OpenBLAS) on the same model.
     do {
         var random = SplitMix64(seed: 3)
-        let (plain, coded) = (model.layers[0], quantized.layers[0])
+        let (plain, coded) = (model.blocks[0], quantized.blocks[0])
         let weights = [(plain.qkv, coded.qkv), (plain.output, coded.output), (plain.gateUp, coded.gateUp), (plain.down, coded.down)]
         let inputs = weights.map { w in (0..<400 * w.0.inner).map { _ in Float(random.next() % 2001) / 1000 - 1 } }
         var output = [Float](repeating: 0, count: 400 * 2 * model.config.feedForward)
@@ -188,7 +188,7 @@ if FileManager.default.fileExists(atPath: gemmaPath) {
     let batchTokens = batch.reduce(0) { $0 + $1.count }
     for engine in [quantized, model] {
         var checksum: Float = 0
-        let prefillTime = try seconds { for tokens in batch { checksum += try engine.lastHidden(tokens)[0] } }
+        let prefillTime = try seconds { for tokens in batch { checksum += try engine.forwardToFinalHidden(tokens)[0] } }
         let ours = Double(batchTokens) / prefillTime
         var note = String(format: "   %.0f tokens/s", ours)
         if let theirs = reference["prefill_s"], let theirTokens = reference["prefill_tokens"] {
@@ -245,7 +245,7 @@ if FileManager.default.fileExists(atPath: bigPath) {
     report("7B shape (Q4_0, 4.3 GB): load into codes", loadTime, goal: 60, note: "   layer weights \(big.layerBytes >> 20) MiB")
     let tokens = (0..<256).map { Int32((7 * $0 + 3) % 49152) }, ids: [Int32] = [33, 34, 35, 36, 37]
     var logits: [Float] = []
-    let prefillTime = try seconds { logits = big.logits(try big.lastHidden(tokens), tokens: ids) }
+    let prefillTime = try seconds { logits = big.logits(try big.forwardToFinalHidden(tokens), tokens: ids) }
     var note = String(format: "   %.1f tokens/s", Double(tokens.count) / prefillTime)
     let theirs = referenceTimings(
         "big_model.py", ["llama", bigPath, tokens.map(String.init).joined(separator: ","), ids.map(String.init).joined(separator: ",")])

@@ -34,8 +34,8 @@ final class AutoPrecisionTests: XCTestCase {
             XCTAssertEqual(auto.precision, expected, type.name)
             let tokens: [Int32] = [1, 5, 9, 2, 40, 41, 3]
             XCTAssertEqual(
-                auto.logits(try auto.lastHidden(tokens), tokens: everyToken),
-                explicit.logits(try explicit.lastHidden(tokens), tokens: everyToken),
+                auto.logits(try auto.forwardToFinalHidden(tokens), tokens: everyToken),
+                explicit.logits(try explicit.forwardToFinalHidden(tokens), tokens: everyToken),
                 "\(type.name): auto gives \(expected)'s logits bit for bit")
             // An explicit precision is kept, whatever the file.
             XCTAssertEqual(Precision.q8.resolved(for: file), .q8, type.name)

@@ -15,9 +15,9 @@ final class BigModelTests: XCTestCase {
         let fileBytes = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         let model = try Model(path: path, precision: .q8)
         let tokens = (0..<256).map { Int32((7 * $0 + 3) % 49152) }, ids: [Int32] = [33, 34, 35, 36, 37]
-        let logits = model.logits(try model.lastHidden(tokens), tokens: ids)
+        let logits = model.logits(try model.forwardToFinalHidden(tokens), tokens: ids)
         let c = model.config
-        let kvCache = 2 * c.layers * tokens.count * c.kvHeads * c.headDim * 4
+        let kvCache = 2 * c.blocks * tokens.count * c.kvHeads * c.headDim * 4
         let peak = try DefaultModels.peakResidentBytes()
         print(
             String(

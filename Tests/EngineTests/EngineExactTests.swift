@@ -46,7 +46,7 @@ final class EngineExactTests: XCTestCase {
             for reference in expected.cases {
                 let tokens = try sample.tokens(item: reference.id)
                 XCTAssertEqual(tokens.count, reference.tokens)
-                let hidden = try model.lastHidden(tokens)
+                let hidden = try model.forwardToFinalHidden(tokens)
                 for (ours, theirs) in zip(model.logits(hidden, tokens: expected.answer_ids), reference.answer_logits) {
                     answerError = max(answerError, abs(ours - theirs))
                     XCTAssertEqual(ours, theirs, accuracy: 2e-3, "\(name) \(reference.id) answer logits")
@@ -76,7 +76,7 @@ final class EngineExactTests: XCTestCase {
             for reference in expected.cases {
                 let tokens = sample.tokens(try XCTUnwrap(items[reference.id]))
                 XCTAssertEqual(tokens.count, reference.tokens)
-                let hidden = try sample.model.lastHidden(tokens)
+                let hidden = try sample.model.forwardToFinalHidden(tokens)
                 for (ours, theirs) in zip(sample.model.logits(hidden, tokens: expected.answer_ids), reference.answer_logits) {
                     answerError = max(answerError, abs(ours - theirs))
                     XCTAssertEqual(ours, theirs, accuracy: 2e-3, "\(name) \(reference.id) answer logits")
@@ -104,11 +104,11 @@ final class EngineExactTests: XCTestCase {
         item.question = "윗글의 내용과 일치하지 않는 것은?"
         let second = sample.tokens(item)
         var cache = PrefixCache()
-        _ = try sample.model.lastHidden(first, cache: &cache)
-        let reused = try sample.model.lastHidden(second, cache: &cache)
+        _ = try sample.model.forwardToFinalHidden(first, cache: &cache)
+        let reused = try sample.model.forwardToFinalHidden(second, cache: &cache)
         XCTAssertEqual(cache.reused, zip(first, second).prefix { $0 == $1 }.count, "the prompt start up to the question")
         XCTAssertGreaterThan(cache.reused, 50)
-        let alone = try sample.model.lastHidden(second)
+        let alone = try sample.model.forwardToFinalHidden(second)
         let answers: [Int32] = [236770, 236778, 236800, 236812, 236810]
         for (a, b) in zip(sample.model.logits(reused, tokens: answers), sample.model.logits(alone, tokens: answers)) {
             XCTAssertEqual(a, b, accuracy: 1e-4)
@@ -126,7 +126,7 @@ final class EngineExactTests: XCTestCase {
         let model = try Model(file: sample.model.file, adapter: try LoRAAdapter(folder: folder))
         var worst: Float = 0
         for reference in adapter.cases {
-            let logits = model.logits(try model.lastHidden(try sample.tokens(item: reference.id)), tokens: expected.answer_ids)
+            let logits = model.logits(try model.forwardToFinalHidden(try sample.tokens(item: reference.id)), tokens: expected.answer_ids)
             for (ours, theirs) in zip(logits, reference.answer_logits) {
                 worst = max(worst, abs(ours - theirs))
                 XCTAssertEqual(ours, theirs, accuracy: 2e-3, "\(reference.id) answer logits with the adapter")
@@ -153,8 +153,8 @@ final class EngineExactTests: XCTestCase {
         var withAdapter: Float = 0, without: Float = 0
         for reference in adapter.cases {
             let tokens = try sample.tokens(item: reference.id), theirBase = try XCTUnwrap(bases[reference.id])
-            let ours = adapted.logits(try adapted.lastHidden(tokens), tokens: expected.answer_ids)
-            let ourBase = base.logits(try base.lastHidden(tokens), tokens: expected.answer_ids)
+            let ours = adapted.logits(try adapted.forwardToFinalHidden(tokens), tokens: expected.answer_ids)
+            let ourBase = base.logits(try base.forwardToFinalHidden(tokens), tokens: expected.answer_ids)
             XCTAssertEqual(answer(ours), answer(reference.answer_logits), "\(reference.id): the answer with the adapter")
             withAdapter = max(withAdapter, zip(ours, reference.answer_logits).map { abs($0 - $1) }.max()!)
             without = max(without, zip(ourBase, theirBase).map { abs($0 - $1) }.max()!)

@@ -41,7 +41,7 @@ final class EnginePeerTests: XCTestCase {
             for reference in expected.cases {
                 let tokens = try sample.tokens(item: reference.id)
                 XCTAssertEqual(tokens.count, reference.tokens, "\(name) \(reference.id): token count")
-                let logits = model.logits(try model.lastHidden(tokens), tokens: expected.answer_ids)
+                let logits = model.logits(try model.forwardToFinalHidden(tokens), tokens: expected.answer_ids)
                 for (ours, theirs) in zip(logits, reference.answer_logits) {
                     largest = max(largest, abs(ours - theirs))
                     XCTAssertEqual(
@@ -98,8 +98,8 @@ final class EnginePeerTests: XCTestCase {
         for expected in reference.items {
             let item = try XCTUnwrap(items[expected.id])
             let ids = Array(answerTokens.prefix(item.choices.count)), tokens = exact.tokens(item)
-            let exactLogits = exact.model.logits(try exact.model.lastHidden(tokens), tokens: ids)
-            let codedLogits = coded.model.logits(try coded.model.lastHidden(tokens), tokens: ids)
+            let exactLogits = exact.model.logits(try exact.model.forwardToFinalHidden(tokens), tokens: ids)
+            let codedLogits = coded.model.logits(try coded.model.forwardToFinalHidden(tokens), tokens: ids)
             largest = max(largest, zip(exactLogits, expected.answer_logits).map { abs($0 - $1) }.max()!)
             codedDistance += zip(codedLogits, exactLogits).map { abs($0 - $1) }
             llamaDistance += zip(expected.answer_logits, exactLogits).map { abs($0 - $1) }

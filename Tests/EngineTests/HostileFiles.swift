@@ -219,7 +219,7 @@ func load(_ path: String, adapter: LoRAAdapter? = nil) -> Outcome {
 func forward(_ model: Model, _ tokenizer: Tokenizer) -> Outcome {
     let tokens = Array(tokenizer.encode("Answer: 3", addSpecial: true).prefix(8))
     do {
-        let hidden = try model.lastHidden(tokens)
+        let hidden = try model.forwardToFinalHidden(tokens)
         _ = model.logits(hidden, tokens: Array(tokens.prefix(3)))
         return .ran
     } catch {

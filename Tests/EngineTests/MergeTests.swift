@@ -32,7 +32,7 @@ final class MergeTests: XCTestCase {
     }
 
     func logits(_ model: Model, _ fixture: Fixture) throws -> [Float] {
-        model.logits(try model.lastHidden(fixture.tokens), tokens: (0..<Int32(fixture.vocabulary)).map { $0 })
+        model.logits(try model.forwardToFinalHidden(fixture.tokens), tokens: (0..<Int32(fixture.vocabulary)).map { $0 })
     }
 
     /// Merged in float32 the file scores exactly as the adapter beside the base; in
@@ -162,7 +162,7 @@ final class MergeTests: XCTestCase {
             let item = try XCTUnwrap(items[expected.id])
             let prompt = Prompt.baseline(item), tokens = tokenizer.encode(template.render(system: prompt.system, user: prompt.user))
             let ids = Array(answerTokens.prefix(item.choices.count))
-            func logits(_ model: Model) throws -> [Float] { model.logits(try model.lastHidden(tokens), tokens: ids) }
+            func logits(_ model: Model) throws -> [Float] { model.logits(try model.forwardToFinalHidden(tokens), tokens: ids) }
             let ours = try logits(merged)
             if answer(ours) == answer(expected.answer_logits) { sameAnswers += 1 }
             mergedDistance += zip(ours, expected.answer_logits).map { abs($0 - $1) }

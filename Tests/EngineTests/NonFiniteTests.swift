@@ -69,7 +69,7 @@ final class NonFiniteTests: XCTestCase {
                     }
                 } else {
                     let model = try Model(path: modelPath, adapter: try LoRAAdapter(path: path))
-                    let logits = model.logits(try model.lastHidden([1, 2, 3]), tokens: (0..<Int32(vocabulary)).map { $0 })
+                    let logits = model.logits(try model.forwardToFinalHidden([1, 2, 3]), tokens: (0..<Int32(vocabulary)).map { $0 })
                     XCTAssertTrue(logits.allSatisfy(\.isFinite), "\(label) in \(path)")
                 }
             }

@@ -47,7 +47,7 @@ final class TinyModelTests: XCTestCase {
         _ model: Model, tokens: [Int32], vocabulary: Int, reference: [Float], _ what: String, from source: String = "transformers",
         tolerance: Float = 1e-4
     ) throws {
-        let logits = model.logits(try model.lastHidden(tokens), tokens: (0..<Int32(vocabulary)).map { $0 })
+        let logits = model.logits(try model.forwardToFinalHidden(tokens), tokens: (0..<Int32(vocabulary)).map { $0 })
         let scale = reference.map(abs).max()!
         let worst = zip(logits, reference).map { abs($0 - $1) }.max()!
         print("\(what): largest logit difference from \(source) \(worst) (largest logit \(scale))")
@@ -107,10 +107,10 @@ final class TinyModelTests: XCTestCase {
             ]
             for (second, expectedReuse) in cases {
                 var cache = PrefixCache()
-                _ = try model.lastHidden(first, cache: &cache)
-                let reused = model.logits(try model.lastHidden(second, cache: &cache), tokens: all)
+                _ = try model.forwardToFinalHidden(first, cache: &cache)
+                let reused = model.logits(try model.forwardToFinalHidden(second, cache: &cache), tokens: all)
                 XCTAssertEqual(cache.reused, expectedReuse, "\(spec.architecture)")
-                let alone = model.logits(try model.lastHidden(second), tokens: all)
+                let alone = model.logits(try model.forwardToFinalHidden(second), tokens: all)
                 let worst = zip(reused, alone).map { abs($0 - $1) }.max()!
                 XCTAssertLessThanOrEqual(worst, 1e-4 * alone.map(abs).max()!, "\(spec.architecture), \(expectedReuse) reused")
             }
@@ -144,8 +144,10 @@ final class TinyModelTests: XCTestCase {
                 "\(expected.architecture) with its adapter")
             // The adapter must matter: without it the logits are the base model's.
             let base = try Model(path: path)
-            let change = zip(base.logits(try base.lastHidden(fixture.tokens), tokens: [0, 1, 2]), expected.logits).map { abs($0 - $1) }
-                .max()!
+            let change = zip(base.logits(try base.forwardToFinalHidden(fixture.tokens), tokens: [0, 1, 2]), expected.logits).map {
+                abs($0 - $1)
+            }
+            .max()!
             XCTAssertGreaterThan(change, 0.01, "\(expected.architecture): the adapter changes nothing")
         }
     }
@@ -181,8 +183,8 @@ final class TinyModelTests: XCTestCase {
             guard !expected.use_rslora else { continue }
             let byFolder = try Model(path: path, adapter: try LoRAAdapter(folder: adapterFolder(expected.adapter)))
             let all = (0..<Int32(fixture.vocabulary)).map { $0 }
-            let a = model.logits(try model.lastHidden(fixture.tokens), tokens: all),
-                b = byFolder.logits(try byFolder.lastHidden(fixture.tokens), tokens: all)
+            let a = model.logits(try model.forwardToFinalHidden(fixture.tokens), tokens: all),
+                b = byFolder.logits(try byFolder.forwardToFinalHidden(fixture.tokens), tokens: all)
             XCTAssertLessThanOrEqual(
                 zip(a, b).map { abs($0 - $1) }.max()!, 1e-5 * b.map(abs).max()!, "\(expected.architecture): converted GGUF vs PEFT folder")
         }

@@ -40,8 +40,8 @@ final class GGUFAdapterTests: XCTestCase {
             XCTAssertEqual(try LoRAWeights(adapter: gguf, config: config).values, weights.values, "\(spec.architecture): the weights back")
             let tokens = (0..<Int32(specs.vocabulary)).map { $0 }
             let viaFolder = try Model(path: path, adapter: peft), viaFile = try Model(path: path, adapter: gguf)
-            let a = viaFolder.logits(try viaFolder.lastHidden(specs.tokens), tokens: tokens),
-                b = viaFile.logits(try viaFile.lastHidden(specs.tokens), tokens: tokens)
+            let a = viaFolder.logits(try viaFolder.forwardToFinalHidden(specs.tokens), tokens: tokens),
+                b = viaFile.logits(try viaFile.forwardToFinalHidden(specs.tokens), tokens: tokens)
             let worst = zip(a, b).map { abs($0 - $1) }.max()!, largest = a.map(abs).max()!
             print("\(spec.architecture): GGUF adapter vs PEFT folder, largest logit difference \(worst) (largest logit \(largest))")
             XCTAssertLessThanOrEqual(worst, 1e-5 * largest, spec.architecture)

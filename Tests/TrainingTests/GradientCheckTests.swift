@@ -14,20 +14,16 @@ import XCTest
 /// the loss (about 10) carries Float32 rounding of ~1e-5, i.e. ~5e-4 in the quotient.
 final class GradientCheckTests: XCTestCase {
     func testGradientsMatchFiniteDifferences() throws {
-        struct Specs: Decodable { var vocabulary: Int, tokens: [Int32], models: [TinyModelSpec] }
-        let fixture = try JSONDecoder().decode(Specs.self, from: Data(contentsOf: TinyTrainingTests.fixtureURL))
-        let folder = try makeTemporaryFolder("gradient-check")
-        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let (tokens, networks) = try TinyTrainingTests.networks(for: self)
         var random = SplitMix64(seed: 3)
-        for spec in fixture.models {
-            let network = Network(model: try Model(path: try spec.write(vocabulary: fixture.vocabulary, in: folder)))
+        for (architecture, network) in networks {
             var lora = LoRAWeights(config: network.config, modules: LoRAAdapter.Module.allCases, rank: 3, alpha: 6, rsLoRA: false)
             lora.initialize(seed: 5)
             // B non-zero, or A's gradient is zero.
             for slot in lora.slots {
                 for i in slot.b..<slot.b + slot.outputs * lora.rank { lora.values[i] = 0.1 * (2 * random.nextUnit() - 1) }
             }
-            let sequence = TrainingSequence(tokens: fixture.tokens, targets: [(20, 7), (23, 4)], choices: [1, 2, 3, 4, 5])
+            let sequence = TrainingSequence(tokens: tokens, targets: [(20, 7), (23, 4)], choices: [1, 2, 3, 4, 5])
             for dropout in [nil, Network.Dropout(probability: 0.2, seed: 9)] {
                 func loss(_ weights: LoRAWeights) throws -> Double {
                     var unused = [Float](repeating: 0, count: weights.values.count)
@@ -36,7 +32,7 @@ final class GradientCheckTests: XCTestCase {
                 var gradient = [Float](repeating: 0, count: lora.values.count)
                 _ = try network.accumulateGradient(sequence, lora: lora, loss: .full, dropout: dropout, into: &gradient)
                 var worst = 0.0
-                for slot in lora.slots where slot.layer == 0 || slot.layer == network.config.layers - 1 {
+                for slot in lora.slots where slot.block == 0 || slot.block == network.config.blocks - 1 {
                     for (start, count) in [(slot.a, lora.rank * slot.inputs), (slot.b, slot.outputs * lora.rank)] {
                         var direction = (0..<count).map { _ in Double(2 * random.nextUnit() - 1) }
                         let length = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
@@ -53,12 +49,12 @@ final class GradientCheckTests: XCTestCase {
                         worst = max(worst, error)
                         XCTAssertLessThan(
                             error, 1e-2,
-                            "\(spec.architecture) layer \(slot.layer) \(slot.module) \(start == slot.a ? "A" : "B"), dropout \(dropout != nil): \(analytic) vs \(numeric)"
+                            "\(architecture) block \(slot.block) \(slot.module) \(start == slot.a ? "A" : "B"), dropout \(dropout != nil): \(analytic) vs \(numeric)"
                         )
                     }
                 }
                 print(
-                    "\(spec.architecture)\(dropout == nil ? "" : " with dropout"): largest relative error against finite differences \(worst)"
+                    "\(architecture)\(dropout == nil ? "" : " with dropout"): largest relative error against finite differences \(worst)"
                 )
             }
         }

@@ -35,6 +35,19 @@ final class TinyTrainingTests: XCTestCase {
 
     static let fixtureURL = Bundle.module.url(forResource: "Fixtures/tiny_training", withExtension: "json")!
 
+    /// The fixture's tokens and every tiny family's network, its model written to a
+    /// temporary folder that `test` removes when it ends.
+    static func networks(for test: XCTestCase) throws -> (tokens: [Int32], networks: [(architecture: String, network: Network)]) {
+        struct Specs: Decodable { var vocabulary: Int, tokens: [Int32], models: [TinyModelSpec] }
+        let fixture = try JSONDecoder().decode(Specs.self, from: Data(contentsOf: fixtureURL))
+        let folder = try makeTemporaryFolder("tiny-networks")
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let networks = try fixture.models.map { spec in
+            (spec.architecture, Network(model: try Model(path: try spec.write(vocabulary: fixture.vocabulary, in: folder))))
+        }
+        return (fixture.tokens, networks)
+    }
+
     func load() throws -> (Fixture, [TinyModelSpec]) {
         struct Specs: Decodable { var models: [TinyModelSpec] }
         let data = try Data(contentsOf: Self.fixtureURL)
