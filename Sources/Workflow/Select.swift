@@ -55,8 +55,15 @@ public struct Selection: Sendable {
     public var bestAlone: Int { accuracyAlone.indices.max { (accuracyAlone[$0], -$0) < (accuracyAlone[$1], -$1) }! }
 }
 
+extension SelectionRequest {
+    /// The picks are the weights: selection combines by average or vote.
+    public static func check(method: Ensemble.Method) throws(UsageError) {
+        guard method != .weightedVote else { throw UsageError("--method is average or vote: the picks are the weights") }
+    }
+}
+
 public func select(_ request: SelectionRequest, store: Store, events: WorkflowEvents) throws -> Selection {
-    guard request.method != .weightedVote else { throw UsageError("--method is average or vote: the picks are the weights") }
+    try SelectionRequest.check(method: request.method)
     let outURL = request.name.map { name in request.out ?? store.workspace.submissionsFolder.appendingPathComponent("\(name).csv") }
     if let name = request.name, let outURL {
         try SetRef.checkName(name)

@@ -50,6 +50,10 @@ struct SelectCommand: ParsableCommand {
 
     @OptionGroup var calibration: CalibrationOptions
 
+    func validate() throws {
+        do { try SelectionRequest.check(method: method) } catch { throw ValidationError(error.description) }
+    }
+
     func run() throws {
         let store = try options.openStore()
         var printer = EventPrinter()
