@@ -68,7 +68,7 @@ struct Dashboard {
             try store.summaries(),
             filter: LeaderboardFilter(
                 includeHidden: showHidden, tag: filter("tag"), author: filter("author"), dataset: filter("dataset"),
-                origin: filter("origin").flatMap(SetOrigin.init(rawValue:))),
+                origin: filter("origin")),
             order: sort)
         let sets = board.sets, hidden = board.hiddenCount
         let marks = board.marks.mapValues(\.mark)

@@ -19,9 +19,10 @@ public struct LeaderboardFilter: Sendable {
     public var author: String?
     /// A prefix of the dataset's sha256.
     public var dataset: String?
-    public var origin: SetOrigin?
+    /// An origin's name as given (a name that is no origin matches no set).
+    public var origin: String?
 
-    public init(includeHidden: Bool = false, tag: String? = nil, author: String? = nil, dataset: String? = nil, origin: SetOrigin? = nil) {
+    public init(includeHidden: Bool = false, tag: String? = nil, author: String? = nil, dataset: String? = nil, origin: String? = nil) {
         self.includeHidden = includeHidden
         self.tag = tag
         self.author = author
@@ -31,7 +32,7 @@ public struct LeaderboardFilter: Sendable {
 
     public func admits(_ set: Store.SetSummary) -> Bool {
         (includeHidden || !set.hidden) && tag.map { set.tags.contains($0) } != false && author.map { set.author == $0 } != false
-            && dataset.map { set.datasetSha256.hasPrefix($0) } != false && origin.map { set.origin == $0 } != false
+            && dataset.map { set.datasetSha256.hasPrefix($0) } != false && origin.map { set.origin.rawValue == $0 } != false
     }
 }
 
