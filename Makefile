@@ -29,11 +29,14 @@ release: deps
 # first, so a test that would skip for want of one fails (SUNEUNG_REQUIRE_MODELS).
 TEST_FLAGS = -c release -Xswiftc -enable-testing
 
+# llama.cpp's server, for the tests of predict --endpoint: built once per machine
+# (scripts/llama-server.sh), then cached.
 test: deps models
 	@scripts/install-deps.sh --test
+	@scripts/llama-server.sh > /dev/null
 	$(SWIFT) format lint --strict --parallel --recursive Sources Tests Package.swift
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
-	SUNEUNG_REQUIRE_MODELS=1 $(SWIFT) test --skip-build $(TEST_FLAGS)
+	SUNEUNG_LLAMA_SERVER="$$(scripts/llama-server.sh)" SUNEUNG_REQUIRE_MODELS=1 $(SWIFT) test --skip-build $(TEST_FLAGS)
 
 demo: release models
 	scripts/demo.sh

@@ -15,7 +15,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
         // The team server; no traits: swift-configuration is not needed.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: [])
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
     ],
     targets: [
         // Everything about the competition's files and prompts; no dependencies.
@@ -55,14 +57,24 @@ let package = Package(
         .target(
             name: "Workflow",
             dependencies: [
-                "Exam", "Store", "Ensemble", "Engine", "Training", "Tokenizer", "GGUF", "Tensor", "Report",
+                "Exam", "Store", "Ensemble", "Engine", "Training", "Tokenizer", "GGUF", "Tensor", "Report", "Serving",
                 .product(name: "Yams", package: "Yams")
             ]),
+        // One HTTP request, bounded in bytes and seconds: what both clients send through.
+        .target(
+            name: "Transport",
+            dependencies: [
+                "Exam", .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio")
+            ]),
+        // The team's serving engines (vLLM, llama.cpp's server, any OpenAI-compatible
+        // API): what a server offers, and each choice's log-probability from it.
+        .target(name: "Serving", dependencies: ["Exam", "Transport"]),
         // The client of a team server: remotes and their tokens, push, pull and --remote,
         // and the JSON bodies of /api/v1 that both sides read.
         .target(
             name: "TeamClient",
-            dependencies: ["Exam", "Store", "Workflow", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["Exam", "Store", "Workflow", "Transport", .product(name: "Yams", package: "Yams")]),
         // The team's store over HTTP: the JSON API and the dashboard.
         .target(
             name: "Server",

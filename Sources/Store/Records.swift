@@ -81,6 +81,9 @@ public struct Lineage: Codable, Sendable, Equatable {
     /// For ensembles built with `--calibrate`: each member's fitted calibration.
     public var calibration: [MemberCalibration]?
     public var calibrationGold: String?
+    /// For `predict --endpoint`: the servers that scored, what they said of themselves,
+    /// the method and the timings.
+    public var endpoint: EndpointLineage?
 
     public init(
         commandLine: String, toolVersion: String, sourceFile: String? = nil, sourceSha256: String? = nil, datasetPath: String? = nil,
@@ -101,6 +104,37 @@ public struct Lineage: Codable, Sendable, Equatable {
         self.maxTokens = maxTokens
         self.engine = engine
         self.runKey = runKey
+    }
+}
+
+/// Where `predict --endpoint` scored: hosts only (never a key), the served model as
+/// the servers reported it, and how (`ChoiceScorer.Offer.method`).
+public struct EndpointLineage: Codable, Sendable, Equatable {
+    public var hosts: [String]
+    public var servedModel: String
+    /// /v1/models' `owned_by` (vllm, llamacpp, …), vLLM's `root` and `max_model_len`.
+    public var ownedBy: String?
+    public var root: String?
+    public var contextLength: Int?
+    public var method: String
+    /// Requests in flight per endpoint.
+    public var concurrency: Int
+    /// Items each host scored in the run that finished the set, and that run's seconds.
+    public var itemsByHost: [String: Int] = [:]
+    public var seconds: Double = 0
+    /// Choices scored by the method's fallback (outside the top log-probabilities).
+    public var fallbacks = 0
+
+    public init(
+        hosts: [String], servedModel: String, ownedBy: String?, root: String?, contextLength: Int?, method: String, concurrency: Int
+    ) {
+        self.hosts = hosts
+        self.servedModel = servedModel
+        self.ownedBy = ownedBy
+        self.root = root
+        self.contextLength = contextLength
+        self.method = method
+        self.concurrency = concurrency
     }
 }
 

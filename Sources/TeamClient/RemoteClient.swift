@@ -1,13 +1,9 @@
 import Exam
 import Foundation
 import Store
-import Synchronization
+import Transport
 import Workflow
 import Yams
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// The workspace's remotes, `config/remotes.yaml` (NAME: URL); their tokens are kept
 /// apart, by URL (`Credentials`).
@@ -315,18 +311,16 @@ public struct RemoteClient: Sendable {
     /// redirect is refused (the token would go with it); an HTTP error is reported with
     /// the server's words, escaped like any text quoted from outside.
     func request(_ method: String, _ path: String, body: Data?, type: String?, maxBytes: Int? = nil) throws -> Data {
-        var request = URLRequest(url: URL(string: url + path)!)
-        request.httpMethod = method
-        request.timeoutInterval = limits.seconds
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        if let type { request.setValue(type, forHTTPHeaderField: "Content-Type") }
-        request.httpBody = body
+        let request = HTTPAttempt.Request(
+            method: method, url: url + path,
+            headers: [("Authorization", "Bearer \(token)")] + (type.map { [("Content-Type", $0)] } ?? []), body: body)
         let deadline = DispatchTime.now() + limits.seconds
-        let bounds = AnswerBounds(url: url, maxBytes: maxBytes ?? limits.fileBytes, seconds: limits.seconds)
+        let bounds = HTTPAttempt.Bounds(url: url, maxBytes: maxBytes ?? limits.fileBytes, seconds: limits.seconds)
         var delay = 0.5
         while true {
-            switch RemoteClient.perform(request, bounds: bounds, deadline: deadline) {
-            case .answered(let status, let location, let data):
+            switch HTTPAttempt.perform(request, bounds: bounds, deadline: deadline) {
+            case .answered(let answer):
+                let (status, location, data) = (answer.status, answer.location, answer.body)
                 if (300..<400).contains(status), let location {
                     throw Failure(
                         status: status,
@@ -348,123 +342,9 @@ public struct RemoteClient: Sendable {
                 }
                 Thread.sleep(forTimeInterval: delay)
                 delay *= 2
-            case .failed(let message):
-                throw Failure(status: 0, message: message)
+            case .failed(let failure):
+                throw Failure(status: 0, message: failure.message)
             }
         }
-    }
-
-    /// What one attempt came to.
-    enum Attempt {
-        case answered(status: Int, location: String?, body: Data)
-        /// No answer began (refused, dropped, an empty reply): worth another try.
-        case unreachable(String)
-        /// Past a bound, or an answer broken off: said as is, not tried again.
-        case failed(String)
-    }
-
-    /// One attempt, its answer read as it arrives, so that one past its bound is cut
-    /// off before it is held; given up at the deadline.
-    static func perform(_ request: URLRequest, bounds: AnswerBounds, deadline: DispatchTime) -> Attempt {
-        let reader = AnswerReader(bounds: bounds)
-        let session = URLSession(configuration: .ephemeral, delegate: reader, delegateQueue: nil)
-        defer { session.invalidateAndCancel() }
-        let task = session.dataTask(with: request)
-        task.resume()
-        guard reader.done.wait(timeout: deadline) == .success else {
-            task.cancel()
-            return .failed(bounds.lateMessage(received: reader.received))
-        }
-        return reader.outcome
-    }
-}
-
-/// An attempt's bounds, and how passing them is said.
-struct AnswerBounds: Sendable {
-    let url: String
-    let maxBytes: Int
-    let seconds: Double
-
-    var sizeMessage: String {
-        "the answer from \(url) exceeded \(maxBytes >= 1 << 20 ? "\(maxBytes >> 20) MB" : "\(maxBytes) bytes"): suneung stopped reading it"
-    }
-
-    func lateMessage(received: Int) -> String {
-        "no complete answer from \(url) within \(seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds)) s (\(received) bytes of it arrived)"
-    }
-}
-
-/// URLSession's delegate for one attempt: refuses redirects, keeps the body up to its
-/// bound and cancels past it.
-final class AnswerReader: NSObject, URLSessionDataDelegate, Sendable {
-    let bounds: AnswerBounds
-    let done = DispatchSemaphore(value: 0)
-    private struct State {
-        var response: HTTPURLResponse?
-        var body = Data()
-        var overflowed = false
-        var outcome: RemoteClient.Attempt?
-    }
-    private let state = Mutex(State())
-
-    init(bounds: AnswerBounds) { self.bounds = bounds }
-
-    var received: Int { state.withLock { $0.body.count } }
-    var outcome: RemoteClient.Attempt { state.withLock { $0.outcome! } }
-
-    func urlSession(
-        _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse, newRequest request: URLRequest,
-        completionHandler: @escaping @Sendable (URLRequest?) -> Void
-    ) {
-        // Not followed: the task ends with the redirect as its answer.
-        completionHandler(nil)
-    }
-
-    func urlSession(
-        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-        completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
-    ) {
-        let tooLarge = response.expectedContentLength > Int64(bounds.maxBytes)
-        state.withLock {
-            $0.response = response as? HTTPURLResponse
-            $0.overflowed = tooLarge
-        }
-        completionHandler(tooLarge ? .cancel : .allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let overflowed = state.withLock { state in
-            guard !state.overflowed else { return true }
-            guard state.body.count + data.count <= bounds.maxBytes else {
-                state.overflowed = true
-                state.body = Data()
-                return true
-            }
-            state.body.append(data)
-            return false
-        }
-        if overflowed { dataTask.cancel() }
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        state.withLock { state in
-            let response = state.response ?? task.response as? HTTPURLResponse
-            if state.overflowed {
-                state.outcome = .failed(bounds.sizeMessage)
-            } else if let error {
-                state.outcome =
-                    response == nil
-                    ? .unreachable(error.localizedDescription)
-                    : .failed(
-                        "the answer from \(bounds.url) broke off after \(state.body.count) bytes: \(excerpt(error.localizedDescription, limit: 200))"
-                    )
-            } else if let response {
-                state.outcome = .answered(
-                    status: response.statusCode, location: response.value(forHTTPHeaderField: "Location"), body: state.body)
-            } else {
-                state.outcome = .unreachable("no answer")
-            }
-        }
-        done.signal()
     }
 }

@@ -27,6 +27,25 @@ public enum ChatTemplate: String, Sendable, CaseIterable {
         }
     }
 
+    /// The prompt as text for a server's completions endpoint: without the leading
+    /// beginning-of-text marker, which servers add themselves to a text prompt.
+    public func renderForServer(system: String, user: String) -> String {
+        let text = render(system: system, user: user)
+        for marker in ["<bos>", "<|begin_of_text|>"] where text.hasPrefix(marker) { return String(text.dropFirst(marker.count)) }
+        return text
+    }
+
+    /// The template a served model's name points to (`gemma-3-27b-it` → gemma,
+    /// `Qwen/Qwen2.5-32B-Instruct` → chatml), if it names a family.
+    public init?(servedModel: String) {
+        let name = servedModel.lowercased()
+        let hints: [(String, ChatTemplate)] = [
+            ("gemma", .gemma), ("qwen", .chatml), ("smollm", .chatml), ("llama-3", .llama3), ("llama3", .llama3), ("exaone", .exaone3)
+        ]
+        guard let hint = hints.first(where: { name.contains($0.0) }) else { return nil }
+        self = hint.1
+    }
+
     /// The marker that ends the assistant's turn (the seed's completion also trained
     /// it after the answer); none without a template.
     public var endOfTurn: String? {

@@ -27,6 +27,14 @@ public struct PredictRequest: Sendable {
     public var notes: Store.SetNotes
     /// Kept in the set's lineage.
     public var commandLine: String
+    /// Scoring on OpenAI-compatible servers instead of the embedded engine
+    /// (`PredictOnEndpoints`): their addresses, the model they serve, the environment
+    /// variable that holds their key, requests in flight per server, seconds per request.
+    public var endpoints: [String] = []
+    public var servedModel: String?
+    public var apiKeyEnv: String?
+    public var concurrency = 4
+    public var requestSeconds = 300.0
 
     public init(
         model: String? = nil, adapter: String? = nil, checkpoint: String? = nil, dataset: String, name: String,
@@ -64,7 +72,29 @@ public struct PredictRequest: Sendable {
         if checkpoint != nil && (model != nil || adapter != nil) {
             throw UsageError("--checkpoint names its model and adapter; leave out --model and --adapter")
         }
+        if !endpoints.isEmpty || servedModel != nil || apiKeyEnv != nil {
+            try checkEndpoints()
+            return
+        }
         if checkpoint == nil && model == nil { throw UsageError(Self.needsModel) }
+    }
+
+    func checkEndpoints() throws {
+        guard !endpoints.isEmpty, servedModel != nil else {
+            throw UsageError("--endpoint URL and --served-model NAME go together (the model's name as the server lists it at /v1/models)")
+        }
+        let engineOnly = [
+            ("--model", model != nil), ("--adapter", adapter != nil), ("--checkpoint", checkpoint != nil), ("--threads", threads != nil),
+            ("--max-tokens", maxTokens != nil), ("--precision", precision != .auto), ("--debias", debias != nil)
+        ]
+        if let (option, _) = engineOnly.first(where: \.1) {
+            throw UsageError("\(option) is for the embedded engine; with --endpoint the server's model scores (leave out \(option))")
+        }
+        guard (1...64).contains(concurrency) else { throw UsageError("--concurrency must be 1 to 64 requests per endpoint") }
+        guard requestSeconds > 0, requestSeconds <= 3600 else { throw UsageError("--request-timeout must be 1 to 3600 seconds") }
+        if let apiKeyEnv, apiKeyEnv.isEmpty || !apiKeyEnv.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
+            throw UsageError("--api-key-env takes the name of an environment variable (letters, digits, _), not the key itself")
+        }
     }
 }
 
@@ -78,6 +108,7 @@ public enum Predict {
     @discardableResult
     public static func run(_ request: PredictRequest, store: Store, events: WorkflowEvents = { _ in }) throws -> PredictionSetRecord {
         try request.check()
+        if !request.endpoints.isEmpty { return try PredictOnEndpoints.run(request, store: store, events: events) }
         let (name, dataset, limit, gold) = (request.name, request.dataset, request.limit, request.gold)
         try store.checkNameTakes(name, origin: .engine)
         // The model and adapter: given, or a checkpoint's (checked against the store).
@@ -182,19 +213,28 @@ public enum Predict {
             events(.note("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle."))
         }
 
+        return try finish(run, dataset: datasetRecord, values: "logits", labelled: labelled, request: request, store: store, events: events)
+    }
+
+    /// A complete run made the prediction set (or found equal to the latest version), said
+    /// so, with the local accuracy recorded when there is a gold file.
+    static func finish(
+        _ run: PredictionRunRecord, dataset: DatasetRecord, values: String, labelled: [ExamItem]?, request: PredictRequest, store: Store,
+        events: WorkflowEvents
+    ) throws -> PredictionSetRecord {
         let set: PredictionSetRecord
-        switch try store.finishRun(run, dataset: datasetRecord, choiceValues: .logits, origin: .engine, notes: request.notes) {
+        switch try store.finishRun(run, dataset: dataset, choiceValues: .logits, origin: .engine, notes: request.notes) {
         case .created(let created):
             set = created
             events(
                 .note(
-                    "Stored \(set.ref): \(items.count) items with logits -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))"
+                    "Stored \(set.ref): \(dataset.itemCount) items with \(values) -> \(store.workspace.relative(store.workspace.predictionFile(for: set.ref)))"
                 ))
         case .identical(let same):
             set = same
             events(.note("No new version: the predictions equal \(set.ref)."))
         }
-        try Self.recordGold(labelled, file: gold, author: request.notes.author, store: store, set: set, events: events)
+        try recordGold(labelled, file: request.gold, author: request.notes.author, store: store, set: set, events: events)
         return set
     }
 

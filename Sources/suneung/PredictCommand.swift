@@ -12,7 +12,8 @@ import Workflow
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Score every item of an exam CSV with a GGUF model and store the predictions with their answer-token logits.",
+        abstract:
+            "Score every item of an exam CSV with a GGUF model, or on an OpenAI-compatible server, and store each choice's logit.",
         discussion: """
             Each item's baseline prompt (DESIGN.md) goes through the model's chat template; \
             the logits of the tokens "1".."N" at the last position are kept and the answer \
@@ -38,6 +39,30 @@ struct PredictCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             """
+            Score on an OpenAI-compatible server instead of the embedded engine (vLLM, llama.cpp's llama-server, llama-cpp-python's \
+            server): its base URL, e.g. http://127.0.0.1:8000/v1. Repeat for several servers of the same model: the items are shared \
+            between them. See docs/serving.md.
+            """,
+            valueName: "URL"))
+    var endpoint: [String] = []
+
+    @Option(help: ArgumentHelp("With --endpoint: the model's name as the server lists it at /v1/models.", valueName: "NAME"))
+    var servedModel: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --endpoint: the environment variable holding the servers' bearer key (never the key itself).", valueName: "VAR"))
+    var apiKeyEnv: String?
+
+    @Option(help: ArgumentHelp("With --endpoint: requests in flight per server.", valueName: "N"))
+    var concurrency: Int = 4
+
+    @Option(help: ArgumentHelp("With --endpoint: seconds one request may take before it is tried again.", valueName: "SECONDS"))
+    var requestTimeout: Double = 300
+
+    @Option(
+        help: ArgumentHelp(
+            """
             A LoRA adapter for the model: a PEFT folder (adapter_config.json, adapter_model.safetensors) or llama.cpp's adapter GGUF \
             (`export-adapter --format gguf`, convert_lora_to_gguf.py).
             """,
@@ -56,7 +81,10 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "The prediction set's name.")
     var name: String
 
-    @Option(help: "Chat template (default: the model's): gemma, chatml, llama3, exaone3, plain.")
+    @Option(
+        help:
+            "Chat template (default: the model's; with --endpoint, the one the served model's name points to): gemma, chatml, llama3, exaone3, plain."
+    )
     var template: ChatTemplate?
 
     @Option(help: "Threads for the engine (default: all cores).")
@@ -99,11 +127,17 @@ struct PredictCommand: ParsableCommand {
     var priorTarget: String?
 
     func request(notes: Store.SetNotes = Store.SetNotes()) -> PredictRequest {
-        PredictRequest(
+        var request = PredictRequest(
             model: model, adapter: adapter, checkpoint: checkpoint, dataset: dataset, name: name, template: template, threads: threads,
             limit: limit,
             maxTokens: maxTokens, precision: precision, gold: gold, debias: debias, priorTarget: priorTarget, notes: notes,
             commandLine: commandLineText)
+        request.endpoints = endpoint
+        request.servedModel = servedModel
+        request.apiKeyEnv = apiKeyEnv
+        request.concurrency = concurrency
+        request.requestSeconds = requestTimeout
+        return request
     }
 
     func validate() throws {
