@@ -73,7 +73,7 @@ public struct ChoiceScorer: Sendable {
                 top = try ChoiceScorer(endpoint: endpoint, offer: offer).topLogProbabilities(prompt, k: k).values
                 offer.topK = k
                 break
-            } catch let error as EndpointError where error.kind == .rejected(400) {
+            } catch let error as EndpointError where error.kind == .rejected(400) && !error.isContextOverflow {
                 // "… greater than max allowed: 5" (vLLM), "Cannot request more than 5 logprobs" (older vLLM).
                 guard let allowed = Self.allowedTopK(error.message), allowed >= 1 else { continue }
                 top = try ChoiceScorer(endpoint: endpoint, offer: offer).topLogProbabilities(prompt, k: allowed).values

@@ -71,15 +71,15 @@ public struct Endpoint: Sendable {
                 case 401, 403:
                     throw EndpointError(
                         .refused,
-                        "\(host) refused the request (\(answer.status)): \(Self.message(answer.body)); give its key with --api-key-env VAR (the variable's name, not the key)"
+                        "\(host) refused the request (\(answer.status)): \(message(answer.body)); give its key with --api-key-env VAR (the variable's name, not the key)"
                     )
                 case 429:
-                    last = "\(host)\(path) answered 429 (too many requests): \(Self.message(answer.body))"
+                    last = "\(host)\(path) answered 429 (too many requests): \(message(answer.body))"
                     if let wait = answer.retryAfter.flatMap(Double.init), wait >= 0 { delay = min(wait, 60) }
                 case 500..<600:
-                    last = "\(host)\(path) answered \(answer.status): \(Self.message(answer.body))"
+                    last = "\(host)\(path) answered \(answer.status): \(message(answer.body))"
                 default:
-                    throw EndpointError(.rejected(answer.status), "\(host)\(path) answered \(answer.status): \(Self.message(answer.body))")
+                    throw EndpointError(.rejected(answer.status), "\(host)\(path) answered \(answer.status): \(message(answer.body))")
                 }
             case .unreachable(let reason):
                 last = "cannot reach \(host): \(excerpt(reason, limit: 200))"
@@ -94,6 +94,13 @@ public struct Endpoint: Sendable {
     /// The server's words from an error body, in any of the engines' shapes:
     /// `{"error": {"message"}}` (OpenAI, vLLM, llama.cpp), `{"message"}` (vLLM before
     /// 2025), `{"detail"}` (FastAPI, llama-cpp-python's 401), `{"error": "…"}`, or text.
+    func message(_ body: Data) -> String {
+        let text = Self.message(body)
+        // A server that repeats the key in its words does not get it printed.
+        guard let key, !key.isEmpty else { return text }
+        return text.replacingOccurrences(of: key, with: "(the key)")
+    }
+
     static func message(_ body: Data) -> String {
         let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
         let error = object?["error"]

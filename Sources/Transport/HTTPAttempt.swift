@@ -44,7 +44,9 @@ public enum HTTPAttempt {
 
     public struct Failure: Sendable {
         public enum Kind: Sendable {
-            case tooLarge, late, brokenOff
+            /// Past the size bound, past the deadline, cut off midway, or not HTTP (a
+            /// header with control characters, say: NIO refuses to read it).
+            case tooLarge, late, brokenOff, malformed
         }
         public var kind: Kind
         public var message: String
@@ -77,6 +79,9 @@ public enum HTTPAttempt {
             return .failed(Failure(kind: .tooLarge, message: bounds.sizeMessage))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             return .failed(Failure(kind: .late, message: bounds.lateMessage(received: reader.received)))
+        } catch let error as HTTPParserError where !reader.headReceived {
+            return .failed(
+                Failure(kind: .malformed, message: "the answer from \(bounds.url) is not valid HTTP (\(error)): suneung did not read it"))
         } catch {
             guard reader.headReceived else { return .unreachable("\(error)") }
             return .failed(

@@ -228,6 +228,9 @@ final class EndpointCommandTests: WorkspaceTestCase {
                 "http://127.0.0.1:\(try TestServer.freePort())/v1"
             ], status: 1)
         XCTAssertTrue(unreachable.output.contains("cannot reach 127.0.0.1:"), unreachable.output)
+        let silent = try TestServer(stub: ["--model", model, "--no-logprobs"])
+        let none = try predict(silent, name: "x", limit: 5, status: 1).output
+        XCTAssertTrue(none.contains("returned no log-probabilities (\"logprobs\": null)"), none)
         XCTAssertEqual(try storeDump(), before)
 
         let right = try SuneungBinary.run(

@@ -12,7 +12,7 @@ top 20, so that a client must use echo for it. Faults on demand (--fault KIND:EV
 at most once per prompt.
 
     python3 stub_server.py --port 0 [--model NAME] [--key KEY] [--max-logprobs N]
-        [--fault 500:3] [--die-after N] [--delay SECONDS]
+        [--fault 500:3] [--die-after N] [--delay SECONDS] [--no-logprobs]
 
 It prints "port N" once it listens, and stops when its standard input closes.
 """
@@ -173,7 +173,10 @@ class Handler(BaseHTTPRequestHandler):
         prompt = request["prompt"]
         if "CONTEXT-OVERFLOW" in prompt:
             return self.reply(*error_body("'max_tokens' or"))
-        self.reply(200, completion(request, prompt, k))
+        body = completion(request, prompt, k)
+        if state.args.no_logprobs:
+            body["choices"][0]["logprobs"] = None
+        self.reply(200, body)
 
 
 def completion(request, prompt, k):
@@ -216,6 +219,14 @@ def completion(request, prompt, k):
     return body
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A client that gives up on a hung or dropped reply (as it should) is no error here."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -226,8 +237,9 @@ def main():
     parser.add_argument("--hang-seconds", type=float, default=4)
     parser.add_argument("--die-after", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0)
+    parser.add_argument("--no-logprobs", action="store_true", help='"logprobs": null, as llama.cpp builds before 2025 answered')
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = QuietServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.state = State(args)
     print(f"port {server.server_address[1]}", flush=True)
