@@ -42,7 +42,7 @@ demo: release models
 	scripts/demo.sh
 
 bench: release models reference
-	$(SWIFT) run -c release suneung-bench
+	SUNEUNG_LLAMA_SERVER="$$(scripts/llama-server.sh)" $(SWIFT) run -c release suneung-bench
 
 # The toolchain's swift-format, configured in .swift-format (140 columns, the pretty
 # printer and a few rules); make test fails on a file it would change.

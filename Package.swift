@@ -101,6 +101,7 @@ let package = Package(
             name: "StoreTests", dependencies: ["Store", "Exam", "Workflow", "Ensemble", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "EnsembleTests", dependencies: ["Ensemble"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving"]),
         .testTarget(
             name: "EngineTests",
             dependencies: [
@@ -125,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "CommandTests",
             dependencies: [
-                "suneung", "TestSupport", "GGUF", .product(name: "GRDB", package: "GRDB.swift"),
+                "suneung", "TestSupport", "GGUF", "Exam", "Tokenizer", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto")
             ])
     ],

@@ -121,23 +121,32 @@ public struct ChoiceScorer: Sendable {
             "/v1/completions",
             Self.request(offer.servedModel, prompt, ["logprobs": k]))
         let logprobs = try Self.logprobs(of: reply, from: endpoint)
+        guard let values = Self.nextTokenTop(logprobs) else {
+            throw EndpointError(
+                .reply,
+                "\(endpoint.host) gave log-probabilities without the next token's top ones (no top_logprobs): \(Self.shape(logprobs))")
+        }
+        return (values, Self.promptTokens(reply) ?? 0)
+    }
+
+    /// The first position's top log-probabilities by token text, from either shape; nil
+    /// when the reply has neither.
+    static func nextTokenTop(_ logprobs: [String: Any]) -> [String: Double]? {
         var entries: [(String, Any)] = []
         if let top = logprobs["top_logprobs"] as? [Any], let first = top.first as? [String: Any] {
             entries = first.map { ($0.key, $0.value) }
         } else if let content = logprobs["content"] as? [[String: Any]], let top = content.first?["top_logprobs"] as? [[String: Any]] {
             entries = top.compactMap { entry in (entry["token"] as? String).map { ($0, entry["logprob"] ?? NSNull()) } }
         } else {
-            throw EndpointError(
-                .reply,
-                "\(endpoint.host) gave log-probabilities without the next token's top ones (no top_logprobs): \(Self.shape(logprobs))")
+            return nil
         }
         var values: [String: Double] = [:]
         for (token, value) in entries {
-            guard let logprob = Self.logProbability(value) else { continue }
+            guard let logprob = logProbability(value) else { continue }
             // Two ids that decode to one text (keys are texts): the likelier stands.
             values[token] = max(values[token] ?? -.infinity, logprob)
         }
-        return (values, Self.promptTokens(reply) ?? 0)
+        return values
     }
 
     /// log P(digit | prompt), as the prompt + digit's own last prompt token, with `echo`.
@@ -148,19 +157,27 @@ public struct ChoiceScorer: Sendable {
             "/v1/completions",
             Self.request(offer.servedModel, prompt + digit, ["logprobs": 0, "echo": true]))
         let logprobs = try Self.logprobs(of: reply, from: endpoint)
-        guard let tokens = logprobs["tokens"] as? [String], let values = logprobs["token_logprobs"] as? [Any],
-            tokens.count == values.count, let usage = reply["usage"] as? [String: Any],
-            let generated = (usage["completion_tokens"] as? NSNumber)?.intValue
-        else {
+        guard let last = Self.lastPromptToken(reply, logprobs: logprobs) else {
             throw EndpointError(.reply, "\(endpoint.host)'s echo reply has no tokens, token_logprobs and usage: \(Self.shape(logprobs))")
         }
-        let index = tokens.count - 1 - generated
-        guard tokens.indices.contains(index), tokens[index] == digit, let value = Self.logProbability(values[index]) else {
+        guard last.token == digit, let value = last.logprob else {
             throw EndpointError(
                 .reply,
                 "\(endpoint.host)'s echo of the prompt with \"\(digit)\" appended does not end in that token with a log-probability")
         }
         return value
+    }
+
+    /// An echoed reply's last prompt token and its log-probability: the tokens are the
+    /// prompt's then the generated ones (usage.completion_tokens of them).
+    static func lastPromptToken(_ reply: [String: Any], logprobs: [String: Any]) -> (token: String, logprob: Double?)? {
+        guard let tokens = logprobs["tokens"] as? [String], let values = logprobs["token_logprobs"] as? [Any],
+            tokens.count == values.count, let usage = reply["usage"] as? [String: Any],
+            let generated = (usage["completion_tokens"] as? NSNumber)?.intValue
+        else { return nil }
+        let index = tokens.count - 1 - generated
+        guard tokens.indices.contains(index) else { return nil }
+        return (tokens[index], logProbability(values[index]))
     }
 
     /// A completions request for one token. `cache_prompt: false` (llama.cpp's server; the

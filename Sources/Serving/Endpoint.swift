@@ -78,6 +78,8 @@ public struct Endpoint: Sendable {
                     if let wait = answer.retryAfter.flatMap(Double.init), wait >= 0 { delay = min(wait, 60) }
                 case 500..<600:
                     last = "\(host)\(path) answered \(answer.status): \(message(answer.body))"
+                    // llama.cpp's server before 2025 said a prompt past its context with a 500: no retry mends that.
+                    if EndpointError.saysContextOverflow(last) { throw EndpointError(.rejected(answer.status), last) }
                 default:
                     throw EndpointError(.rejected(answer.status), "\(host)\(path) answered \(answer.status): \(message(answer.body))")
                 }
@@ -137,6 +139,10 @@ public struct EndpointError: Error, CustomStringConvertible, Sendable {
     /// Whether the server said the prompt is longer than its context, in any engine's words.
     public var isContextOverflow: Bool {
         guard case .rejected = kind else { return false }
+        return Self.saysContextOverflow(message)
+    }
+
+    static func saysContextOverflow(_ message: String) -> Bool {
         let text = message.lowercased()
         return ["context length", "context size", "maximum context", "context_length_exceeded", "exceed_context_size"].contains {
             text.contains($0)

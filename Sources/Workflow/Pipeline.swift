@@ -13,12 +13,16 @@ import Yams
 /// doing anything; each finds the work the store already holds and skips it.
 public enum Pipeline {
     public static let keys = [
-        "name", "model", "test", "gold", "zero_shot", "imports", "max_tokens", "precision", "template", "train", "top", "methods", "weights"
+        "name", "model", "test", "gold", "zero_shot", "imports", "max_tokens", "precision", "template", "train", "top", "methods",
+        "weights",
+        "endpoint", "served_model", "api_key_env", "concurrency", "request_timeout"
     ]
 
     public struct Settings: Sendable {
         var name: String
-        var model: String
+        /// The GGUF file: the zero-shot set's model unless `endpoint` is given, and the
+        /// model the training adapts.
+        var model: String?
         var test: String
         var gold: String?
         var zeroShot = true
@@ -30,6 +34,12 @@ public enum Pipeline {
         var top = 5
         var methods = ["vote", "average"]
         var weights = "score"
+        /// The zero-shot set scored on the team's servers (`predict --endpoint`).
+        var endpoints: [String] = []
+        var servedModel: String?
+        var apiKeyEnv: String?
+        var concurrency: Int?
+        var requestSeconds: Double?
     }
 
     /// Runs every stage that has work left; returns the pipeline as recorded.
@@ -40,7 +50,7 @@ public enum Pipeline {
         let settings = try read(config)
         let resolve = store.workspace.resolve
         let notes = Store.SetNotes(author: author)
-        let test = resolve(settings.test), model = resolve(settings.model)
+        let test = resolve(settings.test), model = settings.model.map(resolve)
         let gold = try settings.gold.map { path -> [ExamItem] in
             let gold = try Gold(path: resolve(path))
             _ = try gold.labelled(try ExamSet.load(path: test).items, id: \.id, what: "the items of \(settings.test)")
@@ -49,7 +59,7 @@ public enum Pipeline {
         // The training settings are checked before any stage runs.
         var trainingConfig: TrainingConfig?
         if var train = settings.train {
-            train["model"] = train["model"] ?? .scalar(model)
+            train["model"] = train["model"] ?? .scalar(model!)
             train["name"] = .scalar("\(settings.name)-lora")
             trainingConfig = try TrainingConfig(values: train, source: "\(config): train")
             let file = resolve(trainingConfig!.train)
@@ -60,20 +70,36 @@ public enum Pipeline {
         var members: [String] = []
         // What an earlier, interrupted run had left: said again under the summary.
         var resumed: [String] = []
-        func predict(model: String? = nil, checkpoint: String? = nil, name: String) throws {
-            let scored = try store.unfinishedRows(name: name)
-            if scored > 0 { resumed.append("predictions \(name): \(scored) items had been scored") }
-            let set = try Predict.run(
-                PredictRequest(
-                    model: model, checkpoint: checkpoint, dataset: test, name: name, template: settings.template, threads: threads,
-                    maxTokens: settings.maxTokens, precision: settings.precision, notes: notes, commandLine: commandLine), store: store,
-                events: events)
-            members.append(set.ref.description)
+        // The zero-shot set: on the servers when the config names them, else the engine's.
+        var zeroShot = PredictRequest(
+            model: model, dataset: test, name: "\(settings.name)-zero-shot", template: settings.template, threads: threads,
+            maxTokens: settings.maxTokens, precision: settings.precision, notes: notes, commandLine: commandLine)
+        if !settings.endpoints.isEmpty {
+            zeroShot = PredictRequest(
+                dataset: test, name: zeroShot.name, template: settings.template, notes: notes, commandLine: commandLine)
+            zeroShot.endpoints = settings.endpoints
+            zeroShot.servedModel = settings.servedModel
+            zeroShot.apiKeyEnv = settings.apiKeyEnv
+            zeroShot.concurrency = settings.concurrency ?? zeroShot.concurrency
+            zeroShot.requestSeconds = settings.requestSeconds ?? zeroShot.requestSeconds
+        }
+        if settings.zeroShot {
+            // predict's checks, said in the config's terms (key names for option names).
+            do { try zeroShot.check() } catch { throw TrainingError("\(config): \(Self.configTerms("\(error)"))") }
+        }
+        func predict(_ request: PredictRequest) throws {
+            let scored = try store.unfinishedRows(name: request.name)
+            if scored > 0 { resumed.append("predictions \(request.name): \(scored) items had been scored") }
+            members.append(try Predict.run(request, store: store, events: events).ref.description)
         }
 
         if settings.zeroShot {
-            events(.stage("1. zero-shot predictions of the base model"))
-            try predict(model: model, name: "\(settings.name)-zero-shot")
+            events(
+                .stage(
+                    settings.endpoints.isEmpty
+                        ? "1. zero-shot predictions of the base model"
+                        : "1. zero-shot predictions of \(settings.servedModel!) on the servers"))
+            try predict(zeroShot)
         }
         if let folder = settings.imports {
             events(.stage("2. prediction files of runs made elsewhere"))
@@ -105,7 +131,7 @@ public enum Pipeline {
                     )
                 }
                 request.resume = name
-                request.values = ["model": .scalar(model)]
+                request.values = ["model": .scalar(model!)]
                 if let last = try store.checkpoints(run: name).last, last.checkpoint.step < run.totalSteps {
                     resumed.append("training \(name): from step \(last.checkpoint.step) of \(run.totalSteps)")
                 }
@@ -116,7 +142,11 @@ public enum Pipeline {
 
             events(.stage("4. predictions of every checkpoint"))
             for (run, checkpoint) in try store.checkpoints(run: name) {
-                try predict(checkpoint: "\(run.name)/step-\(checkpoint.step)", name: "\(run.name)-step-\(checkpoint.step)")
+                try predict(
+                    PredictRequest(
+                        checkpoint: "\(run.name)/step-\(checkpoint.step)", dataset: test, name: "\(run.name)-step-\(checkpoint.step)",
+                        template: settings.template, threads: threads, maxTokens: settings.maxTokens, precision: settings.precision,
+                        notes: notes, commandLine: commandLine))
             }
         }
 
@@ -223,8 +253,8 @@ public enum Pipeline {
             throw TrainingError("\(path): unknown key '\(key)'\(suggestion); the keys are: \(keys.joined(separator: ", "))")
         }
         func string(_ key: String) -> String? { mapping[key].map { "\($0)" } }
-        for key in ["name", "model", "test"] where mapping[key] == nil { throw TrainingError("\(path): '\(key)' is required") }
-        var settings = Settings(name: string("name")!, model: string("model")!, test: string("test")!)
+        for key in ["name", "test"] where mapping[key] == nil { throw TrainingError("\(path): '\(key)' is required") }
+        var settings = Settings(name: string("name")!, model: string("model"), test: string("test")!)
         try SetRef.checkName(settings.name)
         settings.gold = string("gold")
         settings.imports = string("imports")
@@ -261,6 +291,13 @@ public enum Pipeline {
             settings.methods = methods.map { "\($0)" }
         }
         settings.weights = string("weights") ?? "score"
+        try readEndpoints(mapping, path: path, into: &settings)
+        if settings.model == nil && settings.endpoints.isEmpty {
+            throw TrainingError("\(path): 'model' (a GGUF file) or 'endpoint' with 'served_model' (the team's server) is required")
+        }
+        if mapping["train"] != nil && settings.model == nil {
+            throw TrainingError("\(path): 'train' needs 'model', the GGUF file the adapter is trained on")
+        }
         if let value = mapping["train"] {
             guard let train = value as? [String: Any] else {
                 throw TrainingError("\(path): 'train' must be a mapping of the trainer's keys (see config/train.yaml)")
@@ -268,6 +305,44 @@ public enum Pipeline {
             settings.train = train.mapValues { value in (value as? [Any]).map { .list($0.map { "\($0)" }) } ?? .scalar("\(value)") }
         }
         return settings
+    }
+
+    static func configTerms(_ message: String) -> String {
+        [
+            ("--endpoint", "'endpoint'"), ("--served-model", "'served_model'"), ("--api-key-env", "'api_key_env'"),
+            ("--concurrency", "'concurrency'"), ("--request-timeout", "'request_timeout'"), ("--template", "'template'")
+        ].reduce(message) { $0.replacingOccurrences(of: $1.0, with: $1.1) }
+    }
+
+    /// `endpoint` (an address or a list), `served_model`, `api_key_env`, `concurrency`
+    /// and `request_timeout`: `predict --endpoint`'s options, which check their values.
+    static func readEndpoints(_ mapping: [String: Any], path: String, into settings: inout Settings) throws {
+        if let value = mapping["endpoint"] {
+            let list = value as? [Any] ?? [value]
+            guard !list.isEmpty, list.allSatisfy({ $0 is String }) else {
+                throw TrainingError("\(path): 'endpoint' must be a server's address or a list of them (http://HOST:PORT/v1)")
+            }
+            settings.endpoints = list.map { "\($0)" }
+        }
+        settings.servedModel = mapping["served_model"].map { "\($0)" }
+        settings.apiKeyEnv = mapping["api_key_env"].map { "\($0)" }
+        guard settings.endpoints.isEmpty == (settings.servedModel == nil) else {
+            throw TrainingError(
+                "\(path): 'endpoint' and 'served_model' go together (the model's name as the server lists it at /v1/models)")
+        }
+        for key in ["api_key_env", "concurrency", "request_timeout"] where mapping[key] != nil && settings.endpoints.isEmpty {
+            throw TrainingError("\(path): '\(key)' goes with 'endpoint'")
+        }
+        if let value = mapping["concurrency"] {
+            guard let concurrency = value as? Int else { throw TrainingError("\(path): 'concurrency' must be a whole number") }
+            settings.concurrency = concurrency
+        }
+        if let value = mapping["request_timeout"] {
+            guard let seconds = (value as? Double) ?? (value as? Int).map(Double.init) else {
+                throw TrainingError("\(path): 'request_timeout' must be a number of seconds")
+            }
+            settings.requestSeconds = seconds
+        }
     }
 }
 

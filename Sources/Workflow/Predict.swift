@@ -2,6 +2,7 @@ import Engine
 import Exam
 import Foundation
 import GGUF
+import Serving
 import Store
 import Tensor
 import Tokenizer
@@ -90,11 +91,57 @@ public struct PredictRequest: Sendable {
         if let (option, _) = engineOnly.first(where: \.1) {
             throw UsageError("\(option) is for the embedded engine; with --endpoint the server's model scores (leave out \(option))")
         }
+        let addresses = try endpoints.map { address in
+            do { return try Endpoint(address: address, key: nil, seconds: 1).url } catch let error as EndpointError {
+                throw UsageError(error.message)
+            }
+        }
+        if Set(addresses).count < addresses.count { throw UsageError("an --endpoint is given twice") }
         guard (1...64).contains(concurrency) else { throw UsageError("--concurrency must be 1 to 64 requests per endpoint") }
-        guard requestSeconds > 0, requestSeconds <= 3600 else { throw UsageError("--request-timeout must be 1 to 3600 seconds") }
+        guard (1...3600).contains(requestSeconds) else { throw UsageError("--request-timeout must be 1 to 3600 seconds") }
         if let apiKeyEnv, apiKeyEnv.isEmpty || !apiKeyEnv.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
             throw UsageError("--api-key-env takes the name of an environment variable (letters, digits, _), not the key itself")
         }
+    }
+}
+
+/// The items a request scores (the first `--limit` of the dataset) with their gold
+/// labels, read before anything is written; both ways of scoring store them alike.
+struct ChosenItems {
+    let request: PredictRequest
+    let all: [ExamItem]
+    let items: [ExamItem]
+    let labelled: [ExamItem]?
+
+    init(_ request: PredictRequest) throws {
+        self.request = request
+        let all = try ExamSet.load(path: request.dataset).items
+        let items = request.limit.map { Array(all.prefix($0)) } ?? all
+        (self.all, self.items) = (all, items)
+        labelled = try request.gold.map { path in
+            let gold = try Gold(path: path)
+            _ = try gold.labelled(items, id: \.id, what: "the items to score")
+            return gold.items
+        }
+    }
+
+    /// The dataset the set predicts: the file, or the first items written as a subset.
+    func record(store: Store, events: WorkflowEvents) throws -> DatasetRecord {
+        var file = request.dataset
+        if items.count < all.count {
+            file = try Predict.writeSubset(items, of: request.dataset, workspace: store.workspace)
+            events(.note("Scoring the first \(items.count) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: file)))."))
+        }
+        return try store.dataset(file: file)
+    }
+
+    /// The local accuracy on the gold file, recorded with the set.
+    func recordGold(store: Store, set: PredictionSetRecord, events: WorkflowEvents) throws {
+        guard let labelled, let file = request.gold else { return }
+        let (correct, total) = try store.table(of: set).accuracy(against: labelled)
+        try store.addScores(
+            to: set, [(.local, Double(correct) / Double(total), "gold \(file): \(correct)/\(total)")], author: request.notes.author)
+        events(.note("\(set.ref): local \(String(format: "%.4f", Double(correct) / Double(total))) (\(correct)/\(total) on \(file))"))
     }
 }
 
@@ -109,7 +156,7 @@ public enum Predict {
     public static func run(_ request: PredictRequest, store: Store, events: WorkflowEvents = { _ in }) throws -> PredictionSetRecord {
         try request.check()
         if !request.endpoints.isEmpty { return try PredictOnEndpoints.run(request, store: store, events: events) }
-        let (name, dataset, limit, gold) = (request.name, request.dataset, request.limit, request.gold)
+        let name = request.name
         try store.checkNameTakes(name, origin: .engine)
         // The model and adapter: given, or a checkpoint's (checked against the store).
         var model = request.model, adapter = request.adapter, template = request.template
@@ -124,13 +171,8 @@ public enum Predict {
         guard let model else { throw StoreError.invalid(PredictRequest.needsModel) }
         // Everything that can fail on bad input comes before the first write: the
         // items, the model, and every prompt (tokenizing all 869 takes under a second).
-        let all = try ExamSet.load(path: dataset).items
-        let items = limit.map { Array(all.prefix($0)) } ?? all
-        let labelled = try gold.map { path in
-            let gold = try Gold(path: path)
-            _ = try gold.labelled(items, id: \.id, what: "the items to score")
-            return gold.items
-        }
+        let chosen = try ChosenItems(request)
+        let items = chosen.items
         let targetShares = try request.priorTarget.map { try Self.targetShares($0, for: items) }
         if let threads = request.threads { Parallel.threads = threads }
         let file = try GGUFFile(path: model)
@@ -139,14 +181,7 @@ public enum Predict {
             model: try Model(file: file, adapter: lora, precision: request.precision), template: template, maxTokens: request.maxTokens)
         let prompts = try items.map { try scorer.prompt(for: $0) }
 
-        var examFile = dataset
-        if items.count < all.count {
-            examFile = try Self.writeSubset(items, of: dataset, workspace: store.workspace)
-            events(
-                .note("Scoring the first \(items.count) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile))).")
-            )
-        }
-        let datasetRecord = try store.dataset(file: examFile)
+        let datasetRecord = try chosen.record(store: store, events: events)
         let modelSha = try sha256OfFile(model)
         let adapterSha = try adapter.map(Self.adapterSha256)
         if let trained {
@@ -179,7 +214,7 @@ public enum Predict {
         lineage.priorTargetShares = targetShares.map { Dictionary(uniqueKeysWithValues: $0.map { ("\($0.key)", $0.value) }) }
         if let finished = try store.finishedRun(key: lineage.runKey!, name: name) {
             events(.note("Already scored: \(finished.ref) holds these predictions (same model, adapter, dataset and settings)."))
-            try Self.recordGold(labelled, file: gold, author: request.notes.author, store: store, set: finished, events: events)
+            try chosen.recordGold(store: store, set: finished, events: events)
             return finished
         }
         var (run, done) = try store.startRun(key: lineage.runKey!, name: name, dataset: datasetRecord, lineage: lineage)
@@ -213,17 +248,16 @@ public enum Predict {
             events(.note("\(shortened) prompts were longer than \(scorer.maxTokens) tokens; their passages were shortened in the middle."))
         }
 
-        return try finish(run, dataset: datasetRecord, values: "logits", labelled: labelled, request: request, store: store, events: events)
+        return try finish(run, dataset: datasetRecord, values: "logits", chosen: chosen, store: store, events: events)
     }
 
     /// A complete run made the prediction set (or found equal to the latest version), said
     /// so, with the local accuracy recorded when there is a gold file.
     static func finish(
-        _ run: PredictionRunRecord, dataset: DatasetRecord, values: String, labelled: [ExamItem]?, request: PredictRequest, store: Store,
-        events: WorkflowEvents
+        _ run: PredictionRunRecord, dataset: DatasetRecord, values: String, chosen: ChosenItems, store: Store, events: WorkflowEvents
     ) throws -> PredictionSetRecord {
         let set: PredictionSetRecord
-        switch try store.finishRun(run, dataset: dataset, choiceValues: .logits, origin: .engine, notes: request.notes) {
+        switch try store.finishRun(run, dataset: dataset, choiceValues: .logits, origin: .engine, notes: chosen.request.notes) {
         case .created(let created):
             set = created
             events(
@@ -234,7 +268,7 @@ public enum Predict {
             set = same
             events(.note("No new version: the predictions equal \(set.ref)."))
         }
-        try recordGold(labelled, file: request.gold, author: request.notes.author, store: store, set: set, events: events)
+        try chosen.recordGold(store: store, set: set, events: events)
         return set
     }
 
@@ -353,16 +387,6 @@ public enum Predict {
             )
         }
         return shares
-    }
-
-    /// The local accuracy on a labelled file, recorded with the set.
-    static func recordGold(
-        _ labelled: [ExamItem]?, file: String?, author: String?, store: Store, set: PredictionSetRecord, events: WorkflowEvents
-    ) throws {
-        guard let labelled, let file else { return }
-        let (correct, total) = try store.table(of: set).accuracy(against: labelled)
-        try store.addScores(to: set, [(.local, Double(correct) / Double(total), "gold \(file): \(correct)/\(total)")], author: author)
-        events(.note("\(set.ref): local \(String(format: "%.4f", Double(correct) / Double(total))) (\(correct)/\(total) on \(file))"))
     }
 
     /// An adapter's sha256: of a PEFT folder's config and weights one after the other,

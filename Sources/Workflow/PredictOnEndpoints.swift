@@ -22,14 +22,8 @@ enum PredictOnEndpoints {
         }
         let key = try request.apiKeyEnv.map(Self.key(from:))
         let endpoints = try request.endpoints.map { try Endpoint(address: $0, key: key, seconds: request.requestSeconds) }
-        if Set(endpoints.map(\.url)).count < endpoints.count { throw UsageError("an --endpoint is given twice") }
-        let all = try ExamSet.load(path: request.dataset).items
-        let items = request.limit.map { Array(all.prefix($0)) } ?? all
-        let labelled = try request.gold.map { path in
-            let gold = try Gold(path: path)
-            _ = try gold.labelled(items, id: \.id, what: "the items to score")
-            return gold.items
-        }
+        let chosen = try ChosenItems(request)
+        let items = chosen.items
         let prompts = items.map { item in
             let baseline = Exam.Prompt.baseline(item)
             return template.renderForServer(system: baseline.system, user: baseline.user)
@@ -47,14 +41,7 @@ enum PredictOnEndpoints {
         let hosts = endpoints.map(\.host)
         events(.note("Scoring on \(hosts.joined(separator: ", ")) (\(offer.ownedBy ?? "server")): \(offer.method)."))
 
-        var examFile = request.dataset
-        if items.count < all.count {
-            examFile = try Predict.writeSubset(items, of: request.dataset, workspace: store.workspace)
-            events(
-                .note("Scoring the first \(items.count) items, as the dataset \(store.workspace.relative(URL(fileURLWithPath: examFile))).")
-            )
-        }
-        let datasetRecord = try store.dataset(file: examFile)
+        let datasetRecord = try chosen.record(store: store, events: events)
         let settings = [
             "endpoint", servedModel, offer.root ?? "", datasetRecord.sha256, template.rawValue, promptVersion, offer.method
         ].joined(separator: "\n")
@@ -67,7 +54,7 @@ enum PredictOnEndpoints {
             method: offer.method, concurrency: request.concurrency)
         if let finished = try store.finishedRun(key: lineage.runKey!, name: name) {
             events(.note("Already scored: \(finished.ref) holds these predictions (same served model, dataset, template and method)."))
-            try Predict.recordGold(labelled, file: request.gold, author: request.notes.author, store: store, set: finished, events: events)
+            try chosen.recordGold(store: store, set: finished, events: events)
             return finished
         }
         var (run, done) = try store.startRun(key: lineage.runKey!, name: name, dataset: datasetRecord, lineage: lineage)
@@ -97,8 +84,7 @@ enum PredictOnEndpoints {
         run.lineage.endpoint = tally
 
         return try Predict.finish(
-            run, dataset: datasetRecord, values: "each choice's log-probability", labelled: labelled, request: request, store: store,
-            events: events)
+            run, dataset: datasetRecord, values: "each choice's log-probability", chosen: chosen, store: store, events: events)
     }
 
     /// The bearer key, from the environment only (never the command line, the lineage or

@@ -329,3 +329,64 @@ report(
 report(
     "suneung select --method vote, same",
     try suneung(["select", "--gold", goldFile, "--rounds", "20", "--method", "vote"], workspace: ensembleRoot), goal: 2)
+
+// `predict --endpoint` against a direct loop (scripts/reference/endpoint_loop.py: the same
+// completions requests from Python's standard library, nothing stored), both on one
+// llama-server (scripts/llama-server.sh builds it; make bench passes its path) with the
+// default Gemma, 30 items, 2 requests in flight; the loop runs before and after.
+func endpointBenchmark() throws {
+    guard let server = ProcessInfo.processInfo.environment["SUNEUNG_LLAMA_SERVER"], FileManager.default.isExecutableFile(atPath: server),
+        FileManager.default.fileExists(atPath: gemmaPath)
+    else {
+        print("predict --endpoint: skipped, SUNEUNG_LLAMA_SERVER (scripts/llama-server.sh) or the Gemma model is missing")
+        return
+    }
+    let port = 20000 + Int(ProcessInfo.processInfo.processIdentifier % 20000)
+    let url = "http://127.0.0.1:\(port)/v1"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: server)
+    process.arguments = [
+        "-m", gemmaPath, "--host", "127.0.0.1", "--port", "\(port)", "--alias", "gemma-3-270m", "-c", "4096", "-t", "2", "-np", "1",
+        "--no-webui"
+    ]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    defer {
+        process.terminate()
+        process.waitUntilExit()
+    }
+    let deadline = Date().addingTimeInterval(60)
+    while (try? Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/health")!)) == nil {
+        guard Date() < deadline, process.isRunning else {
+            print("predict --endpoint: skipped, llama-server did not start on port \(port)")
+            return
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+    }
+    let (items, concurrency) = (30, 2)
+    func loop() -> Double? {
+        referenceTimings("endpoint_loop.py", [url, "gemma-3-270m", testFile, "\(items)", "\(concurrency)"])["seconds"]
+    }
+    let before = loop()
+    let workspace = root.appendingPathComponent("endpoint")
+    let stored = try Store(workspace: Workspace(root: workspace), create: true)
+    let whole = try suneung(
+        [
+            "predict", "--endpoint", url, "--served-model", "gemma-3-270m", "--dataset", testFile, "--limit", "\(items)", "--name", "bench",
+            "--concurrency", "\(concurrency)"
+        ], workspace: workspace)
+    let after = loop()
+    let scoring = try stored.predictionSet("bench").lineage.endpoint?.seconds ?? whole
+    var note = String(format: "   scoring %.1f s", scoring)
+    if let before, let after {
+        let direct = (before + after) / 2
+        note += String(
+            format: "; direct loop %.1f s and %.1f s: ratio %.3f scoring, %.3f whole command", before, after, scoring / direct,
+            whole / direct)
+    } else {
+        note += "; the direct loop did not run (python3)"
+    }
+    report("suneung predict --endpoint, \(items) items", whole, goal: 60, note: note)
+}
+try endpointBenchmark()

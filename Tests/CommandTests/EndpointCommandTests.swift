@@ -1,6 +1,9 @@
+import Exam
 import Foundation
+import GGUF
 import GRDB
 import TestSupport
+import Tokenizer
 import XCTest
 
 /// A server started by a test on a free loopback port, stopped with it.
@@ -175,6 +178,54 @@ final class EndpointCommandTests: WorkspaceTestCase {
         XCTAssertEqual(try csv("single@v1"), try csv("survivor@v1"))
     }
 
+    /// The pipeline's endpoint keys: its zero-shot set scored on the server, ensembled
+    /// with the imports; again, nothing is redone; bad keys are named before any work.
+    func testThePipelineScoresItsZeroShotSetOnTheServers() throws {
+        let server = try TestServer(stub: ["--model", model])
+        let sample = PipelineCommandTests.sample
+        func config(_ endpointKeys: String, train: Bool = false) -> String {
+            """
+            name: served
+            \(endpointKeys)
+            test: \(sample)/test.csv
+            gold: \(sample)/test_gold.csv
+            imports: \(sample)/predictions
+            top: 3
+            methods: [vote]
+            \(train ? "train:\n  train: \(sample)/train.csv\n" : "")
+            """
+        }
+        try write("served.yaml", config("endpoint: [\(server.url)]\nserved_model: \(model)\nconcurrency: 2\nrequest_timeout: 30"))
+        let first = try run("pipeline", "--config", "served.yaml").output
+        for expected in [
+            "1. zero-shot predictions of \(model) on the servers", "Stored served-zero-shot@v1",
+            "Submission: submissions/served-top3-vote.csv"
+        ] {
+            XCTAssertTrue(first.contains(expected), "'\(expected)' missing from:\n\(first)")
+        }
+        let lineage = try lineage("served-zero-shot")
+        XCTAssertEqual(lineage["hosts"] as? [String], ["127.0.0.1:\(server.port)"])
+        XCTAssertEqual(lineage["concurrency"] as? Int, 2)
+        let again = try run("pipeline", "--config", "served.yaml").output
+        XCTAssertTrue(again.contains("Already scored: served-zero-shot@v1"), again)
+
+        for (keys, says) in [
+            ("endpoint: \(server.url)", "'endpoint' and 'served_model' go together"),
+            ("served_model: \(model)", "'endpoint' and 'served_model' go together"),
+            ("endpoint: \(server.url)\nserved_model: \(model)\nconcurrency: 0", "'concurrency' must be 1 to 64"),
+            ("endpoint: [\(server.url), \(server.url)]\nserved_model: \(model)", "an 'endpoint' is given twice"),
+            ("endpoint: {a: 1}\nserved_model: \(model)", "'endpoint' must be a server's address or a list of them"),
+            ("endpoint: http://user:secret@127.0.0.1:1/v1\nserved_model: \(model)", "(not repeated: it holds a user or password)"),
+            ("concurrency: 2", "'concurrency' goes with 'endpoint'"),
+            ("", "'model' (a GGUF file) or 'endpoint' with 'served_model'")
+        ] {
+            try write("bad.yaml", config(keys))
+            try assertRefused("pipeline", "--config", "bad.yaml", says: says)
+        }
+        try write("bad.yaml", config("endpoint: \(server.url)\nserved_model: \(model)", train: true))
+        try assertRefused("pipeline", "--config", "bad.yaml", says: "'train' needs 'model'")
+    }
+
     /// kill -9 midway, then the same command: no item scored twice, none lost, the set
     /// equal to an uninterrupted run's.
     func testAKilledRunResumesToTheUninterruptedSet() throws {
@@ -265,14 +316,15 @@ final class EndpointCommandTests: WorkspaceTestCase {
         for (extra, message) in [
             (["--endpoint", "http://127.0.0.1:1/v1"], "--served-model NAME go together"),
             (["--endpoint", "http://127.0.0.1:1/v1", "--served-model", "m", "--model", "x.gguf"], "--model is for the embedded engine"),
-            (["--endpoint", "http://127.0.0.1:1/v1", "--served-model", "m", "--api-key-env", "sk-abc=1"], "not the key itself")
+            (["--endpoint", "http://127.0.0.1:1/v1", "--served-model", "m", "--api-key-env", "sk-abc=1"], "not the key itself"),
+            (["--endpoint", "http://127.0.0.1:1/v1", "--endpoint", "http://127.0.0.1:1/", "--served-model", "m"], "given twice")
         ] {
             let result = try run(["predict", "--dataset", dataset, "--name", "x"] + extra, status: 64)
             XCTAssertTrue(result.output.contains(message), result.output)
         }
         let result = try run(
             ["predict", "--dataset", dataset, "--name", "x", "--served-model", model, "--endpoint", "http://user:pw@127.0.0.1:1/v1"],
-            status: 1)
+            status: 64)
         XCTAssertTrue(result.output.contains("no user, key or query"), result.output)
         XCTAssertFalse(result.output.contains("pw@"), result.output)
     }
@@ -307,6 +359,41 @@ final class LlamaServerEndpointTests: WorkspaceTestCase {
         return result
     }
 
+    /// The prompt sent as text (rendered here, without the leading `<bos>`) becomes on
+    /// the server the very tokens the engine scores: llama-server's /tokenize, with the
+    /// special tokens added and parsed as its completions endpoint does, on 100 real items.
+    func assertTheServerTokenizesAsTheEngine(_ server: TestServer, model: String, items file: String) throws {
+        let tokenizer = try Tokenizer(gguf: try GGUFFile(path: model))
+        let items = try ExamSet.load(path: file).items.prefix(100)
+        var lengths: [Int] = []
+        for item in items {
+            let prompt = Prompt.baseline(item)
+            let engine = tokenizer.encode(ChatTemplate.gemma.render(system: prompt.system, user: prompt.user))
+            let body = try JSONSerialization.data(withJSONObject: [
+                "content": ChatTemplate.gemma.renderForServer(system: prompt.system, user: prompt.user), "add_special": true,
+                "parse_special": true
+            ])
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = [
+                "-sf", "-H", "Content-Type: application/json", "--data-binary", "@-", "http://127.0.0.1:\(server.port)/tokenize"
+            ]
+            let (input, output) = (Pipe(), Pipe())
+            curl.standardInput = input
+            curl.standardOutput = output
+            try curl.run()
+            input.fileHandleForWriting.write(body)
+            try input.fileHandleForWriting.close()
+            let reply = output.fileHandleForReading.readDataToEndOfFile()
+            curl.waitUntilExit()
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: reply) as? [String: Any], item.id)
+            let served = try XCTUnwrap(object["tokens"] as? [Int], item.id).map(Int32.init)
+            XCTAssertEqual(served, engine, "\(item.id): the server's tokens differ from the engine's")
+            lengths.append(engine.count)
+        }
+        print("llama-server's /tokenize gives the engine's tokens on \(items.count) items (\(lengths.min()!)-\(lengths.max()!) tokens)")
+    }
+
     func testLlamaServerScoresAsTheEmbeddedEngineAndTwoServersAsOne() throws {
         let binary = try llamaServer()
         let gemma = try DefaultModels.path(DefaultModels.gemma)
@@ -317,6 +404,7 @@ final class LlamaServerEndpointTests: WorkspaceTestCase {
         let common = ["predict", "--dataset", train, "--limit", "100"]
 
         let server = try TestServer(llamaServer: binary, model: gemma, alias: "gemma-3-270m", threads: 2)
+        try assertTheServerTokenizesAsTheEngine(server, model: gemma, items: train)
         let served = try run(common + ["--name", "served", "--endpoint", server.url, "--served-model", "gemma-3-270m"], status: 0).output
         XCTAssertTrue(served.contains("top 1000 log-probabilities"), served)
         server.stop()

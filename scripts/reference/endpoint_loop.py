@@ -1,6 +1,7 @@
 """The direct loop that `predict --endpoint` is measured against (BENCHMARKS.md): the
 same completions requests to the same server, with the same concurrency, from Python's
-standard library, and nothing stored. Prints items/s.
+standard library, and nothing stored. Prints its seconds and items/s as a JSON line
+(`make bench` reads it).
 
     python3 scripts/reference/endpoint_loop.py URL MODEL EXAM.csv N CONCURRENCY
 """
@@ -31,7 +32,7 @@ def main():
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda p: score(url, model, p), prompts))
     seconds = time.perf_counter() - start
-    print(f"direct loop: {count} items in {seconds:.1f} s, {count / seconds:.3f} items/s")
+    print(json.dumps({"seconds": seconds, "items_per_s": count / seconds}))
 
 
 if __name__ == "__main__":
