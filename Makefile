@@ -37,12 +37,19 @@ test: deps models
 	$(SWIFT) format lint --strict --parallel --recursive Sources Tests Package.swift
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
 	SUNEUNG_LLAMA_SERVER="$$(scripts/llama-server.sh)" SUNEUNG_REQUIRE_MODELS=1 $(SWIFT) test --skip-build $(TEST_FLAGS)
+	scripts/python-tests.sh
 
 demo: release models
 	scripts/demo.sh
 
+# The endpoint benchmark's model and items: the real test file beside the checkout, else the sample.
+MODELS ?= $(or $(SUNEUNG_MODELS),$(HOME)/.cache/suneung/models)
+EXAM := $(firstword $(wildcard ../shared/data/test.csv) data/sample/test.csv)
+
 bench: release models reference
-	SUNEUNG_LLAMA_SERVER="$$(scripts/llama-server.sh)" $(SWIFT) run -c release suneung-bench
+	$(SWIFT) run -c release suneung-bench
+	python3 scripts/reference/endpoint_bench.py "$$(scripts/llama-server.sh)" $(MODELS)/gemma-3-270m-q4_k_m.gguf \
+		$(EXAM) .build/release/suneung
 
 # The toolchain's swift-format, configured in .swift-format (140 columns, the pretty
 # printer and a few rules); make test fails on a file it would change.

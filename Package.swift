@@ -17,7 +17,8 @@ let package = Package(
         // The team server; no traits: swift-configuration is not needed.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2")
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1")
     ],
     targets: [
         // Everything about the competition's files and prompts; no dependencies.
@@ -81,7 +82,7 @@ let package = Package(
             dependencies: [
                 "Exam", "Store", "Ensemble", "Workflow", "Report", "TeamClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Plot", package: "Plot")
+                .product(name: "Plot", package: "Plot"), .product(name: "MultipartKit", package: "multipart-kit")
             ]),
         .executableTarget(
             name: "suneung",

@@ -12,28 +12,48 @@ import Workflow
 struct API: Sendable {
     let store: Store
 
+    /// The JSON API, one entry per route: what the router serves and what
+    /// /api/v1/openapi.json says (`OpenAPI`), so the two cannot differ.
+    static let routes: [APIRoute] = [
+        APIRoute(.get, "whoami", "The token's holder and role", handler: { $0.whoAmI }),
+        APIRoute(.get, "sets", "Every set's summary, as `list --format json`", query: ["all"], handler: { $0.listSets }),
+        APIRoute(
+            .post, "sets", "Store a prediction CSV as a set (import's formats and checks): the body, or a form's file",
+            query: ["name", "dataset", "invalid", "subset", "tag", "note"], body: ["text/csv", "multipart/form-data"],
+            handler: { $0.importSet }),
+        APIRoute(.get, "sets/:ref", "A set, as `show --format json`", handler: { $0.showSet }),
+        APIRoute(.get, "sets/:ref/csv", "A set's canonical CSV", answers: "text/csv", handler: { $0.setCSV }),
+        APIRoute(
+            .post, "sets/:ref/scores", "Record leaderboard scores: {public, private, note, simulated}", body: ["application/json"],
+            handler: { $0.recordScores }),
+        APIRoute(.post, "sets/:ref/retract", "Retract the latest recorded scores", handler: { $0.retractScores }),
+        APIRoute(
+            .post, "ensembles", "Build and record an ensemble: {name, members or top, method, weights, ...}", body: ["application/json"],
+            handler: { $0.buildEnsemble }),
+        APIRoute(.get, "diff", "Two sets' differences and transition matrix", query: ["a", "b"], handler: { $0.diff }),
+        APIRoute(.get, "agree", "Pairwise agreement and kappa", query: ["sets", "top"], handler: { $0.agreement }),
+        APIRoute(.get, "uploads", "The upload log and today's remaining uploads", handler: { $0.uploads }),
+        APIRoute(
+            .post, "datasets", "Register an exam file (the body, or a form's file); answers its digest",
+            body: ["text/csv", "multipart/form-data"], handler: { $0.registerDataset }),
+        APIRoute(.get, "datasets/:sha", "A dataset's exam file", answers: "text/csv", handler: { $0.dataset }),
+        APIRoute(
+            .put, "datasets/:sha", "Register an exam file whose parsed content has this digest", body: ["text/csv"],
+            handler: { $0.receiveDataset }),
+        APIRoute(
+            .post, "sync/have", "Which of a pusher's sets and datasets are here (push)", body: ["application/json"], handler: { $0.have }),
+        APIRoute(.get, "sync/bundles", "Every set as a bundle, without rows (pull)", handler: { $0.bundles }),
+        APIRoute(.post, "sync/bundles", "Receive a set's bundle (push)", body: ["application/json"], handler: { $0.receiveBundle }),
+        APIRoute(.get, "openapi.json", "This document", handler: { _ in { _, _ in text(OpenAPI.document, type: "application/json") } })
+    ]
+
     func register(on api: RouterGroup<ServerContext>) {
-        api.get("sets", use: listSets)
-        api.post("sets", use: importSet)
-        api.get("sets/:ref", use: showSet)
-        api.get("sets/:ref/csv", use: setCSV)
-        api.post("sets/:ref/scores", use: recordScores)
-        api.post("sets/:ref/retract", use: retractScores)
-        api.post("ensembles", use: buildEnsemble)
-        api.get("diff", use: diff)
-        api.get("agree", use: agreement)
-        api.get("uploads", use: uploads)
-        api.get("datasets/:sha", use: dataset)
-        api.put("datasets/:sha", use: receiveDataset)
-        api.get("whoami", use: whoAmI)
-        api.post("sync/have", use: have)
-        api.get("sync/bundles", use: bundles)
-        api.post("sync/bundles", use: receiveBundle)
+        for route in Self.routes { api.on(RouterPath(route.path), method: route.method, use: route.handler(self)) }
     }
 
     /// GET /api/v1/sets[?all=1]: the sets' summaries, hidden ones only with all.
     @Sendable func listSets(_ request: Request, context: ServerContext) async throws -> Response {
-        let all = request.uri.queryParameters["all"].map { $0 == "1" || $0 == "true" } ?? false
+        let all = try FormValues(query: request).flag("all")
         return try await json { try store.summaries().filter { all || !$0.hidden } }
     }
 
@@ -73,14 +93,16 @@ struct API: Sendable {
 
     /// GET /api/v1/diff?a=REF&b=REF
     @Sendable func diff(_ request: Request, context: ServerContext) async throws -> Response {
-        let (a, b) = (try query(request, "a"), try query(request, "b"))
+        let query = try FormValues(query: request)
+        let (a, b) = (try query.required("a"), try query.required("b"))
         return try await json { try SetDiff(try store.predictionSet(a), try store.predictionSet(b), store: store) }
     }
 
     /// GET /api/v1/agree?sets=A,B,... or ?top=K
     @Sendable func agreement(_ request: Request, context: ServerContext) async throws -> Response {
-        let list = request.uri.queryParameters["sets"].map { String($0).split(separator: ",").map(String.init) }
-        let top = request.uri.queryParameters["top"].flatMap { Int($0) }
+        let query = try FormValues(query: request)
+        let list = query["sets"].map { $0.split(separator: ",").map(String.init) }
+        let top = query["top"].flatMap { Int($0) }
         return try await json { () -> AgreementMatrix in
             let selection = MemberSelection(store: store)
             let sets = try top.map { try selection.top($0, datasetFile: nil).sets } ?? selection.named(list ?? [])
@@ -112,6 +134,17 @@ struct API: Sendable {
         return try await json { () -> DatasetAnswer in
             let dataset = try store.receiveDataset(bytes: bytes, contentSha256: sha)
             return DatasetAnswer(contentSha256: sha, items: dataset.itemCount)
+        }
+    }
+
+    /// POST /api/v1/datasets with an exam file (the body, or a multipart form's file):
+    /// registered as `import --dataset` registers one; answers its digest, the one that
+    /// POST /sets takes.
+    @Sendable func registerDataset(_ request: Request, context: ServerContext) async throws -> Response {
+        let upload = try await Upload(request, context: context)
+        return try await json { () -> DatasetAnswer in
+            let dataset = try store.registerDataset(bytes: upload.bytes, file: upload.fileName ?? "the uploaded exam file")
+            return DatasetAnswer(contentSha256: dataset.contentSha256!, items: dataset.itemCount)
         }
     }
 
@@ -156,28 +189,27 @@ struct API: Sendable {
         return try await json { try store.receive(bundle, author: author) }
     }
 
-    /// POST /api/v1/sets?name=N&dataset=CONTENT_SHA256[&invalid=as-wrong][&subset=1][&tag=T...][&note=...]
-    /// with the prediction CSV as the body: `import`'s formats and checks.
+    /// POST /api/v1/sets?name=N&dataset=SHA256[&invalid=as-wrong][&subset=1][&tag=T...][&note=...]
+    /// with the prediction CSV as the body, or the same fields and the file as a
+    /// multipart form (what `requests.post(files=...)` sends): `import`'s formats and checks.
     @Sendable func importSet(_ request: Request, context: ServerContext) async throws -> Response {
-        let name = try query(request, "name")
-        let sha = try query(request, "dataset")
-        let parameters = request.uri.queryParameters
+        let upload = try await Upload(request, context: context)
+        let form = upload.fields
+        let name = try form.required("name")
+        let sha = try form.required("dataset")
         let invalid =
-            try parameters["invalid"].map { value in
-                guard let rule = InvalidAnswerRule(rawValue: String(value)) else {
-                    throw StoreError.invalid("invalid must be refuse or as-wrong")
-                }
+            try form["invalid"].map { value in
+                guard let rule = InvalidAnswerRule(rawValue: value) else { throw StoreError.invalid("invalid must be refuse or as-wrong") }
                 return rule
             } ?? .refuse
-        let subset = parameters["subset"].map { $0 == "1" || $0 == "true" } ?? false
-        let notes = Store.SetNotes(
-            author: context.token?.name, tags: parameters[values: "tag"].map(String.init), note: parameters["note"].map(String.init))
-        let bytes = try await body(request, context: context)
+        let subset = try form.flag("subset")
+        let notes = Store.SetNotes(author: context.token?.name, tags: form.all("tag"), note: form["note"])
+        let bytes = upload.bytes
         let lineage = Lineage(commandLine: "POST /api/v1/sets (\(context.token?.name ?? "?"))", toolVersion: suneungVersion)
         return try await json { () -> ImportAnswer in
             guard let dataset = try store.dataset(digest: sha) else { throw SyncError.datasetMissing(sha) }
             let report = try importPredictions(
-                [ImportRequest(file: "\(name).csv (uploaded)", name: name, bytes: bytes)], dataset: dataset,
+                [ImportRequest(file: "\(upload.fileName ?? "\(name).csv") (uploaded)", name: name, bytes: bytes)], dataset: dataset,
                 options: PredictionFileOptions(invalidAnswers: invalid, subset: subset), notes: notes, lineage: lineage, store: store)[0]
             let created: Bool
             if case .created = report.outcome { created = true } else { created = false }
@@ -210,6 +242,26 @@ func text(_ text: String, type: String) -> Response {
     Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
+/// What an upload carries: its fields (the query's, then a multipart form's) and its
+/// file (the body itself, or the form's one file).
+struct Upload: Sendable {
+    var fields: FormValues
+    var bytes: [UInt8]
+    var fileName: String?
+
+    init(_ request: Request, context: ServerContext) async throws {
+        let bytes = try await body(request, context: context)
+        fields = try FormValues(query: request)
+        if let form = try MultipartForm(contentType: request.headers[.contentType], body: bytes) {
+            guard let file = form.file else { throw StoreError.invalid("the form has no file: send the CSV as a file part") }
+            fields = fields.merging(form.fields)
+            (self.bytes, fileName) = (file.bytes, excerpt(file.name, limit: 120))
+        } else {
+            self.bytes = bytes
+        }
+    }
+}
+
 /// The body, up to 64 MB (413 beyond).
 func body(_ request: Request, context: ServerContext) async throws -> [UInt8] {
     var request = request
@@ -229,11 +281,4 @@ func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T 
 func setRef(_ context: ServerContext) throws -> SetRef {
     let raw = try context.parameters.require("ref")
     return try SetRef(parsing: raw.removingPercentEncoding ?? raw)
-}
-
-func query(_ request: Request, _ name: String) throws -> String {
-    guard let value = request.uri.queryParameters[Substring(name)], !value.isEmpty else {
-        throw StoreError.invalid("the query needs \(name)=...")
-    }
-    return String(value).removingPercentEncoding ?? String(value)
 }

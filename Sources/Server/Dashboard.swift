@@ -29,11 +29,12 @@ struct Dashboard {
             return try await page { try setPage(ref) }
         }
         router.get("/compare") { request, _ in
-            let (a, b) = (try query(request, "a"), try query(request, "b"))
+            let query = try FormValues(query: request)
+            let (a, b) = (try query.required("a"), try query.required("b"))
             return try await page { try compare(a, b) }
         }
         router.get("/agreement") { request, _ in
-            let k = request.uri.queryParameters["top"].flatMap { Int($0) } ?? 5
+            let k = try FormValues(query: request)["top"].flatMap { Int($0) } ?? 5
             return try await page { try agreementPage(k) }
         }
         router.get("/uploads") { _, _ in try await page { try uploadsPage() } }
@@ -60,8 +61,8 @@ struct Dashboard {
 
     func leaderboard(_ request: Request) throws -> (String, Node<HTML.BodyContext>) {
         let shortDate = dateFormat()
-        let q = request.uri.queryParameters
-        func filter(_ key: String) -> String? { q[Substring(key)].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
+        let query = try FormValues(query: request)
+        func filter(_ key: String) -> String? { query[key] }
         let showHidden = filter("hidden") == "1"
         let sort = filter("sort").flatMap(LeaderboardOrder.init(rawValue:)) ?? .public
         let board = Leaderboard(

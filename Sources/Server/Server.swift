@@ -55,7 +55,7 @@ public enum Server {
 
     /// A browser signs in once: the token becomes an HttpOnly cookie for 30 days.
     static func login(_ request: Request, store: Store) async throws -> Response {
-        guard let token = request.uri.queryParameters["token"].map(String.init),
+        guard let token = try FormValues(query: request)["token"],
             try await blocking({ try store.liveToken(token) }) != nil
         else {
             throw APIError(.unauthorized, "unknown or revoked token: ask the server's owner for one (`suneung token add NAME`)")
@@ -92,7 +92,7 @@ struct APIError: Error, HTTPResponseError {
         }
         var fields: [String: String] = ["error": message]
         if let code { fields["code"] = code }
-        let body = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        let body = try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -158,7 +158,7 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// Every request but /health and /login presents a live token: `Authorization: Bearer
+/// Every request but /health, /login and the API's description presents a live token: `Authorization: Bearer
 /// TOKEN` (or the dashboard's cookie). None or unknown: 401; a read token that changes
 /// something: 403.
 struct TokenMiddleware: RouterMiddleware {
@@ -168,7 +168,7 @@ struct TokenMiddleware: RouterMiddleware {
         -> Response
     {
         let path = request.uri.path
-        if path == "/health" || path == "/login" { return try await next(request, context) }
+        if path == "/health" || path == "/login" || path == "/api/v1/openapi.json" { return try await next(request, context) }
         let reading = request.method == .get || request.method == .head
         var presented: String?
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") {

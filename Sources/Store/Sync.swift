@@ -244,6 +244,14 @@ extension Store {
         }
     }
 
+    /// Registers an uploaded exam file (the API's POST /datasets): as `receiveDataset`,
+    /// its digest computed here.
+    public func registerDataset(bytes: [UInt8], file: String) throws -> DatasetRecord {
+        let parsed = ExamSet.parse(bytes: bytes, file: file)
+        guard parsed.problems.isEmpty else { throw FileProblems(parsed.problems) }
+        return try receiveDataset(bytes: bytes, contentSha256: contentDigest(of: parsed.items))
+    }
+
     /// Registers an exam file received from another store: parsed and checked, its
     /// content digest must be `contentSha256`; kept as data/DIGEST16.csv.
     public func receiveDataset(bytes: [UInt8], contentSha256: String) throws -> DatasetRecord {

@@ -172,6 +172,38 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             XCTAssertEqual(third.author, "lee", "the token's name is the author")
             XCTAssertEqual(third.note, "from the A100")
             XCTAssertEqual(try self.store.tags(of: third), ["gpu"])
+            // The same as a form (curl -F, requests' files=): the fields beside the file, a
+            // note's `+` and `%2B` read as browsers send them, a filename with `;` and `=`.
+            let form = [
+                ("name", "fourth"), ("dataset", sha), ("tag", "a"), ("tag", "b"), ("note", "r=16; lr 2e-4")
+            ].map { "--XyZ\r\nContent-Disposition: form-data; name=\"\($0.0)\"\r\n\r\n\($0.1)\r\n" }.joined()
+            try await client.execute(
+                uri: "/api/v1/sets?subset=0", method: .post, headers: self.headers(writer, type: "multipart/form-data; boundary=\"XyZ\""),
+                body: ByteBuffer(
+                    string: form
+                        + "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"run;a=b.csv\"\r\nContent-Type: text/csv\r\n\r\nid,answer\r\nq1,2\r\nq2,2\r\nq3,2\r\n\r\n--XyZ--\r\n"
+                )
+            ) { response in
+                XCTAssertEqual(response.status, .ok, String(buffer: response.body))
+            }
+            let fourth = try self.store.predictionSet("fourth")
+            XCTAssertEqual(fourth.note, "r=16; lr 2e-4")
+            XCTAssertEqual(fourth.lineage.sourceFile, "run;a=b.csv (uploaded)")
+            XCTAssertEqual(try self.store.tags(of: fourth), ["a", "b"])
+            XCTAssertEqual(try self.store.table(of: fourth).rows.map(\.answer), [2, 2, 2])
+            try await client.execute(
+                uri: "/api/v1/sets?name=fifth&dataset=\(sha)&note=two+words%2Bone", method: .post, headers: self.headers(writer),
+                body: ByteBuffer(string: "id,answer\nq1,1\nq2,1\nq3,3\n")
+            ) { XCTAssertEqual($0.status, .ok, String(buffer: $0.body)) }
+            XCTAssertEqual(try self.store.predictionSet("fifth").note, "two words+one")
+            // A dataset registered by upload answers its digest (a BOM and CRLF change nothing).
+            try await client.execute(
+                uri: "/api/v1/datasets", method: .post, headers: self.headers(writer),
+                body: ByteBuffer(bytes: [0xEF, 0xBB, 0xBF] + Array(self.exam.replacingOccurrences(of: "\n", with: "\r\n").utf8))
+            ) { response in
+                XCTAssertEqual(response.status, .ok, String(buffer: response.body))
+                XCTAssertTrue(String(buffer: response.body).contains("\"contentSha256\":\"\(sha)\""), String(buffer: response.body))
+            }
             try await client.execute(
                 uri: "/api/v1/sets/third/scores", method: .post, headers: self.headers(writer, type: "application/json"),
                 body: ByteBuffer(string: #"{"public": 0.75, "note": "upload 3"}"#)
@@ -351,6 +383,50 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
                     XCTAssertEqual(response.status, expected, "\(method) \(uri.prefix(80)): \(String(buffer: response.body).prefix(300))")
                 }
             }
+            // Forms that cannot be an upload: each said, none stored.
+            func part(_ disposition: String, _ body: String) -> String {
+                "--b0\r\nContent-Disposition: \(disposition)\r\n\r\n\(body)\r\n"
+            }
+            let name = part("form-data; name=\"name\"", "x") + part("form-data; name=\"dataset\"", sha)
+            let file = part("form-data; name=\"file\"; filename=\"x.csv\"", csv)
+            let forms: [(String, String, String)] = [
+                ("multipart/form-data", name + file + "--b0--\r\n", "needs its boundary"),
+                ("multipart/form-data; boundary=b0", name + "--b0--\r\n", "the form has no file"),
+                ("multipart/form-data; boundary=b0", name + file + file + "--b0--\r\n", "more than one file"),
+                ("multipart/form-data; boundary=b0", name + part("form-data", "1") + file + "--b0--\r\n", "has no name"),
+                ("multipart/form-data; boundary=b0", name + String(file.prefix(40)), "the form has no file"),
+                ("multipart/form-data; boundary=b0", part("form-data; name=\"name\"", "../x") + file + "--b0--\r\n", "needs dataset"),
+                (
+                    "multipart/form-data; boundary=b0",
+                    part("form-data; name=\"name\"", "../x") + part("form-data; name=\"dataset\"", sha) + file + "--b0--\r\n",
+                    "name '../x' must be"
+                ),
+                ("multipart/form-data; boundary=\"\(String(repeating: "b", count: 300))\"", name + file, "needs its boundary")
+            ]
+            for (type, body, says) in forms {
+                try await client.execute(
+                    uri: "/api/v1/sets", method: .post, headers: self.headers(writer, type: type), body: ByteBuffer(string: body)
+                ) { response in
+                    XCTAssertEqual(response.status, .unprocessableContent, "\(type): \(body.prefix(100))")
+                    XCTAssertTrue(String(buffer: response.body).contains(says), "\(says): \(String(buffer: response.body))")
+                }
+            }
+            // A query that is not percent-encoded UTF-8; a dataset that is not an exam file.
+            for (uri, body, says) in [
+                ("/api/v1/sets?name=x%ZZ&dataset=\(sha)", csv, "not percent-encoded UTF-8"),
+                ("/api/v1/sets?name=x%C3%28&dataset=\(sha)", csv, "not percent-encoded UTF-8"),
+                ("/api/v1/datasets", "", "header"), ("/api/v1/datasets", "id,answer\nq1,1\n", "header")
+            ] {
+                try await client.execute(uri: uri, method: .post, headers: self.headers(writer), body: ByteBuffer(string: body)) {
+                    XCTAssertEqual($0.status, .unprocessableContent, uri)
+                    XCTAssertTrue(String(buffer: $0.body).contains(says), "\(says): \(String(buffer: $0.body))")
+                }
+            }
+            try await client.execute(
+                uri: "/api/v1/datasets", method: .post, headers: self.headers(reader), body: ByteBuffer(string: self.exam)
+            ) {
+                XCTAssertEqual($0.status, .forbidden)
+            }
             // More than 64 MB: 413 before the store sees it, said in JSON.
             try await client.execute(
                 uri: "/api/v1/sets?name=big&dataset=\(sha)", method: .post, headers: self.headers(writer),
@@ -383,6 +459,28 @@ final class RouteTests: XCTestCase, @unchecked Sendable {
             }
         }
         XCTAssertEqual(try dump(), before, "a refused request changed the store")
+    }
+
+    /// /api/v1/openapi.json (no token needed) names every route the server has under
+    /// /api/v1 and /health, and no other.
+    func testTheOpenAPIDocumentNamesEveryRouteAndNoOther() async throws {
+        let served = Set(
+            Server.router(store: store).routes.map { route in
+                "\(route.method.rawValue.lowercased()) /"
+                    + "\(route.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(
+                        separator: "/")
+            }.filter { $0.contains(" /api/v1/") || $0.hasSuffix(" /health") })
+        XCTAssertGreaterThan(served.count, 15)
+        try await withApp { client in
+            try await client.execute(uri: "/api/v1/openapi.json", method: .get) { response in
+                XCTAssertEqual(response.status, .ok)
+                let document = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                XCTAssertEqual(document["openapi"] as? String, "3.1.0")
+                let paths = try XCTUnwrap(document["paths"] as? [String: [String: Any]])
+                let described = Set(paths.flatMap { path, methods in methods.keys.map { "\($0) \(path)" } })
+                XCTAssertEqual(described, served)
+            }
+        }
     }
 
     /// The leaderboard over 1,000 sets: every row there; the server-side time printed

@@ -1,7 +1,7 @@
 """The direct loop that `predict --endpoint` is measured against (BENCHMARKS.md): the
 same completions requests to the same server, with the same concurrency, from Python's
-standard library, and nothing stored. Prints its seconds and items/s as a JSON line
-(`make bench` reads it).
+standard library, and nothing stored. Prints its seconds and items/s as a JSON line;
+endpoint_bench.py (`make bench`) calls `loop`.
 
     python3 scripts/reference/endpoint_loop.py URL MODEL EXAM.csv N CONCURRENCY
 """
@@ -23,15 +23,20 @@ def score(url, model, prompt):
     return top
 
 
-def main():
-    url, model, path, count, concurrency = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+def loop(url, model, path, count, concurrency):
+    """Seconds to score the first `count` items of `path`."""
     with open(path, encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))[:count]
     prompts = [TEMPLATES["gemma"](user_prompt(row))[len("<bos>"):] for row in rows]
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda p: score(url, model, p), prompts))
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def main():
+    url, model, path, count, concurrency = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    seconds = loop(url, model, path, count, concurrency)
     print(json.dumps({"seconds": seconds, "items_per_s": count / seconds}))
 
 
