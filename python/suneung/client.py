@@ -72,7 +72,23 @@ def _rows(values):
 
 def _number(value):
     # repr keeps every digit of a float (and -0.0, nan, inf: the server refuses those).
-    return repr(float(value))
+    if value is None:
+        return ""
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        raise SuneungError(f"{value!r} is not a number") from None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is refused, never followed: urllib would send the token to wherever
+    the server points (as the CLI, which refuses them too)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects())
 
 
 class Client:
@@ -138,6 +154,7 @@ class Client:
         if public is None and private is None:
             raise SuneungError("give public= or private= (or both)")
         body = {"public": public, "private": private, "note": note}
+        body = {k: float(v) if k != "note" and v is not None else v for k, v in body.items()}
         return self._request("POST", f"/sets/{_segment(ref)}/scores", json_body={k: v for k, v in body.items() if v is not None})
 
     def sets(self, hidden=False, as_frame=False):
@@ -151,8 +168,8 @@ class Client:
 
     def get_predictions(self, ref, as_frame=False):
         """A set's predictions (`NAME` for the latest version, or `NAME@vN`): a dict of
-        `ids`, `answers` and `values` (each row's per-choice values, None where an item
-        has fewer choices, or where the set has answers only), or a DataFrame."""
+        `columns`, `ids`, `answers` and `values` (each row's per-choice values, None where
+        an item has fewer choices; empty rows for a set of answers only), or a DataFrame."""
         text = self._request("GET", f"/sets/{_segment(ref)}/csv", raw=True).decode("utf-8")
         if as_frame:
             import pandas
@@ -206,9 +223,12 @@ class Client:
             headers["Content-Type"] = content_type
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+            with _opener.open(request, timeout=self.timeout) as reply:
                 data = reply.read()
         except urllib.error.HTTPError as error:
+            if 300 <= error.code < 400:
+                message = f"{self.url} answered a redirect ({error.code}), which is not followed: give the server's own address"
+                raise SuneungError(message, status=error.code) from None
             raise SuneungError(_message(error.read()), status=error.code) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)

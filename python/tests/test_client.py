@@ -165,3 +165,45 @@ def test_the_openapi_document_is_valid_and_names_the_clients_calls(server):
                  ("post", "/api/v1/sets/{ref}/scores"), ("get", "/api/v1/sets/{ref}/csv")]:
         assert call in operations, call
     assert "multipart/form-data" in document["paths"]["/api/v1/sets"]["post"]["requestBody"]["content"]
+
+
+def test_a_redirect_is_refused_and_the_token_stays_here(tmp_path):
+    import http.server
+    import threading
+
+    heard = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            heard.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    class Redirecting(Elsewhere):
+        def do_GET(self):
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{other.server_address[1]}/api/v1/sets")
+            self.end_headers()
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Elsewhere)
+    hostile = http.server.HTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (other, hostile):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(SuneungError) as refused:
+            Client(f"http://127.0.0.1:{hostile.server_address[1]}", token="snt_secret").sets()
+        assert refused.value.status == 307 and "not followed" in refused.value.message
+        assert heard == []
+    finally:
+        other.shutdown()
+        hostile.shutdown()
+
+
+def test_values_that_are_not_numbers_are_said(client, test_csv):
+    ids = exam_ids(test_csv)
+    with pytest.raises(SuneungError) as refused:
+        client.log_predictions("py-text", str(test_csv), ids, logits=[["high", 0, 0, 0]] * len(ids))
+    assert "'high' is not a number" in refused.value.message
