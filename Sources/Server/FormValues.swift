@@ -37,7 +37,9 @@ struct FormValues: Sendable {
     func all(_ name: String) -> [String] { pairs.filter { $0.name == name && !$0.value.isEmpty }.map(\.value) }
 
     func required(_ name: String) throws -> String {
-        guard let value = self[name] else { throw StoreError.invalid("the query needs \(name)=...") }
+        guard let value = self[name] else {
+            throw StoreError.invalid("the request needs \(name)=... (in its query, or a field of its form)")
+        }
         return value
     }
 
