@@ -249,14 +249,13 @@ extension Store {
     public func registerDataset(bytes: [UInt8], file: String) throws -> DatasetRecord {
         let parsed = ExamSet.parse(bytes: bytes, file: file)
         guard parsed.problems.isEmpty else { throw FileProblems(parsed.problems) }
-        return try receiveDataset(bytes: bytes, contentSha256: contentDigest(of: parsed.items))
+        return try keepDataset(bytes: bytes, items: parsed.items, contentSha256: contentDigest(of: parsed.items))
     }
 
     /// Registers an exam file received from another store: parsed and checked, its
     /// content digest must be `contentSha256`; kept as data/DIGEST16.csv.
     public func receiveDataset(bytes: [UInt8], contentSha256: String) throws -> DatasetRecord {
         try checkDigest(contentSha256)
-        let file = workspace.root.appendingPathComponent("data/\(contentSha256.prefix(16)).csv")
         let parsed = ExamSet.parse(bytes: bytes, file: "the received exam file")
         guard parsed.problems.isEmpty else { throw FileProblems(parsed.problems) }
         guard contentDigest(of: parsed.items) == contentSha256 else {
@@ -264,6 +263,13 @@ extension Store {
                 "the received exam file's content is not dataset \(contentSha256.prefix(12))... (its digest is \(contentDigest(of: parsed.items).prefix(12))...)"
             )
         }
+        return try keepDataset(bytes: bytes, items: parsed.items, contentSha256: contentSha256)
+    }
+
+    /// Records checked exam items under their digest (once), the file kept as
+    /// data/DIGEST16.csv.
+    private func keepDataset(bytes: [UInt8], items: [ExamItem], contentSha256: String) throws -> DatasetRecord {
+        let file = workspace.root.appendingPathComponent("data/\(contentSha256.prefix(16)).csv")
         if let known = try dataset(contentSha256: contentSha256) { return known }
         try requireWritable()
         // Under the write lock: two pushes of the same dataset at once write it once.
@@ -271,8 +277,7 @@ extension Store {
             if let known = try DatasetRecord.filter(Column("contentSha256") == contentSha256).fetchOne(db) { return known }
             try writeAtomically(String(decoding: bytes, as: UTF8.self), to: file)
             var record = DatasetRecord(
-                sha256: sha256Hex(bytes), itemIds: parsed.items.map(\.id), choiceCounts: parsed.items.map(\.choices.count),
-                itemCount: parsed.items.count,
+                sha256: sha256Hex(bytes), itemIds: items.map(\.id), choiceCounts: items.map(\.choices.count), itemCount: items.count,
                 path: workspace.relative(file), createdAt: Date(), contentSha256: contentSha256)
             try record.insert(db)
             return record

@@ -70,10 +70,13 @@ public enum Pipeline {
         var members: [String] = []
         // What an earlier, interrupted run had left: said again under the summary.
         var resumed: [String] = []
+        func engineRequest(model: String? = nil, checkpoint: String? = nil, name: String) -> PredictRequest {
+            PredictRequest(
+                model: model, checkpoint: checkpoint, dataset: test, name: name, template: settings.template, threads: threads,
+                maxTokens: settings.maxTokens, precision: settings.precision, notes: notes, commandLine: commandLine)
+        }
         // The zero-shot set: on the servers when the config names them, else the engine's.
-        var zeroShot = PredictRequest(
-            model: model, dataset: test, name: "\(settings.name)-zero-shot", template: settings.template, threads: threads,
-            maxTokens: settings.maxTokens, precision: settings.precision, notes: notes, commandLine: commandLine)
+        var zeroShot = engineRequest(model: model, name: "\(settings.name)-zero-shot")
         if !settings.endpoints.isEmpty {
             zeroShot = PredictRequest(
                 dataset: test, name: zeroShot.name, template: settings.template, notes: notes, commandLine: commandLine)
@@ -142,11 +145,7 @@ public enum Pipeline {
 
             events(.stage("4. predictions of every checkpoint"))
             for (run, checkpoint) in try store.checkpoints(run: name) {
-                try predict(
-                    PredictRequest(
-                        checkpoint: "\(run.name)/step-\(checkpoint.step)", dataset: test, name: "\(run.name)-step-\(checkpoint.step)",
-                        template: settings.template, threads: threads, maxTokens: settings.maxTokens, precision: settings.precision,
-                        notes: notes, commandLine: commandLine))
+                try predict(engineRequest(checkpoint: "\(run.name)/step-\(checkpoint.step)", name: "\(run.name)-step-\(checkpoint.step)"))
             }
         }
 
